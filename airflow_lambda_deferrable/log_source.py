@@ -1,0 +1,125 @@
+"""The one seam between a trigger and CloudWatch Logs: an object that returns an invocation's new events.
+
+Everything that talks to ``FilterLogEvents`` is here, so that a later change can let many triggers of
+one triggerer share one poller per log group by replacing this class, without touching the decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# CloudWatch Logs rejects filter patterns longer than this.
+MAX_FILTER_PATTERN_LENGTH = 1024
+
+
+class InvocationLogSource:
+    """Return the events of one invocation that were not returned before.
+
+    An event is a candidate when its text contains one of the watched terms (the correlation id and
+    request ids). CloudWatch filters with an OR pattern of the terms; the same test is repeated here
+    because some emulators ignore OR patterns. Each call searches from a little before the newest
+    event seen (``late_arrival_ms``), so events ingested late or out of order are still found; event
+    ids already returned are never returned again.
+
+    :param client: an aiobotocore ``logs`` client.
+    :param start_ms: the earliest timestamp an event of the invocation can carry.
+    :param late_arrival_ms: how far behind the newest event a late event may still appear.
+    :param page_limit: events per page asked of ``FilterLogEvents`` (``None``: the service's maximum).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        log_group: str,
+        terms: list[str],
+        start_ms: int,
+        late_arrival_ms: int,
+        page_limit: int | None = None,
+    ) -> None:
+        self._client = client
+        self.log_group = log_group
+        self._terms: list[str] = []
+        self._start_ms = start_ms
+        self._late_arrival_ms = late_arrival_ms
+        self._page_limit = page_limit
+        self._newest_ms: int | None = None
+        self._returned: set[str] = set()
+        self.calls = 0
+        for term in terms:
+            self.watch(term)
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Return the terms searched for."""
+        return tuple(self._terms)
+
+    def watch(self, term: str) -> None:
+        """Search for `term` too, from the start of the invocation (its earlier events were not asked for)."""
+        if term in self._terms:
+            return
+        if '"' in term or "\\" in term or not term.strip():
+            raise ValueError(f"InvocationLogSource.watch: {term!r} cannot be used in a filter pattern")
+        self._terms.append(term)
+        self._newest_ms = None
+
+    async def fetch_new(self) -> list[dict[str, Any]]:
+        """Return the candidate events not returned before, across all streams of the group."""
+        start = self._start_ms
+        if self._newest_ms is not None:
+            start = max(self._start_ms, self._newest_ms - self._late_arrival_ms)
+        events = await self._filter(startTime=start, filterPattern=self._pattern())
+        found = [event for event in events if any(term in event.get("message", "") for term in self._terms)]
+        if found:
+            newest = max(int(event["timestamp"]) for event in found)
+            self._newest_ms = max(self._newest_ms or newest, newest)
+        return self._only_new(found)
+
+    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Return every event of `stream` between two timestamps (inclusive) not returned before.
+
+        Lines that carry no id at all (the runtime's unhandled-error line, ``print`` output) are only
+        found this way, inside the stretch of the stream where our request ran.
+        """
+        events = await self._filter(logStreamNames=[stream], startTime=start_ms, endTime=end_ms)
+        return self._only_new(events)
+
+    def _pattern(self) -> str:
+        if len(self._terms) == 1:
+            return f'"{self._terms[0]}"'
+        pattern = " ".join(f'?"{term}"' for term in self._terms)
+        if len(pattern) > MAX_FILTER_PATTERN_LENGTH:
+            # Too many ids for one pattern: search for the correlation id only and filter here.
+            return f'"{self._terms[0]}"'
+        return pattern
+
+    def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        new = []
+        for event in events:
+            event_id = str(event.get("eventId"))
+            if event_id not in self._returned:
+                self._returned.add(event_id)
+                new.append(event)
+        return new
+
+    async def _filter(self, **request: Any) -> list[dict[str, Any]]:
+        """Call ``FilterLogEvents`` and follow ``nextToken`` to the end (pages may be empty)."""
+        request["logGroupName"] = self.log_group
+        if self._page_limit is not None:
+            request["limit"] = self._page_limit
+        events: list[dict[str, Any]] = []
+        while True:
+            self.calls += 1
+            try:
+                response = await self._client.filter_log_events(**request)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return events  # The group does not exist until the function first logs.
+                raise
+            events.extend(response.get("events", []))
+            token = response.get("nextToken")
+            if not token or token == request.get("nextToken"):
+                return events
+            request["nextToken"] = token

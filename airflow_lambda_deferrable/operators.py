@@ -1,0 +1,392 @@
+"""Invoke an AWS Lambda function, then follow the invocation through CloudWatch Logs without a worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from airflow_lambda_deferrable.exceptions import (
+    LambdaInvocationFailed,
+    LambdaInvocationTimedOut,
+    LambdaInvokeError,
+    LambdaInvokeInputError,
+    LambdaLogsUnavailable,
+)
+from airflow_lambda_deferrable.invocation_request import (
+    build_payload,
+    check_invocation_type,
+    correlation_id_for_try,
+    describe_payload,
+)
+from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.outcome import KnownResult
+from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, InvocationReport
+from airflow_lambda_deferrable.triggers import (
+    DEFAULT_CLOCK_SKEW_SECONDS,
+    DEFAULT_END_MARKER,
+    DEFAULT_LATE_ARRIVAL_SECONDS,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SETTLE_SECONDS,
+    LambdaInvocationTrigger,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_QUEUE_ALLOWANCE_SECONDS = 300.0
+# The invoke call's read timeout is the function's timeout plus this, so a slow function is not cut off.
+READ_TIMEOUT_MARGIN_SECONDS = 60
+# Airflow fails a trigger that has not answered this long after the trigger's own deadline.
+DEFER_TIMEOUT_MARGIN_SECONDS = 300.0
+# Lambda retries a failed asynchronous invocation twice unless the function's invoke config says otherwise.
+LAMBDA_DEFAULT_ASYNC_RETRIES = 2
+
+_EXCEPTION_FOR_STATUS = {
+    "failed": LambdaInvocationFailed,
+    "timeout": LambdaInvocationTimedOut,
+    "error": LambdaLogsUnavailable,
+}
+
+
+class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
+    """Invoke a Lambda function and succeed or fail with the invocation's real outcome.
+
+    A correlation id is put into the payload, the function is invoked, and the task defers to
+    `LambdaInvocationTrigger`, which reads the invocation's lines in CloudWatch Logs from the triggerer
+    and decides success, failure or timeout (see `airflow_lambda_deferrable.outcome`). The task then
+    logs the lines and returns, or raises `LambdaInvocationFailed` / `LambdaInvocationTimedOut` with
+    the cause in the function's own words.
+
+    Returns (XCom): for ``RequestResponse`` the function's result (parsed JSON where possible); for
+    ``Event`` a dict with ``request_id`` and ``correlation_id``.
+
+    :param function_name: name, partial ARN or ARN of the function, optionally with ``:qualifier``.
+    :param payload: a JSON object, as a dict, a JSON string or bytes.
+    :param qualifier: version or alias to invoke.
+    :param invocation_type: ``Event`` (asynchronous, the default) or ``RequestResponse``.
+    :param correlation_id: id injected into the payload; by default one per task try, made at run time.
+    :param correlation_id_key: payload key for the correlation id (the function must log it).
+    :param log_group: log group to read; by default the function's ``LoggingConfig.LogGroup`` or
+        ``/aws/lambda/<name>``.
+    :param end_marker: message the function logs when its handler returns (Powertools middleware's
+        "Function ended" by default); ``None`` to rely on Lambda's END/REPORT lines only.
+    :param poll_interval: seconds between CloudWatch Logs polls.
+    :param settle_seconds: seconds to wait after the request's end for late lines.
+    :param queue_allowance_seconds: ``Event`` only: how long the event may wait in Lambda's queue.
+    :param ingestion_allowance_seconds: how late CloudWatch Logs may ingest a line.
+    :param max_wait_seconds: give up after this many seconds from invoking; by default queue
+        allowance + the function's timeout + ingestion allowance.
+    :param max_lines: most lines kept in the trigger event (first and last ones kept).
+    :param max_bytes: most bytes of lines kept in the trigger event.
+    :param deferrable: defer to the triggerer (default); ``False`` runs the same trigger logic in the
+        worker, for deployments without a triggerer.
+    """
+
+    aws_hook_class = LambdaHook
+    template_fields: Sequence[str] = aws_template_fields("function_name", "payload", "qualifier", "correlation_id")
+    template_fields_renderers = {"payload": "json"}
+    operator_extra_links = (LambdaInvocationLogsLink(),)
+    ui_color = "#ff9900"
+
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        payload: str | bytes | dict[str, Any] | None = None,
+        qualifier: str | None = None,
+        invocation_type: str = "Event",
+        correlation_id: str | None = None,
+        correlation_id_key: str = "correlation_id",
+        log_group: str | None = None,
+        end_marker: str | None = DEFAULT_END_MARKER,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        queue_allowance_seconds: float = DEFAULT_QUEUE_ALLOWANCE_SECONDS,
+        ingestion_allowance_seconds: float = DEFAULT_LATE_ARRIVAL_SECONDS,
+        max_wait_seconds: float | None = None,
+        max_lines: int = DEFAULT_MAX_LINES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.function_name = function_name
+        self.payload = payload
+        self.qualifier = qualifier
+        self.invocation_type = check_invocation_type(invocation_type)
+        self.correlation_id = correlation_id
+        self.correlation_id_key = correlation_id_key
+        self.log_group = log_group
+        self.end_marker = end_marker
+        self.poll_interval = poll_interval
+        self.settle_seconds = settle_seconds
+        self.queue_allowance_seconds = queue_allowance_seconds
+        self.ingestion_allowance_seconds = ingestion_allowance_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.deferrable = deferrable
+        self._check_tuning()
+
+    def _check_tuning(self) -> None:
+        numbers = {
+            "poll_interval": self.poll_interval,
+            "settle_seconds": self.settle_seconds,
+            "queue_allowance_seconds": self.queue_allowance_seconds,
+            "ingestion_allowance_seconds": self.ingestion_allowance_seconds,
+            "max_lines": self.max_lines,
+            "max_bytes": self.max_bytes,
+        }
+        if self.max_wait_seconds is not None:
+            numbers["max_wait_seconds"] = self.max_wait_seconds
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise LambdaInvokeInputError(
+                    f"{type(self).__name__} {self.task_id}: {name} must be a number >= 0, got {value!r}"
+                )
+        if self.poll_interval <= 0 or self.max_lines < 1:
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: poll_interval and max_lines must be above 0"
+            )
+        if not self.correlation_id_key or not isinstance(self.correlation_id_key, str):
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: correlation_id_key must be a non-empty string"
+            )
+
+    def execute(self, context: Context) -> Any:
+        """Check the inputs, invoke, then defer (or follow in the worker when ``deferrable=False``)."""
+        payload, correlation_id = self._prepare_payload(context)
+        configuration = self._function_configuration()
+        log_group = self.log_group or self._log_group_of(configuration)
+        function_timeout = int(configuration.get("Timeout") or 3)
+        if self.invocation_type == "Event":
+            self._warn_about_async_retries()
+
+        invoked_at = time.time()
+        response = self._invoke(payload, function_timeout)
+        request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        self.log.info(
+            "Invoked %s (%s, qualifier %s): request %s, correlation id %s, log group %s",
+            self.function_name,
+            self.invocation_type,
+            self.qualifier,
+            request_id,
+            correlation_id,
+            log_group,
+        )
+        LambdaInvocationLogsLink.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            log_group=log_group,
+            correlation_id=correlation_id,
+        )
+
+        known_result, result = self._read_response(response)
+        if known_result is None:
+            deadline = invoked_at + self.queue_allowance_seconds + function_timeout + self.ingestion_allowance_seconds
+        else:
+            deadline = time.time() + self.ingestion_allowance_seconds
+        if self.max_wait_seconds is not None:
+            deadline = invoked_at + self.max_wait_seconds
+        trigger = LambdaInvocationTrigger(
+            function_name=self.function_name,
+            log_group=log_group,
+            correlation_id=correlation_id,
+            request_id=request_id,
+            invoked_at=invoked_at,
+            deadline=deadline,
+            qualifier=self.qualifier,
+            invocation_type=self.invocation_type,
+            known_result=known_result,
+            end_marker=self.end_marker,
+            correlation_id_key=self.correlation_id_key,
+            poll_interval=self.poll_interval,
+            settle_seconds=self.settle_seconds,
+            late_arrival_seconds=self.ingestion_allowance_seconds,
+            clock_skew_seconds=DEFAULT_CLOCK_SKEW_SECONDS,
+            max_lines=self.max_lines,
+            max_bytes=self.max_bytes,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+        if not self.deferrable:
+            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)), result=result)
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            kwargs={"result": result},
+            timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, result: Any = None) -> Any:
+        """Log the invocation's lines once, then return its result or raise with its exact cause."""
+        report = InvocationReport.from_payload(event)
+        self._log_lines(report)
+        who = (
+            f"Lambda function {report.function_name} (request {report.request_id}, "
+            f"correlation id {report.correlation_id})"
+        )
+        if report.status == "success":
+            self.log.info("%s succeeded: %s", who, report.message)
+            if self.invocation_type == "RequestResponse":
+                return result
+            return {"request_id": report.request_id, "correlation_id": report.correlation_id}
+        if report.error and report.error.get("detail"):
+            self.log.error("%s error detail:\n%s", who, report.error["detail"])
+        verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
+        raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+
+    def _prepare_payload(self, context: Context) -> tuple[bytes, str]:
+        if not isinstance(self.function_name, str) or not self.function_name.strip():
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: function_name is empty")
+        ti = context["ti"]
+        default_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+        payload, correlation_id = build_payload(
+            self.payload,
+            correlation_id=self.correlation_id,
+            correlation_id_key=self.correlation_id_key,
+            invocation_type=self.invocation_type,
+            default_correlation_id=default_id,
+        )
+        self.log.info("Payload for %s: %s", self.function_name, describe_payload(json.loads(payload), len(payload)))
+        return payload, correlation_id
+
+    def _function_configuration(self) -> dict[str, Any]:
+        request: dict[str, Any] = {"FunctionName": self.function_name}
+        if self.qualifier:
+            request["Qualifier"] = self.qualifier
+        try:
+            return self.hook.conn.get_function_configuration(**request)
+        except ClientError as err:
+            raise _aws_error("GetFunctionConfiguration", request, err) from err
+
+    @staticmethod
+    def _log_group_of(configuration: dict[str, Any]) -> str:
+        custom = (configuration.get("LoggingConfig") or {}).get("LogGroup")
+        return custom or f"/aws/lambda/{configuration['FunctionName']}"
+
+    def _warn_about_async_retries(self) -> None:
+        """Warn when Lambda may retry a failed asynchronous invocation: the first failure decides here."""
+        request: dict[str, Any] = {"FunctionName": self.function_name}
+        if self.qualifier:
+            request["Qualifier"] = self.qualifier
+        try:
+            retries = self.hook.conn.get_function_event_invoke_config(**request).get("MaximumRetryAttempts")
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                self.log.warning("Could not read the async retry setting of %s: %s", self.function_name, err)
+                return
+            retries = LAMBDA_DEFAULT_ASYNC_RETRIES
+        if retries:
+            self.log.warning(
+                "%s may be retried by Lambda up to %s time(s) after a failure (MaximumRetryAttempts); this task "
+                "reports the first attempt's outcome and does not wait for retries. Set MaximumRetryAttempts to 0 "
+                "and use Airflow's retries instead.",
+                self.function_name,
+                retries,
+            )
+
+    def _invoke(self, payload: bytes, function_timeout: int) -> dict[str, Any]:
+        """Invoke once: the client never retries (a retried invoke can run the function twice)."""
+        invoke_config = Config(
+            read_timeout=function_timeout + READ_TIMEOUT_MARGIN_SECONDS,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        )
+        client = self.hook.get_client_type(config=self.hook.config.merge(invoke_config))
+        request: dict[str, Any] = {
+            "FunctionName": self.function_name,
+            "InvocationType": self.invocation_type,
+            "Payload": payload,
+        }
+        if self.qualifier:
+            request["Qualifier"] = self.qualifier
+        try:
+            response = client.invoke(**request)
+        except ClientError as err:
+            raise _aws_error("Invoke", request, err) from err
+        except ReadTimeoutError as err:
+            raise LambdaInvokeError(
+                f"Invoke of {self.function_name} got no answer within "
+                f"{function_timeout + READ_TIMEOUT_MARGIN_SECONDS}s; "
+                "the function may still be running and was not invoked again"
+            ) from err
+        expected = 202 if self.invocation_type == "Event" else 200
+        if response.get("StatusCode") != expected:
+            raise LambdaInvokeError(
+                f"Invoke of {self.function_name} answered status {response.get('StatusCode')}, expected {expected}"
+            )
+        return response
+
+    def _read_response(self, response: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+        """Return what a ``RequestResponse`` call said (for the trigger) and its result (for XCom)."""
+        if self.invocation_type != "RequestResponse":
+            return None, None
+        body = response["Payload"].read().decode("utf-8", "replace") if response.get("Payload") else ""
+        try:
+            parsed: Any = json.loads(body) if body else None
+        except ValueError:
+            parsed = body
+        if not response.get("FunctionError"):
+            return vars(KnownResult(failed=False)), parsed
+        error = parsed if isinstance(parsed, dict) else {"errorMessage": body}
+        stack = error.get("stackTrace")
+        known = KnownResult(
+            failed=True,
+            error_type=str(error.get("errorType") or response["FunctionError"]),
+            error_message=str(error.get("errorMessage", "")),
+            stack_trace="".join(stack) if isinstance(stack, list) else (str(stack) if stack else None),
+        )
+        self.log.error("%s returned an error: %s: %s", self.function_name, known.error_type, known.error_message)
+        return vars(known), None
+
+    def _log_lines(self, report: InvocationReport) -> None:
+        """Log each collected line once, at its own level: time, level, message and any traceback."""
+        self.log.info(
+            "%d line(s) of %s in %s (correlation id %s):",
+            len(report.lines) + report.omitted_lines,
+            report.function_name,
+            report.log_group,
+            report.correlation_id,
+        )
+        for index, line in enumerate(report.lines):
+            if index == report.omitted_at and report.omitted_lines:
+                self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
+            level = logging.getLevelName(str(line.get("level", "INFO")))
+            when = datetime.fromtimestamp(line["timestamp"] / 1000, tz=UTC).isoformat(timespec="milliseconds")
+            text = line["message"] if not line.get("detail") else f"{line['message']}\n{line['detail']}"
+            self.log.log(
+                level if isinstance(level, int) else logging.INFO, "[lambda] %s %s %s", when, line.get("level"), text
+            )
+        if report.omitted_lines and report.omitted_at >= len(report.lines):
+            self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
+
+
+def _aws_error(operation: str, request: dict[str, Any], err: ClientError) -> LambdaInvokeError:
+    """Return an error naming the call, the function and AWS's error code and message."""
+    error = err.response.get("Error", {})
+    target = request["FunctionName"] + (f":{request['Qualifier']}" if request.get("Qualifier") else "")
+    return LambdaInvokeError(
+        f"{operation} of {target} failed with {error.get('Code', 'Unknown')}: {error.get('Message', err)}"
+    )
+
+
+async def _first_event(trigger: LambdaInvocationTrigger) -> dict[str, Any]:
+    """Run the trigger in the worker and return its event's payload (``deferrable=False``)."""
+    async for event in trigger.run():
+        return event.payload
+    raise LambdaInvokeError(f"LambdaInvocationTrigger for {trigger.function_name} ended without an event")

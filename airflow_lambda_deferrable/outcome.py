@@ -1,0 +1,232 @@
+"""Decide how one Lambda invocation ended, from its log lines. Pure: no network, no Airflow.
+
+Read top to bottom:
+
+1. `InvocationLog` keeps the lines that belong to the invocation. A line belongs when it carries our
+   correlation id, or one of our request ids (learned from the invoke response and from lines that carry
+   our correlation id), or when it has no id at all but sits in our request's span of its log stream
+   (between our START and END: the runtime's unhandled-error line and plain ``print`` output).
+2. `decide` turns what was seen into a `Verdict`, or ``None`` to keep watching:
+
+   * a **failure** sign (an ERROR/CRITICAL line, the runtime's unhandled error, "Task timed out after",
+     "Runtime exited with error", a JSON ``platform.report`` whose status is not success) decides
+     *failed* once the request has ended, or `settle_seconds` after the sign was first seen;
+   * the **end marker** ("Function ended" by default) decides *success* once the request has ended,
+     or `settle_seconds` after the marker was seen;
+   * the request's own **END/REPORT** with no failure sign decides *success* after `settle_seconds`
+     (late lines such as "Task timed out" can arrive after REPORT);
+   * nothing decisive by the **deadline** is a *timeout*.
+
+   For a ``RequestResponse`` call the response already told the outcome (`KnownResult`); the log is
+   only read to show the lines, so the verdict waits for the request's end and never contradicts the
+   response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airflow_lambda_deferrable.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker
+
+Status = Literal["success", "failed", "timeout"]
+
+
+@dataclass(frozen=True)
+class KnownResult:
+    """What a ``RequestResponse`` invoke already said: success, or the function's error payload."""
+
+    failed: bool
+    error_type: str | None = None
+    error_message: str | None = None
+    stack_trace: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How the invocation ended, and why, in the function's own words where it gave them."""
+
+    status: Status
+    reason: str
+    error_type: str | None = None
+    error_message: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class _Span:
+    """Our request's stretch of one log stream: from its START to its END or REPORT."""
+
+    start: int
+    end: int | None = None
+
+
+@dataclass
+class InvocationLog:
+    """The lines of one invocation, in order, and when the decisive ones were first seen."""
+
+    correlation_id: str
+    request_ids: set[str] = field(default_factory=set)
+    lines: list[LogLine] = field(default_factory=list)
+    failure_seen_at: float | None = None
+    end_marker_seen_at: float | None = None
+    ended_seen_at: float | None = None
+    started: bool = False
+    _spans: dict[str, _Span] = field(default_factory=dict)
+
+    def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
+        """Add the request ids named by lines that carry our correlation id; return the new ones."""
+        new = {
+            line.request_id
+            for line in lines
+            if line.correlation_id == self.correlation_id
+            and line.request_id
+            and line.request_id not in self.request_ids
+        }
+        self.request_ids |= new
+        return new
+
+    def add(self, lines: Iterable[LogLine], *, seen_at: float) -> list[LogLine]:
+        """Keep the lines that belong to the invocation; return them (the others are not ours)."""
+        batch = list(lines)
+        self.learn_request_ids(batch)
+        for line in batch:
+            self._note_span(line)
+        accepted = [line for line in batch if self._belongs(line)]
+        for line in accepted:
+            if line.marker is Marker.START:
+                self.started = True
+            if line.failure is not None and self.failure_seen_at is None:
+                self.failure_seen_at = seen_at
+            if line.marker is Marker.END_MARKER and self.end_marker_seen_at is None:
+                self.end_marker_seen_at = seen_at
+            if line.ends_invocation and self.ended_seen_at is None:
+                self.ended_seen_at = seen_at
+        self.lines.extend(accepted)
+        # Stable sort: events of one millisecond keep the order CloudWatch gave them.
+        self.lines.sort(key=lambda line: line.timestamp)
+        return accepted
+
+    def closed_spans(self) -> list[tuple[str, int, int]]:
+        """Return (stream, start, end) of our request's finished stretches, to fetch whole."""
+        return [(stream, span.start, span.end) for stream, span in self._spans.items() if span.end is not None]
+
+    def best_failure(self) -> Failure | None:
+        """Return the failure sign that names the cause best (the first of the highest rank)."""
+        failures = [line.failure for line in self.lines if line.failure is not None]
+        return max(failures, key=lambda failure: failure.rank, default=None)
+
+    def _note_span(self, line: LogLine) -> None:
+        if line.request_id not in self.request_ids:
+            return
+        if line.marker is Marker.START:
+            self._spans.setdefault(line.stream, _Span(start=line.timestamp))
+        elif line.ends_invocation and line.stream in self._spans:
+            span = self._spans[line.stream]
+            span.end = max(span.end or line.timestamp, line.timestamp)
+
+    def _belongs(self, line: LogLine) -> bool:
+        if line.correlation_id is not None:
+            return line.correlation_id == self.correlation_id
+        if line.request_id is not None:
+            return line.request_id in self.request_ids
+        if self.correlation_id in line.message:
+            return True
+        span = self._spans.get(line.stream)
+        return span is not None and span.start <= line.timestamp <= (
+            span.end if span.end is not None else line.timestamp
+        )
+
+
+def decide(
+    log: InvocationLog,
+    *,
+    now: float,
+    checked_at: float,
+    deadline: float,
+    settle_seconds: float,
+    known: KnownResult | None = None,
+) -> Verdict | None:
+    """Return the verdict on the invocation, or ``None`` while it is still undecided.
+
+    :param now: the current time; only the deadline is compared with it.
+    :param checked_at: when the log was last read in full; settle windows end only after a read.
+    """
+    if known is not None:
+        return _decide_known(
+            log, known, now=now, checked_at=checked_at, deadline=deadline, settle_seconds=settle_seconds
+        )
+
+    ended = log.ended_seen_at is not None
+    if log.failure_seen_at is not None:
+        if ended or checked_at >= log.failure_seen_at + settle_seconds or now >= deadline:
+            return _failed_from_log(log)
+        return None
+    if log.end_marker_seen_at is not None:
+        if ended or checked_at >= log.end_marker_seen_at + settle_seconds or now >= deadline:
+            return Verdict("success", "the function logged its end marker")
+        return None
+    if log.ended_seen_at is not None and checked_at >= log.ended_seen_at + settle_seconds:
+        return Verdict(
+            "success", f"Lambda reported the end of the request and no failure followed within {settle_seconds:g}s"
+        )
+    if now >= deadline:
+        return Verdict("timeout", _timeout_reason(log))
+    return None
+
+
+def _decide_known(
+    log: InvocationLog, known: KnownResult, *, now: float, checked_at: float, deadline: float, settle_seconds: float
+) -> Verdict | None:
+    """Wait for the request's end so its lines can be shown, then repeat what the response said."""
+    complete = log.ended_seen_at is not None and checked_at >= log.ended_seen_at + settle_seconds
+    if not complete and now < deadline:
+        return None
+    note = "" if complete else " (its log lines may be incomplete: the request's end was not seen in time)"
+    if not known.failed:
+        return Verdict("success", f"the function returned a result{note}")
+    error_type = known.error_type or "Unhandled"
+    error_message = known.error_message or ""
+    return Verdict(
+        "failed",
+        f"{error_type}: {error_message}{note}",
+        error_type=error_type,
+        error_message=error_message,
+        detail=known.stack_trace or _logged_traceback(log),
+    )
+
+
+def _failed_from_log(log: InvocationLog) -> Verdict:
+    failure = log.best_failure()
+    assert failure is not None, "decide() only calls this once a failure line was seen"
+    reason = f"{failure.error_type}: {failure.error_message}"
+    if failure.kind == "lambda_timeout":
+        reason = failure.error_message
+    logged = next((line for line in log.lines if line.failure and line.failure.rank == RANK_LOGGED_ERROR), None)
+    if logged is not None and failure.rank > RANK_LOGGED_ERROR:
+        reason += f'; the function logged "{logged.message}"'
+    return Verdict(
+        "failed",
+        reason,
+        error_type=failure.error_type,
+        error_message=failure.error_message,
+        detail=_unhandled_traceback(log) or _logged_traceback(log),
+    )
+
+
+def _unhandled_traceback(log: InvocationLog) -> str | None:
+    return next(
+        (line.detail for line in log.lines if line.failure and line.failure.kind == "unhandled" and line.detail), None
+    )
+
+
+def _logged_traceback(log: InvocationLog) -> str | None:
+    return next((line.detail for line in log.lines if line.failure and line.detail), None)
+
+
+def _timeout_reason(log: InvocationLog) -> str:
+    if not log.lines:
+        return "no log line of the invocation appeared before the deadline"
+    progress = "it started but its end was not seen" if log.started else "its START line was not seen"
+    return f"no outcome before the deadline: {len(log.lines)} line(s) seen, {progress}"

@@ -1,0 +1,167 @@
+"""The payload of the trigger's one event: built small enough for Airflow's database, read back strictly.
+
+The trigger builds it with `build_payload`; the task reads it with `InvocationReport.from_payload`,
+which refuses anything missing or malformed (a broken event must never pass for success).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
+from airflow_lambda_deferrable.log_lines import LogLine
+from airflow_lambda_deferrable.outcome import Verdict
+
+STATUSES = frozenset({"success", "failed", "timeout", "error"})
+DEFAULT_MAX_LINES = 500
+DEFAULT_MAX_BYTES = 256 * 1024
+MAX_MESSAGE_CHARS = 8 * 1024
+MAX_DETAIL_CHARS = 16 * 1024
+# When lines must be left out, keep this share of the budget for the first lines; the rest is the tail.
+HEAD_SHARE = 0.2
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    """Cut `text` to `limit` characters and make it safe to store (no lone surrogates)."""
+    if text is None:
+        return None
+    clean = text.encode("utf-8", "replace").decode("utf-8")
+    if len(clean) <= limit:
+        return clean
+    return f"{clean[:limit]}... [{len(clean) - limit} more characters]"
+
+
+def line_to_dict(line: LogLine) -> dict[str, Any]:
+    """Return the stored form of a line: time, level, message, traceback, stream."""
+    return {
+        "timestamp": line.timestamp,
+        "level": line.level,
+        "message": _clip(line.message, MAX_MESSAGE_CHARS),
+        "detail": _clip(line.detail, MAX_DETAIL_CHARS),
+        "stream": line.stream,
+    }
+
+
+def bound_lines(
+    lines: list[dict[str, Any]], *, max_lines: int, max_bytes: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """Keep the first and last lines within both budgets.
+
+    :return: the kept lines, how many were left out, and the index in the kept list where they were.
+    """
+    sizes = [len(json.dumps(line)) for line in lines]
+    if len(lines) <= max_lines and sum(sizes) <= max_bytes:
+        return lines, 0, len(lines)
+    head_lines, head_bytes = int(max_lines * HEAD_SHARE), int(max_bytes * HEAD_SHARE)
+    head: list[dict[str, Any]] = []
+    used = 0
+    for line, size in zip(lines, sizes, strict=True):
+        if len(head) >= head_lines or used + size > head_bytes:
+            break
+        head.append(line)
+        used += size
+    tail: list[dict[str, Any]] = []
+    for line, size in zip(reversed(lines[len(head) :]), reversed(sizes[len(head) :]), strict=True):
+        if len(head) + len(tail) >= max_lines or used + size > max_bytes:
+            break
+        tail.append(line)
+        used += size
+    tail.reverse()
+    return head + tail, len(lines) - len(head) - len(tail), len(head)
+
+
+def build_payload(
+    *,
+    status: str,
+    message: str,
+    identity: dict[str, Any],
+    lines: list[LogLine],
+    verdict: Verdict | None = None,
+    max_lines: int = DEFAULT_MAX_LINES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    polls: int = 0,
+) -> dict[str, Any]:
+    """Return the event payload (JSON-serializable primitives only).
+
+    :param identity: function_name, qualifier, log_group, correlation_id, request_id.
+    """
+    kept, omitted, omitted_at = bound_lines(
+        [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes
+    )
+    error = None
+    if verdict is not None and verdict.status == "failed":
+        error = {
+            "type": verdict.error_type,
+            "message": _clip(verdict.error_message, MAX_MESSAGE_CHARS),
+            "detail": _clip(verdict.detail, MAX_DETAIL_CHARS),
+        }
+    return {
+        "status": status,
+        "message": _clip(message, MAX_MESSAGE_CHARS),
+        **identity,
+        "error": error,
+        "lines": kept,
+        "omitted_lines": omitted,
+        "omitted_at": omitted_at,
+        "polls": polls,
+    }
+
+
+@dataclass(frozen=True)
+class InvocationReport:
+    """A validated trigger event, as the task reads it."""
+
+    status: str
+    message: str
+    function_name: str
+    request_id: str | None
+    correlation_id: str
+    log_group: str
+    lines: list[dict[str, Any]]
+    omitted_lines: int
+    omitted_at: int
+    error: dict[str, Any] | None
+    qualifier: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> InvocationReport:
+        """Validate an event payload; raise `LambdaTriggerEventInvalid` naming what is wrong."""
+        if not isinstance(payload, dict):
+            raise LambdaTriggerEventInvalid(
+                "LambdaInvokeDeferrableOperator.execute_complete: expected the trigger's event (a dict), "
+                f"got {type(payload).__name__}"
+            )
+        problems = []
+        if payload.get("status") not in STATUSES:
+            problems.append(f"status {payload.get('status')!r} is not one of {sorted(STATUSES)}")
+        for key in ("message", "function_name", "correlation_id", "log_group"):
+            if not isinstance(payload.get(key), str):
+                problems.append(f"{key} is missing or not a string")
+        lines = payload.get("lines")
+        if not isinstance(lines, list) or not all(
+            isinstance(line, dict) and isinstance(line.get("message"), str) and isinstance(line.get("timestamp"), int)
+            for line in lines
+        ):
+            problems.append("lines is missing or malformed")
+        for key in ("omitted_lines", "omitted_at"):
+            if not isinstance(payload.get(key), int):
+                problems.append(f"{key} is missing or not an integer")
+        if problems:
+            raise LambdaTriggerEventInvalid(
+                "LambdaInvokeDeferrableOperator.execute_complete: malformed trigger event: " + "; ".join(problems)
+            )
+        return cls(
+            status=payload["status"],
+            message=payload["message"],
+            function_name=payload["function_name"],
+            request_id=payload.get("request_id"),
+            correlation_id=payload["correlation_id"],
+            log_group=payload["log_group"],
+            lines=lines,  # type: ignore[arg-type]
+            omitted_lines=payload["omitted_lines"],
+            omitted_at=payload["omitted_at"],
+            error=payload.get("error") if isinstance(payload.get("error"), dict) else None,
+            qualifier=payload.get("qualifier"),
+        )

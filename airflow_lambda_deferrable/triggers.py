@@ -1,0 +1,270 @@
+"""Follow one Lambda invocation through CloudWatch Logs, in Airflow's triggerer, until it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from airflow_lambda_deferrable.log_lines import parse_event
+from airflow_lambda_deferrable.log_source import InvocationLogSource
+from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
+from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
+
+DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_SETTLE_SECONDS = 5.0
+DEFAULT_LATE_ARRIVAL_SECONDS = 120.0
+DEFAULT_CLOCK_SKEW_SECONDS = 60.0
+DEFAULT_END_MARKER = "Function ended"
+MAX_BACKOFF_SECONDS = 60.0
+
+# Errors that mean "ask again later": throttling and the service's own transient failures.
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "ServiceUnavailableException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+class LambdaInvocationTrigger(BaseTrigger):
+    """Poll CloudWatch Logs for one invocation's lines and fire once with its outcome.
+
+    The outcome is decided by `airflow_lambda_deferrable.outcome.decide`; this class only fetches,
+    waits and reports. Throttling and transient errors are retried with jittered backoff until the
+    deadline; a missing log group means "nothing yet"; any other AWS error ends in an ``error`` event.
+
+    :param function_name: the function as it was invoked (name or ARN), for messages.
+    :param log_group: the function's CloudWatch Logs group.
+    :param correlation_id: the id injected into the payload, logged by the function.
+    :param request_id: the request id of the invoke response.
+    :param invoked_at: when the invoke call was made (epoch seconds).
+    :param deadline: when to give up and report a timeout (epoch seconds).
+    :param known_result: for ``RequestResponse``, what the response said (see `KnownResult`).
+    :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
+    :param poll_interval: seconds between polls.
+    :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
+    :param late_arrival_seconds: how far behind the newest line an earlier line may still be ingested.
+    :param clock_skew_seconds: how much earlier than `invoked_at` lines are searched for.
+    :param max_lines: at most this many lines go into the event (first and last ones kept).
+    :param max_bytes: at most this many bytes of lines go into the event.
+    """
+
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        log_group: str,
+        correlation_id: str,
+        request_id: str | None,
+        invoked_at: float,
+        deadline: float,
+        qualifier: str | None = None,
+        invocation_type: str = "Event",
+        known_result: dict[str, Any] | None = None,
+        end_marker: str | None = DEFAULT_END_MARKER,
+        correlation_id_key: str = "correlation_id",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        late_arrival_seconds: float = DEFAULT_LATE_ARRIVAL_SECONDS,
+        clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
+        max_lines: int = DEFAULT_MAX_LINES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.function_name = function_name
+        self.log_group = log_group
+        self.correlation_id = correlation_id
+        self.request_id = request_id
+        self.invoked_at = invoked_at
+        self.deadline = deadline
+        self.qualifier = qualifier
+        self.invocation_type = invocation_type
+        self.known_result = known_result
+        self.end_marker = end_marker
+        self.correlation_id_key = correlation_id_key
+        self.poll_interval = poll_interval
+        self.settle_seconds = settle_seconds
+        self.late_arrival_seconds = late_arrival_seconds
+        self.clock_skew_seconds = clock_skew_seconds
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the primitives this trigger is re-created from."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "function_name": self.function_name,
+                "log_group": self.log_group,
+                "correlation_id": self.correlation_id,
+                "request_id": self.request_id,
+                "invoked_at": self.invoked_at,
+                "deadline": self.deadline,
+                "qualifier": self.qualifier,
+                "invocation_type": self.invocation_type,
+                "known_result": self.known_result,
+                "end_marker": self.end_marker,
+                "correlation_id_key": self.correlation_id_key,
+                "poll_interval": self.poll_interval,
+                "settle_seconds": self.settle_seconds,
+                "late_arrival_seconds": self.late_arrival_seconds,
+                "clock_skew_seconds": self.clock_skew_seconds,
+                "max_lines": self.max_lines,
+                "max_bytes": self.max_bytes,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def hook(self) -> AwsLogsHook:
+        """Return the CloudWatch Logs hook for the trigger's connection, region and botocore config."""
+        return AwsLogsHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the invocation is decided, then yield exactly one event."""
+        async with await self.hook().get_async_conn() as client:
+            payload = await self.follow(client)
+        yield TriggerEvent(payload)
+
+    async def follow(self, client: Any) -> dict[str, Any]:
+        """Poll with `client` (an aiobotocore ``logs`` client) until decided; return the event payload."""
+        known = KnownResult(**self.known_result) if self.known_result is not None else None
+        log = InvocationLog(
+            correlation_id=self.correlation_id, request_ids={self.request_id} if self.request_id else set()
+        )
+        source = InvocationLogSource(
+            client,
+            log_group=self.log_group,
+            terms=[self.correlation_id, *sorted(log.request_ids)],
+            start_ms=int((self.invoked_at - self.clock_skew_seconds) * 1000),
+            late_arrival_ms=int(self.late_arrival_seconds * 1000),
+        )
+        polls = failed_polls = 0
+        checked_at = 0.0
+        while True:
+            polls += 1
+            try:
+                await self._poll_once(source, log)
+                checked_at = time.time()
+                failed_polls = 0
+            except ClientError as err:
+                code = err.response.get("Error", {}).get("Code", "Unknown")
+                if code not in RETRYABLE_ERROR_CODES:
+                    message = (
+                        f"reading CloudWatch Logs group {self.log_group} failed with {code}: "
+                        f"{err.response.get('Error', {}).get('Message', err)}"
+                    )
+                    self.log.error("Giving up on %s: %s", self.function_name, message)
+                    return self._payload("error", message, log, None, polls)
+                failed_polls += 1
+                self.log.warning("FilterLogEvents answered %s (%d in a row); backing off", code, failed_polls)
+            except (BotoConnectionError, HTTPClientError) as err:
+                failed_polls += 1
+                self.log.warning("FilterLogEvents failed (%s, %d in a row); backing off", err, failed_polls)
+
+            now = time.time()
+            verdict = decide(
+                log,
+                now=now,
+                checked_at=checked_at,
+                deadline=self.deadline,
+                settle_seconds=self.settle_seconds,
+                known=known,
+            )
+            if verdict is not None:
+                self.log.info(
+                    "Decided %s for %s (request %s) after %d polls, %d lines: %s",
+                    verdict.status,
+                    self.function_name,
+                    self.request_id,
+                    polls,
+                    len(log.lines),
+                    verdict.reason,
+                )
+                return self._payload(verdict.status, verdict.reason, log, verdict, polls)
+            await asyncio.sleep(self._next_wait(log, now, failed_polls))
+
+    async def _poll_once(self, source: InvocationLogSource, log: InvocationLog) -> None:
+        events = await source.fetch_new()
+        for stream, start, end in log.closed_spans():
+            events += await source.fetch_span(stream, start, end)
+        lines = [
+            parse_event(event, correlation_id_key=self.correlation_id_key, end_marker=self.end_marker)
+            for event in events
+        ]
+        accepted = log.add(lines, seen_at=time.time())
+        for request_id in sorted(log.request_ids):
+            source.watch(request_id)
+        if accepted:
+            self.log.info(
+                "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)
+            )
+
+    def _next_wait(self, log: InvocationLog, now: float, failed_polls: int) -> float:
+        """Wait the poll interval, less when a settle window or the deadline ends sooner; back off on errors."""
+        if failed_polls:
+            wait = random.uniform(0, min(MAX_BACKOFF_SECONDS, self.poll_interval * 2**failed_polls))
+            wait = max(wait, self.poll_interval / 2)
+        else:
+            wait = self.poll_interval
+        pending = [
+            seen + self.settle_seconds
+            for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
+            if seen is not None
+        ]
+        wake_up = min([self.deadline, *pending])
+        return max(0.05, min(wait, wake_up - now))
+
+    def _payload(
+        self, status: str, message: str, log: InvocationLog, verdict: Verdict | None, polls: int
+    ) -> dict[str, Any]:
+        identity = {
+            "function_name": self.function_name,
+            "qualifier": self.qualifier,
+            "log_group": self.log_group,
+            "correlation_id": self.correlation_id,
+            "request_id": self.request_id,
+            "invocation_type": self.invocation_type,
+        }
+        return build_payload(
+            status=status,
+            message=message,
+            identity=identity,
+            lines=log.lines,
+            verdict=verdict,
+            max_lines=self.max_lines,
+            max_bytes=self.max_bytes,
+            polls=polls,
+        )
