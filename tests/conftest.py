@@ -1,0 +1,65 @@
+"""Shared fixtures: a moto server over real HTTP, and an Airflow connection pointing at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+
+# Airflow reads its configuration at import: give the test run its own home before anything imports it.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.pop("AWS_PROFILE", None)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+MOTO_CONN_ID = "aws_moto"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """Start one moto server for the session and return its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ[f"AIRFLOW_CONN_{MOTO_CONN_ID.upper()}"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": REGION, "endpoint_url": endpoint},
+        }
+    )
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_endpoint: str) -> str:
+    """Return the moto URL with all state cleared, and Lambda set to echo payloads (no Docker here)."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    return moto_endpoint
+
+
+@pytest.fixture
+def logs_client(moto: str):
+    """Return a boto3 CloudWatch Logs client against moto (to write events as Lambda would)."""
+    return boto3.client("logs", region_name=REGION, endpoint_url=moto)
+
+
+@pytest.fixture
+def lambda_client(moto: str):
+    """Return a boto3 Lambda client against moto."""
+    return boto3.client("lambda", region_name=REGION, endpoint_url=moto)
