@@ -51,7 +51,8 @@ def bound_lines(
 
     :return: the kept lines, how many were left out, and the index in the kept list where they were.
     """
-    sizes = [len(json.dumps(line)) for line in lines]
+    # Each line costs its JSON text plus the ", " that separates it from the next in the stored list.
+    sizes = [len(json.dumps(line)) + 2 for line in lines]
     if len(lines) <= max_lines and sum(sizes) <= max_bytes:
         return lines, 0, len(lines)
     head_lines, head_bytes = int(max_lines * HEAD_SHARE), int(max_bytes * HEAD_SHARE)

@@ -1,0 +1,116 @@
+"""Build log lines exactly as Lambda and Powertools write them, and put them into moto's CloudWatch Logs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+STREAM = "2026/11/23/[$LATEST]0123456789abcdef0123456789abcdef"
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def powertools(correlation_id: str | None, request_id: str, message: str, level: str = "INFO", **extra: Any) -> str:
+    """A Powertools Logger line with `inject_lambda_context(correlation_id_path=...)`."""
+    record: dict[str, Any] = {}
+    if correlation_id is not None:
+        record["correlation_id"] = correlation_id
+    record |= {
+        "level": level,
+        "message": message,
+        "location": "lambda_handler:20",
+        "timestamp": "2026-11-23 10:00:00,000+0000",
+        "service": "airflow",
+        "cold_start": False,
+        "function_name": "example-lambda-function",
+        "function_memory_size": 128,
+        "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:example-lambda-function",
+        "function_request_id": request_id,
+    }
+    record |= extra
+    return json.dumps(record, separators=(",", ":"))
+
+
+def logged_exception(correlation_id: str, request_id: str, message: str = "Function invocation failed") -> str:
+    """What `logger.exception(...)` writes while handling an exception."""
+    return powertools(
+        correlation_id,
+        request_id,
+        message,
+        level="ERROR",
+        exception=(
+            'Traceback (most recent call last):\n  File "/var/task/lambda_function.py", line 24, in lambda_handler\n'
+            "    raise ValueError('bad row 7')\nValueError: bad row 7"
+        ),
+        exception_name="ValueError",
+    )
+
+
+def start(request_id: str) -> str:
+    return f"START RequestId: {request_id} Version: $LATEST"
+
+
+def end(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+def report(request_id: str, duration_ms: float = 1012.55) -> str:
+    return (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {int(duration_ms) + 1} ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 52 MB"
+    )
+
+
+def timed_out(request_id: str, seconds: float = 3.0) -> str:
+    return f"2026-11-23T10:00:03.004Z {request_id} Task timed out after {seconds:.2f} seconds"
+
+
+def unhandled(error_type: str = "RuntimeError", message: str = "Unable to finish loop") -> str:
+    """The Python runtime's line for an exception that escaped the handler (no ids, \\r between lines)."""
+    return (
+        f"[ERROR] {error_type}: {message}\rTraceback (most recent call last):\r"
+        '  File "/var/task/lambda_function.py", line 30, in lambda_handler\r'
+        f"    raise {error_type}({message!r}) from e"
+    )
+
+
+def runtime_exit(request_id: str) -> str:
+    return f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+
+
+def platform_json(kind: str, request_id: str, **record: Any) -> str:
+    """A platform event in Lambda's JSON log format."""
+    return json.dumps({"time": "2026-11-23T10:00:00.000Z", "type": kind, "record": {"requestId": request_id, **record}})
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def put(logs_client: Any, group: str, messages: list[str], *, stream: str = STREAM, at: int | None = None) -> int:
+    """Write `messages` to `group`/`stream` one millisecond apart from `at` (default now); return the next time."""
+    stamp = now_ms() if at is None else at
+    put_at(logs_client, group, [(stamp + offset, message) for offset, message in enumerate(messages)], stream=stream)
+    return stamp + len(messages)
+
+
+def put_at(logs_client: Any, group: str, events: list[tuple[int, str]], *, stream: str = STREAM) -> None:
+    """Write (timestamp, message) events, creating the group and stream when missing."""
+    try:
+        logs_client.create_log_group(logGroupName=group)
+    except logs_client.exceptions.ResourceAlreadyExistsException:
+        pass
+    try:
+        logs_client.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs_client.exceptions.ResourceAlreadyExistsException:
+        pass
+    if events:
+        logs_client.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": stamp, "message": message} for stamp, message in events],
+        )

@@ -1,0 +1,170 @@
+"""Every line shape the trigger meets, classified without any network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_lambda_deferrable.log_lines import Marker, parse_event
+from tests import lambda_lines as lines
+
+RID = "3f2b1c4d-1111-2222-3333-444455556666"
+CID = "corr-12345678"
+
+
+def parse(message: str, **kwargs):
+    return parse_event({"eventId": "1", "timestamp": 5, "logStreamName": "s", "message": message}, **kwargs)
+
+
+def test_powertools_info_line_carries_both_ids():
+    line = parse(lines.powertools(CID, RID, "iteration 1 of 3"))
+    assert (line.level, line.message, line.correlation_id, line.request_id) == ("INFO", "iteration 1 of 3", CID, RID)
+    assert line.failure is None and line.marker is Marker.NONE
+    assert (line.event_id, line.timestamp, line.stream) == ("1", 5, "s")
+
+
+def test_end_marker_is_recognised_only_when_asked_for():
+    text = lines.powertools(CID, RID, "Function ended")
+    assert parse(text, end_marker="Function ended").marker is Marker.END_MARKER
+    assert parse(text, end_marker=None).marker is Marker.NONE
+    assert parse(text, end_marker="Done").marker is Marker.NONE
+
+
+def test_logged_exception_is_a_failure_with_its_traceback():
+    line = parse(lines.logged_exception(CID, RID))
+    assert line.level == "ERROR"
+    assert line.failure.kind == "logged_error"
+    assert line.failure.error_type == "ValueError"
+    assert line.failure.error_message == "Function invocation failed"
+    assert line.detail.endswith("ValueError: bad row 7")
+
+
+@pytest.mark.parametrize("level", ["CRITICAL", "critical", "FATAL"])
+def test_critical_levels_are_failures(level):
+    assert parse(lines.powertools(CID, RID, "boom", level=level)).failure is not None
+
+
+@pytest.mark.parametrize("level", ["WARNING", "WARN", "DEBUG", "INFO"])
+def test_other_levels_are_not_failures(level):
+    line = parse(lines.powertools(CID, RID, "fine", level=level))
+    assert line.failure is None
+    assert line.level in {"WARNING", "DEBUG", "INFO"}
+
+
+def test_custom_correlation_key():
+    text = json.dumps({"trace": CID, "level": "INFO", "message": "m"})
+    assert parse(text, correlation_id_key="trace").correlation_id == CID
+    assert parse(text).correlation_id is None
+
+
+@pytest.mark.parametrize(
+    ("message", "marker"),
+    [(lines.start(RID), Marker.START), (lines.end(RID), Marker.END), (lines.report(RID), Marker.REPORT)],
+)
+def test_text_platform_lines(message, marker):
+    line = parse(message)
+    assert (line.marker, line.request_id, line.failure) == (marker, RID, None)
+
+
+def test_report_with_init_duration_and_trace_is_still_a_report():
+    line = parse(lines.report(RID) + "\tInit Duration: 112.84 ms\t\nXRAY TraceId: 1-abc\tSegmentId: 1\tSampled: true")
+    assert line.marker is Marker.REPORT and line.ends_invocation
+
+
+def test_task_timed_out_line():
+    line = parse(lines.timed_out(RID, 30.03))
+    assert line.request_id == RID
+    assert line.failure.kind == "lambda_timeout"
+    assert line.failure.error_message == "Task timed out after 30.03 seconds"
+
+
+def test_runtime_exit_lines():
+    line = parse(lines.runtime_exit(RID))
+    assert line.request_id == RID and line.failure.error_type == "Runtime.ExitError"
+    assert "signal: killed" in line.failure.error_message
+    alone = parse("Runtime.ExitError")
+    assert alone.failure is not None and alone.request_id is None
+
+
+def test_unhandled_error_line_splits_the_traceback():
+    line = parse(lines.unhandled())
+    assert line.failure.kind == "unhandled"
+    assert (line.failure.error_type, line.failure.error_message) == ("RuntimeError", "Unable to finish loop")
+    assert line.message == "RuntimeError: Unable to finish loop"
+    assert line.detail.splitlines()[0] == "Traceback (most recent call last):"
+    assert line.request_id is None and line.correlation_id is None
+
+
+def test_runtime_logging_module_line_in_text_format():
+    line = parse(f"[ERROR]\t2026-11-23T10:00:00.000Z\t{RID}\tcould not connect\nTraceback ...")
+    assert (line.level, line.request_id) == ("ERROR", RID)
+    assert line.failure.error_message == "could not connect"
+    info = parse(f"[INFO]\t2026-11-23T10:00:00.000Z\t{RID}\tFunction ended", end_marker="Function ended")
+    assert info.failure is None and info.marker is Marker.END_MARKER
+
+
+def test_json_format_platform_lines():
+    assert parse(lines.platform_json("platform.start", RID, version="$LATEST")).marker is Marker.START
+    done = parse(lines.platform_json("platform.runtimeDone", RID, status="success"))
+    assert done.marker is Marker.END and done.failure is None
+    report = parse(lines.platform_json("platform.report", RID, status="success", metrics={"durationMs": 3.2}))
+    assert report.marker is Marker.REPORT and report.failure is None and report.request_id == RID
+
+
+@pytest.mark.parametrize(("status", "error_type"), [("timeout", None), ("error", "Runtime.ExitError"), ("failure", "X")])
+def test_json_format_report_with_bad_status_is_a_failure(status, error_type):
+    record = {"status": status} | ({"errorType": error_type} if error_type else {})
+    line = parse(lines.platform_json("platform.report", RID, **record))
+    assert line.marker is Marker.REPORT
+    assert line.failure.kind == "platform_status"
+    assert line.failure.error_type == (error_type or "Lambda.Timeout")
+
+
+def test_json_format_runtime_unhandled_error():
+    text = json.dumps(
+        {
+            "timestamp": "2026-11-23T10:00:00Z",
+            "log_level": "ERROR",
+            "errorMessage": "Unable to finish loop",
+            "errorType": "RuntimeError",
+            "requestId": RID,
+            "stackTrace": ['  File "/var/task/f.py", line 3, in h\n', "    raise RuntimeError()\n"],
+        }
+    )
+    line = parse(text)
+    assert line.request_id == RID
+    assert (line.failure.kind, line.failure.error_type) == ("unhandled", "RuntimeError")
+    assert line.message == "Unable to finish loop"
+    assert "raise RuntimeError()" in line.detail
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "plain text print output",
+        "ERROR: this is just printed text",  # plain text is never judged by its words
+        "{not json",
+        "[1, 2, 3]",
+        '"a json string"',
+        "{}",
+        "",
+        "\x00\x01 binary-ish \udcff text",
+        "é" * 300_000,
+    ],
+)
+def test_malformed_or_plain_lines_are_kept_as_info(message):
+    line = parse(message)
+    assert line.failure is None and line.marker is Marker.NONE
+    assert line.level == "INFO"
+
+
+def test_json_without_level_or_message_is_kept_whole():
+    line = parse(json.dumps({"foo": 1, "correlation_id": CID}))
+    assert line.level == "INFO" and line.failure is None
+    assert '"foo": 1' in line.message and line.correlation_id == CID
+
+
+def test_json_with_non_string_message_and_unknown_level():
+    line = parse(json.dumps({"level": "NOTICE", "message": {"rows": 3}}))
+    assert line.level == "INFO" and json.loads(line.message) == {"rows": 3}

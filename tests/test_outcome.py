@@ -1,0 +1,249 @@
+"""The decision, exhaustively, over plain data: which lines are ours and what they mean."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from airflow_lambda_deferrable.log_lines import parse_event
+from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, decide
+from tests import lambda_lines as lines
+
+CID = "corr-12345678"
+RID = "3f2b1c4d-1111-2222-3333-444455556666"
+OTHER_RID = "99999999-1111-2222-3333-444455556666"
+SETTLE = 5.0
+DEADLINE = 1000.0
+_ids = itertools.count(1)
+
+
+def events(*messages: str, stream: str = "s1", start: int = 100) -> list:
+    return [
+        parse_event(
+            {"eventId": str(next(_ids)), "timestamp": start + offset, "logStreamName": stream, "message": message},
+            end_marker="Function ended",
+        )
+        for offset, message in enumerate(messages)
+    ]
+
+
+def new_log(request_id: str | None = RID) -> InvocationLog:
+    return InvocationLog(correlation_id=CID, request_ids={request_id} if request_id else set())
+
+
+def verdict(log: InvocationLog, now: float, known: KnownResult | None = None):
+    return decide(log, now=now, checked_at=now, deadline=DEADLINE, settle_seconds=SETTLE, known=known)
+
+
+def test_success_by_end_marker_waits_for_the_report_or_the_settle_window():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.powertools(CID, RID, "Function started"), lines.powertools(CID, RID, "Function ended")), seen_at=10)
+    assert verdict(log, 12) is None
+    assert verdict(log, 15).status == "success"
+    log.add(events(lines.end(RID), lines.report(RID), start=200), seen_at=13)
+    assert verdict(log, 13).status == "success"
+
+
+def test_success_without_marker_needs_report_then_settle():
+    log = new_log()
+    log.add(events(lines.start(RID), "hello from print", lines.end(RID), lines.report(RID)), seen_at=10)
+    assert verdict(log, 14.9) is None
+    result = verdict(log, 15)
+    assert result.status == "success" and "no failure followed within 5s" in result.reason
+
+
+def test_settle_window_only_ends_after_a_real_read():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.end(RID), lines.report(RID)), seen_at=10)
+    # Reads failed (throttled) since: time has passed, but no read confirmed there is no late failure line.
+    assert decide(log, now=30, checked_at=10, deadline=DEADLINE, settle_seconds=SETTLE) is None
+    assert decide(log, now=30, checked_at=30, deadline=DEADLINE, settle_seconds=SETTLE).status == "success"
+
+
+def test_task_timed_out_after_report_turns_success_into_failure():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.end(RID), lines.report(RID)), seen_at=10)
+    assert verdict(log, 12) is None
+    log.add(events(lines.timed_out(RID, 3.0), start=300), seen_at=13)
+    result = verdict(log, 13)
+    assert result.status == "failed"
+    assert result.reason == "Task timed out after 3.00 seconds"
+    assert result.error_type == "Sandbox.Timedout"
+
+
+def test_handled_error_reports_the_logged_message_and_traceback():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.logged_exception(CID, RID)), seen_at=10)
+    assert verdict(log, 11) is None  # wait for the request's end: more lines may explain
+    result = verdict(log, 15)
+    assert result.status == "failed"
+    assert result.reason == "ValueError: Function invocation failed"
+    assert result.detail.endswith("ValueError: bad row 7")
+
+
+def test_unhandled_error_in_span_is_ours_and_names_the_cause():
+    log = new_log()
+    log.add(
+        events(lines.start(RID), lines.logged_exception(CID, RID), lines.unhandled(), lines.end(RID), lines.report(RID)),
+        seen_at=10,
+    )
+    result = verdict(log, 10)
+    assert result.status == "failed"
+    assert result.reason == 'RuntimeError: Unable to finish loop; the function logged "Function invocation failed"'
+    assert result.detail.startswith("Traceback (most recent call last):")
+    assert "raise RuntimeError" in result.detail
+
+
+def test_unhandled_error_only_from_runtime_without_powertools():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.unhandled("KeyError", "'x'"), lines.end(RID), lines.report(RID)), seen_at=10)
+    result = verdict(log, 10)
+    assert (result.status, result.error_type, result.error_message) == ("failed", "KeyError", "'x'")
+
+
+def test_runtime_exit_is_reported_at_once_when_the_request_ended():
+    log = new_log()
+    log.add(
+        events(lines.start(RID), lines.runtime_exit(RID), "Runtime.ExitError", lines.end(RID), lines.report(RID)),
+        seen_at=10,
+    )
+    result = verdict(log, 10)
+    assert result.status == "failed" and result.error_type == "Runtime.ExitError"
+    assert "signal: killed" in result.reason
+
+
+def test_failure_sign_without_end_decides_after_settle():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.runtime_exit(RID)), seen_at=10)
+    assert verdict(log, 14) is None
+    assert verdict(log, 15).status == "failed"
+
+
+def test_error_line_beats_end_marker():
+    log = new_log()
+    log.add(
+        events(lines.powertools(CID, RID, "oops", level="ERROR"), lines.powertools(CID, RID, "Function ended")),
+        seen_at=10,
+    )
+    assert verdict(log, 20).status == "failed"
+
+
+def test_json_platform_report_with_failure_status():
+    log = new_log()
+    log.add(
+        events(
+            lines.platform_json("platform.start", RID),
+            lines.platform_json("platform.report", RID, status="timeout"),
+        ),
+        seen_at=10,
+    )
+    result = verdict(log, 10)
+    assert result.status == "failed" and result.error_type == "Lambda.Timeout"
+
+
+def test_json_format_success():
+    log = new_log()
+    log.add(
+        events(
+            lines.platform_json("platform.start", RID),
+            lines.powertools(CID, RID, "work"),
+            lines.platform_json("platform.runtimeDone", RID, status="success"),
+            lines.platform_json("platform.report", RID, status="success"),
+        ),
+        seen_at=10,
+    )
+    assert verdict(log, 14) is None
+    assert verdict(log, 15).status == "success"
+
+
+def test_timeout_with_nothing_seen_and_with_a_start():
+    log = new_log()
+    assert verdict(log, DEADLINE - 1) is None
+    result = verdict(log, DEADLINE)
+    assert result.status == "timeout" and result.reason == "no log line of the invocation appeared before the deadline"
+    log.add(events(lines.start(RID), lines.powertools(CID, RID, "iteration 1")), seen_at=10)
+    assert "it started but its end was not seen" in verdict(log, DEADLINE).reason
+
+
+def test_interleaved_invocations_only_ours_are_kept():
+    log = new_log()
+    mixed = events(
+        lines.start(OTHER_RID),
+        lines.powertools("corr-someone-else", OTHER_RID, "theirs"),
+        lines.unhandled("ValueError", "theirs"),
+        lines.end(OTHER_RID),
+        lines.report(OTHER_RID),
+        lines.start(RID),
+        lines.powertools(CID, RID, "ours"),
+        lines.end(RID),
+        lines.report(RID),
+    )
+    accepted = log.add(mixed, seen_at=10)
+    assert [line.request_id for line in accepted] == [RID] * 4
+    assert verdict(log, 15).status == "success"
+
+
+def test_request_id_learned_from_correlated_lines():
+    # An Event invoke's response id may differ from the id the function sees: learn it from our lines.
+    log = new_log(request_id=None)
+    accepted = log.add(
+        events(lines.start(RID), lines.powertools(CID, RID, "Function started"), lines.end(RID), lines.report(RID)),
+        seen_at=10,
+    )
+    assert log.request_ids == {RID}
+    assert len(accepted) == 4
+    assert log.closed_spans() == [("s1", 100, 103)]
+
+
+def test_lines_without_ids_outside_our_span_are_not_ours():
+    log = new_log()
+    log.add(events("before us", lines.start(RID), "during us", lines.end(RID), "after us", start=100), seen_at=10)
+    assert [line.message for line in log.lines] == [lines.start(RID), "during us", lines.end(RID)]
+
+
+def test_lines_mentioning_our_correlation_id_in_plain_text_are_ours():
+    log = new_log()
+    log.add(events(f"processing {CID} now", stream="other"), seen_at=10)
+    assert len(log.lines) == 1
+
+
+def test_lines_are_kept_in_time_order_with_same_millisecond_order_preserved():
+    log = new_log()
+    late = events(lines.powertools(CID, RID, "second"), lines.powertools(CID, RID, "third"), start=200)
+    log.add(late, seen_at=10)
+    early = events(lines.powertools(CID, RID, "first"), start=150)
+    log.add(early, seen_at=11)
+    same_ms = [
+        parse_event({"eventId": str(n), "timestamp": 300, "logStreamName": "s1", "message": lines.powertools(CID, RID, f"same {n}")})
+        for n in range(5)
+    ]
+    log.add(same_ms, seen_at=12)
+    assert [line.message for line in log.lines] == ["first", "second", "third"] + [f"same {n}" for n in range(5)]
+
+
+def test_best_failure_prefers_unhandled_over_logged():
+    log = new_log()
+    log.add(events(lines.logged_exception(CID, RID), lines.timed_out(RID), lines.start(RID)), seen_at=10)
+    assert log.best_failure().kind == "lambda_timeout"
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_request_response_result_is_authoritative_and_waits_for_lines(failed):
+    known = KnownResult(failed=failed, error_type="RuntimeError" if failed else None, error_message="boom", stack_trace="tb")
+    log = new_log()
+    log.add(events(lines.start(RID), lines.powertools(CID, RID, "working")), seen_at=10)
+    assert verdict(log, 11, known) is None
+    log.add(events(lines.end(RID), lines.report(RID), start=500), seen_at=12)
+    assert verdict(log, 16, known) is None
+    result = verdict(log, 17, known)
+    assert result.status == ("failed" if failed else "success")
+    if failed:
+        assert (result.reason, result.detail) == ("RuntimeError: boom", "tb")
+
+
+def test_request_response_without_lines_still_reports_at_the_deadline():
+    known = KnownResult(failed=True, error_type="Sandbox.Timedout", error_message="Task timed out after 3.00 seconds")
+    result = verdict(new_log(), DEADLINE, known)
+    assert result.status == "failed"
+    assert result.reason.startswith("Sandbox.Timedout: Task timed out after 3.00 seconds (its log lines may be incomplete")

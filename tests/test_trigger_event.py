@@ -1,0 +1,85 @@
+"""The event payload is bounded, serializable, and read back strictly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
+from airflow_lambda_deferrable.log_lines import LogLine
+from airflow_lambda_deferrable.outcome import Verdict
+from airflow_lambda_deferrable.trigger_event import InvocationReport, bound_lines, build_payload
+
+IDENTITY = {
+    "function_name": "fn",
+    "qualifier": None,
+    "log_group": "/aws/lambda/fn",
+    "correlation_id": "corr-12345678",
+    "request_id": "rid",
+    "invocation_type": "Event",
+}
+
+
+def make_lines(count: int, size: int = 10) -> list[LogLine]:
+    return [LogLine(event_id=str(n), timestamp=n, stream="s", level="INFO", message=f"{n:06d}" + "x" * size) for n in range(count)]
+
+
+def test_small_payload_keeps_everything():
+    payload = build_payload(status="success", message="ok", identity=IDENTITY, lines=make_lines(3))
+    assert [line["timestamp"] for line in payload["lines"]] == [0, 1, 2]
+    assert (payload["omitted_lines"], payload["omitted_at"]) == (0, 3)
+    assert InvocationReport.from_payload(json.loads(json.dumps(payload))).status == "success"
+
+
+def test_line_count_bound_keeps_head_and_tail():
+    payload = build_payload(status="success", message="ok", identity=IDENTITY, lines=make_lines(1000), max_lines=100)
+    kept = [line["timestamp"] for line in payload["lines"]]
+    assert len(kept) == 100 and payload["omitted_lines"] == 900
+    assert kept[:20] == list(range(20)) and kept[20:] == list(range(920, 1000))
+    assert payload["omitted_at"] == 20
+
+
+def test_byte_bound_is_respected():
+    payload = build_payload(
+        status="success", message="ok", identity=IDENTITY, lines=make_lines(500, size=1000), max_bytes=50_000
+    )
+    assert len(json.dumps(payload["lines"])) <= 50_000
+    assert payload["omitted_lines"] + len(payload["lines"]) == 500
+    assert payload["lines"][-1]["timestamp"] == 499  # the end, where the outcome is, is kept
+
+
+def test_huge_line_and_odd_text_are_clipped_and_serializable():
+    line = LogLine(event_id="1", timestamp=1, stream="s", level="ERROR", message="\udcff" + "y" * 100_000, detail="z" * 50_000)
+    payload = build_payload(
+        status="failed",
+        message="bad",
+        identity=IDENTITY,
+        lines=[line],
+        verdict=Verdict("failed", "bad", "E", "m", "t" * 40_000),
+    )
+    text = json.dumps(payload, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
+    assert len(text) < 60_000
+    assert payload["lines"][0]["message"].endswith("more characters]")
+    assert payload["error"]["type"] == "E"
+
+
+def test_bound_lines_on_nothing():
+    assert bound_lines([], max_lines=10, max_bytes=10) == ([], 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (None, "expected the trigger's event"),
+        ("success", "expected the trigger's event"),
+        ({}, "status None"),
+        ({**IDENTITY, "status": "ok", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}, "status 'ok'"),
+        ({**IDENTITY, "status": "success", "message": "m", "lines": [{"x": 1}], "omitted_lines": 0, "omitted_at": 0}, "lines"),
+        ({**IDENTITY, "status": "success", "message": "m", "lines": [], "omitted_at": 0}, "omitted_lines"),
+        ({**IDENTITY, "correlation_id": None, "status": "success", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}, "correlation_id"),
+    ],
+)
+def test_malformed_events_are_refused(payload, match):
+    with pytest.raises(LambdaTriggerEventInvalid, match=match):
+        InvocationReport.from_payload(payload)
