@@ -60,6 +60,9 @@ class _Span:
 
     start: int
     end: int | None = None
+    # Another request started or ended inside the stretch (an environment running several requests at
+    # once): lines without ids there cannot be told apart, so none of them is claimed.
+    shared: bool = False
 
 
 @dataclass
@@ -118,7 +121,13 @@ class InvocationLog:
         return max(failures, key=lambda failure: failure.rank, default=None)
 
     def _note_span(self, line: LogLine) -> None:
+        if line.request_id is None:
+            return
         if line.request_id not in self.request_ids:
+            span = self._spans.get(line.stream)
+            if span is not None and line.marker is not Marker.NONE and line.timestamp > span.start:
+                if span.end is None or line.timestamp <= span.end:
+                    span.shared = True
             return
         if line.marker is Marker.START:
             self._spans.setdefault(line.stream, _Span(start=line.timestamp))
@@ -134,9 +143,9 @@ class InvocationLog:
         if self.correlation_id in line.message:
             return True
         span = self._spans.get(line.stream)
-        return span is not None and span.start <= line.timestamp <= (
-            span.end if span.end is not None else line.timestamp
-        )
+        if span is None or span.shared:
+            return False
+        return span.start <= line.timestamp <= (span.end if span.end is not None else line.timestamp)
 
 
 def decide(

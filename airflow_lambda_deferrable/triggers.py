@@ -217,9 +217,16 @@ class LambdaInvocationTrigger(BaseTrigger):
             await asyncio.sleep(self._next_wait(log, now, failed_polls))
 
     async def _poll_once(self, source: InvocationLogSource, log: InvocationLog) -> None:
-        events = await source.fetch_new()
+        """Read new events, then our request's finished stretches of stream (for lines without ids)."""
+        accepted = self._accept(await source.fetch_new(), source, log)
         for stream, start, end in log.closed_spans():
-            events += await source.fetch_span(stream, start, end)
+            accepted += self._accept(await source.fetch_span(stream, start, end), source, log)
+        if accepted:
+            self.log.info(
+                "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)
+            )
+
+    def _accept(self, events: list[dict[str, Any]], source: InvocationLogSource, log: InvocationLog) -> list[Any]:
         lines = [
             parse_event(event, correlation_id_key=self.correlation_id_key, end_marker=self.end_marker)
             for event in events
@@ -227,10 +234,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         accepted = log.add(lines, seen_at=time.time())
         for request_id in sorted(log.request_ids):
             source.watch(request_id)
-        if accepted:
-            self.log.info(
-                "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)
-            )
+        return accepted
 
     def _next_wait(self, log: InvocationLog, now: float, failed_polls: int) -> float:
         """Wait the poll interval, less when a settle window or the deadline ends sooner; back off on errors."""

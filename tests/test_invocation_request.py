@@ -70,9 +70,7 @@ def test_bad_payloads(payload, match):
         load_payload(payload)
 
 
-@pytest.mark.parametrize(
-    ("invocation_type", "limit"), [("Event", 1024 * 1024), ("RequestResponse", 6 * 1024 * 1024)]
-)
+@pytest.mark.parametrize(("invocation_type", "limit"), [("Event", 1024 * 1024), ("RequestResponse", 6 * 1024 * 1024)])
 def test_size_limits_per_invocation_type(invocation_type, limit):
     overhead = len(json.dumps({"x": "", "correlation_id": DEFAULT}, separators=(",", ":")))
     build({"x": "a" * (limit - overhead)}, invocation_type=invocation_type)  # exactly at the limit
@@ -86,7 +84,9 @@ def test_unsupported_invocation_types(invocation_type):
         check_invocation_type(invocation_type)
 
 
-@pytest.mark.parametrize("bad", ['has"quote', "has space1", "short", "-leading-dash", "x" * 129, "back\\slash1", "", None, 12345678])
+@pytest.mark.parametrize(
+    "bad", ['has"quote', "has space1", "short", "-leading-dash", "x" * 129, "back\\slash1", "", None, 12345678]
+)
 def test_unsafe_correlation_ids_are_refused(bad):
     with pytest.raises(LambdaInvokeInputError, match="correlation_id"):
         check_correlation_id(bad)

@@ -112,7 +112,9 @@ def test_json_format_platform_lines():
     assert report.marker is Marker.REPORT and report.failure is None and report.request_id == RID
 
 
-@pytest.mark.parametrize(("status", "error_type"), [("timeout", None), ("error", "Runtime.ExitError"), ("failure", "X")])
+@pytest.mark.parametrize(
+    ("status", "error_type"), [("timeout", None), ("error", "Runtime.ExitError"), ("failure", "X")]
+)
 def test_json_format_report_with_bad_status_is_a_failure(status, error_type):
     record = {"status": status} | ({"errorType": error_type} if error_type else {})
     line = parse(lines.platform_json("platform.report", RID, **record))

@@ -38,7 +38,14 @@ def verdict(log: InvocationLog, now: float, known: KnownResult | None = None):
 
 def test_success_by_end_marker_waits_for_the_report_or_the_settle_window():
     log = new_log()
-    log.add(events(lines.start(RID), lines.powertools(CID, RID, "Function started"), lines.powertools(CID, RID, "Function ended")), seen_at=10)
+    log.add(
+        events(
+            lines.start(RID),
+            lines.powertools(CID, RID, "Function started"),
+            lines.powertools(CID, RID, "Function ended"),
+        ),
+        seen_at=10,
+    )
     assert verdict(log, 12) is None
     assert verdict(log, 15).status == "success"
     log.add(events(lines.end(RID), lines.report(RID), start=200), seen_at=13)
@@ -85,7 +92,9 @@ def test_handled_error_reports_the_logged_message_and_traceback():
 def test_unhandled_error_in_span_is_ours_and_names_the_cause():
     log = new_log()
     log.add(
-        events(lines.start(RID), lines.logged_exception(CID, RID), lines.unhandled(), lines.end(RID), lines.report(RID)),
+        events(
+            lines.start(RID), lines.logged_exception(CID, RID), lines.unhandled(), lines.end(RID), lines.report(RID)
+        ),
         seen_at=10,
     )
     result = verdict(log, 10)
@@ -215,7 +224,14 @@ def test_lines_are_kept_in_time_order_with_same_millisecond_order_preserved():
     early = events(lines.powertools(CID, RID, "first"), start=150)
     log.add(early, seen_at=11)
     same_ms = [
-        parse_event({"eventId": str(n), "timestamp": 300, "logStreamName": "s1", "message": lines.powertools(CID, RID, f"same {n}")})
+        parse_event(
+            {
+                "eventId": str(n),
+                "timestamp": 300,
+                "logStreamName": "s1",
+                "message": lines.powertools(CID, RID, f"same {n}"),
+            }
+        )
         for n in range(5)
     ]
     log.add(same_ms, seen_at=12)
@@ -230,7 +246,9 @@ def test_best_failure_prefers_unhandled_over_logged():
 
 @pytest.mark.parametrize("failed", [False, True])
 def test_request_response_result_is_authoritative_and_waits_for_lines(failed):
-    known = KnownResult(failed=failed, error_type="RuntimeError" if failed else None, error_message="boom", stack_trace="tb")
+    known = KnownResult(
+        failed=failed, error_type="RuntimeError" if failed else None, error_message="boom", stack_trace="tb"
+    )
     log = new_log()
     log.add(events(lines.start(RID), lines.powertools(CID, RID, "working")), seen_at=10)
     assert verdict(log, 11, known) is None
@@ -246,4 +264,33 @@ def test_request_response_without_lines_still_reports_at_the_deadline():
     known = KnownResult(failed=True, error_type="Sandbox.Timedout", error_message="Task timed out after 3.00 seconds")
     result = verdict(new_log(), DEADLINE, known)
     assert result.status == "failed"
-    assert result.reason.startswith("Sandbox.Timedout: Task timed out after 3.00 seconds (its log lines may be incomplete")
+    assert result.reason.startswith(
+        "Sandbox.Timedout: Task timed out after 3.00 seconds (its log lines may be incomplete"
+    )
+
+
+def test_overlapping_requests_in_one_stream_leave_lines_without_ids_unclaimed():
+    log = new_log()
+    log.add(
+        events(
+            lines.start(RID),
+            lines.start(OTHER_RID),
+            lines.unhandled("ValueError", "whose?"),
+            lines.end(OTHER_RID),
+            lines.end(RID),
+        ),
+        seen_at=10,
+    )
+    assert [line.request_id for line in log.lines] == [RID, RID]
+
+
+def test_previous_request_ending_in_our_first_millisecond_does_not_hide_our_lines():
+    log = new_log()
+    boundary = [
+        parse_event({"eventId": "b1", "timestamp": 100, "logStreamName": "s1", "message": lines.report(OTHER_RID)}),
+        parse_event({"eventId": "b2", "timestamp": 100, "logStreamName": "s1", "message": lines.start(RID)}),
+        parse_event({"eventId": "b3", "timestamp": 101, "logStreamName": "s1", "message": lines.unhandled()}),
+        parse_event({"eventId": "b4", "timestamp": 102, "logStreamName": "s1", "message": lines.end(RID)}),
+    ]
+    log.add(boundary, seen_at=10)
+    assert verdict(log, 10).error_message == "Unable to finish loop"

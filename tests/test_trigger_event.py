@@ -22,7 +22,10 @@ IDENTITY = {
 
 
 def make_lines(count: int, size: int = 10) -> list[LogLine]:
-    return [LogLine(event_id=str(n), timestamp=n, stream="s", level="INFO", message=f"{n:06d}" + "x" * size) for n in range(count)]
+    return [
+        LogLine(event_id=str(n), timestamp=n, stream="s", level="INFO", message=f"{n:06d}" + "x" * size)
+        for n in range(count)
+    ]
 
 
 def test_small_payload_keeps_everything():
@@ -50,7 +53,9 @@ def test_byte_bound_is_respected():
 
 
 def test_huge_line_and_odd_text_are_clipped_and_serializable():
-    line = LogLine(event_id="1", timestamp=1, stream="s", level="ERROR", message="\udcff" + "y" * 100_000, detail="z" * 50_000)
+    line = LogLine(
+        event_id="1", timestamp=1, stream="s", level="ERROR", message="\udcff" + "y" * 100_000, detail="z" * 50_000
+    )
     payload = build_payload(
         status="failed",
         message="bad",
@@ -75,9 +80,23 @@ def test_bound_lines_on_nothing():
         ("success", "expected the trigger's event"),
         ({}, "status None"),
         ({**IDENTITY, "status": "ok", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}, "status 'ok'"),
-        ({**IDENTITY, "status": "success", "message": "m", "lines": [{"x": 1}], "omitted_lines": 0, "omitted_at": 0}, "lines"),
+        (
+            {**IDENTITY, "status": "success", "message": "m", "lines": [{"x": 1}], "omitted_lines": 0, "omitted_at": 0},
+            "lines",
+        ),
         ({**IDENTITY, "status": "success", "message": "m", "lines": [], "omitted_at": 0}, "omitted_lines"),
-        ({**IDENTITY, "correlation_id": None, "status": "success", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}, "correlation_id"),
+        (
+            {
+                **IDENTITY,
+                "correlation_id": None,
+                "status": "success",
+                "message": "m",
+                "lines": [],
+                "omitted_lines": 0,
+                "omitted_at": 0,
+            },
+            "correlation_id",
+        ),
     ],
 )
 def test_malformed_events_are_refused(payload, match):

@@ -1,0 +1,86 @@
+"""A small HTTP proxy in front of moto that answers chosen AWS operations with errors (throttling, ...).
+
+Faults are injected at the HTTP level, so the real aiobotocore/boto3 clients and our real code see
+exactly what AWS would send.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+
+class FaultProxy:
+    """Forward requests to `upstream`, except that the next N calls of an operation fail as told."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self._faults: dict[str, list[tuple[int, str, str]]] = {}
+        self.calls: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                return
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                operation = self.headers.get("X-Amz-Target", "").split(".")[-1] or self.path
+                fault = proxy._take_fault(operation)
+                if fault is not None:
+                    status, code, message = fault
+                    payload = f'{{"__type":"{code}","message":"{message}"}}'.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.send_header("x-amzn-RequestId", "fault-injected")
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(
+        self,
+        operation: str,
+        times: int,
+        code: str = "ThrottlingException",
+        status: int = 400,
+        message: str = "Rate exceeded",
+    ) -> None:
+        """Answer the next `times` calls of `operation` (e.g. "FilterLogEvents") with an error."""
+        with self._lock:
+            self._faults.setdefault(operation, []).extend([(status, code, message)] * times)
+
+    def _take_fault(self, operation: str) -> tuple[int, str, str] | None:
+        with self._lock:
+            self.calls[operation] += 1
+            pending = self._faults.get(operation)
+            if pending:
+                self.failed[operation] += 1
+                return pending.pop(0)
+            return None

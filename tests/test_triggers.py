@@ -1,0 +1,381 @@
+"""The trigger against moto in server mode: real HTTP, real aiobotocore, lines written as Lambda writes them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from tests import lambda_lines as lines
+from tests.conftest import MOTO_CONN_ID, REGION
+from tests.fault_proxy import FaultProxy
+
+GROUP = "/aws/lambda/example-lambda-function"
+CID = "corr-trigger-0001"
+RID = "7c1b5c56-5f0e-4b55-9d3a-0a6e4c3f2d10"
+OTHER_RID = "0a0a0a0a-5f0e-4b55-9d3a-0a6e4c3f2d10"
+
+
+def make_trigger(**overrides) -> LambdaInvocationTrigger:
+    kwargs = {
+        "function_name": "example-lambda-function",
+        "log_group": GROUP,
+        "correlation_id": CID,
+        "request_id": RID,
+        "invoked_at": time.time() - 1,
+        "deadline": time.time() + 20,
+        "aws_conn_id": MOTO_CONN_ID,
+        "poll_interval": 0.2,
+        "settle_seconds": 0.6,
+    }
+    return LambdaInvocationTrigger(**(kwargs | overrides))
+
+
+async def first_event(trigger: LambdaInvocationTrigger, timeout: float = 40) -> dict:
+    async def run() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(run(), timeout)
+
+
+def messages(payload: dict) -> list[str]:
+    return [line["message"] for line in payload["lines"]]
+
+
+def write_later(delay: float, action) -> threading.Thread:
+    """Run `action` after `delay` seconds in a thread (as Lambda would write while the trigger polls)."""
+    thread = threading.Thread(target=lambda: (time.sleep(delay), action()), daemon=True)
+    thread.start()
+    return thread
+
+
+def successful_invocation(correlation_id: str = CID, request_id: str = RID, marker: bool = True) -> list[str]:
+    body = [
+        lines.start(request_id),
+        lines.powertools(correlation_id, request_id, "Function started"),
+        lines.powertools(correlation_id, request_id, "iteration 1 of 1"),
+    ]
+    if marker:
+        body.append(lines.powertools(correlation_id, request_id, "Function ended"))
+    return [*body, lines.end(request_id), lines.report(request_id)]
+
+
+@pytest.mark.asyncio
+async def test_success_with_end_marker(logs_client):
+    lines.put(logs_client, GROUP, successful_invocation())
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "success"
+    assert payload["message"] == "the function logged its end marker"
+    assert messages(payload)[1:4] == ["Function started", "iteration 1 of 1", "Function ended"]
+    assert (payload["request_id"], payload["correlation_id"], payload["log_group"]) == (RID, CID, GROUP)
+    json.dumps(payload)
+
+
+@pytest.mark.asyncio
+async def test_success_without_marker_uses_platform_lines_after_settling(logs_client):
+    lines.put(logs_client, GROUP, [lines.start(RID), "plain print output", lines.end(RID), lines.report(RID)])
+    started = time.monotonic()
+    payload = await first_event(make_trigger(end_marker=None, settle_seconds=1.0))
+    assert payload["status"] == "success"
+    assert "no failure followed within 1s" in payload["message"]
+    assert time.monotonic() - started >= 1.0
+    assert messages(payload) == [lines.start(RID), "plain print output", lines.end(RID), lines.report(RID)]
+
+
+@pytest.mark.asyncio
+async def test_handled_error_logged_with_logger_exception(logs_client):
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.start(RID),
+            lines.powertools(CID, RID, "Function started"),
+            lines.logged_exception(CID, RID),
+            lines.unhandled(),
+            lines.end(RID),
+            lines.report(RID),
+        ],
+    )
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "failed"
+    assert payload["message"] == 'RuntimeError: Unable to finish loop; the function logged "Function invocation failed"'
+    assert payload["error"]["type"] == "RuntimeError"
+    assert "Traceback (most recent call last):" in payload["error"]["detail"]
+    error_lines = [line for line in payload["lines"] if line["level"] == "ERROR"]
+    assert error_lines[0]["detail"].endswith("ValueError: bad row 7")
+
+
+@pytest.mark.asyncio
+async def test_unhandled_exception_found_by_the_request_span(logs_client):
+    # The runtime's line carries no id at all: only its place between our START and END ties it to us.
+    lines.put(
+        logs_client, GROUP, [lines.start(RID), lines.unhandled("KeyError", "'rows'"), lines.end(RID), lines.report(RID)]
+    )
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "failed"
+    assert payload["message"] == "KeyError: 'rows'"
+    assert messages(payload)[1] == "KeyError: 'rows'"
+
+
+@pytest.mark.asyncio
+async def test_task_timed_out_arriving_after_report(logs_client):
+    lines.put(
+        logs_client,
+        GROUP,
+        [lines.start(RID), lines.powertools(CID, RID, "iteration 1 of 40"), lines.end(RID), lines.report(RID)],
+    )
+    late = write_later(0.3, lambda: lines.put(logs_client, GROUP, [lines.timed_out(RID, 3.0)]))
+    payload = await first_event(make_trigger(settle_seconds=2.0))
+    late.join()
+    assert payload["status"] == "failed"
+    assert payload["message"] == "Task timed out after 3.00 seconds"
+    assert messages(payload)[-1] == lines.timed_out(RID, 3.0)
+
+
+@pytest.mark.asyncio
+async def test_runtime_exit_out_of_memory_is_reported_before_the_deadline(logs_client):
+    lines.put(
+        logs_client,
+        GROUP,
+        [lines.start(RID), lines.runtime_exit(RID), "Runtime.ExitError", lines.end(RID), lines.report(RID)],
+    )
+    started = time.monotonic()
+    payload = await first_event(make_trigger(deadline=time.time() + 60))
+    assert time.monotonic() - started < 10
+    assert payload["status"] == "failed" and payload["error"]["type"] == "Runtime.ExitError"
+    assert "Runtime exited with error: signal: killed" in payload["message"]
+
+
+@pytest.mark.asyncio
+async def test_no_lines_until_the_deadline_is_a_timeout(logs_client):
+    lines.put(logs_client, GROUP, [])
+    payload = await first_event(make_trigger(deadline=time.time() + 1.5))
+    assert payload["status"] == "timeout"
+    assert payload["message"] == "no log line of the invocation appeared before the deadline"
+    assert payload["polls"] >= 3
+
+
+@pytest.mark.asyncio
+async def test_log_group_created_late(logs_client):
+    # No group at all at first: ResourceNotFoundException means "nothing yet", not an error.
+    writer = write_later(1.0, lambda: lines.put(logs_client, GROUP, successful_invocation()))
+    payload = await first_event(make_trigger())
+    writer.join()
+    assert payload["status"] == "success" and payload["polls"] >= 3
+
+
+@pytest.mark.asyncio
+async def test_many_streams_and_more_than_one_page(logs_client):
+    # 12,000 lines across 4 streams: moto pages at 10,000 events, so nextToken must be followed.
+    start = lines.now_ms() - 5000
+    streams = [f"2026/11/23/[$LATEST]{n:032x}" for n in range(4)]
+    for index, stream in enumerate(streams):
+        batch = [(start + i, lines.powertools(CID, RID, f"s{index} line {i}")) for i in range(3000)]
+        for chunk in range(0, len(batch), 1000):
+            lines.put_at(logs_client, GROUP, batch[chunk : chunk + 1000], stream=stream)
+    lines.put(logs_client, GROUP, successful_invocation()[3:], stream=streams[0])
+    payload = await first_event(make_trigger(max_lines=20_000, max_bytes=50_000_000))
+    assert payload["status"] == "success"
+    got = messages(payload)
+    assert len(got) == 12_003 and len(set(got)) == 12_003
+    assert got[-3:] == ["Function ended", lines.end(RID), lines.report(RID)]
+
+
+@pytest.mark.asyncio
+async def test_two_invocations_interleaved_in_one_stream(logs_client):
+    theirs = "corr-someone-else"
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.start(OTHER_RID),
+            lines.powertools(theirs, OTHER_RID, "Function started"),
+            lines.start(RID),
+            lines.powertools(CID, RID, "Function started"),
+            lines.unhandled("ValueError", "not ours"),
+            lines.end(OTHER_RID),
+            lines.report(OTHER_RID),
+            lines.powertools(CID, RID, "Function ended"),
+            lines.end(RID),
+            lines.report(RID),
+        ],
+    )
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "success"
+    assert OTHER_RID not in json.dumps(payload["lines"]) and theirs not in json.dumps(payload["lines"])
+
+
+@pytest.mark.asyncio
+async def test_same_millisecond_events_are_all_kept_in_order(logs_client):
+    stamp = lines.now_ms()
+    batch = [(stamp, lines.start(RID))] + [(stamp + 1, lines.powertools(CID, RID, f"burst {n}")) for n in range(50)]
+    batch += [
+        (stamp + 2, lines.powertools(CID, RID, "Function ended")),
+        (stamp + 2, lines.end(RID)),
+        (stamp + 2, lines.report(RID)),
+    ]
+    lines.put_at(logs_client, GROUP, batch)
+    payload = await first_event(make_trigger())
+    assert messages(payload)[1:51] == [f"burst {n}" for n in range(50)]
+
+
+@pytest.mark.asyncio
+async def test_late_arriving_earlier_events_are_not_lost(logs_client):
+    stamp = lines.now_ms()
+    lines.put_at(
+        logs_client,
+        GROUP,
+        [
+            (stamp, lines.start(RID)),
+            (stamp + 10, lines.powertools(CID, RID, "step 1")),
+            (stamp + 30, lines.powertools(CID, RID, "step 3")),
+        ],
+        stream="stream-a",
+    )
+    # "step 2" and the end were logged earlier than "step 3" but are ingested only later, in another stream.
+    late = write_later(
+        0.6,
+        lambda: lines.put_at(
+            logs_client,
+            GROUP,
+            [
+                (stamp + 20, lines.powertools(CID, RID, "step 2")),
+                (stamp + 40, lines.powertools(CID, RID, "Function ended")),
+            ],
+            stream="stream-b",
+        ),
+    )
+    payload = await first_event(make_trigger())
+    late.join()
+    assert messages(payload) == [lines.start(RID), "step 1", "step 2", "step 3", "Function ended"]
+
+
+@pytest.mark.asyncio
+async def test_request_id_differs_from_invoke_response(logs_client):
+    # Correlation by id alone still finds the request the function saw, then its platform lines.
+    lines.put(logs_client, GROUP, successful_invocation(request_id=OTHER_RID, marker=False))
+    payload = await first_event(make_trigger(request_id="not-the-functions-id-00000000"))
+    assert payload["status"] == "success"
+    assert messages(payload)[0] == lines.start(OTHER_RID)
+
+
+@pytest.mark.asyncio
+async def test_json_log_format(logs_client):
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.platform_json("platform.start", RID, version="$LATEST"),
+            lines.powertools(CID, RID, "Function started"),
+            json.dumps(
+                {
+                    "timestamp": "t",
+                    "log_level": "ERROR",
+                    "errorType": "ZeroDivisionError",
+                    "errorMessage": "division by zero",
+                    "requestId": RID,
+                    "stackTrace": ["  File x\n"],
+                }
+            ),
+            lines.platform_json("platform.runtimeDone", RID, status="error", errorType="ZeroDivisionError"),
+            lines.platform_json("platform.report", RID, status="error", errorType="ZeroDivisionError"),
+        ],
+    )
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "failed"
+    assert payload["message"] == "ZeroDivisionError: division by zero"
+
+
+@pytest.mark.asyncio
+async def test_throttling_for_several_polls_never_fails_the_task(moto, logs_client, monkeypatch):
+    lines.put(logs_client, GROUP, successful_invocation())
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_THROTTLED",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": REGION, "endpoint_url": proxy.url},
+                }
+            ),
+        )
+        proxy.fail_next("FilterLogEvents", 6)
+        trigger = make_trigger(aws_conn_id="aws_throttled", botocore_config={"retries": {"total_max_attempts": 1}})
+        payload = await first_event(trigger)
+    assert payload["status"] == "success"
+    assert proxy.failed["FilterLogEvents"] == 6
+    assert proxy.calls["FilterLogEvents"] > 6
+    assert payload["polls"] >= 7
+
+
+@pytest.mark.asyncio
+async def test_access_denied_ends_in_a_clear_error_event(moto, logs_client, monkeypatch):
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DENIED",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": REGION, "endpoint_url": proxy.url},
+                }
+            ),
+        )
+        proxy.fail_next(
+            "FilterLogEvents", 1, code="AccessDeniedException", message="not authorized to perform logs:FilterLogEvents"
+        )
+        payload = await first_event(make_trigger(aws_conn_id="aws_denied"))
+    assert payload["status"] == "error"
+    assert payload["message"] == (
+        f"reading CloudWatch Logs group {GROUP} failed with AccessDeniedException: "
+        "not authorized to perform logs:FilterLogEvents"
+    )
+
+
+def test_serialize_round_trips_exactly():
+    trigger = make_trigger(
+        known_result={"failed": True, "error_type": "E", "error_message": "m", "stack_trace": None},
+        botocore_config={"retries": {"total_max_attempts": 1}},
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_lambda_deferrable.triggers.LambdaInvocationTrigger"
+    assert LambdaInvocationTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+@pytest.mark.asyncio
+async def test_recreated_trigger_reaches_the_same_outcome_with_the_same_lines(logs_client):
+    first_half = successful_invocation()[:3]
+    second_half = successful_invocation()[3:]
+    lines.put(logs_client, GROUP, first_half)
+    original = make_trigger()
+    with pytest.raises(asyncio.TimeoutError):
+        await first_event(original, timeout=0.8)  # a triggerer dies mid-way
+    lines.put(logs_client, GROUP, second_half)
+    _, kwargs = original.serialize()
+    payload = await first_event(LambdaInvocationTrigger(**kwargs))
+    assert payload["status"] == "success"
+    assert messages(payload) == [
+        lines.start(RID),
+        "Function started",
+        "iteration 1 of 1",
+        "Function ended",
+        lines.end(RID),
+        lines.report(RID),
+    ]
+    assert original.serialize()[1] == kwargs  # running never changed what a restart reads
+
+
+def test_trigger_module_has_no_blocking_calls():
+    source = open(os.path.join(os.path.dirname(__file__), "..", "airflow_lambda_deferrable", "triggers.py")).read()
+    assert "time.sleep" not in source and "boto3" not in source
