@@ -19,6 +19,7 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self._faults: dict[str, list[tuple[int, str, str]]] = {}
+        self._canned: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.calls: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -28,22 +29,47 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 return
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self._forward()
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._forward()
+
+            def do_PUT(self) -> None:  # noqa: N802
+                self._forward()
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._forward()
+
+            def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                operation = self.headers.get("X-Amz-Target", "").split(".")[-1] or self.path
+                operation = self.headers.get("X-Amz-Target", "").split(".")[-1] or f"{self.command} {self.path}"
+                canned = proxy._take_canned(operation)
+                if canned is not None:
+                    status, headers, payload = canned
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 fault = proxy._take_fault(operation)
                 if fault is not None:
                     status, code, message = fault
-                    payload = f'{{"__type":"{code}","message":"{message}"}}'.encode()
+                    payload = f'{{"__type":"{code}","message":"{message}","Message":"{message}"}}'.encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("x-amzn-ErrorType", code)
                     self.send_header("Content-Length", str(len(payload)))
                     self.send_header("x-amzn-RequestId", "fault-injected")
                     self.end_headers()
                     self.wfile.write(payload)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                answer = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
+                answer = requests.request(
+                    self.command, proxy.upstream + self.path, data=body, headers=headers, timeout=60
+                )
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -76,11 +102,29 @@ class FaultProxy:
         with self._lock:
             self._faults.setdefault(operation, []).extend([(status, code, message)] * times)
 
+    def respond_next(self, operation: str, status: int, headers: dict[str, str], body: str) -> None:
+        """Answer the next call of `operation` with this response instead of moto's (e.g. a function error)."""
+        with self._lock:
+            self._canned.setdefault(operation, []).append((status, headers, body.encode()))
+
+    def _take_canned(self, operation: str) -> tuple[int, dict[str, str], bytes] | None:
+        with self._lock:
+            for name, pending in self._canned.items():
+                if pending and name in operation:
+                    self.calls[operation] += 1
+                    return pending.pop(0)
+            return None
+
     def _take_fault(self, operation: str) -> tuple[int, str, str] | None:
         with self._lock:
             self.calls[operation] += 1
-            pending = self._faults.get(operation)
-            if pending:
-                self.failed[operation] += 1
-                return pending.pop(0)
+            for name, pending in self._faults.items():
+                if pending and name in operation:
+                    self.failed[name] += 1
+                    return pending.pop(0)
             return None
+
+    def count(self, piece: str) -> int:
+        """Return how many requests whose operation or "METHOD /path" contains `piece` were seen."""
+        with self._lock:
+            return sum(count for operation, count in self.calls.items() if piece in operation)

@@ -1,0 +1,413 @@
+"""The operator against moto over real HTTP: inputs, invocation, deferral and resumption."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator
+from airflow_lambda_deferrable.exceptions import (
+    LambdaInvocationFailed,
+    LambdaInvocationTimedOut,
+    LambdaInvokeError,
+    LambdaInvokeInputError,
+    LambdaLogsUnavailable,
+    LambdaTriggerEventInvalid,
+)
+from airflow_lambda_deferrable.invocation_request import correlation_id_for_try
+from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from tests import lambda_lines as lines
+from tests.conftest import MOTO_CONN_ID, REGION
+from tests.fault_proxy import FaultProxy
+
+FUNCTION = "example-lambda-function"
+GROUP = f"/aws/lambda/{FUNCTION}"
+INVOCATIONS = "/invocations"
+
+
+@dataclass
+class TaskInstanceStandIn:
+    """The few task-instance fields the operator reads, and the XComs it pushes."""
+
+    dag_id: str = "lambda_dag"
+    run_id: str = "manual__2026-11-23T10:00:00+00:00"
+    task_id: str = "invoke"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def context_for(ti: TaskInstanceStandIn | None = None) -> dict[str, Any]:
+    return {"ti": ti or TaskInstanceStandIn()}
+
+
+@pytest.fixture
+def function(moto: str) -> dict[str, Any]:
+    """Create the example function in moto (its code is never run: moto echoes payloads here)."""
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto)
+    role = iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return event\n")
+    client = boto3.client("lambda", region_name=REGION, endpoint_url=moto)
+    created = client.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": archive.getvalue()},
+        Timeout=30,
+        Publish=True,
+    )
+    client.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=0)
+    return created
+
+
+@pytest.fixture
+def proxy(moto: str, monkeypatch) -> FaultProxy:
+    """A counting, fault-injecting proxy in front of moto, with an Airflow connection to it."""
+    with FaultProxy(moto) as running:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_PROXY",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": REGION, "endpoint_url": running.url},
+                }
+            ),
+        )
+        yield running
+
+
+def operator(**kwargs: Any) -> LambdaInvokeDeferrableOperator:
+    defaults: dict[str, Any] = {"task_id": "invoke", "function_name": FUNCTION, "aws_conn_id": MOTO_CONN_ID}
+    return LambdaInvokeDeferrableOperator(**(defaults | kwargs))
+
+
+def defer(op: LambdaInvokeDeferrableOperator, ti: TaskInstanceStandIn | None = None) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context_for(ti))
+    return deferred.value
+
+
+def test_event_invoke_defers_with_everything_the_trigger_needs(function):
+    before = time.time()
+    deferred = defer(operator(payload={"n": 2}, poll_interval=3, settle_seconds=1))
+    trigger = deferred.trigger
+    assert isinstance(trigger, LambdaInvocationTrigger)
+    assert deferred.method_name == "execute_complete"
+    _, kwargs = trigger.serialize()
+    assert kwargs["function_name"] == FUNCTION and kwargs["log_group"] == GROUP
+    assert kwargs["correlation_id"] == correlation_id_for_try(
+        "lambda_dag", "manual__2026-11-23T10:00:00+00:00", "invoke", -1, 1
+    )
+    assert kwargs["request_id"]  # moto's id for this invoke
+    assert before <= kwargs["invoked_at"] <= time.time()
+    assert kwargs["deadline"] == pytest.approx(kwargs["invoked_at"] + 300 + 30 + 120)
+    assert (kwargs["poll_interval"], kwargs["settle_seconds"], kwargs["aws_conn_id"]) == (3, 1, MOTO_CONN_ID)
+    assert kwargs["known_result"] is None
+    assert deferred.timeout.total_seconds() == pytest.approx(kwargs["deadline"] - time.time() + 300, abs=5)
+    json.dumps(kwargs)
+
+
+def test_request_response_result_shows_the_injected_payload(function):
+    # moto echoes the payload as the result: what it returns is exactly what Lambda was sent.
+    deferred = defer(operator(payload='{"n": 1, "to_fail": false}', invocation_type="RequestResponse"))
+    sent = deferred.kwargs["result"]
+    correlation_id = deferred.trigger.correlation_id
+    assert sent == {"n": 1, "to_fail": False, "correlation_id": correlation_id}
+    assert deferred.trigger.known_result == {
+        "failed": False,
+        "error_type": None,
+        "error_message": None,
+        "stack_trace": None,
+    }
+    assert deferred.trigger.deadline == pytest.approx(time.time() + 120, abs=5)
+
+
+def test_correlation_id_is_made_at_run_time_per_try(function):
+    op = operator()
+    assert op.correlation_id is None  # nothing made at parse time
+    first = defer(op, TaskInstanceStandIn(try_number=1)).trigger.correlation_id
+    again = defer(op, TaskInstanceStandIn(try_number=1)).trigger.correlation_id
+    second_try = defer(op, TaskInstanceStandIn(try_number=2)).trigger.correlation_id
+    mapped = defer(op, TaskInstanceStandIn(map_index=3)).trigger.correlation_id
+    assert first == again
+    assert len({first, second_try, mapped}) == 3
+
+
+def test_templated_fields_are_rendered(function):
+    op = operator(
+        function_name="{{ params.fn }}",
+        payload='{"day": "{{ ds }}"}',
+        correlation_id="run-{{ ds_nodash }}-x",
+        invocation_type="RequestResponse",
+    )
+    assert set(LambdaInvokeDeferrableOperator.template_fields) >= {
+        "function_name",
+        "payload",
+        "qualifier",
+        "correlation_id",
+    }
+    op.render_template_fields({"params": {"fn": FUNCTION}, "ds": "2026-11-23", "ds_nodash": "20261123"})
+    deferred = defer(op)
+    assert deferred.kwargs["result"] == {"day": "2026-11-23", "correlation_id": "run-20261123-x"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"payload": "{not json"}, "payload is not valid JSON"),
+        ({"payload": "[1, 2]"}, "must be a JSON object"),
+        ({"payload": {"blob": "x" * (1024 * 1024)}}, "over Lambda's 1048576 byte limit for Event"),
+        ({"correlation_id": 'bad"id" with spaces'}, "correlation_id"),
+        ({"function_name": ""}, "function_name is empty"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_invoked(function, proxy, kwargs, match):
+    with pytest.raises(LambdaInvokeInputError, match=match):
+        operator(aws_conn_id="aws_proxy", **kwargs).execute(context_for())
+    assert proxy.count(INVOCATIONS) == 0
+    assert proxy.count("/configuration") == 0
+
+
+@pytest.mark.parametrize("invocation_type", ["DryRun", "Async"])
+def test_unsupported_invocation_type_fails_at_parse_time(invocation_type):
+    with pytest.raises(LambdaInvokeInputError, match="not supported"):
+        operator(invocation_type=invocation_type)
+
+
+@pytest.mark.parametrize(("name", "value"), [("poll_interval", 0), ("settle_seconds", -1), ("max_lines", "10")])
+def test_bad_tuning_fails_at_parse_time(name, value):
+    with pytest.raises(LambdaInvokeInputError, match=name):
+        operator(**{name: value})
+
+
+def test_unknown_function_names_the_aws_error_and_invokes_nothing(function, proxy):
+    with pytest.raises(
+        LambdaInvokeError, match="GetFunctionConfiguration of no-such-function failed with ResourceNotFoundException"
+    ):
+        operator(aws_conn_id="aws_proxy", function_name="no-such-function").execute(context_for())
+    assert proxy.count(INVOCATIONS) == 0
+
+
+def test_access_denied_on_invoke_names_the_code(function, proxy):
+    proxy.fail_next("POST /2015-03-31/functions", 1, code="AccessDeniedException", status=403, message="not allowed")
+    with pytest.raises(
+        LambdaInvokeError, match="Invoke of example-lambda-function failed with AccessDeniedException: not allowed"
+    ):
+        operator(aws_conn_id="aws_proxy").execute(context_for())
+
+
+def test_invoke_is_never_retried_by_the_client(function, proxy):
+    proxy.fail_next("POST /2015-03-31/functions", 1, code="ServiceException", status=500, message="try again")
+    with pytest.raises(LambdaInvokeError, match="ServiceException"):
+        operator(aws_conn_id="aws_proxy").execute(context_for())
+    assert proxy.count(INVOCATIONS) == 1  # botocore would have retried a 500 four times
+
+
+@pytest.mark.parametrize("form", ["name", "arn", "name_with_qualifier", "arn_with_qualifier"])
+def test_log_group_whatever_form_the_function_name_takes(function, form):
+    arn = function["FunctionArn"]
+    name = {"name": FUNCTION, "arn": arn, "name_with_qualifier": f"{FUNCTION}:1", "arn_with_qualifier": f"{arn}:1"}[
+        form
+    ]
+    assert defer(operator(function_name=name)).trigger.log_group == GROUP
+
+
+def test_log_group_override_and_logging_config():
+    assert operator(log_group="/custom/group").log_group == "/custom/group"
+    configuration = {"FunctionName": "fn", "LoggingConfig": {"LogFormat": "JSON", "LogGroup": "/shared/lambdas"}}
+    assert LambdaInvokeDeferrableOperator._log_group_of(configuration) == "/shared/lambdas"
+    assert LambdaInvokeDeferrableOperator._log_group_of({"FunctionName": "fn"}) == "/aws/lambda/fn"
+
+
+def task_log(capsys) -> str:
+    """Return what the operator logged (Airflow's structlog writes task logs to stdout in tests)."""
+    return capsys.readouterr().out
+
+
+def test_payload_values_are_not_logged(function, capsys):
+    defer(operator(payload={"api_token": "s3cr3t-value", "n": 1}))
+    logged = task_log(capsys)
+    assert "s3cr3t-value" not in logged
+    assert "keys: api_token, correlation_id, n" in logged
+
+
+@pytest.mark.parametrize(("retries", "warned"), [(0, False), (2, True), (None, True)])
+def test_async_retry_setting_is_warned_about(function, lambda_client, capsys, retries, warned):
+    lambda_client.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    if retries is not None:
+        lambda_client.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=retries)
+    defer(operator())
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    assert any("reports the first attempt's outcome" in line for line in warnings) is warned
+
+
+def test_extra_link_points_at_the_correlation_id(function):
+    ti = TaskInstanceStandIn()
+    correlation_id = defer(operator(), ti).trigger.correlation_id
+    stored = ti.xcoms[LambdaInvocationLogsLink.key]
+    assert (stored["log_group"], stored["correlation_id"], stored["region_name"]) == (GROUP, correlation_id, REGION)
+    link = LambdaInvocationLogsLink().format_link(**stored)
+    assert link.startswith(
+        "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/"
+    )
+    assert "$252Faws$252Flambda$252Fexample-lambda-function" in link
+    assert f"filterPattern$3D$2522{correlation_id}$2522" in link
+
+
+def test_failed_request_response_still_defers_with_the_functions_error(function, proxy):
+    # What Lambda answers when the handler raised: 200, X-Amz-Function-Error and the error document.
+    error = {
+        "errorMessage": "Unable to finish loop",
+        "errorType": "RuntimeError",
+        "requestId": "r",
+        "stackTrace": ['  File "f.py"\n', "    raise\n"],
+    }
+    proxy.respond_next(
+        INVOCATIONS, 200, {"X-Amz-Function-Error": "Unhandled", "x-amzn-RequestId": "req-1"}, json.dumps(error)
+    )
+    deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
+    assert deferred.trigger.request_id == "req-1"
+    assert deferred.trigger.known_result == {
+        "failed": True,
+        "error_type": "RuntimeError",
+        "error_message": "Unable to finish loop",
+        "stack_trace": '  File "f.py"\n    raise\n',
+    }
+    assert deferred.kwargs["result"] is None
+
+
+def event(status: str, message: str = "why", **extra: Any) -> dict[str, Any]:
+    return {
+        "status": status,
+        "message": message,
+        "function_name": FUNCTION,
+        "qualifier": None,
+        "log_group": GROUP,
+        "correlation_id": "corr-12345678",
+        "request_id": "req-1",
+        "invocation_type": "Event",
+        "error": None,
+        "lines": [
+            {
+                "timestamp": 1_763_892_000_000,
+                "level": "INFO",
+                "message": "Function started",
+                "detail": None,
+                "stream": "s",
+            },
+            {
+                "timestamp": 1_763_892_000_500,
+                "level": "ERROR",
+                "message": "Function invocation failed",
+                "detail": "Traceback: boom",
+                "stream": "s",
+            },
+        ],
+        "omitted_lines": 0,
+        "omitted_at": 2,
+        "polls": 3,
+    } | extra
+
+
+def test_execute_complete_success_returns_ids_for_event_and_result_for_request_response(capsys):
+    assert operator().execute_complete(context_for(), event("success")) == {
+        "request_id": "req-1",
+        "correlation_id": "corr-12345678",
+    }
+    assert operator(invocation_type="RequestResponse").execute_complete(
+        context_for(), event("success"), result={"ok": 1}
+    ) == {"ok": 1}
+    logged = task_log(capsys)
+    assert logged.count("Function started") == 2  # once per call
+    failed_line = "[error    ] [lambda] 2025-11-23T10:00:00.500+00:00 ERROR Function invocation failed\nTraceback: boom"
+    assert logged.count(failed_line) == 2
+    assert logged.count("[info     ] [lambda] 2025-11-23T10:00:00.000+00:00 INFO Function started") == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "exception", "verb"),
+    [
+        ("failed", LambdaInvocationFailed, "failed"),
+        ("timeout", LambdaInvocationTimedOut, "timed out"),
+        ("error", LambdaLogsUnavailable, "could not be followed"),
+    ],
+)
+def test_execute_complete_raises_named_errors(status, exception, verb):
+    with pytest.raises(exception) as raised:
+        operator().execute_complete(context_for(), event(status, "RuntimeError: Unable to finish loop"))
+    assert str(raised.value) == (
+        f"Lambda function {FUNCTION} (request req-1, correlation id corr-12345678) {verb}: "
+        "RuntimeError: Unable to finish loop"
+    )
+
+
+@pytest.mark.parametrize("bad", [None, {}, {"status": "success"}, event("success", lines="nope")])
+def test_execute_complete_never_succeeds_on_a_bad_event(bad):
+    with pytest.raises(LambdaTriggerEventInvalid):
+        operator().execute_complete(context_for(), bad)
+
+
+def test_omitted_lines_are_announced(capsys):
+    operator().execute_complete(context_for(), event("success", omitted_lines=42, omitted_at=1))
+    logged = task_log(capsys)
+    assert "44 line(s) of example-lambda-function" in logged
+    assert logged.index("Function started") < logged.index("42 line(s) left out") < logged.index("Function invocation")
+
+
+def test_not_deferrable_runs_the_trigger_in_the_worker(function, logs_client):
+    ti = TaskInstanceStandIn(task_id="in_worker")
+    correlation_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    request_id = lines.new_request_id()
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.start(request_id),
+            lines.powertools(correlation_id, request_id, "Function started"),
+            lines.powertools(correlation_id, request_id, "Function ended"),
+            lines.end(request_id),
+            lines.report(request_id),
+        ],
+    )
+    op = operator(task_id="in_worker", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    result = op.execute(context_for(ti))
+    assert result["correlation_id"] == correlation_id
+
+
+def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
+    ti = TaskInstanceStandIn(task_id="in_worker_fails")
+    correlation_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    request_id = lines.new_request_id()
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.start(request_id),
+            lines.logged_exception(correlation_id, request_id),
+            lines.unhandled(),
+            lines.end(request_id),
+            lines.report(request_id),
+        ],
+    )
+    op = operator(task_id="in_worker_fails", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    with pytest.raises(
+        LambdaInvocationFailed,
+        match=r"failed: RuntimeError: Unable to finish loop; the function logged \"Function invocation failed\"",
+    ):
+        op.execute(context_for(ti))
