@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 # Airflow reads its configuration at import: give the test run its own home before anything imports it.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "dags"))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -24,6 +28,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 MOTO_CONN_ID = "aws_moto"
 REGION = "us-east-1"
+FUNCTION = "example-lambda-function"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +68,25 @@ def logs_client(moto: str):
 def lambda_client(moto: str):
     """Return a boto3 Lambda client against moto."""
     return boto3.client("lambda", region_name=REGION, endpoint_url=moto)
+
+
+@pytest.fixture
+def function(moto: str) -> dict[str, Any]:
+    """Create the example function in moto (its code is never run: moto echoes payloads here)."""
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto)
+    role = iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return event\n")
+    client = boto3.client("lambda", region_name=REGION, endpoint_url=moto)
+    created = client.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": archive.getvalue()},
+        Timeout=30,
+        Publish=True,
+    )
+    client.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=0)
+    return created

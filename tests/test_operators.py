@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
@@ -25,10 +22,11 @@ from airflow_lambda_deferrable.exceptions import (
 from airflow_lambda_deferrable.invocation_request import correlation_id_for_try
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from tests import lambda_lines as lines
+from tests.conftest import FUNCTION as CONFTEST_FUNCTION
 from tests.conftest import MOTO_CONN_ID, REGION
 from tests.fault_proxy import FaultProxy
 
-FUNCTION = "example-lambda-function"
+FUNCTION = CONFTEST_FUNCTION
 GROUP = f"/aws/lambda/{FUNCTION}"
 INVOCATIONS = "/invocations"
 
@@ -50,28 +48,6 @@ class TaskInstanceStandIn:
 
 def context_for(ti: TaskInstanceStandIn | None = None) -> dict[str, Any]:
     return {"ti": ti or TaskInstanceStandIn()}
-
-
-@pytest.fixture
-def function(moto: str) -> dict[str, Any]:
-    """Create the example function in moto (its code is never run: moto echoes payloads here)."""
-    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto)
-    role = iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as bundle:
-        bundle.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return event\n")
-    client = boto3.client("lambda", region_name=REGION, endpoint_url=moto)
-    created = client.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.12",
-        Role=role,
-        Handler="lambda_function.lambda_handler",
-        Code={"ZipFile": archive.getvalue()},
-        Timeout=30,
-        Publish=True,
-    )
-    client.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=0)
-    return created
 
 
 @pytest.fixture

@@ -1,0 +1,17 @@
+# Airflow with this provider installed, for docker-compose.yaml.
+# The triggerer imports the trigger by its class path, so the package must be installed in the image:
+# a module in the dags folder is not importable there.
+ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
+FROM ${AIRFLOW_IMAGE}
+
+# Build from a scratch copy owned by the airflow user: pip and setuptools write build files beside it.
+USER airflow
+WORKDIR /tmp/airflow-lambda-deferrable
+COPY --chown=airflow:0 pyproject.toml README.md ./
+COPY --chown=airflow:0 airflow_lambda_deferrable/ ./airflow_lambda_deferrable/
+
+# Naming the image's own Airflow version keeps pip from upgrading or downgrading Airflow itself.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" . \
+ && rm -rf /tmp/airflow-lambda-deferrable
+
+WORKDIR /opt/airflow
