@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_QUEUE_ALLOWANCE_SECONDS = 300.0
+# A trigger firing within about `[workers] min_heartbeat_interval` (5 s by default) of deferring can make
+# LocalExecutor fail the resumed task (Airflow 3.3); deferred tasks resume no earlier than this.
+DEFAULT_MIN_DEFER_SECONDS = 6.0
 # The invoke call's read timeout is the function's timeout plus this, so a slow function is not cut off.
 READ_TIMEOUT_MARGIN_SECONDS = 60
 # Airflow fails a trigger that has not answered this long after the trigger's own deadline.
@@ -89,6 +92,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         allowance + the function's timeout + ingestion allowance.
     :param max_lines: most lines kept in the trigger event (first and last ones kept).
     :param max_bytes: most bytes of lines kept in the trigger event.
+    :param min_defer_seconds: a deferred task resumes no sooner than this after invoking, to stay clear
+        of an executor race on very fast triggers (see README); ``0`` turns it off.
     :param deferrable: defer to the triggerer (default); ``False`` runs the same trigger logic in the
         worker, for deployments without a triggerer.
     """
@@ -117,6 +122,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         max_wait_seconds: float | None = None,
         max_lines: int = DEFAULT_MAX_LINES,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        min_defer_seconds: float = DEFAULT_MIN_DEFER_SECONDS,
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -136,6 +142,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.max_wait_seconds = max_wait_seconds
         self.max_lines = max_lines
         self.max_bytes = max_bytes
+        self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
         self._check_tuning()
 
@@ -147,6 +154,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             "ingestion_allowance_seconds": self.ingestion_allowance_seconds,
             "max_lines": self.max_lines,
             "max_bytes": self.max_bytes,
+            "min_defer_seconds": self.min_defer_seconds,
         }
         if self.max_wait_seconds is not None:
             numbers["max_wait_seconds"] = self.max_wait_seconds
@@ -217,6 +225,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             settle_seconds=self.settle_seconds,
             late_arrival_seconds=self.ingestion_allowance_seconds,
             clock_skew_seconds=DEFAULT_CLOCK_SKEW_SECONDS,
+            fire_after=invoked_at + self.min_defer_seconds if self.deferrable else 0.0,
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
             aws_conn_id=self.aws_conn_id,

@@ -62,6 +62,9 @@ class LambdaInvocationTrigger(BaseTrigger):
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
     :param late_arrival_seconds: how far behind the newest line an earlier line may still be ingested.
     :param clock_skew_seconds: how much earlier than `invoked_at` lines are searched for.
+    :param fire_after: never fire before this time (epoch seconds). An event that comes within a few
+        seconds of deferring can race the executor's report of the deferring run and fail the resumed
+        task (seen with LocalExecutor, Airflow 3.3); the operator sets this just past that window.
     :param max_lines: at most this many lines go into the event (first and last ones kept).
     :param max_bytes: at most this many bytes of lines go into the event.
     """
@@ -84,6 +87,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         late_arrival_seconds: float = DEFAULT_LATE_ARRIVAL_SECONDS,
         clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
+        fire_after: float = 0.0,
         max_lines: int = DEFAULT_MAX_LINES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         aws_conn_id: str | None = "aws_default",
@@ -107,6 +111,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.settle_seconds = settle_seconds
         self.late_arrival_seconds = late_arrival_seconds
         self.clock_skew_seconds = clock_skew_seconds
+        self.fire_after = fire_after
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.aws_conn_id = aws_conn_id
@@ -134,6 +139,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 "settle_seconds": self.settle_seconds,
                 "late_arrival_seconds": self.late_arrival_seconds,
                 "clock_skew_seconds": self.clock_skew_seconds,
+                "fire_after": self.fire_after,
                 "max_lines": self.max_lines,
                 "max_bytes": self.max_bytes,
                 "aws_conn_id": self.aws_conn_id,
@@ -156,6 +162,9 @@ class LambdaInvocationTrigger(BaseTrigger):
         """Poll until the invocation is decided, then yield exactly one event."""
         async with await self.hook().get_async_conn() as client:
             payload = await self.follow(client)
+        early = self.fire_after - time.time()
+        if early > 0:
+            await asyncio.sleep(early)
         yield TriggerEvent(payload)
 
     async def follow(self, client: Any) -> dict[str, Any]:

@@ -387,3 +387,9 @@ def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
         match=r"failed: RuntimeError: Unable to finish loop; the function logged \"Function invocation failed\"",
     ):
         op.execute(context_for(ti))
+
+
+def test_deferred_trigger_does_not_fire_in_the_first_seconds(function):
+    trigger = defer(operator()).trigger
+    assert trigger.fire_after == pytest.approx(trigger.invoked_at + 6)
+    assert defer(operator(min_defer_seconds=0)).trigger.fire_after == pytest.approx(trigger.invoked_at, abs=5)

@@ -379,3 +379,12 @@ async def test_recreated_trigger_reaches_the_same_outcome_with_the_same_lines(lo
 def test_trigger_module_has_no_blocking_calls():
     source = open(os.path.join(os.path.dirname(__file__), "..", "airflow_lambda_deferrable", "triggers.py")).read()
     assert "time.sleep" not in source and "boto3" not in source
+
+
+@pytest.mark.asyncio
+async def test_a_fast_outcome_waits_for_fire_after(logs_client):
+    lines.put(logs_client, GROUP, successful_invocation())
+    started = time.time()
+    payload = await first_event(make_trigger(fire_after=started + 1.5))
+    assert payload["status"] == "success"
+    assert time.time() >= started + 1.5

@@ -14,6 +14,7 @@ with DAG(dag_id="lambda_dag_test", schedule=None, start_date=datetime(2026, 1, 1
         "aws_conn_id": "aws_moto",
         "poll_interval": 0.3,
         "settle_seconds": 0.3,
+        "min_defer_seconds": 1,
     }
     LambdaInvokeDeferrableOperator(
         task_id="event_success", correlation_id="dagtest-ok-0001", payload={"n": 1}, **common
