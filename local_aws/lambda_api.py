@@ -1,0 +1,302 @@
+"""The Lambda part of the front server: run ``Invoke`` locally, and learn from the control-plane calls moto answers.
+
+Everything else about Lambda (GetFunctionConfiguration, ListFunctions, ...) is moto's, forwarded unchanged; the
+only change to moto's answers is adding the ``LoggingConfig`` moto drops, as Lambda always returns it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from local_aws.environments import EnvironmentPool
+from local_aws.functions import (
+    FunctionNotFound,
+    FunctionRegistry,
+    FunctionVersion,
+    InvalidFunctionReference,
+    parse_function_reference,
+)
+from local_aws.invoker import Invoker, InvokeRequest, Throttled
+from local_aws.proxy import Forward, HttpRequest, HttpResponse
+
+log = logging.getLogger(__name__)
+
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+LOG_TAIL_BYTES = 4096
+
+_FN = r"/2015-03-31/functions/(?P<fn>[^/]+)"
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"^/2015-03-31/functions/?$"), "create"),
+    ("POST", re.compile(rf"^{_FN}/invocations/?$"), "invoke"),
+    ("PUT", re.compile(rf"^{_FN}/code/?$"), "update_code"),
+    ("PUT", re.compile(rf"^{_FN}/configuration/?$"), "update_configuration"),
+    ("GET", re.compile(rf"^{_FN}/configuration/?$"), "get_configuration"),
+    ("GET", re.compile(rf"^{_FN}/?$"), "get_function"),
+    ("DELETE", re.compile(rf"^{_FN}/?$"), "delete_function"),
+    ("POST", re.compile(rf"^{_FN}/versions/?$"), "publish_version"),
+    ("POST", re.compile(rf"^{_FN}/aliases/?$"), "create_alias"),
+    ("PUT", re.compile(rf"^{_FN}/aliases/(?P<alias>[^/]+)/?$"), "update_alias"),
+    ("DELETE", re.compile(rf"^{_FN}/aliases/(?P<alias>[^/]+)/?$"), "delete_alias"),
+    ("PUT", re.compile(r"^/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config/?$"), "put_event_config"),
+    ("POST", re.compile(r"^/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config/?$"), "update_event_config"),
+    ("DELETE", re.compile(r"^/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config/?$"), "delete_event_config"),
+]
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+
+
+class LambdaInterceptor:
+    """Answer Lambda requests that need local work; forward everything else to moto.
+
+    :param on_reset: called after moto has been reset through ``POST /moto-api/reset``.
+    """
+
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        invoker: Invoker,
+        pool: EnvironmentPool,
+        *,
+        default_region: str,
+        on_reset: Callable[[], None],
+    ) -> None:
+        self._registry = registry
+        self._invoker = invoker
+        self._pool = pool
+        self._default_region = default_region
+        self._on_reset = on_reset
+
+    def __call__(self, request: HttpRequest, forward: Forward) -> HttpResponse:
+        """Route one request."""
+        path = request.path
+        if request.method == "POST" and path.rstrip("/") == "/moto-api/reset":
+            response = forward(request)
+            self._on_reset()
+            return response
+        scope = _CREDENTIAL_SCOPE.search(request.header("Authorization") or "")
+        if scope and scope.group("service") != "lambda":
+            return forward(request)
+        region = scope.group("region") if scope else self._default_region
+        for method, pattern, action in _ROUTES:
+            match = pattern.match(path)
+            if match and request.method == method:
+                handler: Callable[..., HttpResponse] = getattr(self, f"_{action}")
+                return handler(request, forward, region, **match.groupdict())
+        return forward(request)
+
+    # -- Invoke --------------------------------------------------------------------------------------------------
+
+    def _invoke(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        try:
+            function, invoked_arn = self._registry.resolve(region, fn, request.query.get("Qualifier"))
+        except FunctionNotFound as err:
+            return lambda_error(404, "ResourceNotFoundException", str(err))
+        except InvalidFunctionReference as err:
+            return lambda_error(400, "InvalidParameterValueException", str(err))
+        invocation_type = request.header("X-Amz-Invocation-Type") or "RequestResponse"
+        payload = request.body or b"{}"
+        try:
+            json.loads(payload)
+        except ValueError as err:
+            return lambda_error(400, "InvalidRequestContentException", f"Could not parse request body into json: {err}")
+        try:
+            client_context = _decode_client_context(request.header("X-Amz-Client-Context"))
+        except ValueError as err:
+            return lambda_error(400, "InvalidRequestContentException", str(err))
+        invocation = InvokeRequest(
+            function=function,
+            invoked_arn=invoked_arn,
+            payload=payload,
+            client_context=client_context,
+            log_tail=(request.header("X-Amz-Log-Type") or "").lower() == "tail" and invocation_type != "Event",
+        )
+        rid_header = [("x-amzn-RequestId", invocation.request_id)]
+        if invocation_type == "DryRun":
+            return HttpResponse(204, rid_header)
+        if invocation_type == "Event":
+            if len(payload) > ASYNC_PAYLOAD_LIMIT:
+                return _too_large(len(payload), ASYNC_PAYLOAD_LIMIT)
+            qualifier = request.query.get("Qualifier") or parse_function_reference(fn).qualifier
+            retries = self._registry.retry_attempts(region, function.name, qualifier)
+            self._invoker.submit_event(invocation, retries)
+            log.info("Queued asynchronous invocation %s of %s", invocation.request_id, invoked_arn)
+            return HttpResponse(202, rid_header)
+        if invocation_type != "RequestResponse":
+            return lambda_error(
+                400, "InvalidParameterValueException", f"Unknown X-Amz-Invocation-Type {invocation_type!r}"
+            )
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            return _too_large(len(payload), SYNC_PAYLOAD_LIMIT)
+        try:
+            result = self._invoker.invoke(invocation)
+        except Throttled as err:
+            return lambda_error(
+                429, "TooManyRequestsException", str(err), Reason="ReservedFunctionConcurrentInvocationLimitExceeded"
+            )
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Amz-Executed-Version", result.executed_version),
+            *rid_header,
+        ]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if invocation.log_tail:
+            tail = result.log_tail.encode("utf-8")[-LOG_TAIL_BYTES:]
+            headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
+        return HttpResponse(200, headers, result.payload)
+
+    # -- control plane: forward, then record what moto accepted --------------------------------------------------
+
+    def _create(self, request: HttpRequest, forward: Forward, region: str) -> HttpResponse:
+        body = request.json()
+        try:
+            code_dir = self._registry.extract_code(region, body.get("Code") or {})
+        except ValueError as err:
+            return lambda_error(400, "InvalidParameterValueException", f"local_aws cannot run this function: {err}")
+        response = forward(request)
+        if response.ok:
+            document = json.loads(response.body)
+            self._registry.record_create(region, body, document, code_dir)
+            return self._with_logging_config(response, region, str(document.get("FunctionName", "")), None)
+        return response
+
+    def _update_code(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        try:
+            code_dir = self._registry.extract_code(region, request.json())
+        except ValueError as err:
+            return lambda_error(400, "InvalidParameterValueException", f"local_aws cannot run this code: {err}")
+        response = forward(request)
+        if response.ok:
+            document = json.loads(response.body)
+            if self._registry.find(region, fn) is None:
+                # moto has the function but it was not created through this endpoint (another moto server in the
+                # same process shares moto's state): adopt it, with the configuration moto just returned.
+                self._registry.record_create(region, document, document, code_dir)
+            else:
+                self._pool.retire(self._registry.record_code_update(region, fn, document, code_dir))
+        return response
+
+    def _update_configuration(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            self._pool.retire(self._registry.record_configuration_update(region, fn, request.json(), {}))
+            return self._with_logging_config(response, region, fn, None)
+        return response
+
+    def _get_configuration(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        return self._with_logging_config(forward(request), region, fn, request.query.get("Qualifier"))
+
+    def _get_function(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        return self._with_logging_config(
+            forward(request), region, fn, request.query.get("Qualifier"), key="Configuration"
+        )
+
+    def _delete_function(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            qualifier = request.query.get("Qualifier")
+            self._pool.retire(self._registry.delete(region, f"{fn}:{qualifier}" if qualifier else fn))
+        return response
+
+    def _publish_version(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            self._registry.record_publish(region, fn, json.loads(response.body))
+        return response
+
+    def _create_alias(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            body = request.json()
+            self._registry.record_alias(region, fn, str(body["Name"]), str(body["FunctionVersion"]))
+        return response
+
+    def _update_alias(self, request: HttpRequest, forward: Forward, region: str, fn: str, alias: str) -> HttpResponse:
+        response = forward(request)
+        version = request.json().get("FunctionVersion") if response.ok else None
+        if version:
+            self._registry.record_alias(region, fn, alias, str(version))
+        return response
+
+    def _delete_alias(self, request: HttpRequest, forward: Forward, region: str, fn: str, alias: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            self._registry.delete_alias(region, fn, alias)
+        return response
+
+    def _put_event_config(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            attempts = request.json().get("MaximumRetryAttempts")
+            self._record_retries(region, fn, request, None if attempts is None else int(attempts))
+        return response
+
+    def _update_event_config(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        attempts = request.json().get("MaximumRetryAttempts") if response.ok else None
+        if attempts is not None:
+            self._record_retries(region, fn, request, int(attempts))
+        return response
+
+    def _delete_event_config(self, request: HttpRequest, forward: Forward, region: str, fn: str) -> HttpResponse:
+        response = forward(request)
+        if response.ok:
+            self._record_retries(region, fn, request, None)
+        return response
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _record_retries(self, region: str, fn: str, request: HttpRequest, attempts: int | None) -> None:
+        self._registry.record_retry_attempts(region, fn, request.query.get("Qualifier"), attempts)
+
+    def _with_logging_config(
+        self, response: HttpResponse, region: str, fn: str, qualifier: str | None, *, key: str | None = None
+    ) -> HttpResponse:
+        """Add the ``LoggingConfig`` moto drops, as Lambda returns it for every function."""
+        if not response.ok:
+            return response
+        function = self._registry.find(region, fn, qualifier)
+        if function is None:
+            return response
+        document = json.loads(response.body)
+        target = document.get(key) if key else document
+        if not isinstance(target, dict) or target.get("LoggingConfig"):
+            return response
+        target["LoggingConfig"] = _logging_config(function)
+        headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
+        return HttpResponse(response.status, headers, json.dumps(document).encode())
+
+
+def lambda_error(status: int, error_type: str, message: str, **extra: str) -> HttpResponse:
+    """Build an error the way Lambda sends it: the type in ``x-amzn-ErrorType``, ``Message`` and ``Type`` in JSON."""
+    return HttpResponse.json_document(
+        status,
+        {"Message": message, "Type": "User", **extra},
+        [("x-amzn-ErrorType", error_type), ("x-amzn-RequestId", str(uuid.uuid4()))],
+    )
+
+
+def _too_large(size: int, limit: int) -> HttpResponse:
+    return lambda_error(
+        413, "RequestEntityTooLargeException", f"{size} byte payload is too large for this invocation (max {limit})"
+    )
+
+
+def _logging_config(function: FunctionVersion) -> dict[str, Any]:
+    return {"LogFormat": function.log_format, "LogGroup": function.log_group}
+
+
+def _decode_client_context(header: str | None) -> str | None:
+    if not header:
+        return None
+    try:
+        return base64.b64decode(header, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise ValueError(f"X-Amz-Client-Context is not base64-encoded UTF-8: {err}") from err

@@ -1,0 +1,56 @@
+"""Tiny Lambda handlers for tests/test_local_aws.py: each shows one way an invocation can end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def succeed(event: Event, context: Any) -> dict[str, Any]:
+    """Return what the handler saw, so the test can compare it with what the caller got."""
+    print(f"hello from {context.aws_request_id}")
+    return {
+        "request_id": context.aws_request_id,
+        "event": event,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_arn": context.invoked_function_arn,
+        "log_stream": context.log_stream_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "mark": os.environ.get("MARK"),
+        "region": os.environ.get("AWS_REGION"),
+        "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
+        "pid": os.getpid(),
+    }
+
+
+def fail(event: Event, context: Any) -> None:
+    """Raise, as the example function does when asked to fail."""
+    print(f"about to fail in {context.aws_request_id}")
+    raise RuntimeError("Unable to finish loop")
+
+
+def sleep(event: Event, context: Any) -> dict[str, Any]:
+    """Sleep ``event["seconds"]``, printing the process id first (to check a timed-out process is gone)."""
+    print(f"pid={os.getpid()} sleeping {event['seconds']}")
+    time.sleep(float(event["seconds"]))
+    print("woke up")
+    return {"slept": event["seconds"]}
+
+
+def crash(event: Event, context: Any) -> None:
+    """End the runtime process the hard way: ``os._exit(3)`` or SIGKILL (what the OOM killer sends)."""
+    print(f"crashing by {event['how']}")
+    if event["how"] == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def multiline(event: Event, context: Any) -> str:
+    """Print one text with an embedded newline: Lambda stores one event per printed line."""
+    print("first line\nsecond line")
+    return "ok"

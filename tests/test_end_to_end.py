@@ -1,0 +1,143 @@
+"""A real Airflow 3 (api-server, scheduler, dag-processor, triggerer, LocalExecutor) against the local AWS stack.
+
+Everything is read from Airflow's own records (REST API states and task logs) and from CloudWatch Logs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from demo.airflow_stack import TERMINAL_RUN_STATES, AirflowStack
+from demo.run import OUR_DAG
+from local_aws.deploy import deploy_template
+from local_aws.stack import LocalAwsStack
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_TIMEOUT = 15  # above the pool test's ten-second invocations
+ITERATIONS = 3
+EXPECTED = {
+    "sync_with_error": ("failed", "failed: RuntimeError: Unable to finish loop"),
+    "async_with_error": ("failed", "failed: RuntimeError: Unable to finish loop"),
+    "async_timeout": ("failed", f"failed: Task timed out after {FUNCTION_TIMEOUT}.00 seconds"),
+    "sync_without_error": ("success", "succeeded:"),
+    "async_without_error": ("success", "succeeded:"),
+}
+LAMBDA_LINE = re.compile(r"\[lambda\] (\S+) (\S+) (.*)")
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with LocalAwsStack(port=0, ingestion_delay=1.0) as stack:
+        deploy_template(stack.endpoint_url, ROOT / "template.yml", timeout=FUNCTION_TIMEOUT)
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def airflow(aws, tmp_path_factory):
+    dags = tmp_path_factory.mktemp("dags")
+    for source in [*(ROOT / "dags").glob("*.py"), ROOT / "tests" / "e2e_dags" / "pool_of_one.py"]:
+        (dags / source.name).symlink_to(source)
+    env = {
+        "AIRFLOW_CONN_AWS_DEFAULT": (
+            '{"conn_type": "aws", "login": "local", "password": "local", '
+            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{aws.endpoint_url}"}}}}'
+        ),
+        "LAMBDA_DEMO_ITERATIONS": str(ITERATIONS),
+        "LAMBDA_DEMO_TIMEOUT_ITERATIONS": str(FUNCTION_TIMEOUT + 10),
+        "LAMBDA_POLL_INTERVAL": "2",
+    }
+    with AirflowStack(tmp_path_factory.mktemp("airflow-home"), dags, env=env) as stack:
+        yield stack
+
+
+def watch(airflow: AirflowStack, dag_id: str, run_id: str, timeout: float, on_poll=None) -> dict[str, list[str]]:
+    """Poll task states every half second until the run ends; return each task's sequence of states."""
+    history: dict[str, list[str]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in airflow.task_instances(dag_id, run_id):
+            states = history.setdefault(task["task_id"], [])
+            if not states or states[-1] != task["state"]:
+                states.append(task["state"])
+        if on_poll is not None:
+            on_poll(history)
+        if airflow.run_state(dag_id, run_id) in TERMINAL_RUN_STATES:
+            return history
+        time.sleep(0.5)
+    raise TimeoutError(f"{dag_id} did not finish in {timeout}s: {history}")
+
+
+def start_lines(endpoint_url: str) -> list[str]:
+    logs = boto3.client("logs", region_name="us-east-1", endpoint_url=endpoint_url)
+    events = logs.filter_log_events(logGroupName="/aws/lambda/example-lambda-function", filterPattern="START RequestId")
+    return [event["message"] for event in events["events"]]
+
+
+def test_example_dag_survives_a_triggerer_restart(airflow, aws):
+    invocations_before = len(start_lines(aws.endpoint_url))
+    run_id = airflow.trigger(OUR_DAG)
+    restarted = {}
+
+    def kill_triggerer_once_tasks_are_deferred(history: dict[str, list[str]]) -> None:
+        deferred = [task for task, states in history.items() if states[-1] == "deferred"]
+        if not restarted and len(deferred) >= 3:
+            airflow.kill_component("triggerer")
+            restarted["deferred_at_kill"] = deferred
+            time.sleep(3)
+            airflow.start_component("triggerer")
+
+    history = watch(airflow, OUR_DAG, run_id, timeout=300, on_poll=kill_triggerer_once_tasks_are_deferred)
+
+    assert len(restarted.get("deferred_at_kill", [])) >= 3, f"no restart happened: {history}"
+    final = {task: states[-1] for task, states in history.items()}
+    assert final == {task: state for task, (state, _) in EXPECTED.items()}
+    for task, states in history.items():
+        assert "deferred" in states, f"{task} never deferred: {states}"
+
+    invoked = Counter()
+    for task, (_, cause) in EXPECTED.items():
+        log = airflow.task_log(OUR_DAG, run_id, task)
+        assert cause in log, f"{task}: {cause!r} not in its log:\n{log[-3000:]}"
+        assert "Decided " in log, f"{task}: the triggerer's decision is not in the log"
+        request_id = re.search(r"Invoked example-lambda-function \(\w+, qualifier live\): request (\S+),", log)[1]
+        invoked[request_id] += 1
+        lambda_lines = [match.groups() for match in map(LAMBDA_LINE.search, log.splitlines()) if match]
+        assert len(lambda_lines) == len(set(lambda_lines)), f"{task}: a line was logged twice"
+        messages = [message for _, _, message in lambda_lines]
+        assert any(message.startswith(f"START RequestId: {request_id}") for message in messages)
+        if task != "async_timeout":
+            assert [m for m in messages if m.startswith("iteration ")] == [
+                f"iteration {i} of {ITERATIONS}" for i in range(1, ITERATIONS + 1)
+            ]
+    assert all(count == 1 for count in invoked.values()) and len(invoked) == 5
+    assert len(start_lines(aws.endpoint_url)) - invocations_before == 5  # no function ran twice
+
+
+def test_no_worker_slot_is_held_while_functions_run(airflow, aws):
+    airflow.api("POST", "/pools", json={"name": "one_slot", "slots": 1, "include_deferred": False})
+    started = time.monotonic()
+    run_id = airflow.trigger("pool_of_one")
+    history = watch(airflow, "pool_of_one", run_id, timeout=300)
+    elapsed = time.monotonic() - started
+    assert {states[-1] for states in history.values()} == {"success"}
+    # Each function started while the one before it was still running: the single slot was free again as
+    # soon as a task deferred, not when its function ended (which would give five 10 s runs back to back).
+    spans = []
+    for task in history:
+        log = airflow.task_log("pool_of_one", run_id, task)
+        lambda_lines = [match.groups() for match in map(LAMBDA_LINE.search, log.splitlines()) if match]
+        stamps = {message.split()[0]: datetime.fromisoformat(when) for when, _, message in lambda_lines}
+        spans.append((stamps["START"], stamps["END"]))
+    spans.sort()
+    for (_, previous_end), (next_start, _) in zip(spans, spans[1:], strict=False):
+        assert next_start < previous_end, f"an invocation waited for the previous one to end: {spans}"
+    busy = (spans[-1][1] - spans[0][0]).total_seconds()
+    print(f"pool_of_one: 5 x 10 s invocations through one slot: functions busy {busy:.0f}s, run took {elapsed:.0f}s")
