@@ -23,4 +23,32 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "AWS Lambda", "python-modules": ["airflow_lambda_deferrable.triggers"]},
         ],
         "extra-links": ["airflow_lambda_deferrable.links.LambdaInvocationLogsLink"],
+        "config": {
+            "lambda_deferrable": {
+                "description": "How LambdaInvocationTrigger reads CloudWatch Logs in the triggerer.",
+                "options": {
+                    "shared_poller": {
+                        "description": (
+                            "Share one FilterLogEvents poller per (connection, region, log group) among all "
+                            "triggers of a triggerer process. False gives every trigger its own polls."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
+                    "max_requests_per_second": {
+                        "description": (
+                            "FilterLogEvents calls per second a triggerer process makes at most (the account "
+                            "quota is 5 per region, shared with everything else). Halved on throttling, then "
+                            "recovered step by step."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "1.0",
+                        "default": "2.0",
+                    },
+                },
+            }
+        },
     }

@@ -6,12 +6,25 @@ one triggerer share one poller per log group by replacing this class, without to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 # CloudWatch Logs rejects filter patterns longer than this.
 MAX_FILTER_PATTERN_LENGTH = 1024
+
+
+class LogSource(Protocol):
+    """What a trigger reads an invocation's events from: its own client, or the shared poller."""
+
+    # True when `fetch_new` itself waits for the next read, so the caller must not sleep between reads.
+    paced: bool
+
+    def watch(self, term: str) -> None: ...
+
+    async def fetch_new(self) -> list[dict[str, Any]]: ...
+
+    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]: ...
 
 
 class InvocationLogSource:
@@ -28,6 +41,8 @@ class InvocationLogSource:
     :param late_arrival_ms: how far behind the newest event a late event may still appear.
     :param page_limit: events per page asked of ``FilterLogEvents`` (``None``: the service's maximum).
     """
+
+    paced = False
 
     def __init__(
         self,
@@ -47,6 +62,7 @@ class InvocationLogSource:
         self._page_limit = page_limit
         self._newest_ms: int | None = None
         self._returned: set[str] = set()
+        self._spans_read: set[tuple[str, int, int]] = set()
         self.calls = 0
         for term in terms:
             self.watch(term)
@@ -83,7 +99,10 @@ class InvocationLogSource:
         Lines that carry no id at all (the runtime's unhandled-error line, ``print`` output) are only
         found this way, inside the stretch of the stream where our request ran.
         """
+        if (stream, start_ms, end_ms) in self._spans_read:
+            return []
         events = await self._filter(logStreamNames=[stream], startTime=start_ms, endTime=end_ms)
+        self._spans_read.add((stream, start_ms, end_ms))
         return self._only_new(events)
 
     def _pattern(self) -> str:

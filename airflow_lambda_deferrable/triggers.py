@@ -8,14 +8,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow.configuration import conf
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.log_source import InvocationLogSource
+from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
+from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
 DEFAULT_POLL_INTERVAL = 10.0
@@ -159,26 +161,50 @@ class LambdaInvocationTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the invocation is decided, then yield exactly one event."""
-        async with await self.hook().get_async_conn() as client:
-            payload = await self.follow(client)
+        """Poll until the invocation is decided, then yield exactly one event.
+
+        By default the triggerer's triggers share one poller per log group (see `shared_poller`);
+        ``[lambda_deferrable] shared_poller = False`` gives each trigger its own client and polls.
+        """
+        terms = [self.correlation_id, *([self.request_id] if self.request_id else [])]
+        start_ms = int((self.invoked_at - self.clock_skew_seconds) * 1000)
+        late_arrival_ms = int(self.late_arrival_seconds * 1000)
+        if conf.getboolean("lambda_deferrable", "shared_poller", fallback=True):
+            connection_key = {
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            }
+            async with subscribe(
+                connection_key=connection_key,
+                log_group=self.log_group,
+                client_factory=self.hook().get_async_conn,
+                terms=terms,
+                start_ms=start_ms,
+                late_arrival_ms=late_arrival_ms,
+                poll_interval=self.poll_interval,
+                max_rate=conf.getfloat(
+                    "lambda_deferrable", "max_requests_per_second", fallback=DEFAULT_MAX_REQUESTS_PER_SECOND
+                ),
+            ) as subscription:
+                payload = await self.follow(subscription)
+        else:
+            async with await self.hook().get_async_conn() as client:
+                source = InvocationLogSource(
+                    client, log_group=self.log_group, terms=terms, start_ms=start_ms, late_arrival_ms=late_arrival_ms
+                )
+                payload = await self.follow(source)
         early = self.fire_after - time.time()
         if early > 0:
             await asyncio.sleep(early)
         yield TriggerEvent(payload)
 
-    async def follow(self, client: Any) -> dict[str, Any]:
-        """Poll with `client` (an aiobotocore ``logs`` client) until decided; return the event payload."""
+    async def follow(self, source: LogSource) -> dict[str, Any]:
+        """Read the invocation's lines from `source` until decided; return the event payload."""
         known = KnownResult(**self.known_result) if self.known_result is not None else None
         log = InvocationLog(
             correlation_id=self.correlation_id, request_ids={self.request_id} if self.request_id else set()
-        )
-        source = InvocationLogSource(
-            client,
-            log_group=self.log_group,
-            terms=[self.correlation_id, *sorted(log.request_ids)],
-            start_ms=int((self.invoked_at - self.clock_skew_seconds) * 1000),
-            late_arrival_ms=int(self.late_arrival_seconds * 1000),
         )
         polls = failed_polls = 0
         checked_at = 0.0
@@ -199,7 +225,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     return self._payload("error", message, log, None, polls)
                 failed_polls += 1
                 self.log.warning("FilterLogEvents answered %s (%d in a row); backing off", code, failed_polls)
-            except (BotoConnectionError, HTTPClientError) as err:
+            except (BotoConnectionError, HTTPClientError, PollNotServed) as err:
                 failed_polls += 1
                 self.log.warning("FilterLogEvents failed (%s, %d in a row); backing off", err, failed_polls)
 
@@ -223,9 +249,10 @@ class LambdaInvocationTrigger(BaseTrigger):
                     verdict.reason,
                 )
                 return self._payload(verdict.status, verdict.reason, log, verdict, polls)
-            await asyncio.sleep(self._next_wait(log, now, failed_polls))
+            if not source.paced:
+                await asyncio.sleep(self._next_wait(log, now, failed_polls))
 
-    async def _poll_once(self, source: InvocationLogSource, log: InvocationLog) -> None:
+    async def _poll_once(self, source: LogSource, log: InvocationLog) -> None:
         """Read new events, then our request's finished stretches of stream (for lines without ids)."""
         accepted = self._accept(await source.fetch_new(), source, log)
         for stream, start, end in log.closed_spans():
@@ -235,7 +262,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)
             )
 
-    def _accept(self, events: list[dict[str, Any]], source: InvocationLogSource, log: InvocationLog) -> list[Any]:
+    def _accept(self, events: list[dict[str, Any]], source: LogSource, log: InvocationLog) -> list[Any]:
         lines = [
             parse_event(event, correlation_id_key=self.correlation_id_key, end_marker=self.end_marker)
             for event in events

@@ -20,6 +20,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+# Tests poll every fraction of a second; the shared poller's budget is tested on its own.
+os.environ.setdefault("AIRFLOW__LAMBDA_DEFERRABLE__MAX_REQUESTS_PER_SECOND", "50")
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402

@@ -1,0 +1,477 @@
+"""One CloudWatch Logs poller per log group for all the triggers of a triggerer process.
+
+``FilterLogEvents`` allows 5 requests per second per account and region, shared by every task of every
+DAG. Polling once per invocation throttles at a handful of tasks; here every trigger following an
+invocation in the same (connection, region, log group) subscribes to one `LogGroupPoller`, whose single
+stream of calls serves them all:
+
+* each cycle reads the group once, either with OR-patterns of the subscribers' ids (``?"id1" ?"id2"``,
+  within the pattern length limit) or with no pattern over the time window, whichever costs fewer
+  calls, and routes each event to the subscribers whose ids it carries;
+* a subscriber that joins late (a restarted trigger) or learns a new id gets a one-off catch-up search
+  from the start of its invocation; stretches of a stream (`fetch_span`) are read on request;
+* every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
+  halves its rate on throttling and creeps back afterwards.
+
+A subscriber sees the same interface as `InvocationLogSource` (`watch`, `fetch_new`, `fetch_span`), so the
+trigger's logic does not change. Pollers, budgets and clients belong to one event loop (``airflow dags
+test`` gives each trigger a fresh one); an idle poller closes its client and goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import re
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH
+
+DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
+MIN_REQUESTS_PER_SECOND = 0.2
+# Added to the rate after each call that was not throttled (additive increase, multiplicative decrease).
+RATE_RECOVERY_STEP = 0.05
+EVENTS_PER_PAGE = 10_000
+MIN_CYCLE_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 60.0
+# FilterLogEvents accepts at most this many names in logStreamNames.
+MAX_STREAMS_PER_CALL = 100
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
+# Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
+_TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
+_TOKEN_PARTS = re.compile(r"[=:/@+]")
+
+
+class PollNotServed(Exception):
+    """The shared poller did not complete a read in time (throttled or slow); try again later."""
+
+
+class RequestBudget:
+    """A process-wide rate for ``FilterLogEvents`` calls, shared fairly by every poller of a loop."""
+
+    def __init__(self, max_rate: float) -> None:
+        self.max_rate = max_rate
+        self.rate = max_rate
+        self._tokens = 1.0
+        self._updated = time.monotonic()
+        self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
+        self.calls = 0
+        self.throttled_calls = 0
+
+    async def acquire(self) -> None:
+        """Wait for this caller's turn and a token."""
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(1.0, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    self.calls += 1
+                    return
+                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+
+    def throttled(self) -> None:
+        """Halve the rate after a throttling answer."""
+        self.throttled_calls += 1
+        self.rate = max(MIN_REQUESTS_PER_SECOND, self.rate / 2)
+
+    def succeeded(self) -> None:
+        """Creep back towards the configured rate."""
+        self.rate = min(self.max_rate, self.rate + RATE_RECOVERY_STEP)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One trigger's view of a shared poller: its ids, its window, and the events routed to it."""
+
+    poller: LogGroupPoller
+    terms: list[str]
+    start_ms: int
+    late_arrival_ms: int
+    catch_up: set[str] = field(default_factory=set)
+    spans: set[tuple[str, int, int]] = field(default_factory=set)
+    spans_done: dict[tuple[str, int, int], list[dict[str, Any]]] = field(default_factory=dict)
+    spans_read: set[tuple[str, int, int]] = field(default_factory=set)
+    inbox: list[dict[str, Any]] = field(default_factory=list)
+    returned: set[str] = field(default_factory=set)
+    cycles: int = 0
+    error: ClientError | None = None
+
+    def watch(self, term: str) -> None:
+        """Route events that carry `term` too, and search for it from the start of the invocation."""
+        if term in self.terms:
+            return
+        if '"' in term or "\\" in term or not term.strip():
+            raise ValueError(f"Subscription.watch: {term!r} cannot be used in a filter pattern")
+        self.terms.append(term)
+        self.catch_up.add(term)
+        self.poller.add_term(self, term)
+
+    # The poller paces the reads: the trigger need not sleep between them.
+    paced = True
+
+    async def fetch_new(self) -> list[dict[str, Any]]:
+        """Wait for the poller's next full read of the group; return the events routed here that are new."""
+        seen = self.cycles
+        await self._wait_until(lambda: self.cycles > seen)
+        events, self.inbox = self.inbox, []
+        return events
+
+    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Ask for a stretch of one stream (read once per stretch); return its events not returned before."""
+        span = (stream, start_ms, end_ms)
+        if span in self.spans_read:
+            return []
+        self.spans.add(span)
+        self.poller.wake()
+        await self._wait_until(lambda: span in self.spans_done)
+        self.spans_read.add(span)
+        return self._only_new(self.spans_done.pop(span))
+
+    async def _wait_until(self, served: Callable[[], bool]) -> None:
+        poller = self.poller
+        try:
+            await asyncio.wait_for(
+                poller.cycle_done.wait_for(lambda: served() or self.error is not None or poller.crashed is not None),
+                poller.wait_limit(),
+            )
+        except TimeoutError as err:
+            raise PollNotServed(f"no CloudWatch Logs read of {poller.log_group} completed in time") from err
+        if poller.crashed is not None:
+            raise RuntimeError(f"the shared poller of {poller.log_group} stopped") from poller.crashed
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        self.inbox.extend(self._only_new(events))
+
+    def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        new = []
+        for event in events:
+            event_id = str(event.get("eventId"))
+            if event_id not in self.returned:
+                self.returned.add(event_id)
+                new.append(event)
+        return new
+
+
+class _Condition:
+    """An asyncio.Condition that can be waited on with a predicate and notified without holding it."""
+
+    def __init__(self) -> None:
+        self._condition = asyncio.Condition()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        async with self._condition:
+            await self._condition.wait_for(predicate)
+
+    async def notify_all(self) -> None:
+        async with self._condition:
+            self._condition.notify_all()
+
+
+class LogGroupPoller:
+    """Read one log group for all its subscribers, one cycle at a time."""
+
+    def __init__(self, *, log_group: str, client_factory: Callable[[], Any], budget: RequestBudget) -> None:
+        self.log_group = log_group
+        self._client_factory = client_factory
+        self._budget = budget
+        self.subscriptions: list[Subscription] = []
+        self._by_term: dict[str, set[Subscription]] = {}
+        self._intervals: dict[Subscription, float] = {}
+        self.cycle_done = _Condition()
+        self._wake = asyncio.Event()
+        self._newest_ms: int | None = None
+        self._events_per_ms: float | None = None
+        # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
+        # need no call of their own.
+        self._window_read: tuple[int, int, list[dict[str, Any]]] | None = None
+        self.closing = False
+        self.crashed: BaseException | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.calls = 0
+
+    def wait_limit(self) -> float:
+        """How long a subscriber waits for a cycle before it counts as a failed read."""
+        return max(30.0, 3 * self._interval())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def add(self, subscription: Subscription, poll_interval: float) -> None:
+        self.subscriptions.append(subscription)
+        self._intervals[subscription] = poll_interval
+        subscription.catch_up.update(subscription.terms)
+        for term in subscription.terms:
+            self._by_term.setdefault(term, set()).add(subscription)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"log-poller:{self.log_group}")
+        self.wake()
+
+    def add_term(self, subscription: Subscription, term: str) -> None:
+        self._by_term.setdefault(term, set()).add(subscription)
+        self.wake()
+
+    def remove(self, subscription: Subscription) -> None:
+        self.subscriptions.remove(subscription)
+        self._intervals.pop(subscription, None)
+        for term in subscription.terms:
+            holders = self._by_term.get(term, set())
+            holders.discard(subscription)
+            if not holders:
+                self._by_term.pop(term, None)
+        if not self.subscriptions:
+            self.closing = True
+            self.wake()
+
+    def _interval(self) -> float:
+        return max(MIN_CYCLE_SECONDS, min(self._intervals.values(), default=MIN_CYCLE_SECONDS))
+
+    async def _run(self) -> None:
+        try:
+            async with await self._client_factory() as client:
+                await self._poll(client)
+        except Exception as err:  # a bug or a broken client: tell the subscribers instead of hanging them
+            self.crashed = err
+            self.closing = True
+            await self.cycle_done.notify_all()
+            raise
+
+    async def _poll(self, client: Any) -> None:
+        """Read the whole group every interval; between full reads, serve catch-ups and spans on request."""
+        failures = 0
+        last_full = -math.inf
+        while not self.closing:
+            full = time.monotonic() - last_full >= self._interval()
+            try:
+                await self._cycle(client, full=full)
+                if full:
+                    last_full = time.monotonic()
+                failures = 0
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in THROTTLING_CODES:
+                    for subscription in self.subscriptions:
+                        subscription.error = err
+                    await self.cycle_done.notify_all()
+                else:
+                    self._budget.throttled()
+                failures += 1
+            except (BotoConnectionError, HTTPClientError, OSError):
+                failures += 1
+            wait = last_full + self._interval() - time.monotonic()
+            if failures:  # jittered exponential backoff, on top of the budget's own slowing down
+                wait = max(wait, random.uniform(0, min(MAX_BACKOFF_SECONDS, self._interval() * 2.0**failures)))
+            self._wake.clear()
+            if wait > 0 and (failures or not self._has_requests()):
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
+
+    def _has_requests(self) -> bool:
+        return any(subscription.catch_up or subscription.spans for subscription in self.subscriptions)
+
+    async def _cycle(self, client: Any, *, full: bool) -> None:
+        """Catch up new ids and read requested spans; on a full cycle also read the window."""
+        served = list(self.subscriptions)
+        if not served:
+            return
+        await self._catch_up(client, served)
+        self._window_read = None
+        if full:
+            await self._read_window(client, served)
+        await self._read_spans(client, served)
+        if full:
+            for subscription in served:
+                subscription.cycles += 1
+        await self.cycle_done.notify_all()
+
+    async def _catch_up(self, client: Any, served: list[Subscription]) -> None:
+        pending = [(subscription, sorted(subscription.catch_up)) for subscription in served if subscription.catch_up]
+        if not pending:
+            return
+        terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
+        start = min(subscription.start_ms for subscription, _ in pending)
+        for pattern in or_patterns(terms):
+            self._route(await self._filter(client, startTime=start, filterPattern=pattern))
+        for subscription, subscription_terms in pending:
+            subscription.catch_up.difference_update(subscription_terms)
+
+    async def _read_window(self, client: Any, served: list[Subscription]) -> None:
+        self._window_read = None
+        start = min(subscription.start_ms for subscription in served)
+        if self._newest_ms is not None:
+            late = max(subscription.late_arrival_ms for subscription in served)
+            start = max(start, self._newest_ms - late)
+        now_ms = int(time.time() * 1000)
+        patterns = or_patterns(sorted(self._by_term))
+        window_pages = math.inf
+        if self._events_per_ms is not None:
+            window_pages = max(1, math.ceil(self._events_per_ms * max(now_ms - start, 1) / EVENTS_PER_PAGE))
+        if window_pages <= len(patterns) or (self._events_per_ms is None and len(patterns) > 1):
+            events = await self._filter(client, startTime=start, endTime=now_ms)
+            self._events_per_ms = len(events) / max(now_ms - start, 1)
+            self._window_read = (start, now_ms, events)
+            self._route(events)
+            return
+        for pattern in patterns:
+            self._route(await self._filter(client, startTime=start, filterPattern=pattern))
+
+    async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
+        """Serve requested stretches of streams: from this cycle's unfiltered read when it covers them,
+        else with one call for up to 100 streams at once."""
+        wanted = {span for subscription in served for span in subscription.spans}
+        found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        covered = self._window_read
+        if covered is not None:
+            window_start, window_end, window_events = covered
+            for span in [span for span in wanted if window_start <= span[1] and span[2] <= window_end]:
+                found[span] = [event for event in window_events if _in_span(event, span)]
+                wanted.discard(span)
+        remaining = sorted(wanted)
+        for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
+            batch = remaining[first : first + MAX_STREAMS_PER_CALL]
+            streams = sorted({stream for stream, _, _ in batch})
+            events = await self._filter(
+                client,
+                logStreamNames=streams,
+                startTime=min(start for _, start, _ in batch),
+                endTime=max(end for _, _, end in batch),
+            )
+            for span in batch:
+                found[span] = [event for event in events if _in_span(event, span)]
+        for subscription in served:
+            for span in list(subscription.spans):
+                if span in found:
+                    subscription.spans_done[span] = found[span]
+                    subscription.spans.discard(span)
+
+    def _route(self, events: list[dict[str, Any]]) -> None:
+        """Give each event to the subscribers whose ids it carries."""
+        for event in events:
+            message = event.get("message", "")
+            receivers: set[Subscription] = set()
+            for token in _tokens(message):
+                receivers |= self._by_term.get(token, set())
+            if receivers:
+                stamp = int(event.get("timestamp", 0))
+                self._newest_ms = max(self._newest_ms or stamp, stamp)
+            for subscription in receivers:
+                subscription.deliver([event])
+
+    async def _filter(self, client: Any, **request: Any) -> list[dict[str, Any]]:
+        """Call ``FilterLogEvents`` through the budget, following ``nextToken`` to the end."""
+        request["logGroupName"] = self.log_group
+        events: list[dict[str, Any]] = []
+        while True:
+            await self._budget.acquire()
+            self.calls += 1
+            try:
+                response = await client.filter_log_events(**request)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    self._budget.succeeded()
+                    return events
+                raise
+            self._budget.succeeded()
+            events.extend(response.get("events", []))
+            token = response.get("nextToken")
+            if not token or token == request.get("nextToken"):
+                return events
+            request["nextToken"] = token
+
+
+def _in_span(event: dict[str, Any], span: tuple[str, int, int]) -> bool:
+    stream, start, end = span
+    return event.get("logStreamName") == stream and start <= int(event.get("timestamp", 0)) <= end
+
+
+def _tokens(message: str) -> set[str]:
+    tokens = set(_TOKEN.findall(message))
+    for token in list(tokens):
+        if _TOKEN_PARTS.search(token):
+            tokens.update(part for part in _TOKEN_PARTS.split(token) if part)
+    return tokens
+
+
+def or_patterns(terms: list[str]) -> list[str]:
+    """Group terms into as few ``?"a" ?"b"`` filter patterns as the length limit allows."""
+    patterns: list[str] = []
+    current = ""
+    for term in terms:
+        piece = f'?"{term}"'
+        if current and len(current) + 1 + len(piece) > MAX_FILTER_PATTERN_LENGTH:
+            patterns.append(current)
+            current = ""
+        current = f"{current} {piece}" if current else piece
+    if current:
+        patterns.append(current)
+    return patterns
+
+
+class _Registry:
+    """The pollers and the budget of one event loop."""
+
+    def __init__(self, max_rate: float) -> None:
+        self.budget = RequestBudget(max_rate)
+        self.pollers: dict[str, LogGroupPoller] = {}
+
+
+_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = weakref.WeakKeyDictionary()
+
+
+def registry(max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND) -> _Registry:
+    """Return the running loop's registry (made on first use with `max_rate`)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _registries:
+        _registries[loop] = _Registry(max_rate)
+    return _registries[loop]
+
+
+@asynccontextmanager
+async def subscribe(
+    *,
+    connection_key: dict[str, Any],
+    log_group: str,
+    client_factory: Callable[[], Any],
+    terms: list[str],
+    start_ms: int,
+    late_arrival_ms: int,
+    poll_interval: float,
+    max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
+) -> AsyncIterator[Subscription]:
+    """Join the poller of (connection, log group) for the duration of the block.
+
+    :param connection_key: what makes two triggers' clients interchangeable (connection id, region, ...).
+    :param client_factory: makes the poller's client when it starts (an awaitable of an aiobotocore
+        client context manager, as ``AwsLogsHook.get_async_conn``).
+    """
+    shared = registry(max_rate)
+    key = json.dumps({**connection_key, "log_group": log_group}, sort_keys=True, default=str)
+    poller = shared.pollers.get(key)
+    if poller is None or poller.closing:
+        poller = LogGroupPoller(log_group=log_group, client_factory=client_factory, budget=shared.budget)
+        shared.pollers[key] = poller
+    subscription = Subscription(
+        poller=poller, terms=list(dict.fromkeys(terms)), start_ms=start_ms, late_arrival_ms=late_arrival_ms
+    )
+    poller.add(subscription, poll_interval)
+    try:
+        yield subscription
+    finally:
+        poller.remove(subscription)
+        if poller.closing and shared.pollers.get(key) is poller:
+            del shared.pollers[key]

@@ -1,0 +1,195 @@
+"""The per-log-group shared poller: routing, joining, leaving, the request budget, throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from tests import lambda_lines as lines
+from tests.conftest import REGION
+from tests.fault_proxy import FaultProxy
+
+GROUP = "/aws/lambda/example-lambda-function"
+
+
+@pytest.fixture
+def proxy(moto, monkeypatch):
+    with FaultProxy(moto) as running:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_COUNTED",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": REGION, "endpoint_url": running.url},
+                }
+            ),
+        )
+        yield running
+
+
+def trigger(index: int, **overrides) -> LambdaInvocationTrigger:
+    kwargs = {
+        "function_name": "example-lambda-function",
+        "log_group": GROUP,
+        "correlation_id": f"corr-shared-{index:04d}",
+        "request_id": f"00000000-0000-4000-8000-{index:012d}",
+        "invoked_at": time.time() - 1,
+        "deadline": time.time() + 30,
+        "aws_conn_id": "aws_counted",
+        "poll_interval": 0.3,
+        "settle_seconds": 0.3,
+        "botocore_config": {"retries": {"total_max_attempts": 1}},
+    }
+    return LambdaInvocationTrigger(**(kwargs | overrides))
+
+
+def invocation(index: int, *, fail: bool = False) -> list[str]:
+    correlation_id, request_id = f"corr-shared-{index:04d}", f"00000000-0000-4000-8000-{index:012d}"
+    body = [lines.start(request_id), lines.powertools(correlation_id, request_id, f"work of {index}")]
+    body.append(
+        lines.logged_exception(correlation_id, request_id)
+        if fail
+        else lines.powertools(correlation_id, request_id, "Function ended")
+    )
+    return [*body, lines.end(request_id), lines.report(request_id)]
+
+
+async def first_payload(one: LambdaInvocationTrigger) -> dict:
+    async for event in one.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+async def run_all(triggers: list[LambdaInvocationTrigger]) -> list[dict]:
+    return await asyncio.wait_for(asyncio.gather(*(first_payload(one) for one in triggers)), 60)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["shared", "per_trigger"])
+async def test_each_trigger_gets_exactly_its_own_lines(logs_client, proxy, monkeypatch, mode):
+    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__SHARED_POLLER", str(mode == "shared"))
+    for index in range(20):
+        lines.put(logs_client, GROUP, invocation(index, fail=index % 4 == 0), stream=f"stream-{index % 3}")
+    payloads = await run_all([trigger(index) for index in range(20)])
+    for index, payload in enumerate(payloads):
+        assert payload["status"] == ("failed" if index % 4 == 0 else "success")
+        messages = [line["message"] for line in payload["lines"]]
+        assert f"work of {index}" in messages and len(messages) == 5
+        assert all(f"-{index:012d}" in line or f"{index}" in line for line in messages if "RequestId" in line)
+    assert shared_poller._registries.get(asyncio.get_running_loop()) is None or not shared_poller.registry().pollers
+
+
+@pytest.mark.asyncio
+async def test_sharing_makes_calls_independent_of_the_number_of_triggers(logs_client, proxy, monkeypatch):
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index), stream=f"stream-{index % 5}")
+    calls = {}
+    for mode in ("per_trigger", "shared"):
+        monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__SHARED_POLLER", str(mode == "shared"))
+        before = proxy.count("FilterLogEvents")
+        payloads = await run_all([trigger(index) for index in range(30)])
+        assert {payload["status"] for payload in payloads} == {"success"}
+        calls[mode] = proxy.count("FilterLogEvents") - before
+    # Per trigger: at least a read and a span read each. Shared: a few reads for everyone.
+    assert calls["per_trigger"] >= 60
+    print(f"FilterLogEvents calls for 30 invocations: {calls}")
+    assert calls["shared"] * 5 <= calls["per_trigger"], calls
+
+
+@pytest.mark.asyncio
+async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1)[:2], stream="stream-a")
+    early = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 60)))
+    await asyncio.sleep(1.0)  # the shared poller is running, its window already past the first lines
+    lines.put(logs_client, GROUP, invocation(2), stream="stream-b")
+    late = await asyncio.wait_for(first_payload(trigger(2)), 30)  # e.g. re-created after a triggerer restart
+    assert [line["message"] for line in late["lines"]][1] == "work of 2"
+    lines.put(logs_client, GROUP, invocation(1)[2:], stream="stream-a")
+    payload = await asyncio.wait_for(early, 30)
+    assert [line["message"] for line in payload["lines"]] == invocation(1)[:1] + [
+        "work of 1",
+        "Function ended",
+    ] + invocation(1)[3:]
+
+
+@pytest.mark.asyncio
+async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, proxy):
+    lines.put(logs_client, GROUP, [])
+    tasks = [asyncio.create_task(first_payload(trigger(index))) for index in range(3)]
+    await asyncio.sleep(0.8)
+    (poller,) = shared_poller.registry().pollers.values()
+    assert len(poller.subscriptions) == 3
+    tasks[0].cancel()
+    await asyncio.sleep(0.1)
+    assert len(poller.subscriptions) == 2
+    for task in tasks[1:]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait_for(poller.task, 5)  # the poller ends on its own once nobody listens
+    assert shared_poller.registry().pollers == {}
+    calls = proxy.count("FilterLogEvents")
+    await asyncio.sleep(1.0)
+    assert proxy.count("FilterLogEvents") == calls
+
+
+@pytest.mark.asyncio
+async def test_throttling_shrinks_the_rate_and_it_recovers(logs_client, proxy, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__MAX_REQUESTS_PER_SECOND", "8")
+    lines.put(logs_client, GROUP, invocation(1))
+    proxy.fail_next("FilterLogEvents", 3)
+    payload = await asyncio.wait_for(first_payload(trigger(1)), 40)
+    assert payload["status"] == "success"
+    budget = shared_poller.registry().budget
+    assert budget.throttled_calls == 3
+    assert budget.rate < 8  # halved three times, recovering by small steps
+    for _ in range(200):
+        budget.succeeded()
+    assert budget.rate == 8
+
+
+@pytest.mark.asyncio
+async def test_two_log_groups_share_one_budget_and_both_progress(logs_client, proxy, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__MAX_REQUESTS_PER_SECOND", "4")
+    lines.put(logs_client, GROUP, invocation(1))
+    lines.put(logs_client, "/aws/lambda/other", invocation(2))
+    payloads = await run_all([trigger(1), trigger(2, log_group="/aws/lambda/other")])
+    assert [payload["status"] for payload in payloads] == ["success", "success"]
+    assert shared_poller.registry().budget.calls == proxy.count("FilterLogEvents")
+
+
+@pytest.mark.asyncio
+async def test_budget_spaces_calls_at_its_rate():
+    budget = RequestBudget(max_rate=20)
+    started = time.monotonic()
+    for _ in range(11):
+        await budget.acquire()
+    assert time.monotonic() - started >= 0.45  # 10 waits of 1/20 s after the first token
+    budget.throttled()
+    assert budget.rate == 10
+    for _ in range(1000):
+        budget.throttled()
+    assert budget.rate == shared_poller.MIN_REQUESTS_PER_SECOND
+
+
+def test_or_patterns_stay_within_the_length_limit():
+    terms = [f"00000000-0000-4000-8000-{index:012d}" for index in range(100)]
+    patterns = or_patterns(terms)
+    assert all(len(pattern) <= 1024 for pattern in patterns)
+    assert len(patterns) == 4  # 100 terms of 36 characters: 25 per pattern
+    assert sum(pattern.count('?"') for pattern in patterns) == 100
+    assert or_patterns([]) == []
+
+
+def test_tokens_find_ids_in_json_text_and_key_value_forms():
+    tokens = shared_poller._tokens(
+        '{"correlation_id":"corr-1","x":1} START RequestId: abc-123 Version: $LATEST id=corr-2'
+    )
+    assert {"corr-1", "abc-123", "corr-2"} <= tokens
