@@ -30,7 +30,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -95,6 +95,8 @@ class RequestBudget:
 class Subscription:
     """One trigger's view of a shared poller: its ids, its window, and the events routed to it."""
 
+    # The poller paces the reads: the trigger need not sleep between them.
+    paced: ClassVar[bool] = True
     poller: LogGroupPoller
     terms: list[str]
     start_ms: int
@@ -117,9 +119,6 @@ class Subscription:
         self.terms.append(term)
         self.catch_up.add(term)
         self.poller.add_term(self, term)
-
-    # The poller paces the reads: the trigger need not sleep between them.
-    paced = True
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Wait for the poller's next full read of the group; return the events routed here that are new."""

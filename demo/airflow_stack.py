@@ -165,7 +165,9 @@ class AirflowStack:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})[
+            "task_instances"
+        ]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         """Return a task try's log as the API server serves it (task and trigger logs merged)."""

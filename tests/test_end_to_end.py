@@ -18,6 +18,7 @@ from demo.airflow_stack import TERMINAL_RUN_STATES, AirflowStack
 from demo.run import OUR_DAG
 from local_aws.deploy import deploy_template
 from local_aws.stack import LocalAwsStack
+from tests.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,11 +42,22 @@ def aws():
 
 
 @pytest.fixture(scope="module")
-def airflow(aws, tmp_path_factory):
+def counted(aws):
+    """A counting proxy in front of the local AWS stack (Airflow connection `aws_counted`)."""
+    with FaultProxy(aws.endpoint_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def airflow(aws, counted, tmp_path_factory):
     dags = tmp_path_factory.mktemp("dags")
-    for source in [*(ROOT / "dags").glob("*.py"), ROOT / "tests" / "e2e_dags" / "pool_of_one.py"]:
+    for source in [*(ROOT / "dags").glob("*.py"), *(ROOT / "tests" / "e2e_dags").glob("*.py")]:
         (dags / source.name).symlink_to(source)
     env = {
+        "AIRFLOW_CONN_AWS_COUNTED": (
+            '{"conn_type": "aws", "login": "local", "password": "local", '
+            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{counted.url}"}}}}'
+        ),
         "AIRFLOW_CONN_AWS_DEFAULT": (
             '{"conn_type": "aws", "login": "local", "password": "local", '
             f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{aws.endpoint_url}"}}}}'
@@ -64,7 +76,8 @@ def watch(airflow: AirflowStack, dag_id: str, run_id: str, timeout: float, on_po
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for task in airflow.task_instances(dag_id, run_id):
-            states = history.setdefault(task["task_id"], [])
+            key = task["task_id"] if task.get("map_index", -1) < 0 else f"{task['task_id']}[{task['map_index']}]"
+            states = history.setdefault(key, [])
             if not states or states[-1] != task["state"]:
                 states.append(task["state"])
         if on_poll is not None:
@@ -141,3 +154,15 @@ def test_no_worker_slot_is_held_while_functions_run(airflow, aws):
         assert next_start < previous_end, f"an invocation waited for the previous one to end: {spans}"
     busy = (spans[-1][1] - spans[0][0]).total_seconds()
     print(f"pool_of_one: 5 x 10 s invocations through one slot: functions busy {busy:.0f}s, run took {elapsed:.0f}s")
+
+
+def test_fifty_deferred_tasks_share_one_poller_in_the_real_triggerer(airflow, counted):
+    before = counted.count("FilterLogEvents")
+    run_id = airflow.trigger("fifty_invocations")
+    history = watch(airflow, "fifty_invocations", run_id, timeout=600)
+    finals = Counter(states[-1] for states in history.values())
+    assert finals == Counter({"success": 50}), history
+    calls = counted.count("FilterLogEvents") - before
+    # Alone, each trigger reads at least twice (its lines, then its request's stretch of stream).
+    print(f"fifty_invocations: 50 deferred invocations followed with {calls} FilterLogEvents calls")
+    assert calls < 50, calls
