@@ -44,6 +44,8 @@ RATE_RECOVERY_STEP = 0.05
 EVENTS_PER_PAGE = 10_000
 MIN_CYCLE_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 60.0
+# A catch-up or stream-stretch request waits this long, so that requests made together share calls.
+LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
 MAX_STREAMS_PER_CALL = 100
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
@@ -132,6 +134,10 @@ class Subscription:
         span = (stream, start_ms, end_ms)
         if span in self.spans_read:
             return []
+        from_window = self.poller.span_from_window(span)
+        if from_window is not None:
+            self.spans_read.add(span)
+            return self._only_new(from_window)
         self.spans.add(span)
         self.poller.wake()
         await self._wait_until(lambda: span in self.spans_done)
@@ -255,6 +261,8 @@ class LogGroupPoller:
         last_full = -math.inf
         while not self.closing:
             full = time.monotonic() - last_full >= self._interval()
+            if not full:
+                await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)  # let requests arriving together share calls
             try:
                 await self._cycle(client, full=full)
                 if full:
@@ -289,7 +297,6 @@ class LogGroupPoller:
         if not served:
             return
         await self._catch_up(client, served)
-        self._window_read = None
         if full:
             await self._read_window(client, served)
         await self._read_spans(client, served)
@@ -299,7 +306,15 @@ class LogGroupPoller:
         await self.cycle_done.notify_all()
 
     async def _catch_up(self, client: Any, served: list[Subscription]) -> None:
-        pending = [(subscription, sorted(subscription.catch_up)) for subscription in served if subscription.catch_up]
+        """Search new ids from the start of their invocations, where the window read will not reach."""
+        pending = []
+        for subscription in served:
+            if not subscription.catch_up:
+                continue
+            if self._newest_ms is None or subscription.start_ms >= self._newest_ms - subscription.late_arrival_ms:
+                subscription.catch_up.clear()  # the next window read starts early enough
+                continue
+            pending.append((subscription, sorted(subscription.catch_up)))
         if not pending:
             return
         terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
@@ -329,16 +344,24 @@ class LogGroupPoller:
         for pattern in patterns:
             self._route(await self._filter(client, startTime=start, filterPattern=pattern))
 
+    def span_from_window(self, span: tuple[str, int, int]) -> list[dict[str, Any]] | None:
+        """Return a stream stretch's events from the last unfiltered read if it covered the stretch."""
+        if self._window_read is None:
+            return None
+        window_start, window_end, events = self._window_read
+        if not window_start <= span[1] <= span[2] <= window_end:
+            return None
+        return [event for event in events if _in_span(event, span)]
+
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
         """Serve requested stretches of streams: from this cycle's unfiltered read when it covers them,
         else with one call for up to 100 streams at once."""
         wanted = {span for subscription in served for span in subscription.spans}
         found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
-        covered = self._window_read
-        if covered is not None:
-            window_start, window_end, window_events = covered
-            for span in [span for span in wanted if window_start <= span[1] and span[2] <= window_end]:
-                found[span] = [event for event in window_events if _in_span(event, span)]
+        for span in list(wanted):
+            from_window = self.span_from_window(span)
+            if from_window is not None:
+                found[span] = from_window
                 wanted.discard(span)
         remaining = sorted(wanted)
         for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):

@@ -108,10 +108,19 @@ async def test_sharing_makes_calls_independent_of_the_number_of_triggers(logs_cl
 async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_client, proxy):
     lines.put(logs_client, GROUP, invocation(1)[:2], stream="stream-a")
     early = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 60)))
-    await asyncio.sleep(1.0)  # the shared poller is running, its window already past the first lines
-    lines.put(logs_client, GROUP, invocation(2), stream="stream-b")
-    late = await asyncio.wait_for(first_payload(trigger(2)), 30)  # e.g. re-created after a triggerer restart
-    assert [line["message"] for line in late["lines"]][1] == "work of 2"
+    await asyncio.sleep(1.0)  # the shared poller runs; its window starts near the newest line
+    # A trigger re-created after a triggerer restart, for an invocation made ten minutes ago: its lines
+    # are older than the window reaches back, so only a catch-up search can find them.
+    ten_minutes_ago = lines.now_ms() - 600_000
+    lines.put(logs_client, GROUP, invocation(2), stream="stream-b", at=ten_minutes_ago)
+    before = proxy.count("FilterLogEvents")
+    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, late_arrival_seconds=5)
+    late = await asyncio.wait_for(first_payload(restarted), 30)
+    assert [line["message"] for line in late["lines"]] == invocation(2)[:1] + [
+        "work of 2",
+        "Function ended",
+    ] + invocation(2)[3:]
+    assert proxy.count("FilterLogEvents") > before
     lines.put(logs_client, GROUP, invocation(1)[2:], stream="stream-a")
     payload = await asyncio.wait_for(early, 30)
     assert [line["message"] for line in payload["lines"]] == invocation(1)[:1] + [
