@@ -163,6 +163,6 @@ def test_fifty_deferred_tasks_share_one_poller_in_the_real_triggerer(airflow, co
     finals = Counter(states[-1] for states in history.values())
     assert finals == Counter({"success": 50}), history
     calls = counted.count("FilterLogEvents") - before
-    # Alone, each trigger reads at least twice (its lines, then its request's stretch of stream).
+    # Alone, each trigger reads at least twice (its lines, then its request's stretch of stream): 100+.
     print(f"fifty_invocations: 50 deferred invocations followed with {calls} FilterLogEvents calls")
-    assert calls < 50, calls
+    assert calls <= 25, calls  # measured: 13
