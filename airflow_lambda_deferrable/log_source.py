@@ -115,13 +115,7 @@ class InvocationLogSource:
         return pattern
 
     def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        new = []
-        for event in events:
-            event_id = str(event.get("eventId"))
-            if event_id not in self._returned:
-                self._returned.add(event_id)
-                new.append(event)
-        return new
+        return only_new(events, self._returned)
 
     async def _filter(self, **request: Any) -> list[dict[str, Any]]:
         """Call ``FilterLogEvents`` and follow ``nextToken`` to the end (pages may be empty)."""
@@ -142,3 +136,14 @@ class InvocationLogSource:
             if not token or token == request.get("nextToken"):
                 return events
             request["nextToken"] = token
+
+
+def only_new(events: list[dict[str, Any]], returned: set[str]) -> list[dict[str, Any]]:
+    """Return the events whose ``eventId`` is not in `returned`, and add their ids to it."""
+    new = []
+    for event in events:
+        event_id = str(event.get("eventId"))
+        if event_id not in returned:
+            returned.add(event_id)
+            new.append(event)
+    return new

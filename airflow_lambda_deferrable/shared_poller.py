@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH
+from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, only_new
 
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
 MIN_REQUESTS_PER_SECOND = 0.2
@@ -163,13 +163,7 @@ class Subscription:
         self.inbox.extend(self._only_new(events))
 
     def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        new = []
-        for event in events:
-            event_id = str(event.get("eventId"))
-            if event_id not in self.returned:
-                self.returned.add(event_id)
-                new.append(event)
-        return new
+        return only_new(events, self.returned)
 
 
 class _Condition:

@@ -33,6 +33,18 @@ REGION = "us-east-1"
 FUNCTION = "example-lambda-function"
 
 
+def aws_connection(endpoint_url: str) -> str:
+    """Return an Airflow AWS connection (the JSON of an AIRFLOW_CONN_... variable) for `endpoint_url`."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": REGION, "endpoint_url": endpoint_url},
+        }
+    )
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start one moto server for the session and return its URL."""
@@ -40,14 +52,7 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ[f"AIRFLOW_CONN_{MOTO_CONN_ID.upper()}"] = json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"region_name": REGION, "endpoint_url": endpoint},
-        }
-    )
+    os.environ[f"AIRFLOW_CONN_{MOTO_CONN_ID.upper()}"] = aws_connection(endpoint)
     yield endpoint
     server.stop()
 

@@ -18,6 +18,7 @@ from demo.airflow_stack import TERMINAL_RUN_STATES, AirflowStack
 from demo.run import OUR_DAG
 from local_aws.deploy import deploy_template
 from local_aws.stack import LocalAwsStack
+from tests.conftest import aws_connection
 from tests.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -54,14 +55,8 @@ def airflow(aws, counted, tmp_path_factory):
     for source in [*(ROOT / "dags").glob("*.py"), *(ROOT / "tests" / "e2e_dags").glob("*.py")]:
         (dags / source.name).symlink_to(source)
     env = {
-        "AIRFLOW_CONN_AWS_COUNTED": (
-            '{"conn_type": "aws", "login": "local", "password": "local", '
-            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{counted.url}"}}}}'
-        ),
-        "AIRFLOW_CONN_AWS_DEFAULT": (
-            '{"conn_type": "aws", "login": "local", "password": "local", '
-            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{aws.endpoint_url}"}}}}'
-        ),
+        "AIRFLOW_CONN_AWS_COUNTED": aws_connection(counted.url),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws.endpoint_url),
         "LAMBDA_DEMO_ITERATIONS": str(ITERATIONS),
         "LAMBDA_DEMO_TIMEOUT_ITERATIONS": str(FUNCTION_TIMEOUT + 10),
         "LAMBDA_POLL_INTERVAL": "2",

@@ -23,7 +23,7 @@ from airflow_lambda_deferrable.invocation_request import correlation_id_for_try
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from tests import lambda_lines as lines
 from tests.conftest import FUNCTION as CONFTEST_FUNCTION
-from tests.conftest import MOTO_CONN_ID, REGION
+from tests.conftest import MOTO_CONN_ID, REGION, aws_connection
 from tests.fault_proxy import FaultProxy
 
 FUNCTION = CONFTEST_FUNCTION
@@ -56,14 +56,7 @@ def proxy(moto: str, monkeypatch) -> FaultProxy:
     with FaultProxy(moto) as running:
         monkeypatch.setenv(
             "AIRFLOW_CONN_AWS_PROXY",
-            json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
-                    "extra": {"region_name": REGION, "endpoint_url": running.url},
-                }
-            ),
+            aws_connection(running.url),
         )
         yield running
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -12,7 +11,7 @@ from airflow_lambda_deferrable import shared_poller
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
-from tests.conftest import REGION
+from tests.conftest import aws_connection
 from tests.fault_proxy import FaultProxy
 
 GROUP = "/aws/lambda/example-lambda-function"
@@ -23,14 +22,7 @@ def proxy(moto, monkeypatch):
     with FaultProxy(moto) as running:
         monkeypatch.setenv(
             "AIRFLOW_CONN_AWS_COUNTED",
-            json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
-                    "extra": {"region_name": REGION, "endpoint_url": running.url},
-                }
-            ),
+            aws_connection(running.url),
         )
         yield running
 

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
-from tests.conftest import MOTO_CONN_ID, REGION
+from tests.conftest import MOTO_CONN_ID, aws_connection
 from tests.fault_proxy import FaultProxy
 
 GROUP = "/aws/lambda/example-lambda-function"
@@ -23,6 +23,8 @@ def polling_mode(request, monkeypatch) -> str:
     """Run every scenario with the shared per-log-group poller and with a poller per trigger."""
     monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__SHARED_POLLER", str(request.param == "shared"))
     return request.param
+
+
 CID = "corr-trigger-0001"
 RID = "7c1b5c56-5f0e-4b55-9d3a-0a6e4c3f2d10"
 OTHER_RID = "0a0a0a0a-5f0e-4b55-9d3a-0a6e4c3f2d10"
@@ -306,14 +308,7 @@ async def test_throttling_for_several_polls_never_fails_the_task(moto, logs_clie
     with FaultProxy(moto) as proxy:
         monkeypatch.setenv(
             "AIRFLOW_CONN_AWS_THROTTLED",
-            json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
-                    "extra": {"region_name": REGION, "endpoint_url": proxy.url},
-                }
-            ),
+            aws_connection(proxy.url),
         )
         proxy.fail_next("FilterLogEvents", 6)
         trigger = make_trigger(aws_conn_id="aws_throttled", botocore_config={"retries": {"total_max_attempts": 1}})
@@ -330,14 +325,7 @@ async def test_access_denied_ends_in_a_clear_error_event(moto, logs_client, monk
     with FaultProxy(moto) as proxy:
         monkeypatch.setenv(
             "AIRFLOW_CONN_AWS_DENIED",
-            json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
-                    "extra": {"region_name": REGION, "endpoint_url": proxy.url},
-                }
-            ),
+            aws_connection(proxy.url),
         )
         proxy.fail_next(
             "FilterLogEvents", 1, code="AccessDeniedException", message="not authorized to perform logs:FilterLogEvents"
