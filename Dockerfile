@@ -10,8 +10,10 @@ WORKDIR /tmp/airflow-lambda-deferrable
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 airflow_lambda_deferrable/ ./airflow_lambda_deferrable/
 
+# "[local-aws]" adds what the optional local AWS stack service needs (see docker-compose.yaml).
+ARG PROJECT_EXTRAS=""
 # Naming the image's own Airflow version keeps pip from upgrading or downgrading Airflow itself.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" . \
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" ".${PROJECT_EXTRAS}" \
  && rm -rf /tmp/airflow-lambda-deferrable
 
 WORKDIR /opt/airflow

@@ -350,7 +350,8 @@ def test_dockerfile_installs_the_project_as_the_airflow_user() -> None:
     install_index, install = installs[0]
     current_user = [arg for index, arg in users if index < install_index]
     assert current_user and current_user[-1] == "airflow"
-    assert re.search(r"pip install .*(?<!\S)\.(?!\S)", install), f"the project itself is not installed: {install}"
+    project = r'(?<!\S)"?\.(\$\{PROJECT_EXTRAS\})?"?(?!\S)'  # . or ".${PROJECT_EXTRAS}"
+    assert re.search(r"pip install .*" + project, install), f"the project itself is not installed: {install}"
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in install, "pin Airflow so pip cannot replace the image's own"
 
 
