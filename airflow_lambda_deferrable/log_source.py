@@ -62,7 +62,6 @@ class InvocationLogSource:
         self._page_limit = page_limit
         self._newest_ms: int | None = None
         self._returned: set[str] = set()
-        self._spans_read: set[tuple[str, int, int]] = set()
         self.calls = 0
         for term in terms:
             self.watch(term)
@@ -99,10 +98,7 @@ class InvocationLogSource:
         Lines that carry no id at all (the runtime's unhandled-error line, ``print`` output) are only
         found this way, inside the stretch of the stream where our request ran.
         """
-        if (stream, start_ms, end_ms) in self._spans_read:
-            return []
         events = await self._filter(logStreamNames=[stream], startTime=start_ms, endTime=end_ms)
-        self._spans_read.add((stream, start_ms, end_ms))
         return self._only_new(events)
 
     def _pattern(self) -> str:

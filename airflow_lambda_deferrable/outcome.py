@@ -10,11 +10,13 @@ Read top to bottom:
 
    * a **failure** sign (an ERROR/CRITICAL line, the runtime's unhandled error, "Task timed out after",
      "Runtime exited with error", a JSON ``platform.report`` whose status is not success) decides
-     *failed* once the request has ended, or `settle_seconds` after the sign was first seen;
-   * the **end marker** ("Function ended" by default) decides *success* once the request has ended,
-     or `settle_seconds` after the marker was seen;
-   * the request's own **END/REPORT** with no failure sign decides *success* after `settle_seconds`
-     (late lines such as "Task timed out" can arrive after REPORT);
+     *failed*;
+   * else the **end marker** ("Function ended" by default) decides *success*;
+   * else the request's own **END/REPORT** decides *success*;
+   * each only once it has **settled**: `settle_seconds` after the request's end was first seen (or,
+     without an END line, after the decisive line), with a full read after that, because lines can be
+     ingested late ("Task timed out" often comes after REPORT, and a line logged before END can
+     still be on its way);
    * nothing decisive by the **deadline** is a *timeout*.
 
    For a ``RequestResponse`` call the response already told the outcome (`KnownResult`); the log is
@@ -167,16 +169,17 @@ def decide(
             log, known, now=now, checked_at=checked_at, deadline=deadline, settle_seconds=settle_seconds
         )
 
-    ended = log.ended_seen_at is not None
-    if log.failure_seen_at is not None:
-        if ended or checked_at >= log.failure_seen_at + settle_seconds or now >= deadline:
-            return _failed_from_log(log)
-        return None
-    if log.end_marker_seen_at is not None:
-        if ended or checked_at >= log.end_marker_seen_at + settle_seconds or now >= deadline:
-            return Verdict("success", "the function logged its end marker")
-        return None
-    if log.ended_seen_at is not None and checked_at >= log.ended_seen_at + settle_seconds:
+    # Lines can be ingested late, even ones logged before END: every verdict waits `settle_seconds` after
+    # the request's end (or, without an END line, after the decisive line) and one full read after that.
+    decisive_at = log.ended_seen_at
+    if decisive_at is None:
+        decisive_at = log.failure_seen_at if log.failure_seen_at is not None else log.end_marker_seen_at
+    settled = decisive_at is not None and checked_at >= decisive_at + settle_seconds
+    if log.failure_seen_at is not None and (settled or now >= deadline):
+        return _failed_from_log(log)
+    if log.failure_seen_at is None and log.end_marker_seen_at is not None and (settled or now >= deadline):
+        return Verdict("success", "the function logged its end marker")
+    if log.failure_seen_at is None and log.ended_seen_at is not None and settled:
         return Verdict(
             "success", f"Lambda reported the end of the request and no failure followed within {settle_seconds:g}s"
         )

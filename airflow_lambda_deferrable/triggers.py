@@ -20,7 +20,7 @@ from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdic
 from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
-DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_LATE_ARRIVAL_SECONDS = 120.0
 DEFAULT_CLOCK_SKEW_SECONDS = 60.0
@@ -208,10 +208,11 @@ class LambdaInvocationTrigger(BaseTrigger):
         )
         polls = failed_polls = 0
         checked_at = 0.0
+        span_reads: dict[Any, float] = {}
         while True:
             polls += 1
             try:
-                await self._poll_once(source, log)
+                await self._poll_once(source, log, span_reads)
                 checked_at = time.time()
                 failed_polls = 0
             except ClientError as err:
@@ -252,11 +253,18 @@ class LambdaInvocationTrigger(BaseTrigger):
             if not source.paced:
                 await asyncio.sleep(self._next_wait(log, now, failed_polls))
 
-    async def _poll_once(self, source: LogSource, log: InvocationLog) -> None:
-        """Read new events, then our request's finished stretches of stream (for lines without ids)."""
+    async def _poll_once(self, source: LogSource, log: InvocationLog, span_reads: dict[Any, float]) -> None:
+        """Read new events, then our request's finished stretches of stream (for lines without ids).
+
+        A stretch is read when it closes and once more after the settle window, for its late lines.
+        """
         accepted = self._accept(await source.fetch_new(), source, log)
-        for stream, start, end in log.closed_spans():
-            accepted += self._accept(await source.fetch_span(stream, start, end), source, log)
+        for span in log.closed_spans():
+            last_read = span_reads.get(span)
+            settle_end = (log.ended_seen_at or 0.0) + self.settle_seconds
+            if last_read is None or last_read < settle_end <= time.time():
+                span_reads[span] = time.time()
+                accepted += self._accept(await source.fetch_span(*span), source, log)
         if accepted:
             self.log.info(
                 "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)

@@ -36,7 +36,7 @@ def verdict(log: InvocationLog, now: float, known: KnownResult | None = None):
     return decide(log, now=now, checked_at=now, deadline=DEADLINE, settle_seconds=SETTLE, known=known)
 
 
-def test_success_by_end_marker_waits_for_the_report_or_the_settle_window():
+def test_success_by_end_marker_settles_after_the_end_or_after_the_marker():
     log = new_log()
     log.add(
         events(
@@ -46,10 +46,13 @@ def test_success_by_end_marker_waits_for_the_report_or_the_settle_window():
         ),
         seen_at=10,
     )
-    assert verdict(log, 12) is None
-    assert verdict(log, 15).status == "success"
+    assert verdict(log, 14.9) is None
     log.add(events(lines.end(RID), lines.report(RID), start=200), seen_at=13)
-    assert verdict(log, 13).status == "success"
+    assert verdict(log, 17.9) is None  # settling after the request's end, which was seen at 13
+    assert verdict(log, 18).status == "success"
+    without_end = new_log()
+    without_end.add(events(lines.powertools(CID, RID, "Function ended")), seen_at=10)
+    assert verdict(without_end, 15).status == "success"
 
 
 def test_success_without_marker_needs_report_then_settle():
@@ -73,7 +76,7 @@ def test_task_timed_out_after_report_turns_success_into_failure():
     log.add(events(lines.start(RID), lines.end(RID), lines.report(RID)), seen_at=10)
     assert verdict(log, 12) is None
     log.add(events(lines.timed_out(RID, 3.0), start=300), seen_at=13)
-    result = verdict(log, 13)
+    result = verdict(log, 15)
     assert result.status == "failed"
     assert result.reason == "Task timed out after 3.00 seconds"
     assert result.error_type == "Sandbox.Timedout"
@@ -97,7 +100,8 @@ def test_unhandled_error_in_span_is_ours_and_names_the_cause():
         ),
         seen_at=10,
     )
-    result = verdict(log, 10)
+    assert verdict(log, 14.9) is None
+    result = verdict(log, 15)
     assert result.status == "failed"
     assert result.reason == 'RuntimeError: Unable to finish loop; the function logged "Function invocation failed"'
     assert result.detail.startswith("Traceback (most recent call last):")
@@ -107,17 +111,17 @@ def test_unhandled_error_in_span_is_ours_and_names_the_cause():
 def test_unhandled_error_only_from_runtime_without_powertools():
     log = new_log()
     log.add(events(lines.start(RID), lines.unhandled("KeyError", "'x'"), lines.end(RID), lines.report(RID)), seen_at=10)
-    result = verdict(log, 10)
+    result = verdict(log, 15)
     assert (result.status, result.error_type, result.error_message) == ("failed", "KeyError", "'x'")
 
 
-def test_runtime_exit_is_reported_at_once_when_the_request_ended():
+def test_runtime_exit_is_reported_once_the_request_ended_and_settled():
     log = new_log()
     log.add(
         events(lines.start(RID), lines.runtime_exit(RID), "Runtime.ExitError", lines.end(RID), lines.report(RID)),
         seen_at=10,
     )
-    result = verdict(log, 10)
+    result = verdict(log, 15)
     assert result.status == "failed" and result.error_type == "Runtime.ExitError"
     assert "signal: killed" in result.reason
 
@@ -147,7 +151,7 @@ def test_json_platform_report_with_failure_status():
         ),
         seen_at=10,
     )
-    result = verdict(log, 10)
+    result = verdict(log, 15)
     assert result.status == "failed" and result.error_type == "Lambda.Timeout"
 
 
@@ -293,4 +297,4 @@ def test_previous_request_ending_in_our_first_millisecond_does_not_hide_our_line
         parse_event({"eventId": "b4", "timestamp": 102, "logStreamName": "s1", "message": lines.end(RID)}),
     ]
     log.add(boundary, seen_at=10)
-    assert verdict(log, 10).error_message == "Unable to finish loop"
+    assert verdict(log, 15).error_message == "Unable to finish loop"

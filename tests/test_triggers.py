@@ -384,3 +384,19 @@ async def test_a_fast_outcome_waits_for_fire_after(logs_client):
     payload = await first_event(make_trigger(fire_after=started + 1.5))
     assert payload["status"] == "success"
     assert time.time() >= started + 1.5
+
+
+@pytest.mark.asyncio
+async def test_a_line_without_ids_ingested_after_the_end_is_still_ours(logs_client):
+    # The runtime's error line was logged before END but CloudWatch makes it visible only later.
+    stamp = lines.now_ms()
+    lines.put_at(
+        logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 20, lines.end(RID)), (stamp + 21, lines.report(RID))]
+    )
+    late = write_later(
+        0.8, lambda: lines.put_at(logs_client, GROUP, [(stamp + 10, lines.unhandled("OSError", "disk full"))])
+    )
+    payload = await first_event(make_trigger(settle_seconds=2.0))
+    late.join()
+    assert payload["status"] == "failed" and payload["message"] == "OSError: disk full"
+    assert messages(payload) == [lines.start(RID), "OSError: disk full", lines.end(RID), lines.report(RID)]
