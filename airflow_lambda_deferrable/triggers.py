@@ -21,7 +21,7 @@ from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SEC
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
 DEFAULT_POLL_INTERVAL = 5.0
-DEFAULT_SETTLE_SECONDS = 5.0
+DEFAULT_SETTLE_SECONDS = 3.0
 DEFAULT_LATE_ARRIVAL_SECONDS = 120.0
 DEFAULT_CLOCK_SKEW_SECONDS = 60.0
 DEFAULT_END_MARKER = "Function ended"
