@@ -263,8 +263,9 @@ class LambdaInvocationTrigger(BaseTrigger):
             last_read = span_reads.get(span)
             settle_end = (log.ended_seen_at or 0.0) + self.settle_seconds
             if last_read is None or last_read < settle_end <= time.time():
-                span_reads[span] = time.time()
+                read_at = time.time()
                 accepted += self._accept(await source.fetch_span(*span), source, log)
+                span_reads[span] = read_at  # only once the read has succeeded
         if accepted:
             self.log.info(
                 "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)

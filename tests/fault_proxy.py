@@ -18,7 +18,7 @@ class FaultProxy:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self._faults: dict[str, list[tuple[int, str, str]]] = {}
+        self._faults: dict[str, list[tuple[int, str, str, bytes]]] = {}
         self._canned: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.calls: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
@@ -54,7 +54,7 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                fault = proxy._take_fault(operation)
+                fault = proxy._take_fault(operation, body)
                 if fault is not None:
                     status, code, message = fault
                     payload = f'{{"__type":"{code}","message":"{message}","Message":"{message}"}}'.encode()
@@ -97,10 +97,16 @@ class FaultProxy:
         code: str = "ThrottlingException",
         status: int = 400,
         message: str = "Rate exceeded",
+        body_contains: str = "",
     ) -> None:
-        """Answer the next `times` calls of `operation` (e.g. "FilterLogEvents") with an error."""
+        """Answer the next `times` calls of `operation` with an error.
+
+        :param operation: a JSON-protocol operation name ("FilterLogEvents"), or for REST services a piece
+            of "METHOD /path" ("/configuration", "POST /2015-03-31/functions/fn/invocations").
+        :param body_contains: only requests whose body contains this (e.g. '"logStreamNames"').
+        """
         with self._lock:
-            self._faults.setdefault(operation, []).extend([(status, code, message)] * times)
+            self._faults.setdefault(operation, []).extend([(status, code, message, body_contains.encode())] * times)
 
     def respond_next(self, operation: str, status: int, headers: dict[str, str], body: str) -> None:
         """Answer the next call of `operation` with this response instead of moto's (e.g. a function error)."""
@@ -115,13 +121,14 @@ class FaultProxy:
                     return pending.pop(0)
             return None
 
-    def _take_fault(self, operation: str) -> tuple[int, str, str] | None:
+    def _take_fault(self, operation: str, body: bytes) -> tuple[int, str, str] | None:
         with self._lock:
             self.calls[operation] += 1
             for name, pending in self._faults.items():
-                if pending and name in operation:
+                if pending and name in operation and pending[0][3] in body:
                     self.failed[name] += 1
-                    return pending.pop(0)
+                    status, code, message, _ = pending.pop(0)
+                    return status, code, message
             return None
 
     def count(self, piece: str) -> int:

@@ -400,3 +400,22 @@ async def test_a_line_without_ids_ingested_after_the_end_is_still_ours(logs_clie
     late.join()
     assert payload["status"] == "failed" and payload["message"] == "OSError: disk full"
     assert messages(payload) == [lines.start(RID), "OSError: disk full", lines.end(RID), lines.report(RID)]
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client, monkeypatch, polling_mode):
+    stamp = lines.now_ms()
+    lines.put_at(
+        logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 20, lines.end(RID)), (stamp + 21, lines.report(RID))]
+    )
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_FLAKY", aws_connection(proxy.url))
+        trigger = make_trigger(
+            aws_conn_id="aws_flaky", settle_seconds=1.0, botocore_config={"retries": {"total_max_attempts": 1}}
+        )
+        task = asyncio.create_task(first_event(trigger))
+        await asyncio.sleep(0.6)  # the end is seen and the stretch read once
+        lines.put_at(logs_client, GROUP, [(stamp + 10, lines.unhandled("OSError", "disk full"))])
+        proxy.fail_next("FilterLogEvents", 1, body_contains='"logStreamNames"')  # the second stretch read
+        payload = await task
+    assert payload["status"] == "failed" and payload["message"] == "OSError: disk full"
