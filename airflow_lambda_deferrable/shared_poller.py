@@ -44,6 +44,7 @@ RATE_RECOVERY_STEP = 0.05
 EVENTS_PER_PAGE = 10_000
 MIN_CYCLE_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_DOUBLINGS = 16
 # A catch-up or stream-stretch request waits this long, so that requests made together share calls.
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
@@ -269,7 +270,8 @@ class LogGroupPoller:
                 failures += 1
             wait = last_full + self._interval() - time.monotonic()
             if failures:  # jittered exponential backoff, on top of the budget's own slowing down
-                wait = max(wait, random.uniform(0, min(MAX_BACKOFF_SECONDS, self._interval() * 2.0**failures)))
+                ceiling = min(MAX_BACKOFF_SECONDS, self._interval() * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
+                wait = max(wait, random.uniform(0, ceiling))
             self._wake.clear()
             if wait > 0 and (failures or not self._has_requests()):
                 try:

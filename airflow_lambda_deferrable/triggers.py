@@ -26,6 +26,8 @@ DEFAULT_LATE_ARRIVAL_SECONDS = 120.0
 DEFAULT_CLOCK_SKEW_SECONDS = 60.0
 DEFAULT_END_MARKER = "Function ended"
 MAX_BACKOFF_SECONDS = 60.0
+# 2 ** this many failed reads is already past any backoff ceiling; more would only overflow a float.
+MAX_BACKOFF_DOUBLINGS = 16
 
 # Errors that mean "ask again later": throttling and the service's own transient failures.
 RETRYABLE_ERROR_CODES = frozenset(
@@ -282,19 +284,27 @@ class LambdaInvocationTrigger(BaseTrigger):
         return accepted
 
     def _next_wait(self, log: InvocationLog, now: float, failed_polls: int) -> float:
-        """Wait the poll interval, less when a settle window or the deadline ends sooner; back off on errors."""
+        """Wait the poll interval, less when a settle window or the deadline ends sooner.
+
+        After failed reads, back off instead (jittered, exponential, capped): moments already passed must
+        never turn a throttled trigger into a busy loop.
+        """
         if failed_polls:
-            wait = random.uniform(0, min(MAX_BACKOFF_SECONDS, self.poll_interval * 2**failed_polls))
-            wait = max(wait, self.poll_interval / 2)
-        else:
-            wait = self.poll_interval
-        pending = [
-            seen + self.settle_seconds
-            for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
-            if seen is not None
+            ceiling = min(MAX_BACKOFF_SECONDS, self.poll_interval * 2.0 ** min(failed_polls, MAX_BACKOFF_DOUBLINGS))
+            return max(self.poll_interval / 2, random.uniform(0, ceiling))
+        upcoming = [
+            moment
+            for moment in (
+                self.deadline,
+                *(
+                    seen + self.settle_seconds
+                    for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
+                    if seen is not None
+                ),
+            )
+            if moment > now
         ]
-        wake_up = min([self.deadline, *pending])
-        return max(0.05, min(wait, wake_up - now))
+        return max(0.05, min([self.poll_interval, *(moment - now for moment in upcoming)]))
 
     def _payload(
         self, status: str, message: str, log: InvocationLog, verdict: Verdict | None, polls: int

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from airflow_lambda_deferrable.outcome import InvocationLog
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID, aws_connection
@@ -419,3 +420,13 @@ async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client
         proxy.fail_next("FilterLogEvents", 1, body_contains='"logStreamNames"')  # the second stretch read
         payload = await task
     assert payload["status"] == "failed" and payload["message"] == "OSError: disk full"
+
+
+def test_backoff_after_failed_reads_is_never_a_busy_loop():
+    trigger = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=time.time() + 600)
+    log = InvocationLog(correlation_id=CID, ended_seen_at=time.time() - 100)  # its settle window is long past
+    waits = [trigger._next_wait(log, time.time(), failed) for failed in (1, 2, 5, 50, 5000)]
+    assert all(1.0 <= wait <= 60.0 for wait in waits), waits
+    assert trigger._next_wait(log, time.time(), 0) == pytest.approx(2.0)
+    log.ended_seen_at = time.time()
+    assert trigger._next_wait(log, time.time(), 0) == pytest.approx(1.0, abs=0.05)  # wake when it settles

@@ -1,0 +1,66 @@
+"""The AWS side of a run, in its own process: moto, the quota proxy in front of it, and the log writer.
+
+Kept out of the triggers' process so that the CPU and memory measured there are the triggers' alone.
+
+Protocol with `benchmarks.scale` (files in ``--workdir``): reads ``plan.json``; writes ``aws.json``
+(``{"moto": url, "proxy": url}``) once serving; waits for ``go.json`` (``{"t0_ms": ...}``); writes
+``simulator.json`` when every line is written; serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+from benchmarks import moto_patch
+from benchmarks.lines import LOG_GROUP
+from benchmarks.plan import Plan
+from benchmarks.quota_proxy import QuotaProxy
+from benchmarks.runfiles import raise_open_files_limit, wait_for_file, write_json
+from benchmarks.writer import Boto3Sink, DirectSink, Sink, write
+
+
+async def serve(workdir: Path, writer: str) -> None:
+    plan = Plan.load(workdir / "plan.json")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    sink: Sink = Boto3Sink(moto_url) if writer == "boto3" else DirectSink()
+    sink.create(LOG_GROUP, sorted({line.stream for line in plan.lines}))
+    proxy = QuotaProxy(moto_url)
+    proxy_url = await proxy.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    write_json(workdir / "aws.json", {"moto": moto_url, "proxy": proxy_url, "writer": writer})
+
+    go = await wait_for_file(workdir / "go.json", stop=stop)
+    if go is not None:
+        report = await asyncio.to_thread(write, plan.lines, sink, LOG_GROUP, int(go["t0_ms"]))
+        write_json(workdir / "simulator.json", {**report.summary(), "writer": writer})
+        await stop.wait()
+    await proxy.close()
+    moto.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--writer", choices=("boto3", "direct"), default="direct")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    raise_open_files_limit()
+    moto_patch.install()
+    asyncio.run(serve(args.workdir, args.writer))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Turn one run's raw records into the numbers of the report, checked against the simulated truth.
+
+Lines are matched by (stream, timestamp), unique within a stream, and their messages compared. Streams
+are ingested in order, so an event must hold every line of its invocation up to the newest one it holds:
+a line missing before that is lost; a line after it had simply not been read when the trigger decided
+(it may decide at END, before REPORT is visible), which is fine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from airflow_lambda_deferrable.log_lines import parse_event
+from benchmarks.plan import Plan
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Return the nearest-rank percentile (`share` in 0..1), or ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def expected_lines(plan: Plan, t0_ms: int) -> dict[int, dict[tuple[str, int], str]]:
+    """Return, per invocation, its lines as the trigger reports them: (stream, timestamp) -> message."""
+    expected: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
+    for line in plan.lines:
+        if line.invocation is None:
+            continue
+        stamp = t0_ms + line.at_ms
+        parsed = parse_event(
+            {"eventId": "0", "timestamp": stamp, "logStreamName": line.stream, "message": line.message}
+        )
+        expected[line.invocation][(line.stream, stamp)] = parsed.message
+    return expected
+
+
+def check_lines(got: list[list[Any]], expected: dict[tuple[str, int], str]) -> dict[str, int]:
+    """Count lost, duplicated and foreign (not the invocation's, or altered) lines of one event."""
+    keys = [(str(stream), int(stamp)) for stream, stamp, _ in got]
+    counts = Counter(keys)
+    duplicated = sum(count - 1 for count in counts.values())
+    foreign = sum(1 for (stream, stamp, message) in got if expected.get((str(stream), int(stamp))) != message)
+    newest = max((stamp for _, stamp in keys), default=None)
+    lost = 0
+    if newest is not None:
+        lost = sum(1 for key in expected if key[1] <= newest and key not in counts)
+    return {"lost": lost, "duplicated": duplicated, "foreign": foreign}
+
+
+def summarize(
+    plan: Plan, t0_ms: int, events: dict[str, Any], simulator: dict[str, Any], proxy: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the row of one (size, mode) run."""
+    n = len(plan.invocations)
+    expected = expected_lines(plan, t0_ms)
+    decisive = {int(index): at for index, at in simulator["decisive_visible"].items()}
+    by_index = {result["index"]: result for result in events["results"]}
+    wrong: Counter[str] = Counter()
+    line_counts: Counter[str] = Counter()
+    latencies: list[float] = []
+    by_outcome: dict[str, list[float]] = defaultdict(list)
+    for invocation in plan.invocations:
+        result = by_index.get(invocation.index)
+        if result is None:
+            wrong["unfinished" if invocation.index in events["unfinished"] else "crashed"] += 1
+            continue
+        if result["status"] != invocation.expected_status:
+            wrong[f"{invocation.outcome}->{result['status']}"] += 1
+        line_counts.update(check_lines(result["lines"], expected[invocation.index]))
+        if invocation.index in decisive:
+            latencies.append(result["fired_at"] - decisive[invocation.index])
+            by_outcome[invocation.outcome].append(latencies[-1])
+    statuses = Counter(result["status"] for result in events["results"])
+    growth_mb = max(0, events["rss_peak_kb"] - events["rss_baseline_kb"]) / 1024
+    return {
+        "n": n,
+        "mode": events["mode"],
+        "wrong_outcomes": sum(wrong.values()),
+        "wrong_detail": dict(wrong),
+        "failed_reads": statuses["timeout"] + statuses["error"] + len(events["unfinished"]) + len(events["crashed"]),
+        "crashed": events["crashed"],
+        "lost_lines": line_counts["lost"],
+        "duplicated_lines": line_counts["duplicated"],
+        "foreign_lines": line_counts["foreign"],
+        "filter_calls": proxy["filter_calls"],
+        "throttled": proxy["throttled"],
+        "calls_per_invocation": proxy["filter_calls"] / n,
+        "latency_p50": percentile(latencies, 0.50),
+        "latency_p95": percentile(latencies, 0.95),
+        "latency_max": max(latencies, default=None),
+        "latency_by_outcome": {
+            outcome: {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values)}
+            for outcome, values in sorted(by_outcome.items())
+        },
+        "cpu_seconds": events["cpu_seconds"],
+        "cpu_seconds_per_1000": events["cpu_seconds"] / n * 1000,
+        "rss_growth_mb": growth_mb,
+        "rss_growth_mb_per_1000": growth_mb / n * 1000,
+        "wall_seconds": events["wall_seconds"],
+        "writer": simulator["writer"],
+        "writer_lag_p95": simulator["lag_p95"],
+        "writer_lag_max": simulator["lag_max"],
+        "lines_written": simulator["lines"],
+    }

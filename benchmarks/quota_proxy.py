@@ -1,0 +1,132 @@
+"""A local stand-in for CloudWatch Logs' request quota: an HTTP proxy in front of moto.
+
+Every request is forwarded to moto, except that ``FilterLogEvents`` is answered with AWS's throttling
+error (HTTP 400 ``ThrottlingException``) whenever `rate` calls were already let through in the last
+`window` seconds: the 5 requests per second per account and region that AWS documents, shared by every
+caller. Other operations are never throttled. ``GET /__stats`` returns the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+FILTER_TARGET = "Logs_20140328.FilterLogEvents"
+THROTTLING_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+# Hop-by-hop and length headers are the proxy's own business.
+_SKIPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+class QuotaProxy:
+    """Forward to `upstream`, throttling ``FilterLogEvents`` above `rate` calls per `window` seconds."""
+
+    def __init__(self, upstream: str, *, rate: int = 5, window: float = 1.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.rate = rate
+        self.window = window
+        self.filter_calls = 0
+        self.throttled = 0
+        self.other_calls = 0
+        self._admitted: deque[float] = deque()
+        self._session: ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+
+    def admit(self, now: float) -> bool:
+        """Return whether a ``FilterLogEvents`` call arriving at `now` is within the quota (and count it)."""
+        while self._admitted and self._admitted[0] <= now - self.window:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.rate:
+            return False
+        self._admitted.append(now)
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {"filter_calls": self.filter_calls, "throttled": self.throttled, "other_calls": self.other_calls}
+
+    async def start(self, host: str = "127.0.0.1") -> str:
+        """Serve on a free port of `host`; return the proxy's URL."""
+        self._session = ClientSession(
+            connector=TCPConnector(limit=64), timeout=ClientTimeout(total=120), auto_decompress=False
+        )
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/__stats", self._stats)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        site = web.SockSite(self._runner, sock, backlog=2048)
+        await site.start()
+        return f"http://{host}:{sock.getsockname()[1]}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if request.headers.get("X-Amz-Target") == FILTER_TARGET:
+            self.filter_calls += 1
+            if not self.admit(time.monotonic()):
+                self.throttled += 1
+                return web.Response(
+                    status=400,
+                    body=THROTTLING_BODY.encode(),
+                    headers={
+                        "Content-Type": "application/x-amz-json-1.1",
+                        "x-amzn-RequestId": str(uuid.uuid4()),
+                        "x-amzn-ErrorType": "ThrottlingException",
+                    },
+                )
+        else:
+            self.other_calls += 1
+        assert self._session is not None, "start() first"
+        headers = {key: value for key, value in request.headers.items() if key.lower() not in _SKIPPED_HEADERS}
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        ) as answer:
+            payload = await answer.read()
+            answer_headers = {
+                key: value for key, value in answer.headers.items() if key.lower() not in _SKIPPED_HEADERS
+            }
+        return web.Response(status=answer.status, body=payload, headers=answer_headers)
+
+
+class ThreadedQuotaProxy:
+    """Run a `QuotaProxy` on its own event loop in a thread, for synchronous callers (tests)."""
+
+    def __init__(self, upstream: str, **options: Any) -> None:
+        self.proxy = QuotaProxy(upstream, **options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="quota-proxy")
+        self.url = ""
+
+    def __enter__(self) -> ThreadedQuotaProxy:
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.close(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()

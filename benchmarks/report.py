@@ -1,0 +1,149 @@
+"""Present the runs: a markdown table, the issue's targets checked, and the files under benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+HEADER = (
+    "| N | mode | wrong outcomes | failed reads | lost / dup / foreign lines | FilterLogEvents calls "
+    "| throttled | calls / invocation | latency p50 / p95 / max (s) | CPU s (per 1000) "
+    "| RSS growth MB (per 1000) | wall s |"
+)
+RULE = "|" + "|".join(["---"] * (HEADER.count("|") - 1)) + "|"
+
+# The issue's targets at the largest size.
+TARGET_P95_SECONDS = 15.0
+TARGET_CALL_RATIO = 50.0
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def row(result: dict[str, Any]) -> str:
+    """Return one run as a table row."""
+    latency = " / ".join(_seconds(result[key]) for key in ("latency_p50", "latency_p95", "latency_max"))
+    lines = f"{result['lost_lines']} / {result['duplicated_lines']} / {result['foreign_lines']}"
+    cells = [
+        str(result["n"]),
+        result["mode"],
+        str(result["wrong_outcomes"]),
+        str(result["failed_reads"]),
+        lines,
+        str(result["filter_calls"]),
+        str(result["throttled"]),
+        f"{result['calls_per_invocation']:.2f}",
+        latency,
+        f"{result['cpu_seconds']:.1f} ({result['cpu_seconds_per_1000']:.0f})",
+        f"{result['rss_growth_mb']:.1f} ({result['rss_growth_mb_per_1000']:.0f})",
+        f"{result['wall_seconds']:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    return "\n".join([HEADER, RULE, *(row(result) for result in results)])
+
+
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """Check the issue's targets for the shared poller at the largest size that ran it."""
+    shared = [result for result in results if result["mode"] == "shared"]
+    if not shared:
+        return ["- not checked: the `shared` mode did not run."]
+    best = max(shared, key=lambda result: result["n"])
+    n = best["n"]
+    checks = [
+        (f"zero wrong outcomes at N={n}", best["wrong_outcomes"] == 0, str(best["wrong_outcomes"])),
+        (f"zero failed reads (timeout/error) at N={n}", best["failed_reads"] == 0, str(best["failed_reads"])),
+        (
+            f"zero lost or duplicated lines at N={n}",
+            best["lost_lines"] + best["duplicated_lines"] + best["foreign_lines"] == 0,
+            f"{best['lost_lines']} / {best['duplicated_lines']} / {best['foreign_lines']}",
+        ),
+        (
+            f"p95 detection latency under {TARGET_P95_SECONDS:g} s at N={n}",
+            best["latency_p95"] is not None and best["latency_p95"] < TARGET_P95_SECONDS,
+            _seconds(best["latency_p95"]),
+        ),
+    ]
+    for baseline in ("per_trigger", "per_trigger_1s"):
+        other = next((r for r in results if r["mode"] == baseline and r["n"] == n), None)
+        if other is not None and best["filter_calls"]:
+            ratio = other["filter_calls"] / best["filter_calls"]
+            checks.append(
+                (
+                    f"at least {TARGET_CALL_RATIO:g}x fewer calls than {baseline} at N={n}",
+                    ratio >= TARGET_CALL_RATIO,
+                    f"{ratio:.1f}x",
+                )
+            )
+    return [f"- [{'x' if ok else ' '}] {label}: {value}" for label, ok, value in checks]
+
+
+def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+    """Return the whole report."""
+    writers = sorted({result["writer"] for result in results})
+    code = f"commit {settings['commit']}, package sources {settings['package']}"
+    lags = ", ".join(f"N={r['n']} {r['mode']}: {r['writer_lag_p95']:.2f} s" for r in results)
+    return "\n".join(
+        [
+            f"Run {settings['started']} on {settings['machine']} ({settings['cpus']} CPUs), "
+            f"{'quick' if settings['quick'] else 'full'} plan, seed {settings['seed']}, writer {', '.join(writers)}; "
+            f"{code}.",
+            "",
+            table(results),
+            "",
+            "Targets (shared poller):",
+            *targets(results),
+            "",
+            "Detection latency p95 by outcome, in seconds (`success_platform` includes the 5 s settle wait):",
+            *(
+                f"- N={r['n']} {r['mode']}: "
+                + ", ".join(f"{name} {_seconds(v['p95'])}" for name, v in r["latency_by_outcome"].items())
+                for r in results
+            ),
+            "",
+            *_crashes(results),
+            f"Log writer lag p95 (visible later than planned): {lags}.",
+            "",
+            "CPU seconds of the AWS side (moto, quota proxy, writer; not counted above): "
+            + ", ".join(f"N={r['n']} {r['mode']}: {r['aws_side_cpu_seconds']:.0f}" for r in results)
+            + ".",
+            "",
+        ]
+    )
+
+
+def _crashes(results: list[dict[str, Any]]) -> list[str]:
+    """Name the exceptions that ended triggers without an event (they count as wrong outcomes)."""
+    out = []
+    for result in results:
+        if result["crashed"]:
+            last_lines = {text.strip().splitlines()[-1] for text in result["crashed"].values()}
+            out.append(
+                f"- N={result['n']} {result['mode']}: {len(result['crashed'])} crashed: {'; '.join(sorted(last_lines))}"
+            )
+    return ["Triggers that raised instead of yielding an event:", *out, ""] if out else []
+
+
+def settings_of(args: Any, cpus: int) -> dict[str, Any]:
+    return {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": platform.machine(),
+        "cpus": cpus,
+        "quick": args.quick,
+        "seed": args.seed,
+        "sizes": args.sizes,
+        "modes": args.modes,
+    }
+
+
+def save(results: list[dict[str, Any]], settings: dict[str, Any], folder: Path) -> None:
+    """Write ``latest.json`` and ``latest.md`` into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n")
+    (folder / "latest.md").write_text(markdown(results, settings))

@@ -1,0 +1,220 @@
+"""Scale benchmark: N concurrent simulated Lambda invocations followed by N real triggers on one triggerer.
+
+    .venv/bin/python -m benchmarks.scale                  # N = 10, 100, 1000; every mode
+    .venv/bin/python -m benchmarks.scale --quick          # N = 10, 50; short invocations
+    .venv/bin/python -m benchmarks.scale --sizes 100 --modes shared,per_trigger
+
+Each (N, mode) runs in fresh processes, one at a time: the AWS side (moto, the quota proxy, the log
+writer; `benchmarks.aws_side`) and the triggerer (`benchmarks.triggerer`, the only process measured).
+Every mode of one N faces the same invocations (same seed). Results: a table on stdout and
+``benchmarks/results/latest.{json,md}``. See BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from benchmarks import report
+from benchmarks.metrics import summarize
+from benchmarks.modes import MODES
+from benchmarks.plan import FULL, QUICK, Plan, make_plan
+from benchmarks.runfiles import read_json, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+# The trigger's deadline: the end of the invocation plus this (generous, so slow modes still finish).
+DEADLINE_MARGIN = 180.0
+# Runs still going this long after the last invocation ended are stopped; unfinished triggers count as wrong.
+CAP_MARGIN = 240.0
+STARTUP_TIMEOUT = 180.0
+# Writer choice when not given: boto3 over HTTP while moto keeps up with the lines, moto's backend beyond.
+BOTO3_WRITER_MAX_N = 100
+
+
+def snapshot_code() -> tuple[Path, str]:
+    """Copy the package and the benchmark to a temporary folder; return it and a short hash of the package.
+
+    The children run from the copy (the current folder comes first on ``sys.path``, before the editable
+    install), so that editing the package during a long run cannot mix versions between rows.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="scale-code-"))
+    skip = shutil.ignore_patterns("__pycache__", "results")
+    for package in ("airflow_lambda_deferrable", "benchmarks"):
+        shutil.copytree(ROOT / package, folder / package, ignore=skip)
+    digest = hashlib.sha256()
+    for path in sorted((folder / "airflow_lambda_deferrable").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return folder, digest.hexdigest()[:12]
+
+
+def git_commit() -> str:
+    """Return the checked-out commit, marked "+changes" when the package has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--", "airflow_lambda_deferrable") else "")
+
+
+def triggers_job(plan: Plan) -> dict[str, Any]:
+    """Return what the triggerer needs (ids and times only: the plan's lines would weigh on its memory)."""
+    specs = [
+        {
+            "index": invocation.index,
+            "correlation_id": invocation.correlation_id,
+            "request_id": invocation.request_id,
+            "invoked_at": invocation.invoked_at,
+            "deadline": invocation.run_end + DEADLINE_MARGIN,
+        }
+        for invocation in plan.invocations
+    ]
+    return {"specs": specs, "cap": max(invocation.run_end for invocation in plan.invocations) + CAP_MARGIN}
+
+
+def wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float) -> Any:
+    """Wait for a child's file; fail early if the child died."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before writing {path.name}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path.name} did not appear within {timeout:g}s")
+        time.sleep(0.1)
+    return read_json(path) if path.suffix == ".json" else path.read_text()
+
+
+def spawn(
+    module: str, args: list[str], code: Path, log: IO[bytes], env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=code, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a child this run started (by its own handle, never by name)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds_of(process: subprocess.Popen[bytes]) -> float:
+    """Return the CPU time (user + system) a running child has used so far, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_one(plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path) -> dict[str, Any]:
+    """Run one (N, mode) and return its row."""
+    plan.save(workdir / "plan.json")
+    job = triggers_job(plan)
+    write_json(workdir / "triggers.json", job)
+    with open(workdir / "aws.log", "wb") as aws_log, open(workdir / "triggerer.log", "wb") as triggerer_log:
+        aws = spawn("benchmarks.aws_side", ["--workdir", str(workdir), "--writer", writer], code, aws_log)
+        triggerer: subprocess.Popen[bytes] | None = None
+        try:
+            urls = wait_for(workdir / "aws.json", aws, STARTUP_TIMEOUT)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__LAMBDA_DEFERRABLE__SHARED")}
+            env |= MODES[mode_name].environment()
+            triggerer = spawn(
+                "benchmarks.triggerer",
+                ["--workdir", str(workdir), "--mode", mode_name, "--proxy", urls["proxy"]],
+                code,
+                triggerer_log,
+                env,
+            )
+            wait_for(workdir / "triggerer.ready", triggerer, STARTUP_TIMEOUT)
+            t0_ms = int((time.time() + 1.0) * 1000)
+            write_json(workdir / "go.json", {"t0_ms": t0_ms})
+            triggerer.wait(timeout=job["cap"] + STARTUP_TIMEOUT)
+            if triggerer.returncode != 0:
+                raise RuntimeError(f"the triggerer exited with {triggerer.returncode}; see {workdir}/triggerer.log")
+            simulator = wait_for(workdir / "simulator.json", aws, STARTUP_TIMEOUT)
+            proxy_stats = requests.get(f"{urls['proxy']}/__stats", timeout=30).json()
+            aws_cpu = cpu_seconds_of(aws)
+        finally:
+            if triggerer is not None:
+                stop(triggerer)
+            stop(aws)
+    events = read_json(workdir / "events.json")
+    with open(workdir / "events.jsonl") as lines:
+        events["results"] = [json.loads(line) for line in lines]
+    return {
+        **summarize(plan, t0_ms, events, simulator, proxy_stats),
+        "aws_side_cpu_seconds": aws_cpu,
+        "package_path": events["package_path"],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 10, 50 and invocations of 5..20 s (a smoke run)")
+    parser.add_argument("--sizes", help="comma-separated N (default 10,100,1000; quick: 10,50)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, from {', '.join(MODES)}")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--writer",
+        choices=("auto", "boto3", "direct"),
+        default="auto",
+        help=f"how lines reach moto (auto: boto3 up to N={BOTO3_WRITER_MAX_N}, moto's backend beyond)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.json and latest.md go")
+    parser.add_argument("--keep", action="store_true", help="keep each run's working folder (logs, raw events)")
+    args = parser.parse_args(argv)
+    args.sizes = [int(size) for size in (args.sizes or ("10,50" if args.quick else "10,100,1000")).split(",")]
+    args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = set(args.modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    code, package = snapshot_code()
+    settings = report.settings_of(args, os.cpu_count() or 1) | {"commit": git_commit(), "package": package}
+    results: list[dict[str, Any]] = []
+    print(report.HEADER + "\n" + report.RULE, flush=True)
+    try:
+        for n in args.sizes:
+            plan = make_plan(n, QUICK if args.quick else FULL, args.seed)
+            writer = args.writer if args.writer != "auto" else ("boto3" if n <= BOTO3_WRITER_MAX_N else "direct")
+            for mode_name in args.modes:
+                workdir = Path(tempfile.mkdtemp(prefix=f"scale-{n}-{mode_name}-"))
+                try:
+                    result = run_one(plan, mode_name, writer, workdir, code)
+                except BaseException:
+                    print(f"N={n} {mode_name} failed; its files are in {workdir}", file=sys.stderr, flush=True)
+                    raise
+                results.append(result)
+                print(report.row(result), flush=True)
+                if args.keep:
+                    print(f"  (run files in {workdir})", flush=True)
+                else:
+                    shutil.rmtree(workdir)
+                report.save(results, settings, args.results)
+    finally:
+        shutil.rmtree(code)
+    print()
+    print(report.markdown(results, settings))
+
+
+if __name__ == "__main__":
+    main()
