@@ -120,6 +120,22 @@ class AirflowStack:
         for component in list(self.processes):
             self.kill_component(component, signal.SIGTERM)
 
+    def rss_mb(self) -> float:
+        """Return the resident memory of every component and its children (their process groups), in MB."""
+        groups = {process.pid for process in self.processes.values()}
+        total_kb = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) not in groups:
+                    continue
+                status = (entry / "status").read_text()
+            except (OSError, ProcessLookupError):
+                continue
+            total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        return total_kb / 1024
+
     def _healthy(self) -> bool:
         try:
             health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()

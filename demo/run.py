@@ -47,18 +47,20 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def follow_run(airflow: AirflowStack, dag_id: str, run_id: str, timeout: float) -> dict[str, str]:
-    """Print task state changes until the run ends; return the final states."""
+def follow_run(airflow: AirflowStack, dag_id: str, run_id: str, timeout: float) -> float:
+    """Print task state changes until the run ends; return the peak memory of Airflow meanwhile (MB)."""
     seen: dict[str, str] = {}
+    peak_mb = 0.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        peak_mb = max(peak_mb, airflow.rss_mb())
         for task in airflow.task_instances(dag_id, run_id):
             state = task["state"] or "none"
             if seen.get(task["task_id"]) != state:
                 seen[task["task_id"]] = state
                 print(f"    {dag_id}.{task['task_id']}: {state}", flush=True)
         if airflow.run_state(dag_id, run_id) in TERMINAL_RUN_STATES:
-            return seen
+            return peak_mb
         time.sleep(2)
     raise TimeoutError(f"{dag_id} run {run_id} did not finish within {timeout:.0f}s")
 
@@ -96,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
                 runs[dag_id] = airflow.trigger(dag_id)
                 step(f"triggered {dag_id} ({runs[dag_id]})")
             started = time.monotonic()
+            peak_mb = airflow.rss_mb()
             for dag_id, run_id in runs.items():
-                follow_run(airflow, dag_id, run_id, timeout=600)
-            step(f"all runs finished in {time.monotonic() - started:.0f}s")
+                peak_mb = max(peak_mb, follow_run(airflow, dag_id, run_id, timeout=600))
+            step(f"all runs finished in {time.monotonic() - started:.0f}s; Airflow used up to {peak_mb:.0f} MB (RSS)")
             for dag_id, run_id in runs.items():
                 report(airflow, dag_id, run_id)
             ours = {task["task_id"]: task["state"] for task in airflow.task_instances(OUR_DAG, runs[OUR_DAG])}
