@@ -10,15 +10,15 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local_aws.http_body import read_request_body
+from local_aws.quiet_server import QuietThreadingServer
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +151,7 @@ class FrontServer:
         self._server.server_close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Log a dropped connection quietly (a killed runtime, an impatient client); anything else loudly."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("Connection from %s ended abruptly", client_address, exc_info=True)
-        else:
-            log.exception("Request from %s failed", client_address)
-
+class _Server(QuietThreadingServer):
     allow_reuse_address = True
     forward: Forward
     interceptor: Interceptor | None

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
 from local_aws.http_body import read_request_body
+from local_aws.quiet_server import QuietThreadingServer
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,7 @@ class RuntimeApiServer:
         self._server.server_close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Log a dropped connection quietly (a killed runtime, an impatient client); anything else loudly."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("Connection from %s ended abruptly", client_address, exc_info=True)
-        else:
-            log.exception("Request from %s failed", client_address)
-
+class _Server(QuietThreadingServer):
     listener: RuntimeListener
 
 
