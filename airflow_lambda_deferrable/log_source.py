@@ -6,6 +6,7 @@ one triggerer share one poller per log group by replacing this class, without to
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -19,6 +20,8 @@ class LogSource(Protocol):
 
     # True when `fetch_new` itself waits for the next read, so the caller must not sleep between reads.
     paced: bool
+    # When the read behind the last `fetch_new` began (epoch seconds): lines ingested later may be missing.
+    read_started_at: float
 
     def watch(self, term: str) -> None: ...
 
@@ -62,6 +65,7 @@ class InvocationLogSource:
         self._page_limit = page_limit
         self._newest_ms: int | None = None
         self._returned: set[str] = set()
+        self.read_started_at = 0.0
         self.calls = 0
         for term in terms:
             self.watch(term)
@@ -82,6 +86,7 @@ class InvocationLogSource:
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Return the candidate events not returned before, across all streams of the group."""
+        read_started_at = time.time()
         start = self._start_ms
         if self._newest_ms is not None:
             start = max(self._start_ms, self._newest_ms - self._late_arrival_ms)
@@ -90,6 +95,7 @@ class InvocationLogSource:
         if found:
             newest = max(int(event["timestamp"]) for event in found)
             self._newest_ms = max(self._newest_ms or newest, newest)
+        self.read_started_at = read_started_at
         return self._only_new(found)
 
     async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:

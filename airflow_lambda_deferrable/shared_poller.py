@@ -5,9 +5,12 @@ DAG. Polling once per invocation throttles at a handful of tasks; here every tri
 invocation in the same (connection, region, log group) subscribes to one `LogGroupPoller`, whose single
 stream of calls serves them all:
 
-* each cycle reads the group once, either with OR-patterns of the subscribers' ids (``?"id1" ?"id2"``,
-  within the pattern length limit) or with no pattern over the time window, whichever costs fewer
-  calls, and routes each event to the subscribers whose ids it carries;
+* each full read covers the group once, either with OR-patterns of the subscribers' ids (``?"id1"
+  ?"id2"``, within the pattern length limit) or with no pattern over the time window, whichever costs
+  fewer calls, and routes each event to the subscribers whose ids it carries;
+* its window reaches back from the newest event as far as the ingestion delays seen so far require
+  (``ingestionTime - timestamp``), and every few reads the whole late-arrival allowance: re-reading two
+  minutes of a busy group every five seconds would cost most of the budget;
 * a subscriber that joins late (a restarted trigger) or learns a new id gets a one-off catch-up search
   from the start of its invocation; stretches of a stream (`fetch_span`) are read on request;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import random
 import re
@@ -43,9 +47,15 @@ MIN_REQUESTS_PER_SECOND = 0.2
 RATE_RECOVERY_STEP = 0.05
 EVENTS_PER_PAGE = 10_000
 MIN_CYCLE_SECONDS = 0.1
+# A full read reaches back twice the longest ingestion delay seen plus twice the poll interval (a line
+# ingested after one read must still be inside the next one's window), at least this much.
+MIN_LOOKBACK_MS = 10_000
+# Every this many full reads, one reaches back the whole late-arrival window: it finds a line later than
+# any seen so far, and the lookback grows to match (at a 5 s interval: every 30 s).
+SWEEP_EVERY_FULL_READS = 6
 MAX_BACKOFF_SECONDS = 60.0
 MAX_BACKOFF_DOUBLINGS = 16
-# A catch-up or stream-stretch request waits this long, so that requests made together share calls.
+# A stream-stretch request waits this long, so that requests made together share calls.
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
 MAX_STREAMS_PER_CALL = 100
@@ -53,6 +63,8 @@ THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyReque
 # Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
 _TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
 _TOKEN_PARTS = re.compile(r"[=:/@+]")
+
+log = logging.getLogger(__name__)
 
 
 class PollNotServed(Exception):
@@ -110,6 +122,9 @@ class Subscription:
     inbox: list[dict[str, Any]] = field(default_factory=list)
     returned: set[str] = field(default_factory=set)
     cycles: int = 0
+    # When the last full read that served this subscriber began (epoch seconds): what it could not see
+    # yet, it did not see.
+    read_started_at: float = 0.0
     error: ClientError | None = None
 
     def watch(self, term: str) -> None:
@@ -190,7 +205,9 @@ class LogGroupPoller:
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
         self._newest_ms: int | None = None
+        self._longest_delay_ms: int | None = None
         self._events_per_ms: float | None = None
+        self._full_reads = 0
         # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
         # need no call of their own.
         self._window_read: tuple[int, int, list[dict[str, Any]]] | None = None
@@ -246,17 +263,19 @@ class LogGroupPoller:
             raise
 
     async def _poll(self, client: Any) -> None:
-        """Read the whole group every interval; between full reads, serve catch-ups and spans on request."""
+        """Start a full read every interval (counted from the start of the last one); between full reads,
+        serve stream stretches on request."""
         failures = 0
         last_full = -math.inf
         while not self.closing:
-            full = time.monotonic() - last_full >= self._interval()
+            began = time.monotonic()
+            full = began - last_full >= self._interval()
             if not full:
                 await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)  # let requests arriving together share calls
             try:
                 await self._cycle(client, full=full)
                 if full:
-                    last_full = time.monotonic()
+                    last_full = began
                 failures = 0
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in THROTTLING_CODES:
@@ -268,7 +287,7 @@ class LogGroupPoller:
                 failures += 1
             except (BotoConnectionError, HTTPClientError, OSError):
                 failures += 1
-            wait = last_full + self._interval() - time.monotonic()
+            wait = max(last_full + self._interval() - time.monotonic(), MIN_CYCLE_SECONDS)
             if failures:  # jittered exponential backoff, on top of the budget's own slowing down
                 ceiling = min(MAX_BACKOFF_SECONDS, self._interval() * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
                 wait = max(wait, random.uniform(0, ceiling))
@@ -280,30 +299,63 @@ class LogGroupPoller:
                     pass
 
     def _has_requests(self) -> bool:
-        return any(subscription.catch_up or subscription.spans for subscription in self.subscriptions)
+        return any(subscription.spans for subscription in self.subscriptions)
 
     async def _cycle(self, client: Any, *, full: bool) -> None:
-        """Catch up new ids and read requested spans; on a full cycle also read the window."""
+        """Read requested spans; on a full cycle first catch up new ids and read the window."""
         served = list(self.subscriptions)
         if not served:
             return
-        await self._catch_up(client, served)
+        began, began_at, calls_before = time.monotonic(), time.time(), self.calls
         if full:
-            await self._read_window(client, served)
+            self._full_reads += 1
+            window_start = self._window_start(served, sweep=self._full_reads % SWEEP_EVERY_FULL_READS == 0)
+            await self._catch_up(client, served, window_start)
+            await self._read_window(client, served, window_start)
         await self._read_spans(client, served)
         if full:
             for subscription in served:
                 subscription.cycles += 1
+                subscription.read_started_at = began_at
+        log.debug(
+            "%s: %s cycle for %d subscribers: %d calls in %.2fs",
+            self.log_group,
+            "full" if full else "light",
+            len(served),
+            self.calls - calls_before,
+            time.monotonic() - began,
+        )
         await self.cycle_done.notify_all()
 
-    async def _catch_up(self, client: Any, served: list[Subscription]) -> None:
+    def _window_start(self, served: list[Subscription], *, sweep: bool) -> int:
+        """Where a full read starts: back from the newest event by the recent lookback (on a sweep, the
+        late-arrival allowance), and back to the start of subscribers new to the poller when the
+        allowance reaches them (older ones are caught up by id), never before anyone's start."""
+        earliest = min(subscription.start_ms for subscription in served)
+        if self._newest_ms is None:
+            return earliest
+        late_ms = max(subscription.late_arrival_ms for subscription in served)
+        start = self._newest_ms - (late_ms if sweep else self._recent_lookback_ms(late_ms))
+        newcomers = [subscription.start_ms for subscription in served if subscription.cycles == 0]
+        if newcomers:
+            start = min(start, max(min(newcomers), self._newest_ms - late_ms))
+        return max(earliest, start)
+
+    def _recent_lookback_ms(self, late_ms: int) -> int:
+        """How far back from the newest event a line may still be arriving, judging by what arrived so far."""
+        if self._longest_delay_ms is None:
+            return late_ms
+        wanted = 2 * (self._longest_delay_ms + self._interval() * 1000)
+        return int(min(late_ms, max(MIN_LOOKBACK_MS, wanted)))
+
+    async def _catch_up(self, client: Any, served: list[Subscription], window_start: int) -> None:
         """Search new ids from the start of their invocations, where the window read will not reach."""
         pending = []
         for subscription in served:
             if not subscription.catch_up:
                 continue
-            if self._newest_ms is None or subscription.start_ms >= self._newest_ms - subscription.late_arrival_ms:
-                subscription.catch_up.clear()  # the next window read starts early enough
+            if subscription.start_ms >= window_start:
+                subscription.catch_up.clear()  # this cycle's window read starts early enough
                 continue
             pending.append((subscription, sorted(subscription.catch_up)))
         if not pending:
@@ -315,12 +367,8 @@ class LogGroupPoller:
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
 
-    async def _read_window(self, client: Any, served: list[Subscription]) -> None:
+    async def _read_window(self, client: Any, served: list[Subscription], start: int) -> None:
         self._window_read = None
-        start = min(subscription.start_ms for subscription in served)
-        if self._newest_ms is not None:
-            late = max(subscription.late_arrival_ms for subscription in served)
-            start = max(start, self._newest_ms - late)
         now_ms = int(time.time() * 1000)
         patterns = or_patterns(sorted(self._by_term))
         window_pages = math.inf
@@ -390,7 +438,9 @@ class LogGroupPoller:
         request["logGroupName"] = self.log_group
         events: list[dict[str, Any]] = []
         while True:
+            asked = time.monotonic()
             await self._budget.acquire()
+            granted = time.monotonic()
             self.calls += 1
             try:
                 response = await client.filter_log_events(**request)
@@ -401,10 +451,27 @@ class LogGroupPoller:
                 raise
             self._budget.succeeded()
             events.extend(response.get("events", []))
+            self._note_delays(response.get("events", []))
+            log.debug(
+                "%s: FilterLogEvents (%s) waited %.2fs for the budget, took %.2fs, %d events",
+                self.log_group,
+                "pattern" if "filterPattern" in request else "streams" if "logStreamNames" in request else "window",
+                granted - asked,
+                time.monotonic() - granted,
+                len(response.get("events", [])),
+            )
             token = response.get("nextToken")
             if not token or token == request.get("nextToken"):
                 return events
             request["nextToken"] = token
+
+
+    def _note_delays(self, events: list[dict[str, Any]]) -> None:
+        """Remember the longest ingestion delay seen: it sizes how far back each full read reaches."""
+        for event in events:
+            if "ingestionTime" in event and "timestamp" in event:
+                delay = int(event["ingestionTime"]) - int(event["timestamp"])
+                self._longest_delay_ms = max(self._longest_delay_ms or 0, delay)
 
 
 def _in_span(event: dict[str, Any], span: tuple[str, int, int]) -> bool:

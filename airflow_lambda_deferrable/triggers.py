@@ -215,7 +215,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             polls += 1
             try:
                 await self._poll_once(source, log, span_reads)
-                checked_at = time.time()
+                checked_at = source.read_started_at
                 failed_polls = 0
             except ClientError as err:
                 code = err.response.get("Error", {}).get("Code", "Unknown")

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import os
 import tempfile
 import time
@@ -131,6 +132,16 @@ async def run_all(specs: list[dict[str, Any]], t0: float, cap_at: float, mode: M
     }
 
 
+def trace_poller(path: Path) -> None:
+    """Write the shared poller's per-cycle and per-call DEBUG lines to `path` (kept with ``--keep``)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))
+    poller_log = logging.getLogger("airflow_lambda_deferrable.shared_poller")
+    poller_log.setLevel(logging.DEBUG)
+    poller_log.addHandler(handler)
+    poller_log.propagate = False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, required=True)
@@ -141,6 +152,7 @@ def main() -> None:
     configure(mode, args.proxy)
     raise_open_files_limit()
     job = read_json(args.workdir / "triggers.json")
+    trace_poller(args.workdir / "poller.log")
     import airflow_lambda_deferrable.triggers  # import Airflow before measuring
 
     asyncio.run(warm_up())
