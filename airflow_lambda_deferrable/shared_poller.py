@@ -318,12 +318,13 @@ class LogGroupPoller:
                 subscription.cycles += 1
                 subscription.read_started_at = began_at
         log.debug(
-            "%s: %s cycle for %d subscribers: %d calls in %.2fs",
+            "%s: %s cycle for %d subscribers: %d calls in %.2fs (longest ingestion delay seen: %s ms)",
             self.log_group,
             "full" if full else "light",
             len(served),
             self.calls - calls_before,
             time.monotonic() - began,
+            self._longest_delay_ms,
         )
         await self.cycle_done.notify_all()
 
@@ -453,9 +454,10 @@ class LogGroupPoller:
             events.extend(response.get("events", []))
             self._note_delays(response.get("events", []))
             log.debug(
-                "%s: FilterLogEvents (%s) waited %.2fs for the budget, took %.2fs, %d events",
+                "%s: FilterLogEvents (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
                 "pattern" if "filterPattern" in request else "streams" if "logStreamNames" in request else "window",
+                request["startTime"] - (self._newest_ms or request["startTime"]),
                 granted - asked,
                 time.monotonic() - granted,
                 len(response.get("events", [])),

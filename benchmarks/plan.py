@@ -69,7 +69,8 @@ QUICK = Shape(spread=5.0, min_duration=5.0, max_duration=20.0)
 
 @dataclass(frozen=True)
 class Line:
-    """One log event: printed at ``at_ms``, put into CloudWatch Logs at ``visible_ms`` (both after t0)."""
+    """One log event: printed at ``at_ms``, put into CloudWatch Logs at ``visible_ms`` (before t0 for the
+    request that warmed an environment)."""
 
     stream: str
     at_ms: int

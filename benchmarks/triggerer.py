@@ -161,6 +161,7 @@ def main() -> None:
     (args.workdir / "triggerer.ready").write_text("ready")
     go = asyncio.run(wait_for_file(args.workdir / "go.json"))
     t0 = go["t0_ms"] / 1000
+    time.sleep(max(0.0, t0 - time.time()))  # not a trigger: the measured loop starts at t0
     started, cpu_started = time.time(), time.process_time()
     with open(args.workdir / "events.jsonl", "w") as out:
         outcome = asyncio.run(run_all(job["specs"], t0, t0 + job["cap"], mode, out))

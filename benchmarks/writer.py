@@ -115,8 +115,7 @@ def write(lines: list[Line], sink: Sink, group: str, t0_ms: int) -> WriteReport:
             landed = time.time()
             report.puts += 1
             for line in batch:
-                # Lines planned before t0 (an earlier request's) were already there when the run began.
-                report.lags.append(landed - (t0_ms + max(0, line.visible_ms)) / 1000)
+                report.lags.append(landed - (t0_ms + line.visible_ms) / 1000)
                 if line.decisive and line.invocation is not None:
                     report.decisive_visible[line.invocation] = landed
     return report

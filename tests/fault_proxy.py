@@ -6,6 +6,7 @@ exactly what AWS would send.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ class FaultProxy:
         self._canned: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.calls: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
+        self._bodies: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -124,12 +126,18 @@ class FaultProxy:
     def _take_fault(self, operation: str, body: bytes) -> tuple[int, str, str] | None:
         with self._lock:
             self.calls[operation] += 1
+            self._bodies.append((operation, body))
             for name, pending in self._faults.items():
                 if pending and name in operation and pending[0][3] in body:
                     self.failed[name] += 1
                     status, code, message, _ = pending.pop(0)
                     return status, code, message
             return None
+
+    def requests_of(self, operation: str) -> list[dict]:
+        """Return the JSON bodies of the requests of `operation` seen so far, in order."""
+        with self._lock:
+            return [json.loads(body) for name, body in self._bodies if name == operation and body]
 
     def count(self, piece: str) -> int:
         """Return how many requests whose operation or "METHOD /path" contains `piece` were seen."""

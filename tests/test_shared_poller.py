@@ -121,6 +121,56 @@ async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_cl
     ] + invocation(1)[3:]
 
 
+def full_read_starts(proxy: FaultProxy) -> list[int]:
+    """startTime of every FilterLogEvents call that read the whole group (not a stretch of one stream)."""
+    return [request["startTime"] for request in proxy.requests_of("FilterLogEvents") if "logStreamNames" not in request]
+
+
+@pytest.mark.asyncio
+async def test_full_reads_reach_back_as_far_as_ingestion_delays_require(logs_client, proxy):
+    newest = lines.put(logs_client, GROUP, invocation(1)[:2]) - 1
+    unfinished = trigger(1, deadline=time.time() + 4.5)  # no END: it polls until its deadline
+    start_ms = int((unfinished.invoked_at - unfinished.clock_skew_seconds) * 1000)
+    payload = await asyncio.wait_for(first_payload(unfinished), 30)
+    assert payload["status"] == "timeout"
+    starts = full_read_starts(proxy)
+    assert len(starts) >= 12
+    # The first read covers the new subscriber from its start; every sixth reaches back the whole
+    # late-arrival allowance (two minutes, so here the trigger's start); the others only the recent
+    # lookback, since the lines seen so far arrived at once.
+    expected = [
+        start_ms
+        if number == 1 or number % shared_poller.SWEEP_EVERY_FULL_READS == 0
+        else newest - shared_poller.MIN_LOOKBACK_MS
+        for number in range(1, len(starts) + 1)
+    ]
+    assert starts == expected
+
+
+@pytest.mark.asyncio
+async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_lookback(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1)[:2])
+    running = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 12)))
+    await asyncio.sleep(1.0)  # a few full reads: the lookback is down to its minimum
+    (poller,) = shared_poller.registry().pollers.values()
+    assert poller._recent_lookback_ms(120_000) == shared_poller.MIN_LOOKBACK_MS
+    # The function's error line, logged 40 s ago, becomes visible only now: older than the recent
+    # lookback, inside the two-minute late-arrival allowance.
+    correlation_id, request_id = "corr-shared-0001", "00000000-0000-4000-8000-000000000001"
+    lines.put(
+        logs_client,
+        GROUP,
+        [lines.logged_exception(correlation_id, request_id)],
+        stream="other",
+        at=lines.now_ms() - 40_000,
+    )
+    payload = await asyncio.wait_for(running, 30)
+    assert payload["status"] == "failed"
+    assert "Function invocation failed" in [line["message"] for line in payload["lines"]]
+    assert poller._longest_delay_ms >= 40_000
+    assert poller._recent_lookback_ms(120_000) >= 80_000
+
+
 @pytest.mark.asyncio
 async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, proxy):
     lines.put(logs_client, GROUP, [])
