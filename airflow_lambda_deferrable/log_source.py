@@ -6,6 +6,7 @@ one triggerer share one poller per log group by replacing this class, without to
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
@@ -18,12 +19,14 @@ MAX_FILTER_PATTERN_LENGTH = 1024
 class LogSource(Protocol):
     """What a trigger reads an invocation's events from: its own client, or the shared poller."""
 
-    # True when `fetch_new` itself waits for the next read, so the caller must not sleep between reads.
-    paced: bool
     # When the read behind the last `fetch_new` began (epoch seconds): lines ingested later may be missing.
     read_started_at: float
 
     def watch(self, term: str) -> None: ...
+
+    async def pause_until(self, when: float) -> None:
+        """Return when the next `fetch_new` may begin; the caller needs a read that starts at `when`."""
+        ...
 
     async def fetch_new(self) -> list[dict[str, Any]]: ...
 
@@ -44,8 +47,6 @@ class InvocationLogSource:
     :param late_arrival_ms: how far behind the newest event a late event may still appear.
     :param page_limit: events per page asked of ``FilterLogEvents`` (``None``: the service's maximum).
     """
-
-    paced = False
 
     def __init__(
         self,
@@ -83,6 +84,10 @@ class InvocationLogSource:
             raise ValueError(f"InvocationLogSource.watch: {term!r} cannot be used in a filter pattern")
         self._terms.append(term)
         self._newest_ms = None
+
+    async def pause_until(self, when: float) -> None:
+        """Sleep until `when` (epoch seconds): this source reads whenever it is asked."""
+        await asyncio.sleep(max(0.0, when - time.time()))
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Return the candidate events not returned before, across all streams of the group."""

@@ -24,6 +24,7 @@ test`` gives each trigger a fresh one); an idle poller closes its client and goe
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -47,6 +48,9 @@ MIN_REQUESTS_PER_SECOND = 0.2
 RATE_RECOVERY_STEP = 0.05
 EVENTS_PER_PAGE = 10_000
 MIN_CYCLE_SECONDS = 0.1
+# A full read asked for by a subscriber (its settle window ends) comes early, but never sooner than this
+# share of the interval after the last one: with many settle windows ending, reads stay spaced.
+MIN_READ_GAP_SHARE = 0.5
 # A full read reaches back twice the longest ingestion delay seen plus twice the poll interval (a line
 # ingested after one read must still be inside the next one's window), at least this much.
 MIN_LOOKBACK_MS = 10_000
@@ -110,8 +114,6 @@ class RequestBudget:
 class Subscription:
     """One trigger's view of a shared poller: its ids, its window, and the events routed to it."""
 
-    # The poller paces the reads: the trigger need not sleep between them.
-    paced: ClassVar[bool] = True
     poller: LogGroupPoller
     terms: list[str]
     start_ms: int
@@ -136,6 +138,11 @@ class Subscription:
         self.terms.append(term)
         self.catch_up.add(term)
         self.poller.add_term(self, term)
+
+    async def pause_until(self, when: float) -> None:
+        """Ask the poller for a full read starting at `when` (a settle window's end), and return at once:
+        the poller paces the reads, `fetch_new` waits for the next one."""
+        self.poller.want_read_at(when)
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Wait for the poller's next full read of the group; return the events routed here that are new."""
@@ -208,6 +215,8 @@ class LogGroupPoller:
         self._longest_delay_ms: int | None = None
         self._events_per_ms: float | None = None
         self._full_reads = 0
+        # When subscribers want full reads to start (epoch seconds), earliest first.
+        self._wanted: list[float] = []
         # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
         # need no call of their own.
         self._window_read: tuple[int, int, list[dict[str, Any]]] | None = None
@@ -232,6 +241,21 @@ class LogGroupPoller:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run(), name=f"log-poller:{self.log_group}")
         self.wake()
+
+    def want_read_at(self, when: float) -> None:
+        """Start a full read at `when` if that comes before the next one (within the spacing limit)."""
+        heapq.heappush(self._wanted, when)
+        if self._wanted[0] == when:
+            self.wake()
+
+    def _next_full_read(self, last_full: float) -> float:
+        """When (monotonic) the next full read starts: an interval after the last one, or sooner if a
+        subscriber asked, but at least `MIN_READ_GAP_SHARE` of an interval after it."""
+        interval = self._interval()
+        due = last_full + interval
+        if self._wanted:
+            due = min(due, self._wanted[0] - time.time() + time.monotonic())
+        return max(due, last_full + interval * MIN_READ_GAP_SHARE)
 
     def add_term(self, subscription: Subscription, term: str) -> None:
         self._by_term.setdefault(term, set()).add(subscription)
@@ -263,13 +287,19 @@ class LogGroupPoller:
             raise
 
     async def _poll(self, client: Any) -> None:
-        """Start a full read every interval (counted from the start of the last one); between full reads,
-        serve stream stretches on request."""
+        """Start a full read every interval (counted from the start of the last one) or when a subscriber
+        asks for one; between full reads, serve stream stretches on request; after failures, back off."""
         failures = 0
         last_full = -math.inf
+        hold_until = -math.inf  # backing off: no call before then
         while not self.closing:
+            self._wake.clear()
             began = time.monotonic()
-            full = began - last_full >= self._interval()
+            next_full = max(self._next_full_read(last_full), hold_until)
+            full = began >= next_full
+            if not full and (began < hold_until or not self._has_requests()):
+                await self._sleep_until_woken(next_full - began)
+                continue
             if not full:
                 await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)  # let requests arriving together share calls
             try:
@@ -287,16 +317,16 @@ class LogGroupPoller:
                 failures += 1
             except (BotoConnectionError, HTTPClientError, OSError):
                 failures += 1
-            wait = max(last_full + self._interval() - time.monotonic(), MIN_CYCLE_SECONDS)
             if failures:  # jittered exponential backoff, on top of the budget's own slowing down
                 ceiling = min(MAX_BACKOFF_SECONDS, self._interval() * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
-                wait = max(wait, random.uniform(0, ceiling))
-            self._wake.clear()
-            if wait > 0 and (failures or not self._has_requests()):
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except TimeoutError:
-                    pass
+                hold_until = time.monotonic() + random.uniform(MIN_CYCLE_SECONDS, ceiling)
+
+    async def _sleep_until_woken(self, seconds: float) -> None:
+        """Sleep up to `seconds`; a wish, a stretch request, a new subscriber or closing ends it sooner."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(seconds, MIN_CYCLE_SECONDS))
+        except TimeoutError:
+            pass
 
     def _has_requests(self) -> bool:
         return any(subscription.spans for subscription in self.subscriptions)
@@ -308,6 +338,8 @@ class LogGroupPoller:
             return
         began, began_at, calls_before = time.monotonic(), time.time(), self.calls
         if full:
+            while self._wanted and self._wanted[0] <= began_at:
+                heapq.heappop(self._wanted)  # this read serves them
             self._full_reads += 1
             window_start = self._window_start(served, sweep=self._full_reads % SWEEP_EVERY_FULL_READS == 0)
             await self._catch_up(client, served, window_start)

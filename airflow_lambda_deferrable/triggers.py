@@ -252,8 +252,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     verdict.reason,
                 )
                 return self._payload(verdict.status, verdict.reason, log, verdict, polls)
-            if not source.paced:
-                await asyncio.sleep(self._next_wait(log, now, failed_polls))
+            await source.pause_until(now + self._next_wait(log, now, failed_polls))
 
     async def _poll_once(self, source: LogSource, log: InvocationLog, span_reads: dict[Any, float]) -> None:
         """Read new events, then our request's finished stretches of stream (for lines without ids).
