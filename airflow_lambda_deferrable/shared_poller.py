@@ -54,9 +54,9 @@ MIN_READ_GAP_SHARE = 0.5
 # A full read reaches back twice the longest ingestion delay seen plus twice the poll interval (a line
 # ingested after one read must still be inside the next one's window), at least this much.
 MIN_LOOKBACK_MS = 10_000
-# Every this many full reads, one reaches back the whole late-arrival window: it finds a line later than
-# any seen so far, and the lookback grows to match (at a 5 s interval: every 30 s).
-SWEEP_EVERY_FULL_READS = 6
+# Once every this many intervals, a full read reaches back the whole late-arrival window: it finds a line
+# later than any seen so far, and the lookback grows to match (at a 5 s interval: every 30 s).
+SWEEP_EVERY_INTERVALS = 6
 MAX_BACKOFF_SECONDS = 60.0
 MAX_BACKOFF_DOUBLINGS = 16
 # A stream-stretch request waits this long, so that requests made together share calls.
@@ -214,7 +214,7 @@ class LogGroupPoller:
         self._newest_ms: int | None = None
         self._longest_delay_ms: int | None = None
         self._events_per_ms: float | None = None
-        self._full_reads = 0
+        self._last_sweep = -math.inf  # monotonic
         # When subscribers want full reads to start (epoch seconds), earliest first.
         self._wanted: list[float] = []
         # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
@@ -340,8 +340,10 @@ class LogGroupPoller:
         if full:
             while self._wanted and self._wanted[0] <= began_at:
                 heapq.heappop(self._wanted)  # this read serves them
-            self._full_reads += 1
-            window_start = self._window_start(served, sweep=self._full_reads % SWEEP_EVERY_FULL_READS == 0)
+            sweep = began - self._last_sweep >= SWEEP_EVERY_INTERVALS * self._interval()
+            if sweep:
+                self._last_sweep = began
+            window_start = self._window_start(served, sweep=sweep)
             await self._catch_up(client, served, window_start)
             await self._read_window(client, served, window_start)
         await self._read_spans(client, served)
@@ -498,7 +500,6 @@ class LogGroupPoller:
             if not token or token == request.get("nextToken"):
                 return events
             request["nextToken"] = token
-
 
     def _note_delays(self, events: list[dict[str, Any]]) -> None:
         """Remember the longest ingestion delay seen: it sizes how far back each full read reaches."""
