@@ -24,8 +24,10 @@ class LogSource(Protocol):
 
     def watch(self, term: str) -> None: ...
 
-    async def pause_until(self, when: float) -> None:
-        """Return when the next `fetch_new` may begin; the caller needs a read that starts at `when`."""
+    async def pause_until(self, when: float, *, read_needed: bool) -> None:
+        """Return when the next `fetch_new` may begin (`when`, epoch seconds, or sooner for a source that
+        paces its own reads). `read_needed`: a settle window or the deadline ends at `when`, so a read
+        that starts then is wanted, not just the regular pace."""
         ...
 
     async def fetch_new(self) -> list[dict[str, Any]]: ...
@@ -85,8 +87,8 @@ class InvocationLogSource:
         self._terms.append(term)
         self._newest_ms = None
 
-    async def pause_until(self, when: float) -> None:
-        """Sleep until `when` (epoch seconds): this source reads whenever it is asked."""
+    async def pause_until(self, when: float, *, read_needed: bool) -> None:
+        """Sleep until `when` (epoch seconds): this source reads whenever it is asked, needed or not."""
         await asyncio.sleep(max(0.0, when - time.time()))
 
     async def fetch_new(self) -> list[dict[str, Any]]:

@@ -118,6 +118,7 @@ class Subscription:
     terms: list[str]
     start_ms: int
     late_arrival_ms: int
+    poll_interval: float
     catch_up: set[str] = field(default_factory=set)
     spans: set[tuple[str, int, int]] = field(default_factory=set)
     spans_done: dict[tuple[str, int, int], list[dict[str, Any]]] = field(default_factory=dict)
@@ -139,10 +140,11 @@ class Subscription:
         self.catch_up.add(term)
         self.poller.add_term(self, term)
 
-    async def pause_until(self, when: float) -> None:
-        """Ask the poller for a full read starting at `when` (a settle window's end), and return at once:
-        the poller paces the reads, `fetch_new` waits for the next one."""
-        self.poller.want_read_at(when)
+    async def pause_until(self, when: float, *, read_needed: bool) -> None:
+        """Return at once: the poller paces the reads and `fetch_new` waits for the next one. A needed
+        read (a settle window or the deadline ends at `when`) is asked of the poller."""
+        if read_needed:
+            self.poller.want_read_at(when)
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Wait for the poller's next full read of the group; return the events routed here that are new."""
@@ -208,7 +210,6 @@ class LogGroupPoller:
         self._budget = budget
         self.subscriptions: list[Subscription] = []
         self._by_term: dict[str, set[Subscription]] = {}
-        self._intervals: dict[Subscription, float] = {}
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
         self._newest_ms: int | None = None
@@ -232,9 +233,8 @@ class LogGroupPoller:
     def wake(self) -> None:
         self._wake.set()
 
-    def add(self, subscription: Subscription, poll_interval: float) -> None:
+    def add(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
-        self._intervals[subscription] = poll_interval
         subscription.catch_up.update(subscription.terms)
         for term in subscription.terms:
             self._by_term.setdefault(term, set()).add(subscription)
@@ -263,7 +263,6 @@ class LogGroupPoller:
 
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
-        self._intervals.pop(subscription, None)
         for term in subscription.terms:
             holders = self._by_term.get(term, set())
             holders.discard(subscription)
@@ -274,7 +273,8 @@ class LogGroupPoller:
             self.wake()
 
     def _interval(self) -> float:
-        return max(MIN_CYCLE_SECONDS, min(self._intervals.values(), default=MIN_CYCLE_SECONDS))
+        intervals = (subscription.poll_interval for subscription in self.subscriptions)
+        return max(MIN_CYCLE_SECONDS, min(intervals, default=MIN_CYCLE_SECONDS))
 
     async def _run(self) -> None:
         try:
@@ -371,9 +371,13 @@ class LogGroupPoller:
             return earliest
         late_ms = max(subscription.late_arrival_ms for subscription in served)
         start = self._newest_ms - (late_ms if sweep else self._recent_lookback_ms(late_ms))
-        newcomers = [subscription.start_ms for subscription in served if subscription.cycles == 0]
-        if newcomers:
-            start = min(start, max(min(newcomers), self._newest_ms - late_ms))
+        # Newcomers older than the allowance are caught up by id instead.
+        newcomers = [
+            subscription.start_ms
+            for subscription in served
+            if subscription.cycles == 0 and subscription.start_ms >= self._newest_ms - late_ms
+        ]
+        start = min([start, *newcomers])
         return max(earliest, start)
 
     def _recent_lookback_ms(self, late_ms: int) -> int:
@@ -581,9 +585,13 @@ async def subscribe(
         poller = LogGroupPoller(log_group=log_group, client_factory=client_factory, budget=shared.budget)
         shared.pollers[key] = poller
     subscription = Subscription(
-        poller=poller, terms=list(dict.fromkeys(terms)), start_ms=start_ms, late_arrival_ms=late_arrival_ms
+        poller=poller,
+        terms=list(dict.fromkeys(terms)),
+        start_ms=start_ms,
+        late_arrival_ms=late_arrival_ms,
+        poll_interval=poll_interval,
     )
-    poller.add(subscription, poll_interval)
+    poller.add(subscription)
     try:
         yield subscription
     finally:

@@ -26,6 +26,8 @@ DEFAULT_LATE_ARRIVAL_SECONDS = 120.0
 DEFAULT_CLOCK_SKEW_SECONDS = 60.0
 DEFAULT_END_MARKER = "Function ended"
 MAX_BACKOFF_SECONDS = 60.0
+# The shortest pause between two reads of one trigger.
+MIN_WAIT_SECONDS = 0.05
 # 2 ** this many failed reads is already past any backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
 
@@ -252,7 +254,8 @@ class LambdaInvocationTrigger(BaseTrigger):
                     verdict.reason,
                 )
                 return self._payload(verdict.status, verdict.reason, log, verdict, polls)
-            await source.pause_until(now + self._next_wait(log, now, failed_polls))
+            when, needed = self._next_read(log, now, checked_at, failed_polls)
+            await source.pause_until(when, read_needed=needed)
 
     async def _poll_once(self, source: LogSource, log: InvocationLog, span_reads: dict[Any, float]) -> None:
         """Read new events, then our request's finished stretches of stream (for lines without ids).
@@ -282,28 +285,26 @@ class LambdaInvocationTrigger(BaseTrigger):
             source.watch(request_id)
         return accepted
 
-    def _next_wait(self, log: InvocationLog, now: float, failed_polls: int) -> float:
-        """Wait the poll interval, less when a settle window or the deadline ends sooner.
+    def _next_read(self, log: InvocationLog, now: float, checked_at: float, failed_polls: int) -> tuple[float, bool]:
+        """Return when to read next (epoch seconds) and whether a read is needed then.
 
-        After failed reads, back off instead (jittered, exponential, capped): moments already passed must
-        never turn a throttled trigger into a busy loop.
+        A read is needed when a settle window or the deadline ends before the next regular read and no
+        read has started since it ended (at once if it already has). Otherwise: the poll interval. After
+        failed reads, back off instead (jittered, exponential, capped): moments already passed must never
+        turn a throttled trigger into a busy loop.
         """
         if failed_polls:
             ceiling = min(MAX_BACKOFF_SECONDS, self.poll_interval * 2.0 ** min(failed_polls, MAX_BACKOFF_DOUBLINGS))
-            return max(self.poll_interval / 2, random.uniform(0, ceiling))
-        upcoming = [
-            moment
-            for moment in (
-                self.deadline,
-                *(
-                    seen + self.settle_seconds
-                    for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
-                    if seen is not None
-                ),
-            )
-            if moment > now
-        ]
-        return max(0.05, min([self.poll_interval, *(moment - now for moment in upcoming)]))
+            return now + max(self.poll_interval / 2, random.uniform(0, ceiling)), False
+        settle_ends = (
+            seen + self.settle_seconds
+            for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
+            if seen is not None
+        )
+        uncovered = [moment for moment in (self.deadline, *settle_ends) if moment > checked_at]
+        if uncovered and min(uncovered) < now + self.poll_interval:
+            return max(min(uncovered), now + MIN_WAIT_SECONDS), True
+        return now + self.poll_interval, False
 
     def _payload(
         self, status: str, message: str, log: InvocationLog, verdict: Verdict | None, polls: int

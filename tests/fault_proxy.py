@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,7 +24,7 @@ class FaultProxy:
         self._canned: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.calls: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
-        self._bodies: list[tuple[str, bytes]] = []
+        self._received: list[tuple[str, bytes, float]] = []  # (operation, body, time.monotonic())
         self._lock = threading.Lock()
         proxy = self
 
@@ -126,7 +127,7 @@ class FaultProxy:
     def _take_fault(self, operation: str, body: bytes) -> tuple[int, str, str] | None:
         with self._lock:
             self.calls[operation] += 1
-            self._bodies.append((operation, body))
+            self._received.append((operation, body, time.monotonic()))
             for name, pending in self._faults.items():
                 if pending and name in operation and pending[0][3] in body:
                     self.failed[name] += 1
@@ -134,10 +135,10 @@ class FaultProxy:
                     return status, code, message
             return None
 
-    def requests_of(self, operation: str) -> list[dict]:
-        """Return the JSON bodies of the requests of `operation` seen so far, in order."""
+    def requests_of(self, operation: str) -> list[tuple[float, dict]]:
+        """Return (time.monotonic() on arrival, JSON body) of the requests of `operation` so far, in order."""
         with self._lock:
-            return [json.loads(body) for name, body in self._bodies if name == operation and body]
+            return [(at, json.loads(body)) for name, body, at in self._received if name == operation and body]
 
     def count(self, piece: str) -> int:
         """Return how many requests whose operation or "METHOD /path" contains `piece` were seen."""

@@ -121,9 +121,41 @@ async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_cl
     ] + invocation(1)[3:]
 
 
+def full_reads(proxy: FaultProxy) -> list[tuple[float, dict]]:
+    """Every FilterLogEvents call that read the whole group (not a stretch of one stream), with its time."""
+    return [(at, request) for at, request in proxy.requests_of("FilterLogEvents") if "logStreamNames" not in request]
+
+
 def full_read_starts(proxy: FaultProxy) -> list[int]:
-    """startTime of every FilterLogEvents call that read the whole group (not a stretch of one stream)."""
-    return [request["startTime"] for request in proxy.requests_of("FilterLogEvents") if "logStreamNames" not in request]
+    """startTime of every full read."""
+    return [request["startTime"] for _, request in full_reads(proxy)]
+
+
+def gaps(proxy: FaultProxy) -> list[float]:
+    """Seconds between the starts of consecutive full reads."""
+    times = [at for at, _ in full_reads(proxy)]
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+@pytest.mark.asyncio
+async def test_a_settle_window_ending_brings_the_next_full_read_forward(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1))
+    # The first read sees END; the verdict needs a read that starts after the 0.5 s settle window. The
+    # poller starts it then, but no sooner than half its 4 s interval after the first one: at about 2 s.
+    payload = await asyncio.wait_for(first_payload(trigger(1, poll_interval=4.0, settle_seconds=0.5)), 30)
+    assert payload["status"] == "success"
+    assert len(full_reads(proxy)) == 2
+    assert 1.9 <= gaps(proxy)[0] <= 3.5, gaps(proxy)
+
+
+@pytest.mark.asyncio
+async def test_without_a_moment_due_full_reads_keep_the_poll_interval(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1)[:2])  # running: no settle window, only the deadline
+    payload = await asyncio.wait_for(first_payload(trigger(1, poll_interval=1.0, deadline=time.time() + 4.6)), 30)
+    assert payload["status"] == "timeout"
+    # Reads at about 0, 1, 2, 3 and 4 s, then one asked for at the deadline (4.6 s, at least 0.5 s later).
+    assert all(gap >= 0.95 for gap in gaps(proxy)[:-1]), gaps(proxy)
+    assert 0.45 <= gaps(proxy)[-1] <= 1.05, gaps(proxy)
 
 
 @pytest.mark.asyncio

@@ -425,8 +425,18 @@ async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client
 def test_backoff_after_failed_reads_is_never_a_busy_loop():
     trigger = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=time.time() + 600)
     log = InvocationLog(correlation_id=CID, ended_seen_at=time.time() - 100)  # its settle window is long past
-    waits = [trigger._next_wait(log, time.time(), failed) for failed in (1, 2, 5, 50, 5000)]
-    assert all(1.0 <= wait <= 60.0 for wait in waits), waits
-    assert trigger._next_wait(log, time.time(), 0) == pytest.approx(2.0)
-    log.ended_seen_at = time.time()
-    assert trigger._next_wait(log, time.time(), 0) == pytest.approx(1.0, abs=0.05)  # wake when it settles
+    now = time.time()
+    reads = [trigger._next_read(log, now, 0.0, failed) for failed in (1, 2, 5, 50, 5000)]
+    assert all(now + 1.0 <= when <= now + 60.0 and not needed for when, needed in reads), reads
+
+
+def test_the_next_read_comes_when_a_settle_window_ends():
+    trigger = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=time.time() + 600)
+    now = time.time()
+    log = InvocationLog(correlation_id=CID, ended_seen_at=now - 100)
+    assert trigger._next_read(log, now, now - 98.5, 0) == (now + 2.0, False)  # a read began after it settled
+    assert trigger._next_read(log, now, now - 101, 0) == (now + 0.05, True)  # none did: read at once
+    log.ended_seen_at = now
+    assert trigger._next_read(log, now, now, 0) == (now + 1.0, True)  # read when it settles
+    near_deadline = make_trigger(poll_interval=2.0, deadline=now + 0.5)
+    assert near_deadline._next_read(InvocationLog(correlation_id=CID), now, now, 0) == (now + 0.5, True)
