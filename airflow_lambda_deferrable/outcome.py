@@ -162,7 +162,8 @@ def decide(
     """Return the verdict on the invocation, or ``None`` while it is still undecided.
 
     :param now: the current time; only the deadline is compared with it.
-    :param checked_at: when the log was last read in full; settle windows end only after a read.
+    :param checked_at: when the last full read of the log began; a settle window ends only with a read
+        that began after it (lines ingested during a read may be missed by it).
     """
     if known is not None:
         return _decide_known(

@@ -5,19 +5,21 @@ DAG. Polling once per invocation throttles at a handful of tasks; here every tri
 invocation in the same (connection, region, log group) subscribes to one `LogGroupPoller`, whose single
 stream of calls serves them all:
 
-* each full read covers the group once, either with OR-patterns of the subscribers' ids (``?"id1"
+* a full read starts every poll interval, or sooner when a subscriber's settle window (or deadline) ends
+  and it asks for one (`Subscription.pause_until`), but never sooner than half an interval after the
+  last; it covers the group once, either with OR-patterns of the subscribers' ids (``?"id1"
   ?"id2"``, within the pattern length limit) or with no pattern over the time window, whichever costs
   fewer calls, and routes each event to the subscribers whose ids it carries;
 * its window reaches back from the newest event as far as the ingestion delays seen so far require
-  (``ingestionTime - timestamp``), and every few reads the whole late-arrival allowance: re-reading two
-  minutes of a busy group every five seconds would cost most of the budget;
+  (``ingestionTime - timestamp``), and once every six intervals the whole late-arrival allowance:
+  re-reading two minutes of a busy group every five seconds would cost most of the budget;
 * a subscriber that joins late (a restarted trigger) or learns a new id gets a one-off catch-up search
   from the start of its invocation; stretches of a stream (`fetch_span`) are read on request;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
   halves its rate on throttling and creeps back afterwards.
 
-A subscriber sees the same interface as `InvocationLogSource` (`watch`, `fetch_new`, `fetch_span`), so the
-trigger's logic does not change. Pollers, budgets and clients belong to one event loop (``airflow dags
+A subscriber sees the same interface as `InvocationLogSource` (`watch`, `pause_until`, `fetch_new`,
+`fetch_span`), so the trigger's logic does not change. Pollers, budgets and clients belong to one event loop (``airflow dags
 test`` gives each trigger a fresh one); an idle poller closes its client and goes away.
 """
 
