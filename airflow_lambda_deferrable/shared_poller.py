@@ -19,8 +19,9 @@ stream of calls serves them all:
   halves its rate on throttling and creeps back afterwards.
 
 A subscriber sees the same interface as `InvocationLogSource` (`watch`, `pause_until`, `fetch_new`,
-`fetch_span`), so the trigger's logic does not change. Pollers, budgets and clients belong to one event loop (``airflow dags
-test`` gives each trigger a fresh one); an idle poller closes its client and goes away.
+`fetch_span`), so the trigger's logic does not change. Pollers, budgets and clients belong to one event
+loop (``airflow dags test`` gives each trigger a fresh one); an idle poller closes its client and goes
+away.
 """
 
 from __future__ import annotations

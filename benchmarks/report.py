@@ -100,7 +100,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             "Targets (shared poller):",
             *targets(results),
             "",
-            "Detection latency p95 by outcome, in seconds (`success_platform` includes the 5 s settle wait):",
+            "Detection latency p95 by outcome, in seconds (each includes the 3 s settle wait and a read after it):",
             *(
                 f"- N={r['n']} {r['mode']}: "
                 + ", ".join(f"{name} {_seconds(v['p95'])}" for name, v in r["latency_by_outcome"].items())
