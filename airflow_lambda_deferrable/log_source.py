@@ -19,7 +19,8 @@ MAX_FILTER_PATTERN_LENGTH = 1024
 class LogSource(Protocol):
     """What a trigger reads an invocation's events from: its own client, or the shared poller."""
 
-    # When the read behind the last `fetch_new` began (epoch seconds): lines ingested later may be missing.
+    # When the latest read whose events `fetch_new` has returned began (epoch seconds): lines ingested
+    # after that may be missing.
     read_started_at: float
 
     def watch(self, term: str) -> None: ...

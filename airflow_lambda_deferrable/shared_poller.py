@@ -13,8 +13,9 @@ stream of calls serves them all:
 * its window reaches back from the newest event as far as the ingestion delays seen so far require
   (``ingestionTime - timestamp``), and once every six intervals the whole late-arrival allowance:
   re-reading two minutes of a busy group every five seconds would cost most of the budget;
-* a subscriber that joins late (a restarted trigger) or learns a new id gets a one-off catch-up search
-  from the start of its invocation; stretches of a stream (`fetch_span`) are read on request;
+* the read also covers subscribers new to the poller from the start of their invocations; one that
+  joins later than the allowance (a restarted trigger) or learns a new id gets a one-off catch-up
+  search by id with the next full read; stretches of a stream (`fetch_span`) are read on request;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
   halves its rate on throttling and creeps back afterwards.
 
@@ -54,8 +55,8 @@ MIN_CYCLE_SECONDS = 0.1
 # A full read asked for by a subscriber (its settle window ends) comes early, but never sooner than this
 # share of the interval after the last one: with many settle windows ending, reads stay spaced.
 MIN_READ_GAP_SHARE = 0.5
-# A full read reaches back twice the longest ingestion delay seen plus twice the poll interval (a line
-# ingested after one read must still be inside the next one's window), at least this much.
+# A full read reaches back from the newest event of the last whole read twice (the longest ingestion
+# delay seen + that read's duration): a line ingested after that read began is inside. At least this.
 MIN_LOOKBACK_MS = 10_000
 # Once every this many intervals, a full read reaches back the whole late-arrival window: it finds a line
 # later than any seen so far, and the lookback grows to match (at a 5 s interval: every 30 s).
@@ -128,8 +129,9 @@ class Subscription:
     inbox: list[dict[str, Any]] = field(default_factory=list)
     returned: set[str] = field(default_factory=set)
     cycles: int = 0
-    # When the last full read that served this subscriber began (epoch seconds): what it could not see
-    # yet, it did not see.
+    # When the last full read that served this subscriber began (epoch seconds), and when the last one
+    # whose events `fetch_new` returned did: what that read could not see yet, the trigger has not seen.
+    cycle_started_at: float = 0.0
     read_started_at: float = 0.0
     error: ClientError | None = None
 
@@ -154,6 +156,7 @@ class Subscription:
         seen = self.cycles
         await self._wait_until(lambda: self.cycles > seen)
         events, self.inbox = self.inbox, []
+        self.read_started_at = self.cycle_started_at
         return events
 
     async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
@@ -217,9 +220,10 @@ class LogGroupPoller:
         self._wake = asyncio.Event()
         self._newest_ms: int | None = None
         self._longest_delay_ms: int | None = None
+        self._last_read_ms = 0  # how long the last whole full read took
         self._events_per_ms: float | None = None
         self._last_sweep = -math.inf  # monotonic
-        # When subscribers want full reads to start (epoch seconds), earliest first.
+        # When subscribers want full reads to start (time.monotonic()), earliest first.
         self._wanted: list[float] = []
         # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
         # need no call of their own.
@@ -246,9 +250,11 @@ class LogGroupPoller:
         self.wake()
 
     def want_read_at(self, when: float) -> None:
-        """Start a full read at `when` if that comes before the next one (within the spacing limit)."""
-        heapq.heappush(self._wanted, when)
-        if self._wanted[0] == when:
+        """Start a full read at `when` (epoch seconds) if that comes before the next one (within the
+        spacing limit)."""
+        at = when - time.time() + time.monotonic()
+        heapq.heappush(self._wanted, at)
+        if self._wanted[0] == at:
             self.wake()
 
     def _next_full_read(self, last_full: float) -> float:
@@ -257,12 +263,12 @@ class LogGroupPoller:
         interval = self._interval()
         due = last_full + interval
         if self._wanted:
-            due = min(due, self._wanted[0] - time.time() + time.monotonic())
+            due = min(due, self._wanted[0])
         return max(due, last_full + interval * MIN_READ_GAP_SHARE)
 
     def add_term(self, subscription: Subscription, term: str) -> None:
+        """Route `term` to `subscription` too; its catch-up comes with the next full read."""
         self._by_term.setdefault(term, set()).add(subscription)
-        self.wake()
 
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
@@ -341,19 +347,25 @@ class LogGroupPoller:
             return
         began, began_at, calls_before = time.monotonic(), time.time(), self.calls
         if full:
-            while self._wanted and self._wanted[0] <= began_at:
+            while self._wanted and self._wanted[0] <= began:
                 heapq.heappop(self._wanted)  # this read serves them
             sweep = began - self._last_sweep >= SWEEP_EVERY_INTERVALS * self._interval()
+            window_start = self._window_start(served, sweep=sweep)
+            caught_up = await self._catch_up(client, served, window_start)
+            read = await self._read_window(client, window_start)
+            # Only a whole read moves the window on: after a failed one, the next starts as far back.
+            self._newest_ms = max(caught_up, read, self._newest_ms or 0) or None
+            self._last_read_ms = int((time.monotonic() - began) * 1000)
             if sweep:
                 self._last_sweep = began
-            window_start = self._window_start(served, sweep=sweep)
-            await self._catch_up(client, served, window_start)
-            await self._read_window(client, served, window_start)
+            for subscription in served:
+                if subscription.start_ms >= window_start:
+                    subscription.catch_up.clear()
         await self._read_spans(client, served)
         if full:
             for subscription in served:
                 subscription.cycles += 1
-                subscription.read_started_at = began_at
+                subscription.cycle_started_at = began_at
         log.debug(
             "%s: %s cycle for %d subscribers: %d calls in %.2fs (longest ingestion delay seen: %s ms)",
             self.log_group,
@@ -384,32 +396,38 @@ class LogGroupPoller:
         return max(earliest, start)
 
     def _recent_lookback_ms(self, late_ms: int) -> int:
-        """How far back from the newest event a line may still be arriving, judging by what arrived so far."""
+        """How far back from the newest event a line may still be arriving, judging by what arrived so far.
+
+        The newest event came from the last whole read; a line it could not see was ingested after that
+        read began, so it is at most the read's duration plus the ingestion delay older than the newest.
+        """
         if self._longest_delay_ms is None:
             return late_ms
-        wanted = 2 * (self._longest_delay_ms + self._interval() * 1000)
+        wanted = 2 * (self._longest_delay_ms + self._last_read_ms)
         return int(min(late_ms, max(MIN_LOOKBACK_MS, wanted)))
 
-    async def _catch_up(self, client: Any, served: list[Subscription], window_start: int) -> None:
-        """Search new ids from the start of their invocations, where the window read will not reach."""
-        pending = []
-        for subscription in served:
-            if not subscription.catch_up:
-                continue
-            if subscription.start_ms >= window_start:
-                subscription.catch_up.clear()  # this cycle's window read starts early enough
-                continue
-            pending.append((subscription, sorted(subscription.catch_up)))
+    async def _catch_up(self, client: Any, served: list[Subscription], window_start: int) -> int:
+        """Search new ids from the start of their invocations, where the window read will not reach;
+        return the newest timestamp routed (0 if none). Ids the window reaches are left to it."""
+        pending = [
+            (subscription, sorted(subscription.catch_up))
+            for subscription in served
+            if subscription.catch_up and subscription.start_ms < window_start
+        ]
         if not pending:
-            return
+            return 0
         terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
         start = min(subscription.start_ms for subscription, _ in pending)
+        newest = 0
         for pattern in or_patterns(terms):
-            self._route(await self._filter(client, startTime=start, filterPattern=pattern))
+            newest = max(newest, self._route(await self._filter(client, startTime=start, filterPattern=pattern)))
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
+        return newest
 
-    async def _read_window(self, client: Any, served: list[Subscription], start: int) -> None:
+    async def _read_window(self, client: Any, start: int) -> int:
+        """Read the group from `start`, with OR-patterns or unfiltered, whichever should cost fewer calls;
+        return the newest timestamp routed (0 if none)."""
         self._window_read = None
         now_ms = int(time.time() * 1000)
         patterns = or_patterns(sorted(self._by_term))
@@ -420,10 +438,11 @@ class LogGroupPoller:
             events = await self._filter(client, startTime=start, endTime=now_ms)
             self._events_per_ms = len(events) / max(now_ms - start, 1)
             self._window_read = (start, now_ms, events)
-            self._route(events)
-            return
+            return self._route(events)
+        newest = 0
         for pattern in patterns:
-            self._route(await self._filter(client, startTime=start, filterPattern=pattern))
+            newest = max(newest, self._route(await self._filter(client, startTime=start, filterPattern=pattern)))
+        return newest
 
     def span_from_window(self, span: tuple[str, int, int]) -> list[dict[str, Any]] | None:
         """Return a stream stretch's events from the last unfiltered read if it covered the stretch."""
@@ -462,18 +481,19 @@ class LogGroupPoller:
                     subscription.spans_done[span] = found[span]
                     subscription.spans.discard(span)
 
-    def _route(self, events: list[dict[str, Any]]) -> None:
-        """Give each event to the subscribers whose ids it carries."""
+    def _route(self, events: list[dict[str, Any]]) -> int:
+        """Give each event to the subscribers whose ids it carries; return the newest timestamp routed."""
+        newest = 0
         for event in events:
             message = event.get("message", "")
             receivers: set[Subscription] = set()
             for token in _tokens(message):
                 receivers |= self._by_term.get(token, set())
             if receivers:
-                stamp = int(event.get("timestamp", 0))
-                self._newest_ms = max(self._newest_ms or stamp, stamp)
+                newest = max(newest, int(event.get("timestamp", 0)))
             for subscription in receivers:
                 subscription.deliver([event])
+        return newest
 
     async def _filter(self, client: Any, **request: Any) -> list[dict[str, Any]]:
         """Call ``FilterLogEvents`` through the budget, following ``nextToken`` to the end."""

@@ -154,8 +154,10 @@ async def test_without_a_moment_due_full_reads_keep_the_poll_interval(logs_clien
     payload = await asyncio.wait_for(first_payload(trigger(1, poll_interval=1.0, deadline=time.time() + 4.6)), 30)
     assert payload["status"] == "timeout"
     # Reads at about 0, 1, 2, 3 and 4 s, then one asked for at the deadline (4.6 s, at least 0.5 s later).
-    assert all(gap >= 0.95 for gap in gaps(proxy)[:-1]), gaps(proxy)
-    assert 0.45 <= gaps(proxy)[-1] <= 1.05, gaps(proxy)
+    # (Measured where the requests arrive, so with some jitter; pulled in by the trigger's regular pace,
+    # the gaps would be 0.5 s.)
+    assert all(gap >= 0.8 for gap in gaps(proxy)[:-1]), gaps(proxy)
+    assert 0.4 <= gaps(proxy)[-1] <= 1.3, gaps(proxy)
 
 
 @pytest.mark.asyncio
