@@ -83,8 +83,7 @@ class InvocationLogSource:
         """Search for `term` too, from the start of the invocation (its earlier events were not asked for)."""
         if term in self._terms:
             return
-        if '"' in term or "\\" in term or not term.strip():
-            raise ValueError(f"InvocationLogSource.watch: {term!r} cannot be used in a filter pattern")
+        check_term(term, "InvocationLogSource.watch")
         self._terms.append(term)
         self._newest_ms = None
 
@@ -146,6 +145,12 @@ class InvocationLogSource:
             if not token or token == request.get("nextToken"):
                 return events
             request["nextToken"] = token
+
+
+def check_term(term: str, caller: str) -> None:
+    """Refuse a term that cannot be quoted in a filter pattern (`caller` names who was asked)."""
+    if '"' in term or "\\" in term or not term.strip():
+        raise ValueError(f"{caller}: {term!r} cannot be used in a filter pattern")
 
 
 def only_new(events: list[dict[str, Any]], returned: set[str]) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ from typing import Any
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, only_new
+from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, check_term, only_new
 
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
 MIN_REQUESTS_PER_SECOND = 0.2
@@ -139,8 +139,7 @@ class Subscription:
         """Route events that carry `term` too, and search for it from the start of the invocation."""
         if term in self.terms:
             return
-        if '"' in term or "\\" in term or not term.strip():
-            raise ValueError(f"Subscription.watch: {term!r} cannot be used in a filter pattern")
+        check_term(term, "Subscription.watch")
         self.terms.append(term)
         self.catch_up.add(term)
         self.poller.add_term(self, term)
