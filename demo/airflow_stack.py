@@ -90,14 +90,17 @@ class AirflowStack:
             self.start_component(component)
         self.wait(lambda: self._healthy(), timeout, "Airflow components healthy")
 
-    def start_component(self, component: str) -> None:
-        """Start one component in its own process group, logging to <home>/<component>.log."""
+    def start_component(self, component: str, env: dict[str, str] | None = None) -> None:
+        """Start one component in its own process group, logging to <home>/<component>.log.
+
+        :param env: settings for this start of this component only, on top of the stack's.
+        """
         log = open(self.home / f"{component}.log", "ab")  # noqa: SIM115 - the child owns it
         args = [sys.executable, "-m", "airflow", component]
         if component == "api-server":
             args += ["--port", str(self.port), "--host", "127.0.0.1"]
         self.processes[component] = subprocess.Popen(
-            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def kill_component(self, component: str, sig: int = signal.SIGKILL) -> None:
