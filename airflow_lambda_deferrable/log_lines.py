@@ -19,6 +19,10 @@ KNOWN_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL
 _START = re.compile(r"^START RequestId: (?P<rid>\S+)")
 _END = re.compile(r"^END RequestId: (?P<rid>\S+)")
 _REPORT = re.compile(r"^REPORT RequestId: (?P<rid>\S+)")
+# REPORT's tab-separated "Name: value" fields; since 2026 a failed request's REPORT ends with
+# "\tStatus: timeout" or "\tStatus: error\tError Type: Runtime.X" (and no "Task timed out" line follows).
+_REPORT_FIELD = re.compile(r"\t(?P<name>[A-Za-z][A-Za-z ]*): (?P<value>[^\t]*)")
+_DURATION_MS = re.compile(r"^(?P<ms>\d+(?:\.\d+)?) ms$")
 _TIMED_OUT = re.compile(r"^(?:\S+\s+)?(?P<rid>\S+)\s+(?P<text>Task timed out after [\d.]+ seconds)")
 _RUNTIME_EXIT = re.compile(r"^RequestId: (?P<rid>\S+) Error: (?P<text>Runtime exited.*)$", re.DOTALL)
 _RUNTIME_EXIT_ALONE = re.compile(r"^Runtime\.\w+$")
@@ -122,11 +126,15 @@ def _platform_json(base: dict[str, Any], platform_type: str, record: dict[str, A
     body = record.get("record") if isinstance(record.get("record"), dict) else {}
     request_id = body.get("requestId")
     request_id = str(request_id) if request_id else None
-    status = body.get("status")
     failure = None
-    if platform_type in ("platform.runtimeDone", "platform.report") and status not in (None, "success"):
-        error_type = _as_text(body.get("errorType")) or f"Lambda.{str(status).capitalize()}"
-        failure = Failure("platform_status", error_type, f"Lambda reported status {status!r}", RANK_PLATFORM_STATUS)
+    if platform_type in ("platform.runtimeDone", "platform.report"):
+        metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
+        duration_ms = metrics.get("durationMs")
+        failure = status_failure(
+            body.get("status"),
+            _as_text(body.get("errorType")) or None,
+            float(duration_ms) if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool) else None,
+        )
     marker = {
         "platform.start": Marker.START,
         "platform.runtimeDone": Marker.END,
@@ -135,6 +143,41 @@ def _platform_json(base: dict[str, Any], platform_type: str, record: dict[str, A
     message = f"{platform_type} {json.dumps(body, sort_keys=True, default=str)}"
     level = "ERROR" if failure else "INFO"
     return LogLine(**base, level=level, message=message, request_id=request_id, marker=marker, failure=failure)
+
+
+def status_failure(status: Any, error_type: str | None, duration_ms: float | None) -> Failure | None:
+    """Return the failure that Lambda's own request status says, or ``None`` for success or no status.
+
+    The same reading for the text ``REPORT ... Status:`` fields and the JSON ``platform.report`` /
+    ``platform.runtimeDone`` records, so both formats (and the older "Task timed out" line) agree:
+    ``timeout`` is a timeout that names its duration; ``error`` and ``failure`` carry Lambda's error type,
+    which for a Python exception is only ``Runtime.Unknown`` (the cause is in the function's own lines).
+    """
+    if status is None or str(status) == "success":
+        return None
+    status = str(status)
+    if status == "timeout":
+        message = (
+            f"Task timed out after {duration_ms / 1000:.2f} seconds"
+            if duration_ms is not None
+            else "Lambda reported status 'timeout'"
+        )
+        return Failure("lambda_timeout", error_type or "Sandbox.Timedout", message, RANK_LAMBDA_TIMEOUT)
+    return Failure(
+        "platform_status",
+        error_type or f"Lambda.{status.capitalize()}",
+        f"Lambda reported status {status!r}",
+        RANK_PLATFORM_STATUS,
+    )
+
+
+def _report_failure(text: str) -> Failure | None:
+    """Read a text REPORT line's ``Status`` (2026 form); a REPORT without it says nothing of the outcome."""
+    fields = {match["name"]: match["value"].strip() for match in _REPORT_FIELD.finditer(text)}
+    duration = _DURATION_MS.match(fields.get("Duration", ""))
+    return status_failure(
+        fields.get("Status"), fields.get("Error Type") or None, float(duration["ms"]) if duration else None
+    )
 
 
 def _application_json(
@@ -153,12 +196,14 @@ def _application_json(
     detail = _json_detail(record)
     failure = None
     if level in FAILURE_LEVELS:
-        if record.get("errorType") and "errorMessage" in record:
+        if record.get("errorType") and "errorMessage" in record and "message" not in record:
+            # The runtime's line for an exception that escaped the handler has no "message".
             failure = Failure(
                 "unhandled", _as_text(record["errorType"]), _as_text(record["errorMessage"]), RANK_UNHANDLED
             )
         else:
-            error_type = _as_text(record.get("exception_name")) or level
+            # logger.exception(): Powertools names the type "exception_name", the runtime's JSON "errorType".
+            error_type = _as_text(record.get("exception_name") or record.get("errorType")) or level
             failure = Failure("logged_error", error_type, message, RANK_LOGGED_ERROR)
     marker = Marker.END_MARKER if end_marker is not None and message == end_marker else Marker.NONE
     return LogLine(
@@ -191,7 +236,9 @@ def _text_line(base: dict[str, Any], text: str, end_marker: str | None) -> LogLi
     for pattern, marker in ((_START, Marker.START), (_END, Marker.END), (_REPORT, Marker.REPORT)):
         match = pattern.match(text)
         if match:
-            return LogLine(**base, level="INFO", message=text, request_id=match["rid"], marker=marker)
+            failure = _report_failure(text) if marker is Marker.REPORT else None
+            level = "ERROR" if failure else "INFO"
+            return LogLine(**base, level=level, message=text, request_id=match["rid"], marker=marker, failure=failure)
     match = _TIMED_OUT.match(text)
     if match:
         failure = Failure("lambda_timeout", "Sandbox.Timedout", match["text"], RANK_LAMBDA_TIMEOUT)

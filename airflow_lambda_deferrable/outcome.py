@@ -8,9 +8,11 @@ Read top to bottom:
    (between our START and END: the runtime's unhandled-error line and plain ``print`` output).
 2. `decide` turns what was seen into a `Verdict`, or ``None`` to keep watching:
 
-   * a **failure** sign (an ERROR/CRITICAL line, the runtime's unhandled error, "Task timed out after",
-     "Runtime exited with error", a JSON ``platform.report`` whose status is not success) decides
-     *failed*;
+   * a **failure** sign (an ERROR/CRITICAL line, the runtime's unhandled error, Lambda's own status of the
+     request when it is not success: ``REPORT ... Status: timeout|error`` in the text format of 2026,
+     ``platform.report``/``platform.runtimeDone`` ``status`` in the JSON format, and the older "Task timed
+     out after" and "Runtime exited with error" lines) decides *failed*; a timeout names its duration,
+     and an error whose status only says ``Runtime.Unknown`` takes its cause from the function's own line;
    * else the **end marker** ("Function ended" by default) decides *success*;
    * else the request's own **END/REPORT** decides *success*;
    * each only once it has **settled**: `settle_seconds` after the request's end was first seen (or,
@@ -213,10 +215,21 @@ def _decide_known(
 def _failed_from_log(log: InvocationLog) -> Verdict:
     failure = log.best_failure()
     assert failure is not None, "decide() only calls this once a failure line was seen"
+    logged = next((line for line in log.lines if line.failure and line.failure.rank == RANK_LOGGED_ERROR), None)
+    if failure.kind == "platform_status" and logged is not None and logged.failure is not None:
+        # Lambda's status says only that it failed ("Runtime.Unknown" for a Python exception): the
+        # function's own error line names the cause.
+        cause = logged.failure
+        return Verdict(
+            "failed",
+            f"{cause.error_type}: {cause.error_message} ({failure.error_message}, {failure.error_type})",
+            error_type=cause.error_type,
+            error_message=cause.error_message,
+            detail=_logged_traceback(log),
+        )
     reason = f"{failure.error_type}: {failure.error_message}"
     if failure.kind == "lambda_timeout":
         reason = failure.error_message
-    logged = next((line for line in log.lines if line.failure and line.failure.rank == RANK_LOGGED_ERROR), None)
     if logged is not None and failure.rank > RANK_LOGGED_ERROR:
         reason += f'; the function logged "{logged.message}"'
     return Verdict(

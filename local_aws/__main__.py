@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from local_aws.deploy import DeployError, deploy_template
+from local_aws.platform_lines import TEXT_GENERATIONS
 from local_aws.stack import LocalAwsStack
 
 
@@ -34,6 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--async-retry-delays",
         default="60,120",
         help="seconds before each retry of a failed asynchronous invocation, comma-separated (default 60,120)",
+    )
+    serve.add_argument(
+        "--text-generation",
+        choices=TEXT_GENERATIONS,
+        default="2026",
+        help="Lambda's text log lines of today (REPORT ... Status:) or of before 2026 ('Task timed out' lines)",
     )
 
     deploy = commands.add_parser("deploy", help="deploy the functions of a SAM template into a running stack")
@@ -59,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_concurrency=args.max_concurrency,
             region=args.region,
             async_retry_delays=delays,
+            text_generation=args.text_generation,
         )
         return _serve(stack, args.deploy, args.function_timeout, args.region)
     return _deploy(args)

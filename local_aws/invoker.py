@@ -1,8 +1,8 @@
 """Run one invocation in an execution environment, writing Lambda's platform lines around it.
 
-This is where Lambda's behaviour is decided: cold or warm start, the timeout (kill the environment, END, REPORT,
-then "Task timed out"), a runtime that dies (``Runtime.ExitError``), the concurrency cap, and the asynchronous
-queue with its retries.
+This is where Lambda's behaviour is decided: cold or warm start, the timeout (kill the environment, END, then
+REPORT with ``Status: timeout``; or, in the legacy text form, REPORT then "Task timed out"), a runtime that
+dies (``Runtime.ExitError``), the concurrency cap, and the asynchronous queue with its retries.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Invoker:
 
     :param init_timeout: how long a new environment may take to load the handler (Lambda allows 10 s).
     :param retry_delays: seconds before the first and later retries of a failed asynchronous invocation.
+    :param text_generation: Lambda's text log lines as written since 2026 (REPORT ``Status:``) or before.
     """
 
     def __init__(
@@ -67,7 +68,13 @@ class Invoker:
         init_timeout: float = 10.0,
         retry_delays: tuple[float, ...] = (60.0, 120.0),
         clock: Callable[[], float] = time.time,
+        text_generation: platform_lines.TextGeneration = "2026",
     ) -> None:
+        if text_generation not in platform_lines.TEXT_GENERATIONS:
+            raise ValueError(
+                f"Invoker: text_generation must be one of {platform_lines.TEXT_GENERATIONS}, got {text_generation!r}"
+            )
+        self._legacy = text_generation == "legacy"
         self._pool = pool
         self._init_timeout = init_timeout
         self._retry_delays = retry_delays or (60.0,)
@@ -185,24 +192,27 @@ class Invoker:
             environment.kill()
             environment.finish_invocation()
             environment.drain_logs(until_closed=True)
-            self._end(environment, rid, duration_ms, init_ms)
-            # Lambda names the configured timeout here; REPORT's Duration says how long it really ran.
             seconds = float(function.timeout)
-            environment.log_platform(platform_lines.timeout_line(rid, timed_out_at=ended, seconds=seconds))
+            if self._legacy:
+                # Lambda named the configured timeout here; REPORT's Duration said how long it really ran.
+                self._end(environment, rid, duration_ms, init_ms)
+                environment.log_platform(platform_lines.timeout_line(rid, timed_out_at=ended, seconds=seconds))
+            else:
+                self._end(environment, rid, seconds * 1000, init_ms, status="timeout")
             return platform_lines.timeout_error(rid, seconds), UNHANDLED, False
         if outcome.kind == "exit":
             status = outcome.exit_status if outcome.exit_status is not None else -9
             log.info("Runtime of %s exited (%s) during request %s", function.name, status, rid)
             environment.kill()
             environment.drain_logs(until_closed=True)
-            for line in platform_lines.exit_lines(rid, status):
-                environment.log_platform(line)
-            self._end(environment, rid, duration_ms, init_ms)
+            self._exit(environment, rid, status, duration_ms, init_ms)
             return platform_lines.exit_error(rid, status), UNHANDLED, False
         environment.drain_logs()
-        self._end(environment, rid, duration_ms, init_ms)
         if outcome.kind == "error":
+            error_type = platform_lines.platform_error_type(outcome.error_type)
+            self._end(environment, rid, duration_ms, init_ms, status="error", error_type=error_type)
             return outcome.body, UNHANDLED, True
+        self._end(environment, rid, duration_ms, init_ms)
         return outcome.body, None, True
 
     def _init_failed(self, environment: ExecutionEnvironment, request: InvokeRequest) -> bytes:
@@ -218,21 +228,43 @@ class Invoker:
         duration_ms = (self._clock() - started) * 1000
         init_ms = (started - environment.started_at) * 1000
         if init_error is not None:
-            self._end(environment, rid, duration_ms, init_ms)
+            error_type = platform_lines.platform_error_type(init_error.error_type)
+            self._end(environment, rid, duration_ms, init_ms, status="error", error_type=error_type)
             return init_error.body
         if exit_status is not None:
-            for line in platform_lines.exit_lines(rid, exit_status):
-                environment.log_platform(line)
-            self._end(environment, rid, duration_ms, init_ms)
+            self._exit(environment, rid, exit_status, duration_ms, init_ms)
             return platform_lines.exit_error(rid, exit_status)
-        self._end(environment, rid, duration_ms, init_ms)
-        environment.log_platform(
-            platform_lines.timeout_line(rid, timed_out_at=self._clock(), seconds=self._init_timeout)
-        )
+        if self._legacy:
+            self._end(environment, rid, duration_ms, init_ms)
+            environment.log_platform(
+                platform_lines.timeout_line(rid, timed_out_at=self._clock(), seconds=self._init_timeout)
+            )
+        else:
+            self._end(environment, rid, self._init_timeout * 1000, init_ms, status="timeout")
         return platform_lines.timeout_error(rid, self._init_timeout)
 
-    @staticmethod
-    def _end(environment: ExecutionEnvironment, request_id: str, duration_ms: float, init_ms: float | None) -> None:
+    def _exit(
+        self, environment: ExecutionEnvironment, request_id: str, status: int, duration_ms: float, init_ms: float | None
+    ) -> None:
+        """Write the lines of a runtime that died: the legacy exit lines, or the 2026 REPORT status."""
+        if self._legacy:
+            for line in platform_lines.exit_lines(request_id, status):
+                environment.log_platform(line)
+            self._end(environment, request_id, duration_ms, init_ms)
+        else:
+            self._end(environment, request_id, duration_ms, init_ms, status="error", error_type="Runtime.ExitError")
+
+    def _end(
+        self,
+        environment: ExecutionEnvironment,
+        request_id: str,
+        duration_ms: float,
+        init_ms: float | None,
+        *,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        """Write END and REPORT; a failed request's REPORT carries its status (not in the legacy form)."""
         environment.log_platform(platform_lines.end_line(request_id))
         environment.log_platform(
             platform_lines.report_line(
@@ -241,6 +273,8 @@ class Invoker:
                 memory_size_mb=environment.function.memory_size,
                 max_memory_used_mb=environment.sample_memory(),
                 init_duration_ms=init_ms,
+                status=None if self._legacy else status,
+                error_type=None if self._legacy else error_type,
             )
         )
 

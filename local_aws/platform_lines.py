@@ -1,6 +1,9 @@
 """Lambda's own log lines (text log format) and its error payloads for timeouts and runtime exits.
 
-Plain functions over plain values, so that the exact wording can be read and tested in one place.
+Plain functions over plain values, so that the exact wording can be read and tested in one place. Two
+generations of the text format exist: before 2026 a timeout wrote "Task timed out after N seconds" after
+REPORT and a dead runtime wrote "Runtime exited with error" lines; since 2026 REPORT ends with
+``Status: timeout`` or ``Status: error`` and ``Error Type: ...`` instead, and those lines are gone.
 """
 
 from __future__ import annotations
@@ -8,7 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import signal
+from typing import Literal
+
+TextGeneration = Literal["2026", "legacy"]
+TEXT_GENERATIONS: tuple[TextGeneration, ...] = ("2026", "legacy")
+# The error types Lambda takes from a runtime's Lambda-Runtime-Function-Error-Type header; anything else
+# (the Python runtime sends none) is reported as Runtime.Unknown.
+_PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
 
 # How Lambda (written in Go) names the signal that killed a runtime: Go's signal strings.
 _SIGNAL_NAMES = {
@@ -39,8 +50,11 @@ def report_line(
     memory_size_mb: int,
     max_memory_used_mb: int,
     init_duration_ms: float | None = None,
+    status: str | None = None,
+    error_type: str | None = None,
 ) -> str:
-    """Return the REPORT line: tab-separated fields, ``Init Duration`` only after a cold start."""
+    """Return the REPORT line: tab-separated fields, ``Init Duration`` only after a cold start, and (2026
+    form) ``Status`` with ``Error Type`` when the request did not succeed."""
     fields = [
         f"REPORT RequestId: {request_id}",
         f"Duration: {duration_ms:.2f} ms",
@@ -50,7 +64,19 @@ def report_line(
     ]
     if init_duration_ms is not None:
         fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
+    if status is not None:
+        fields.append(f"Status: {status}")
+    if error_type is not None:
+        fields.append(f"Error Type: {error_type}")
     return "\t".join(fields)
+
+
+def platform_error_type(runtime_error_type: str | None) -> str:
+    """Return the error type Lambda reports for a runtime's error: its header when well formed, else
+    ``Runtime.Unknown``."""
+    if runtime_error_type and _PLATFORM_ERROR_TYPE.fullmatch(runtime_error_type):
+        return runtime_error_type
+    return "Runtime.Unknown"
 
 
 def timeout_line(request_id: str, *, timed_out_at: float, seconds: float) -> str:

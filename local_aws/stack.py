@@ -18,6 +18,7 @@ from local_aws.environments import EnvironmentPool, ExecutionEnvironment, Runtim
 from local_aws.functions import FunctionRegistry, FunctionVersion
 from local_aws.invoker import Invoker
 from local_aws.lambda_api import LambdaInterceptor
+from local_aws.platform_lines import TextGeneration
 from local_aws.proxy import Forward, FrontServer, HttpRequest, HttpResponse, UpstreamForwarder
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class LocalAwsStack:
     :param async_retry_delays: seconds before each retry of a failed asynchronous invocation (Lambda: ~60, ~120).
     :param init_timeout: how long a new environment may take to load the handler.
     :param work_dir: where function code is extracted; a temporary directory (removed on stop) if not given.
+    :param text_generation: ``"2026"`` (default): Lambda's text lines of today, a failed request's REPORT
+        ending in ``Status: timeout|error`` (and ``Error Type``); ``"legacy"``: the lines of before 2026
+        ("Task timed out after N seconds" after REPORT, "Runtime exited with error" lines).
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class LocalAwsStack:
         async_retry_delays: tuple[float, ...] = (60.0, 120.0),
         init_timeout: float = 10.0,
         work_dir: str | Path | None = None,
+        text_generation: TextGeneration = "2026",
     ) -> None:
         self._host = host
         self._port = port
@@ -58,6 +63,7 @@ class LocalAwsStack:
         self._region = region
         self._async_retry_delays = async_retry_delays
         self._init_timeout = init_timeout
+        self._text_generation = text_generation
         self._given_work_dir = Path(work_dir) if work_dir else None
         self._work_dir: Path | None = None
         self._moto: ThreadedMotoServer | None = None
@@ -101,6 +107,7 @@ class LocalAwsStack:
             max_concurrency=self._max_concurrency,
             init_timeout=self._init_timeout,
             retry_delays=self._async_retry_delays,
+            text_generation=self._text_generation,
         )
         self._lambda = LambdaInterceptor(
             self._registry, self._invoker, self._pool, default_region=self._region, on_reset=self._after_reset

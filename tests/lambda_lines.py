@@ -58,11 +58,19 @@ def end(request_id: str) -> str:
     return f"END RequestId: {request_id}"
 
 
-def report(request_id: str, duration_ms: float = 1012.55) -> str:
-    return (
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {int(duration_ms) + 1} ms\t"
+def report(
+    request_id: str, duration_ms: float = 1012.55, status: str | None = None, error_type: str | None = None
+) -> str:
+    """REPORT; `status` / `error_type` add the fields Lambda's text format writes since 2026."""
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {int(duration_ms) + 1} ms\t"
         "Memory Size: 128 MB\tMax Memory Used: 52 MB"
     )
+    if status is not None:
+        line += f"\tStatus: {status}"
+    if error_type is not None:
+        line += f"\tError Type: {error_type}"
+    return line
 
 
 def timed_out(request_id: str, seconds: float = 3.0) -> str:
@@ -85,6 +93,28 @@ def runtime_exit(request_id: str) -> str:
 def platform_json(kind: str, request_id: str, **record: Any) -> str:
     """A platform event in Lambda's JSON log format."""
     return json.dumps({"time": "2026-11-23T10:00:00.000Z", "type": kind, "record": {"requestId": request_id, **record}})
+
+
+def runtime_json_unhandled(
+    request_id: str, error_type: str = "RuntimeError", message: str = "Unable to finish loop"
+) -> str:
+    """The Python runtime's JSON-format line for an exception that escaped the handler (no "message")."""
+    return json.dumps(
+        {
+            "timestamp": "2026-11-23T10:00:01Z",
+            "level": "ERROR",
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": ['  File "/var/task/lambda_function.py", line 30, in lambda_handler\n    raise X\n'],
+        }
+    )
+
+
+def runtime_json_logged(request_id: str, message: str, level: str = "INFO", **extra: Any) -> str:
+    """A `logging` record as the Python runtime writes it in the JSON log format."""
+    record = {"timestamp": "2026-11-23T10:00:01Z", "level": level, "message": message, "logger": "root"}
+    return json.dumps({**record, **extra, "requestId": request_id})
 
 
 def now_ms() -> int:

@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,40 @@ def handlers_zip() -> bytes:
 @pytest.fixture
 def make_function(lambda_client: Any, role_arn: str, handlers_zip: bytes) -> Callable[..., str]:
     """Create a function running one of the test handlers; return its (unique) name."""
+    return function_maker(lambda_client, role_arn, handlers_zip)
+
+
+@pytest.fixture(scope="module")
+def legacy_stack() -> Iterator[LocalAwsStack]:
+    """A stack writing Lambda's text lines of before 2026 ("Task timed out", "Runtime exited" lines)."""
+    with LocalAwsStack(port=0, ingestion_delay=0.2, text_generation="legacy") as running:
+        yield running
+
+
+@pytest.fixture(params=["2026", "legacy"])
+def generation(request: pytest.FixtureRequest, stack: LocalAwsStack, handlers_zip: bytes) -> Generation:
+    """The stack of one text-format generation, with its clients and a function maker."""
+    running = stack if request.param == "2026" else request.getfixturevalue("legacy_stack")
+    lambda_client, logs_client = _client(running, "lambda"), _client(running, "logs")
+    role = _client(running, "iam").create_role(RoleName=f"test-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
+    return Generation(
+        request.param, running, lambda_client, logs_client, function_maker(lambda_client, role, handlers_zip)
+    )
+
+
+@dataclass(frozen=True)
+class Generation:
+    name: str
+    stack: LocalAwsStack
+    lambda_client: Any
+    logs_client: Any
+    make_function: Callable[..., str]
+
+
+def function_maker(lambda_client: Any, role_arn: str, handlers_zip: bytes) -> Callable[..., str]:
+    """Return a function that creates a function running one of the test handlers and returns its name."""
 
     def make(handler: str, **settings: Any) -> str:
         name = f"t-{handler}-{uuid.uuid4().hex[:8]}"
@@ -234,10 +269,11 @@ def test_unhandled_exception_is_reported_like_lambda(
     assert f"about to fail in {rid}" in lines
 
 
-def test_timeout_kills_the_environment_and_writes_task_timed_out_after_report(
-    stack: LocalAwsStack, lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+def test_timeout_kills_the_environment_and_writes_the_timeout_as_lambda_of_each_generation_does(
+    generation: Generation,
 ) -> None:
-    name = make_function("sleep", Timeout=1)
+    lambda_client, logs_client, stack = generation.lambda_client, generation.logs_client, generation.stack
+    name = generation.make_function("sleep", Timeout=1)
 
     response, error = invoke(lambda_client, name, {"seconds": 5}, LogType="Tail")
 
@@ -250,14 +286,26 @@ def test_timeout_kills_the_environment_and_writes_task_timed_out_after_report(
     assert not Path(f"/proc/{pid}").exists(), "the timed-out runtime process is still there"
     assert all(env.pid != pid for env in stack.environments())
 
-    timed_out_logged = lambda events: any("Task timed out" in e["message"] for e in events)  # noqa: E731
-    lines = invocation_lines(wait_for_events(logs_client, f"/aws/lambda/{name}", timed_out_logged), rid)
+    if generation.name == "legacy":
+        timed_out_logged = lambda events: any("Task timed out" in e["message"] for e in events)  # noqa: E731
+        lines = invocation_lines(wait_for_events(logs_client, f"/aws/lambda/{name}", timed_out_logged), rid)
+        timed_out = lines[position(lines, "REPORT") + 1]
+        assert re.fullmatch(
+            rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 1\.00 seconds", timed_out
+        )
+        assert "Status:" not in lines[position(lines, "REPORT")]
+    else:
+        lines = invocation_lines(wait_for_events(logs_client, f"/aws/lambda/{name}", has_report(rid)), rid)
+        report = lines[position(lines, "REPORT")]
+        # Today's form: the configured timeout as the duration, the status last, and no "Task timed out" line.
+        assert re.fullmatch(
+            rf"REPORT RequestId: {rid}\tDuration: 1000\.00 ms\tBilled Duration: 1000 ms\tMemory Size: \d+ MB\t"
+            r"Max Memory Used: \d+ MB(\tInit Duration: [\d.]+ ms)?\tStatus: timeout",
+            report,
+        )
+        assert not any("Task timed out" in line for line in lines)
     assert "woke up" not in lines
     assert position(lines, "START") < position(lines, "pid=") < position(lines, "END") < position(lines, "REPORT")
-    timed_out = lines[position(lines, "REPORT") + 1]
-    assert re.fullmatch(
-        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 1\.00 seconds", timed_out
-    )
 
     # The next invocation gets a fresh environment and works.
     again, again_result = invoke(lambda_client, name, {"seconds": 0})
@@ -266,12 +314,10 @@ def test_timeout_kills_the_environment_and_writes_task_timed_out_after_report(
 
 
 @pytest.mark.parametrize(("how", "description"), [("exit", "exit status 3"), ("kill", "signal: killed")])
-def test_runtime_exit_is_reported_as_runtime_exit_error(
-    lambda_client: Any, logs_client: Any, make_function: Callable[..., str], how: str, description: str
-) -> None:
-    name = make_function("crash")
+def test_runtime_exit_is_reported_as_runtime_exit_error(generation: Generation, how: str, description: str) -> None:
+    name = generation.make_function("crash")
 
-    response, error = invoke(lambda_client, name, {"how": how})
+    response, error = invoke(generation.lambda_client, name, {"how": how})
 
     rid = request_id(response)
     assert response["FunctionError"] == "Unhandled"
@@ -279,15 +325,46 @@ def test_runtime_exit_is_reported_as_runtime_exit_error(
         "errorType": "Runtime.ExitError",
         "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: {description}",
     }
-    lines = invocation_lines(wait_for_events(logs_client, f"/aws/lambda/{name}", has_report(rid)), rid)
-    assert lines[:5] == [
-        f"START RequestId: {rid} Version: $LATEST",
-        f"crashing by {how}",
-        f"RequestId: {rid} Error: Runtime exited with error: {description}",
-        "Runtime.ExitError",
-        f"END RequestId: {rid}",
-    ]
-    assert lines[5].startswith(f"REPORT RequestId: {rid}\t")
+    events = wait_for_events(generation.logs_client, f"/aws/lambda/{name}", has_report(rid))
+    lines = invocation_lines(events, rid)
+    if generation.name == "legacy":
+        assert lines[:5] == [
+            f"START RequestId: {rid} Version: $LATEST",
+            f"crashing by {how}",
+            f"RequestId: {rid} Error: Runtime exited with error: {description}",
+            "Runtime.ExitError",
+            f"END RequestId: {rid}",
+        ]
+        assert lines[5].startswith(f"REPORT RequestId: {rid}\t") and "Status:" not in lines[5]
+    else:
+        assert lines[:3] == [f"START RequestId: {rid} Version: $LATEST", f"crashing by {how}", f"END RequestId: {rid}"]
+        assert lines[3].startswith(f"REPORT RequestId: {rid}\t")
+        assert lines[3].endswith("\tStatus: error\tError Type: Runtime.ExitError")
+
+
+def test_an_unhandled_exception_reports_status_error_runtime_unknown(generation: Generation) -> None:
+    name = generation.make_function("fail")
+
+    response, _ = invoke(generation.lambda_client, name)
+
+    rid = request_id(response)
+    lines = invocation_lines(wait_for_events(generation.logs_client, f"/aws/lambda/{name}", has_report(rid)), rid)
+    report = lines[position(lines, "REPORT")]
+    if generation.name == "legacy":
+        assert "Status:" not in report
+    else:
+        # The Python runtime sends no error-type header, so Lambda can only say Runtime.Unknown.
+        assert report.endswith("\tStatus: error\tError Type: Runtime.Unknown")
+
+
+def test_a_successful_report_carries_no_failure_status(generation: Generation) -> None:
+    name = generation.make_function("succeed")
+
+    response, _ = invoke(generation.lambda_client, name)
+
+    rid = request_id(response)
+    lines = invocation_lines(wait_for_events(generation.logs_client, f"/aws/lambda/{name}", has_report(rid)), rid)
+    assert "Status:" not in lines[position(lines, "REPORT")]
 
 
 def test_handler_that_cannot_be_imported_fails_with_the_runtimes_init_error(

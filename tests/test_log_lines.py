@@ -119,8 +119,39 @@ def test_json_format_report_with_bad_status_is_a_failure(status, error_type):
     record = {"status": status} | ({"errorType": error_type} if error_type else {})
     line = parse(lines.platform_json("platform.report", RID, **record))
     assert line.marker is Marker.REPORT
-    assert line.failure.kind == "platform_status"
-    assert line.failure.error_type == (error_type or "Lambda.Timeout")
+    assert line.failure.kind == ("lambda_timeout" if status == "timeout" else "platform_status")
+    assert line.failure.error_type == (error_type or "Sandbox.Timedout")
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "error_type", "message"),
+    [
+        ("\tStatus: timeout", "lambda_timeout", "Sandbox.Timedout", "Task timed out after 180.00 seconds"),
+        (
+            "\tStatus: error\tError Type: Runtime.InvalidEntrypoint",
+            "platform_status",
+            "Runtime.InvalidEntrypoint",
+            None,
+        ),
+        ("\tStatus: failure\tError Type: Sandbox.Failure", "platform_status", "Sandbox.Failure", None),
+    ],
+)
+def test_text_report_of_2026_carries_the_status(fields, kind, error_type, message):
+    text = (
+        f"REPORT RequestId: {RID}\tDuration: 180000.00 ms\tBilled Duration: 180000 ms\tMemory Size: 1280 MB\t"
+        f"Max Memory Used: 1201 MB{fields}"
+    )
+    line = parse(text)
+    assert (line.marker, line.request_id, line.level) == (Marker.REPORT, RID, "ERROR")
+    assert (line.failure.kind, line.failure.error_type) == (kind, error_type)
+    if message:
+        assert line.failure.error_message == message
+
+
+@pytest.mark.parametrize("fields", ["", "\tStatus: success", "\tInit Duration: 201.22 ms\tStatus: success"])
+def test_text_report_without_a_failure_status_is_no_failure(fields):
+    line = parse(lines.report(RID) + fields)
+    assert line.marker is Marker.REPORT and line.failure is None and line.level == "INFO"
 
 
 def test_json_format_runtime_unhandled_error():

@@ -152,7 +152,8 @@ def test_json_platform_report_with_failure_status():
         seen_at=10,
     )
     result = verdict(log, 15)
-    assert result.status == "failed" and result.error_type == "Lambda.Timeout"
+    assert result.status == "failed" and result.error_type == "Sandbox.Timedout"
+    assert result.reason == "Lambda reported status 'timeout'"  # no duration in this record
 
 
 def test_json_format_success():
@@ -298,3 +299,110 @@ def test_previous_request_ending_in_our_first_millisecond_does_not_hide_our_line
     ]
     log.add(boundary, seen_at=10)
     assert verdict(log, 15).error_message == "Unable to finish loop"
+
+
+# Each scenario as Lambda writes it in the three log shapes a function can have: the text format before
+# 2026 ("Task timed out" and runtime-exit lines), the text format of 2026 (REPORT's Status and Error
+# Type fields only) and the JSON format (platform events). The verdict must not depend on the shape.
+def _json_done(status: str, error_type: str | None = None, duration_ms: float = 3000.0) -> list[str]:
+    extra = {"errorType": error_type} if error_type else {}
+    metrics = {"durationMs": duration_ms}
+    return [
+        lines.platform_json("platform.runtimeDone", RID, status=status, metrics=metrics, **extra),
+        lines.platform_json("platform.report", RID, status=status, metrics=metrics, **extra),
+    ]
+
+
+GENERATIONS = {
+    "timeout": {
+        "text-old": [lines.start(RID), lines.end(RID), lines.report(RID, 3000.0), lines.timed_out(RID, 3.0)],
+        "text-2026": [lines.start(RID), lines.end(RID), lines.report(RID, 3000.0, status="timeout")],
+        "json": [lines.platform_json("platform.start", RID), *_json_done("timeout", "Sandbox.Timedout")],
+    },
+    "unhandled": {
+        "text-old": [lines.start(RID), lines.unhandled(), lines.end(RID), lines.report(RID)],
+        "text-2026": [
+            lines.start(RID),
+            lines.unhandled(),
+            lines.end(RID),
+            lines.report(RID, status="error", error_type="Runtime.Unknown"),
+        ],
+        "json": [
+            lines.platform_json("platform.start", RID),
+            lines.runtime_json_unhandled(RID),
+            *_json_done("error", "Runtime.Unknown"),
+        ],
+    },
+    "crash": {
+        "text-old": [lines.start(RID), lines.runtime_exit(RID), "Runtime.ExitError", lines.end(RID), lines.report(RID)],
+        "text-2026": [
+            lines.start(RID),
+            lines.end(RID),
+            lines.report(RID, status="error", error_type="Runtime.ExitError"),
+        ],
+        "json": [lines.platform_json("platform.start", RID), *_json_done("error", "Runtime.ExitError")],
+    },
+    "logged_error": {
+        "text-old": [lines.start(RID), lines.logged_exception(CID, RID), lines.end(RID), lines.report(RID)],
+        "text-2026": [
+            lines.start(RID),
+            lines.logged_exception(CID, RID),
+            lines.end(RID),
+            lines.report(RID, status="error", error_type="Runtime.Unknown"),
+        ],
+        "json": [
+            lines.platform_json("platform.start", RID),
+            lines.runtime_json_logged(
+                RID, "Function invocation failed", level="ERROR", errorType="ValueError", errorMessage="bad row 7"
+            ),
+            *_json_done("error", "Runtime.Unknown"),
+        ],
+    },
+    "success": {
+        "text-old": [lines.start(RID), "printed", lines.end(RID), lines.report(RID)],
+        "text-2026": [lines.start(RID), "printed", lines.end(RID), lines.report(RID, status="success")],
+        "json": [lines.platform_json("platform.start", RID), "printed", *_json_done("success")],
+    },
+}
+EXPECTED = {
+    "timeout": ("failed", "Sandbox.Timedout", "Task timed out after 3.00 seconds"),
+    "unhandled": ("failed", "RuntimeError", "Unable to finish loop"),
+    "crash": ("failed", "Runtime.ExitError", None),
+    "logged_error": ("failed", "ValueError", "Function invocation failed"),
+    "success": ("success", None, None),
+}
+
+
+@pytest.mark.parametrize("shape", ["text-old", "text-2026", "json"])
+@pytest.mark.parametrize("scenario", sorted(GENERATIONS))
+def test_every_log_shape_gives_the_same_verdict(scenario, shape):
+    log = new_log()
+    log.add(events(*GENERATIONS[scenario][shape]), seen_at=10)
+    assert verdict(log, 14.9) is None  # still settling
+    result = verdict(log, 15)
+    status, error_type, error_message = EXPECTED[scenario]
+    assert (result.status, result.error_type) == (status, error_type), result
+    if error_message is not None:
+        assert result.error_message == error_message
+    if scenario == "timeout":
+        assert result.reason == "Task timed out after 3.00 seconds"
+
+
+def test_a_2026_timeout_report_alone_is_a_failure_not_a_success():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.end(RID), lines.report(RID, 180000.0, status="timeout")), seen_at=10)
+    result = verdict(log, 15)
+    assert (result.status, result.reason) == ("failed", "Task timed out after 180.00 seconds")
+
+
+def test_a_status_error_without_a_line_of_the_function_names_lambdas_error_type():
+    log = new_log()
+    log.add(
+        events(lines.start(RID), lines.end(RID), lines.report(RID, status="error", error_type="Runtime.X")), seen_at=10
+    )
+    result = verdict(log, 15)
+    assert (result.status, result.error_type, result.reason) == (
+        "failed",
+        "Runtime.X",
+        "Runtime.X: Lambda reported status 'error'",
+    )
