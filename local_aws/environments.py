@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from local_aws import json_logging
 from local_aws.cloudwatch_writer import CloudWatchWriter
 from local_aws.functions import FunctionVersion
 from local_aws.log_capture import PipeLineReader
@@ -288,6 +289,11 @@ class ExecutionEnvironment:
         log.info("Runtime process of environment %s exited with %s", self.id, status)
 
     def _on_output(self, line: str, printed_at: float) -> None:
+        function = self.function
+        if function.log_format == "JSON" and not json_logging.passes(
+            json_logging.application_line_level(line), function.application_log_level
+        ):
+            return  # below the function's ApplicationLogLevel: Lambda does not send it
         self._emit(line, int(printed_at * 1000))
 
     def _emit(self, line: str, timestamp_ms: int | None) -> None:
@@ -327,6 +333,11 @@ class ExecutionEnvironment:
             "LAMBDA_RUNTIME_DIR": self._settings.library_paths[0] if self._settings.library_paths else "",
             "TZ": ":UTC",
         }
+        if function.log_format == "JSON":
+            # The runtime writes its logging records as JSON and sets the root logger's level from these;
+            # Powertools reads the level too (Lambda's names: TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
+            reserved["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            reserved["AWS_LAMBDA_LOG_LEVEL"] = function.application_log_level
         return {**base, **function.environment, **reserved}
 
 

@@ -79,6 +79,9 @@ class FunctionVersion:
     code_dir: str
     log_group: str
     log_format: str = "Text"
+    # LoggingConfig's level filters; Lambda applies them in the JSON format only (INFO by default there).
+    application_log_level: str = "INFO"
+    system_log_level: str = "INFO"
     # Identifies this exact configuration, so that warm environments of an older one are never reused.
     config_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -147,6 +150,8 @@ class FunctionRegistry:
             code_dir=code_dir,
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
             log_format=str(logging_config.get("LogFormat") or "Text"),
+            application_log_level=str(logging_config.get("ApplicationLogLevel") or "INFO"),
+            system_log_level=str(logging_config.get("SystemLogLevel") or "INFO"),
         )
         record = _FunctionRecord(latest=latest)
         published = str(response.get("Version") or LATEST)
@@ -190,6 +195,10 @@ class FunctionRegistry:
             if logging_config:
                 changes["log_group"] = str(logging_config.get("LogGroup") or latest.log_group)
                 changes["log_format"] = str(logging_config.get("LogFormat") or latest.log_format)
+                changes["application_log_level"] = str(
+                    logging_config.get("ApplicationLogLevel") or latest.application_log_level
+                )
+                changes["system_log_level"] = str(logging_config.get("SystemLogLevel") or latest.system_log_level)
             record.latest = replace(latest, **changes)
         return [latest.config_id]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from local_aws import platform_lines
+from local_aws import json_logging, platform_lines
 from local_aws.environments import EnvironmentPool, ExecutionEnvironment
 from local_aws.functions import FunctionVersion
 from local_aws.runtime_api import Dispatch
@@ -171,7 +171,7 @@ class Invoker:
         function = request.function
         rid = request.request_id
         started = self._clock()
-        environment.log_platform(platform_lines.start_line(rid, function.version), started)
+        self._start(environment, rid, started)
         deadline = started + function.timeout
         environment.dispatch(
             Dispatch(
@@ -193,12 +193,12 @@ class Invoker:
             environment.finish_invocation()
             environment.drain_logs(until_closed=True)
             seconds = float(function.timeout)
-            if self._legacy:
+            if self._legacy and function.log_format != "JSON":
                 # Lambda named the configured timeout here; REPORT's Duration said how long it really ran.
                 self._end(environment, rid, duration_ms, init_ms)
                 environment.log_platform(platform_lines.timeout_line(rid, timed_out_at=ended, seconds=seconds))
             else:
-                self._end(environment, rid, seconds * 1000, init_ms, status="timeout")
+                self._end(environment, rid, seconds * 1000, init_ms, status="timeout", error_type="Sandbox.Timedout")
             return platform_lines.timeout_error(rid, seconds), UNHANDLED, False
         if outcome.kind == "exit":
             status = outcome.exit_status if outcome.exit_status is not None else -9
@@ -224,7 +224,7 @@ class Invoker:
         exit_status = environment.exit_status
         environment.kill()
         environment.drain_logs(until_closed=True)
-        environment.log_platform(platform_lines.start_line(rid, function.version), started)
+        self._start(environment, rid, started)
         duration_ms = (self._clock() - started) * 1000
         init_ms = (started - environment.started_at) * 1000
         if init_error is not None:
@@ -234,25 +234,40 @@ class Invoker:
         if exit_status is not None:
             self._exit(environment, rid, exit_status, duration_ms, init_ms)
             return platform_lines.exit_error(rid, exit_status)
-        if self._legacy:
+        if self._legacy and function.log_format != "JSON":
             self._end(environment, rid, duration_ms, init_ms)
             environment.log_platform(
                 platform_lines.timeout_line(rid, timed_out_at=self._clock(), seconds=self._init_timeout)
             )
         else:
-            self._end(environment, rid, self._init_timeout * 1000, init_ms, status="timeout")
+            self._end(
+                environment, rid, self._init_timeout * 1000, init_ms, status="timeout", error_type="Sandbox.Timedout"
+            )
         return platform_lines.timeout_error(rid, self._init_timeout)
 
     def _exit(
         self, environment: ExecutionEnvironment, request_id: str, status: int, duration_ms: float, init_ms: float | None
     ) -> None:
-        """Write the lines of a runtime that died: the legacy exit lines, or the 2026 REPORT status."""
-        if self._legacy:
+        """Write the lines of a runtime that died: the legacy exit lines, or the request's status."""
+        if self._legacy and environment.function.log_format != "JSON":
             for line in platform_lines.exit_lines(request_id, status):
                 environment.log_platform(line)
             self._end(environment, request_id, duration_ms, init_ms)
         else:
             self._end(environment, request_id, duration_ms, init_ms, status="error", error_type="Runtime.ExitError")
+
+    def _start(self, environment: ExecutionEnvironment, request_id: str, at: float) -> None:
+        """Write START (``platform.start`` in the JSON format, unless the system log level hides it)."""
+        function = environment.function
+        if function.log_format != "JSON":
+            environment.log_platform(platform_lines.start_line(request_id, function.version), at)
+        elif json_logging.passes("INFO", function.system_log_level):
+            environment.log_platform(
+                json_logging.start_event(
+                    request_id, version=function.version, function_arn=function.qualified_arn, at=at
+                ),
+                at,
+            )
 
     def _end(
         self,
@@ -261,20 +276,40 @@ class Invoker:
         duration_ms: float,
         init_ms: float | None,
         *,
-        status: str | None = None,
+        status: str = "success",
         error_type: str | None = None,
     ) -> None:
-        """Write END and REPORT; a failed request's REPORT carries its status (not in the legacy form)."""
+        """Write the end of a request: END and REPORT (with its status when it failed, except in the legacy
+        text form), or in the JSON format ``platform.runtimeDone`` and ``platform.report`` as the system log
+        level lets through."""
+        function = environment.function
+        memory = environment.sample_memory()
+        if function.log_format == "JSON":
+            for event in json_logging.end_events(
+                request_id,
+                status=status,
+                error_type=error_type,
+                duration_ms=duration_ms,
+                memory_size_mb=function.memory_size,
+                max_memory_used_mb=memory,
+                init_duration_ms=init_ms,
+                at=self._clock(),
+                system_level=function.system_log_level,
+            ):
+                environment.log_platform(event)
+            return
+        failed = status != "success" and not self._legacy
         environment.log_platform(platform_lines.end_line(request_id))
         environment.log_platform(
             platform_lines.report_line(
                 request_id,
                 duration_ms=duration_ms,
-                memory_size_mb=environment.function.memory_size,
-                max_memory_used_mb=environment.sample_memory(),
+                memory_size_mb=function.memory_size,
+                max_memory_used_mb=memory,
                 init_duration_ms=init_ms,
-                status=None if self._legacy else status,
-                error_type=None if self._legacy else error_type,
+                status=status if failed else None,
+                # The seen 2026 timeout REPORT names no error type; errors do.
+                error_type=error_type if failed and status != "timeout" else None,
             )
         )
 

@@ -290,7 +290,12 @@ def _too_large(size: int, limit: int) -> HttpResponse:
 
 
 def _logging_config(function: FunctionVersion) -> dict[str, Any]:
-    return {"LogFormat": function.log_format, "LogGroup": function.log_group}
+    """Return ``LoggingConfig`` as Lambda does: the level filters only in the JSON format."""
+    config: dict[str, Any] = {"LogFormat": function.log_format, "LogGroup": function.log_group}
+    if function.log_format == "JSON":
+        config["ApplicationLogLevel"] = function.application_log_level
+        config["SystemLogLevel"] = function.system_log_level
+    return config
 
 
 def _decode_client_context(header: str | None) -> str | None:

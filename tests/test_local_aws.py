@@ -367,6 +367,109 @@ def test_a_successful_report_carries_no_failure_status(generation: Generation) -
     assert "Status:" not in lines[position(lines, "REPORT")]
 
 
+# -- the JSON log format and LoggingConfig's levels ---------------------------------------------------------------
+
+
+def json_records(events: Events) -> list[dict[str, Any] | str]:
+    """Each event as its JSON object, or its text when it is not JSON (print lines)."""
+    out: list[dict[str, Any] | str] = []
+    for event in events:
+        text = event["message"].rstrip("\n")
+        try:
+            out.append(json.loads(text))
+        except ValueError:
+            out.append(text)
+    return out
+
+
+def platform_types(records: list[dict[str, Any] | str]) -> list[str]:
+    return [r["type"] for r in records if isinstance(r, dict) and str(r.get("type", "")).startswith("platform.")]
+
+
+def app_messages(records: list[dict[str, Any] | str]) -> list[str]:
+    return [r["message"] for r in records if isinstance(r, dict) and "message" in r]
+
+
+def wait_for_lines(logs_client: Any, name: str, count: int) -> list[dict[str, Any] | str]:
+    return json_records(wait_for_events(logs_client, f"/aws/lambda/{name}", lambda events: len(events) >= count))
+
+
+def test_json_format_writes_platform_events_and_the_runtimes_json_lines(
+    lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+) -> None:
+    name = make_function("levels", LoggingConfig={"LogFormat": "JSON"})
+    assert lambda_client.get_function_configuration(FunctionName=name)["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "LogGroup": f"/aws/lambda/{name}",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+    }
+
+    response, result = invoke(lambda_client, name)
+
+    rid = request_id(response)
+    assert result == "ok"
+    records = wait_for_lines(logs_client, name, 5)
+    # runtimeDone of a success is a DEBUG event: not sent at the default system level INFO.
+    assert platform_types(records) == ["platform.start", "platform.report"]
+    start, report = (r for r in records if isinstance(r, dict) and "type" in r)
+    assert start["record"]["requestId"] == rid and report["record"]["requestId"] == rid
+    assert report["record"]["status"] == "success" and report["record"]["metrics"]["durationMs"] > 0
+    assert f"printed by {rid}" in records  # print stays plain text
+    assert app_messages(records) == ["info line", "warning line"]  # the runtime's root level is INFO
+    info = next(r for r in records if isinstance(r, dict) and r.get("message") == "info line")
+    assert (info["level"], info["logger"], info["requestId"]) == ("INFO", "app", rid)
+
+
+def test_json_format_failure_and_timeout_carry_the_status(
+    lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+) -> None:
+    failing = make_function("levels", LoggingConfig={"LogFormat": "JSON"})
+    response, error = invoke(lambda_client, failing, {"fail": "x"})
+    rid = request_id(response)
+    assert response["FunctionError"] == "Unhandled" and error["errorType"] == "RuntimeError"
+    records = wait_for_lines(logs_client, failing, 7)
+    assert platform_types(records) == ["platform.start", "platform.runtimeDone", "platform.report"]
+    done = next(r for r in records if isinstance(r, dict) and r.get("type") == "platform.runtimeDone")
+    assert done["record"] | {"metrics": None} == {
+        "requestId": rid,
+        "status": "error",
+        "errorType": "Runtime.Unknown",
+        "metrics": None,
+    }
+    unhandled = next(r for r in records if isinstance(r, dict) and r.get("errorType") == "RuntimeError")
+    assert "message" not in unhandled and unhandled["errorMessage"] == "boom: x" and unhandled["requestId"] == rid
+
+    slow = make_function("sleep", Timeout=1, LoggingConfig={"LogFormat": "JSON"})
+    response, _ = invoke(lambda_client, slow, {"seconds": 5})
+    rid = request_id(response)
+    records = wait_for_lines(logs_client, slow, 4)
+    statuses = {r["type"]: r["record"] for r in records if isinstance(r, dict) and "type" in r}
+    assert statuses["platform.report"]["status"] == "timeout"
+    assert statuses["platform.report"]["metrics"]["durationMs"] == 1000.0
+    assert statuses["platform.runtimeDone"]["errorType"] == "Sandbox.Timedout"
+
+
+def test_log_levels_filter_application_lines_and_platform_events(
+    lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+) -> None:
+    quiet = make_function(
+        "levels", LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}
+    )
+    ok, _ = invoke(lambda_client, quiet)
+    failed, _ = invoke(lambda_client, quiet, {"fail": "y"})
+
+    records = wait_for_lines(logs_client, quiet, 4)
+    ok_rid, failed_rid = request_id(ok), request_id(failed)
+    # A success leaves no platform event at all; print and INFO lines are not sent at WARN.
+    assert not any(isinstance(r, str) and r.startswith("printed") for r in records)
+    assert app_messages(records) == ["warning line", "warning line"]
+    assert platform_types(records) == ["platform.runtimeDone"]
+    done = next(r for r in records if isinstance(r, dict) and r.get("type") == "platform.runtimeDone")
+    assert (done["record"]["requestId"], done["record"]["status"]) == (failed_rid, "error")
+    assert not any(isinstance(r, dict) and ok_rid in json.dumps(r) and r.get("type") for r in records)
+
+
 def test_handler_that_cannot_be_imported_fails_with_the_runtimes_init_error(
     lambda_client: Any, make_function: Callable[..., str]
 ) -> None:

@@ -54,3 +54,17 @@ def multiline(event: Event, context: Any) -> str:
     """Print one text with an embedded newline: Lambda stores one event per printed line."""
     print("first line\nsecond line")
     return "ok"
+
+
+def levels(event: Event, context: Any) -> str:
+    """Write a line at each level through the `logging` module, and one with print (no level)."""
+    import logging
+
+    logger = logging.getLogger("app")
+    print(f"printed by {context.aws_request_id}")
+    logger.debug("debug line")
+    logger.info("info line")
+    logger.warning("warning line")
+    if event.get("fail"):
+        raise RuntimeError("boom: " + str(event["fail"]))
+    return "ok"
