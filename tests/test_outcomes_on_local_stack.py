@@ -1,0 +1,121 @@
+"""The trigger's verdict on real invocations: the real Python runtime (awslambdaric) behind the local AWS
+stack, in each log shape Lambda writes (text before 2026, text of 2026, JSON), through real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from local_aws import LocalAwsStack
+from local_aws.deploy import zip_directory
+from tests.conftest import aws_connection
+
+HANDLERS = Path(__file__).parent / "local_aws_functions"
+REGION = "us-east-1"
+SHAPES = ["text-legacy", "text-2026", "json"]
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[str, LocalAwsStack]]:
+    """A stack writing today's text lines (and JSON where the function asks for it) and one writing the old."""
+    with (
+        LocalAwsStack(port=0, ingestion_delay=0.2, text_generation="2026") as today,
+        LocalAwsStack(port=0, ingestion_delay=0.2, text_generation="legacy") as legacy,
+    ):
+        yield {"text-legacy": legacy, "text-2026": today, "json": today}
+
+
+def _client(stack: LocalAwsStack, service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=stack.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(read_timeout=60, retries={"total_max_attempts": 1}),
+    )
+
+
+def make_function(stack: LocalAwsStack, handler: str, shape: str, **settings: Any) -> str:
+    name = f"v-{handler}-{uuid.uuid4().hex[:8]}"
+    role = _client(stack, "iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    if shape == "json":
+        settings["LoggingConfig"] = {"LogFormat": "JSON", **settings.get("LoggingConfig", {})}
+    _client(stack, "lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler=f"handlers.{handler}",
+        Code={"ZipFile": zip_directory(HANDLERS)},
+        **{"Timeout": 10, **settings},
+    )
+    return name
+
+
+async def follow(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, payload: bytes) -> dict:
+    """Invoke asynchronously, then run the trigger the operator would defer to; return its event."""
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_STACK", aws_connection(stack.endpoint_url))
+    invoked_at = time.time()
+    response = _client(stack, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    trigger = LambdaInvocationTrigger(
+        function_name=name,
+        log_group=f"/aws/lambda/{name}",
+        correlation_id=f"corr-{uuid.uuid4().hex}",  # these handlers do not log it: followed by request id
+        request_id=response["ResponseMetadata"]["RequestId"],
+        invoked_at=invoked_at,
+        deadline=invoked_at + 40,
+        aws_conn_id="local_stack",
+        poll_interval=0.3,
+        settle_seconds=1.0,
+    )
+
+    async def first() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), 60)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_success(stacks, monkeypatch, shape):
+    stack = stacks[shape]
+    event = await follow(stack, monkeypatch, make_function(stack, "levels", shape), b"{}")
+    assert event["status"] == "success", event["message"]
+    assert any(line["message"].startswith("printed by ") for line in event["lines"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_unhandled_exception(stacks, monkeypatch, shape):
+    stack = stacks[shape]
+    event = await follow(stack, monkeypatch, make_function(stack, "levels", shape), b'{"fail": "x"}')
+    assert (event["status"], event["error"]["type"], event["error"]["message"]) == ("failed", "RuntimeError", "boom: x")
+    assert "Traceback" in (event["error"]["detail"] or "") or "raise RuntimeError" in (event["error"]["detail"] or "")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_timeout(stacks, monkeypatch, shape):
+    stack = stacks[shape]
+    event = await follow(stack, monkeypatch, make_function(stack, "sleep", shape, Timeout=1), b'{"seconds": 5}')
+    assert (event["status"], event["message"]) == ("failed", "Task timed out after 1.00 seconds")
+    assert event["error"]["type"] == "Sandbox.Timedout"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_runtime_crash(stacks, monkeypatch, shape):
+    stack = stacks[shape]
+    event = await follow(stack, monkeypatch, make_function(stack, "crash", shape), b'{"how": "exit"}')
+    assert (event["status"], event["error"]["type"]) == ("failed", "Runtime.ExitError")
