@@ -140,9 +140,43 @@ def _platform_json(base: dict[str, Any], platform_type: str, record: dict[str, A
         "platform.runtimeDone": Marker.END,
         "platform.report": Marker.REPORT,
     }.get(platform_type, Marker.NONE)
-    message = f"{platform_type} {json.dumps(body, sort_keys=True, default=str)}"
     level = "ERROR" if failure else "INFO"
+    message = describe_platform_event(platform_type, body)
     return LogLine(**base, level=level, message=message, request_id=request_id, marker=marker, failure=failure)
+
+
+# How a JSON platform record's metrics read in the text format's REPORT line.
+_REPORT_METRICS = (
+    ("durationMs", "Duration", "ms", "{:.2f}"),
+    ("billedDurationMs", "Billed Duration", "ms", "{:.0f}"),
+    ("memorySizeMB", "Memory Size", "MB", "{:.0f}"),
+    ("maxMemoryUsedMB", "Max Memory Used", "MB", "{:.0f}"),
+    ("initDurationMs", "Init Duration", "ms", "{:.2f}"),
+)
+
+
+def describe_platform_event(platform_type: str, body: dict[str, Any]) -> str:
+    """Return a JSON platform event as a reader knows it from the text format (START / REPORT fields);
+    other events keep their record as JSON after their type."""
+    request = f"RequestId: {body.get('requestId')}"
+    fields: list[str] = []
+    metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
+    for key, label, unit, form in _REPORT_METRICS:
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            fields.append(f"{label}: {form.format(value)} {unit}")
+    for key, label in (("status", "Status"), ("errorType", "Error Type"), ("tenantId", "Tenant Id")):
+        if body.get(key) is not None:
+            fields.append(f"{label}: {_as_text(body[key])}")
+    if platform_type == "platform.start":
+        version = f" Version: {body['version']}" if body.get("version") else ""
+        tenant = f" Tenant Id: {body['tenantId']}" if body.get("tenantId") else ""
+        return f"START {request}{version}{tenant}"
+    if platform_type == "platform.report":
+        return "\t".join([f"REPORT {request}", *fields])
+    if platform_type == "platform.runtimeDone":
+        return "\t".join([f"RUNTIME DONE {request}", *fields])
+    return f"{platform_type} {json.dumps(body, sort_keys=True, default=str)}"
 
 
 def status_failure(status: Any, error_type: str | None, duration_ms: float | None) -> Failure | None:
@@ -191,12 +225,15 @@ def _application_json(
     request_id = record.get("function_request_id") or record.get("requestId") or record.get("AWSRequestId")
     correlation_id = record.get(correlation_id_key)
     message = _as_text(record.get("message", record.get("msg", record.get("errorMessage"))))
+    unhandled = bool(record.get("errorType")) and "errorMessage" in record and "message" not in record
+    if unhandled:
+        message = f"{_as_text(record['errorType'])}: {_as_text(record['errorMessage'])}"
     if not message and "message" not in record:
         message = json.dumps(record, sort_keys=True, default=str)
     detail = _json_detail(record)
     failure = None
     if level in FAILURE_LEVELS:
-        if record.get("errorType") and "errorMessage" in record and "message" not in record:
+        if unhandled:
             # The runtime's line for an exception that escaped the handler has no "message".
             failure = Failure(
                 "unhandled", _as_text(record["errorType"]), _as_text(record["errorMessage"]), RANK_UNHANDLED

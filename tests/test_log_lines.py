@@ -168,8 +168,23 @@ def test_json_format_runtime_unhandled_error():
     line = parse(text)
     assert line.request_id == RID
     assert (line.failure.kind, line.failure.error_type) == ("unhandled", "RuntimeError")
-    assert line.message == "Unable to finish loop"
+    assert line.message == "RuntimeError: Unable to finish loop"
     assert "raise RuntimeError()" in line.detail
+
+
+def test_json_platform_events_read_like_the_text_format():
+    start = parse(lines.platform_json("platform.start", RID, version="$LATEST", tenantId="t-1"))
+    assert start.message == f"START RequestId: {RID} Version: $LATEST Tenant Id: t-1"
+    metrics = {"durationMs": 1233.96, "billedDurationMs": 1698, "memorySizeMB": 256, "maxMemoryUsedMB": 123}
+    report = parse(lines.platform_json("platform.report", RID, metrics=metrics, status="timeout"))
+    assert report.message == (
+        f"REPORT RequestId: {RID}\tDuration: 1233.96 ms\tBilled Duration: 1698 ms\tMemory Size: 256 MB\t"
+        "Max Memory Used: 123 MB\tStatus: timeout"
+    )
+    done = parse(lines.platform_json("platform.runtimeDone", RID, status="error", errorType="Runtime.Unknown"))
+    assert done.message == f"RUNTIME DONE RequestId: {RID}\tStatus: error\tError Type: Runtime.Unknown"
+    other = parse(lines.platform_json("platform.logsDropped", RID, droppedRecords=3))
+    assert other.message.startswith("platform.logsDropped {") and '"droppedRecords": 3' in other.message
 
 
 @pytest.mark.parametrize(
