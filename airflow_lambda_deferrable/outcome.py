@@ -160,10 +160,13 @@ def decide(
     deadline: float,
     settle_seconds: float,
     known: KnownResult | None = None,
+    allow_hidden_success: bool = False,
 ) -> Verdict | None:
     """Return the verdict on the invocation, or ``None`` while it is still undecided.
 
     :param now: the current time; only the deadline is compared with it.
+    :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`)
+        and the user chose to count "no failure seen by the deadline" as success.
     :param checked_at: when the last full read of the log began; a settle window ends only with a read
         that began after it (lines ingested during a read may be missed by it).
     """
@@ -187,6 +190,12 @@ def decide(
             "success", f"Lambda reported the end of the request and no failure followed within {settle_seconds:g}s"
         )
     if now >= deadline:
+        if allow_hidden_success and log.failure_seen_at is None:
+            return Verdict(
+                "success",
+                "no failure was seen by the deadline (the function's logging config hides a success; "
+                "allow_hidden_success=True counts that as success)",
+            )
         return Verdict("timeout", _timeout_reason(log))
     return None
 
@@ -253,6 +262,10 @@ def _logged_traceback(log: InvocationLog) -> str | None:
 
 def _timeout_reason(log: InvocationLog) -> str:
     if not log.lines:
-        return "no log line of the invocation appeared before the deadline"
+        # Lines without any id (print output) can be attributed only inside the request's START..END.
+        return (
+            "no line carrying the invocation's request id or correlation id appeared before the deadline, "
+            "nor Lambda's START/END of it"
+        )
     progress = "it started but its end was not seen" if log.started else "its START line was not seen"
     return f"no outcome before the deadline: {len(log.lines)} line(s) seen, {progress}"

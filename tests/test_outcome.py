@@ -175,7 +175,7 @@ def test_timeout_with_nothing_seen_and_with_a_start():
     log = new_log()
     assert verdict(log, DEADLINE - 1) is None
     result = verdict(log, DEADLINE)
-    assert result.status == "timeout" and result.reason == "no log line of the invocation appeared before the deadline"
+    assert result.status == "timeout" and result.reason.startswith("no line carrying the invocation's request id")
     log.add(events(lines.start(RID), lines.powertools(CID, RID, "iteration 1")), seen_at=10)
     assert "it started but its end was not seen" in verdict(log, DEADLINE).reason
 
@@ -406,3 +406,27 @@ def test_a_status_error_without_a_line_of_the_function_names_lambdas_error_type(
         "Runtime.X",
         "Runtime.X: Lambda reported status 'error'",
     )
+
+
+def test_a_hidden_success_counts_only_when_allowed_and_only_without_a_failure():
+    quiet = new_log()
+    quiet.add(events("printed, no ids", "more print output"), seen_at=10)
+    at_deadline = decide(quiet, now=DEADLINE, checked_at=DEADLINE, deadline=DEADLINE, settle_seconds=SETTLE)
+    assert at_deadline.status == "timeout" and "no line carrying" in at_deadline.reason
+    allowed = decide(
+        quiet, now=DEADLINE, checked_at=DEADLINE, deadline=DEADLINE, settle_seconds=SETTLE, allow_hidden_success=True
+    )
+    assert allowed.status == "success" and "allow_hidden_success=True" in allowed.reason
+    assert (
+        decide(quiet, now=10, checked_at=10, deadline=DEADLINE, settle_seconds=SETTLE, allow_hidden_success=True)
+        is None
+    )
+    failed = new_log()
+    failed.add(
+        events(lines.platform_json("platform.runtimeDone", RID, status="error", errorType="Runtime.Unknown")),
+        seen_at=10,
+    )
+    result = decide(
+        failed, now=DEADLINE, checked_at=DEADLINE, deadline=DEADLINE, settle_seconds=SETTLE, allow_hidden_success=True
+    )
+    assert result.status == "failed"
