@@ -80,6 +80,12 @@ class InvocationLog:
     end_marker_seen_at: float | None = None
     ended_seen_at: float | None = None
     started: bool = False
+    # False where one environment runs several requests at once (Lambda Managed Instances): lines
+    # without ids are then never claimed, only counted.
+    claim_lines_without_ids: bool = True
+    # Lines without ids inside our request's stretch of stream that could not be told apart from another
+    # request's (left out of the invocation's lines, and reported as a count).
+    unattributed_lines: int = 0
     _spans: dict[str, _Span] = field(default_factory=dict)
 
     def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
@@ -100,7 +106,12 @@ class InvocationLog:
         self.learn_request_ids(batch)
         for line in batch:
             self._note_span(line)
-        accepted = [line for line in batch if self._belongs(line)]
+        accepted = []
+        for line in batch:
+            if self._belongs(line):
+                accepted.append(line)
+            elif self._unattributable(line):
+                self.unattributed_lines += 1
         for line in accepted:
             if line.marker is Marker.START:
                 self.started = True
@@ -128,8 +139,10 @@ class InvocationLog:
         if line.request_id is None:
             return
         if line.request_id not in self.request_ids:
+            # Another request's line (START/END or any line carrying its id, as JSON lines do) inside our
+            # stretch: the environment runs requests at once, and lines without ids there are anyone's.
             span = self._spans.get(line.stream)
-            if span is not None and line.marker is not Marker.NONE and line.timestamp > span.start:
+            if span is not None and line.timestamp > span.start:
                 if span.end is None or line.timestamp <= span.end:
                     span.shared = True
             return
@@ -147,9 +160,20 @@ class InvocationLog:
         if self.correlation_id in line.message:
             return True
         span = self._spans.get(line.stream)
-        if span is None or span.shared:
+        if span is None or span.shared or not self.claim_lines_without_ids:
             return False
-        return span.start <= line.timestamp <= (span.end if span.end is not None else line.timestamp)
+        return _inside(span, line)
+
+    def _unattributable(self, line: LogLine) -> bool:
+        """Return whether `line` has no id and lies in our stretch of its stream, yet is not claimed."""
+        if line.request_id is not None or line.correlation_id is not None:
+            return False
+        span = self._spans.get(line.stream)
+        return span is not None and _inside(span, line)
+
+
+def _inside(span: _Span, line: LogLine) -> bool:
+    return span.start <= line.timestamp <= (span.end if span.end is not None else line.timestamp)
 
 
 def decide(

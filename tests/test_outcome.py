@@ -430,3 +430,45 @@ def test_a_hidden_success_counts_only_when_allowed_and_only_without_a_failure():
         failed, now=DEADLINE, checked_at=DEADLINE, deadline=DEADLINE, settle_seconds=SETTLE, allow_hidden_success=True
     )
     assert result.status == "failed"
+
+
+def test_json_lines_of_concurrent_requests_are_attributed_by_their_own_request_id():
+    """Managed Instances: several requests at once in one environment, one stream, JSON format."""
+    log = new_log()
+    log.add(
+        events(
+            lines.platform_json("platform.start", OTHER_RID),
+            lines.platform_json("platform.start", RID),
+            lines.runtime_json_logged(OTHER_RID, "theirs"),
+            lines.runtime_json_logged(RID, "ours"),
+            "printed by someone",
+            lines.platform_json("platform.report", RID, status="success"),
+            lines.platform_json("platform.report", OTHER_RID, status="error", errorType="Runtime.Unknown"),
+        ),
+        seen_at=10,
+    )
+    assert [line.message for line in log.lines if "RequestId" not in line.message] == ["ours"]
+    assert log.unattributed_lines == 1
+    assert verdict(log, 15).status == "success"
+
+
+def test_a_request_enclosing_ours_is_seen_by_any_line_carrying_its_id():
+    log = new_log()
+    log.add(
+        events(
+            lines.platform_json("platform.start", RID),
+            lines.runtime_json_logged(OTHER_RID, "theirs, started before us and ending after us"),
+            "printed by someone",
+            lines.platform_json("platform.report", RID, status="success"),
+        ),
+        seen_at=10,
+    )
+    assert not any(line.message == "printed by someone" for line in log.lines)
+    assert log.unattributed_lines == 1
+
+
+def test_lines_without_ids_are_never_claimed_when_the_environment_is_known_to_be_shared():
+    log = InvocationLog(correlation_id=CID, request_ids={RID}, claim_lines_without_ids=False)
+    log.add(events(lines.start(RID), "printed", lines.end(RID)), seen_at=10)
+    assert [line.message for line in log.lines] == [lines.start(RID), lines.end(RID)]
+    assert log.unattributed_lines == 1
