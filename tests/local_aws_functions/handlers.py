@@ -54,3 +54,9 @@ def multiline(event: Event, context: Any) -> str:
     """Print one text with an embedded newline: Lambda stores one event per printed line."""
     print("first line\nsecond line")
     return "ok"
+
+
+def print_nul(event: Event, context: Any) -> str:
+    """Print and return text with a NUL character in it (PostgreSQL's JSONB cannot store one)."""
+    print("before\x00after")
+    return "result\x00end"
