@@ -7,6 +7,7 @@ which refuses anything missing or malformed (a broken event must never pass for 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,28 @@ MAX_MESSAGE_CHARS = 8 * 1024
 MAX_DETAIL_CHARS = 16 * 1024
 # When lines must be left out, keep this share of the budget for the first lines; the rest is the tail.
 HEAD_SHARE = 0.2
+# What PostgreSQL's JSONB (where Airflow stores `next_kwargs`) cannot hold: NUL, and surrogates, which
+# in a Python string are always lone ones (no UTF-8 encoding). Each becomes U+FFFD, visibly.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """Return a JSON value with every string (dict keys too) made storable: NUL and lone surrogates become U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
 
 
 def _clip(text: str | None, limit: int) -> str | None:
-    """Cut `text` to `limit` characters and make it safe to store (no lone surrogates)."""
+    """Cut `text` to `limit` characters and make it safe to store (see `storable`)."""
     if text is None:
         return None
-    clean = text.encode("utf-8", "replace").decode("utf-8")
+    clean = storable(text)
     if len(clean) <= limit:
         return clean
     return f"{clean[:limit]}... [{len(clean) - limit} more characters]"

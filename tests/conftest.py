@@ -28,6 +28,8 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from tests.postgres import postgres_url  # noqa: E402, F401 (a fixture: a throwaway PostgreSQL)
+
 MOTO_CONN_ID = "aws_moto"
 REGION = "us-east-1"
 FUNCTION = "example-lambda-function"

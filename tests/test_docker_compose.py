@@ -36,6 +36,17 @@ AIRFLOW_COMPONENTS = {
 AIRFLOW_SERVICES = {"airflow-init", *AIRFLOW_COMPONENTS}
 REQUIRED_SERVICES = {"postgres", *AIRFLOW_SERVICES}
 DAGS_MOUNT = "./dags:/opt/airflow/dags"
+AWS_CONFIG = "/home/airflow/.aws"
+# Only these call AWS: LocalExecutor runs `execute` (the invoke) in the scheduler's container; the
+# triggerer reads CloudWatch Logs. No other service gets the host's AWS credentials.
+AWS_SERVICES = {"airflow-scheduler", "airflow-triggerer"}
+# Secrets every Airflow service needs, each from a host variable that must be set (no public default).
+SECRETS = {
+    "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
+}
+COMPOSE_ENV = ROOT / "scripts" / "compose-env"
 # Settings that must be equal in every Airflow service for the components to work together.
 SHARED_SETTINGS = (
     "AIRFLOW__CORE__EXECUTOR",
@@ -134,8 +145,14 @@ def compose_problems(doc: dict[str, Any], text: str) -> list[str]:
         for key in ("AWS_PROFILE", "LAMBDA_FUNCTION_NAME", "LAMBDA_QUALIFIER"):
             if key not in env:
                 problems.append(f"{name} does not pass {key}")
-        if not any(_volume_source_and_target(v)[1] == "/home/airflow/.aws" for v in service.get("volumes") or []):
+        mounts_aws = any(_volume_source_and_target(v)[1] == AWS_CONFIG for v in service.get("volumes") or [])
+        if name in AWS_SERVICES and not mounts_aws:
             problems.append(f"{name} does not mount the host's AWS configuration")
+        if name not in AWS_SERVICES and mounts_aws:
+            problems.append(f"{name} mounts the host's AWS configuration but does not call AWS")
+        for key, variable in SECRETS.items():
+            if not re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", env.get(key, "")):
+                problems.append(f"{name}: {key} is not the required variable ${{{variable}:?...}}")
     for key in SHARED_SETTINGS:
         values = {_environment(service).get(key) for service in airflow.values()}
         if len(values) != 1 or None in values:
@@ -227,6 +244,24 @@ def _no_healthcheck(doc: dict[str, Any]) -> None:
     del doc["services"]["airflow-triggerer"]["healthcheck"]
 
 
+def _aws_in_apiserver(doc: dict[str, Any]) -> None:
+    service = doc["services"]["airflow-apiserver"]
+    service["volumes"] = [*service["volumes"], "${HOME}/.aws:/home/airflow/.aws:ro"]
+
+
+def _triggerer_without_aws(doc: dict[str, Any]) -> None:
+    service = doc["services"]["airflow-triggerer"]
+    service["volumes"] = [v for v in service["volumes"] if ".aws" not in v]
+
+
+def _public_jwt_default(doc: dict[str, Any]) -> None:
+    doc["services"]["airflow-scheduler"]["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] = "${AIRFLOW_JWT_SECRET:-x}"
+
+
+def _empty_fernet_key(doc: dict[str, Any]) -> None:
+    doc["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CORE__FERNET_KEY"] = ""
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -240,6 +275,10 @@ def _no_healthcheck(doc: dict[str, Any]) -> None:
         pytest.param(_local_aws_by_default, "local-aws starts by default", id="profile"),
         pytest.param(_split_jwt_secret, "AIRFLOW__API_AUTH__JWT_SECRET is not set to one value", id="jwt-secret"),
         pytest.param(_no_healthcheck, "airflow-triggerer has no healthcheck", id="healthcheck"),
+        pytest.param(_aws_in_apiserver, "airflow-apiserver mounts the host's AWS configuration", id="aws-mount"),
+        pytest.param(_triggerer_without_aws, "airflow-triggerer does not mount the host's AWS", id="aws-needed"),
+        pytest.param(_public_jwt_default, "AIRFLOW__API_AUTH__JWT_SECRET is not the required", id="jwt-default"),
+        pytest.param(_empty_fernet_key, "AIRFLOW__CORE__FERNET_KEY is not the required", id="fernet-empty"),
     ],
 )
 def test_validator_flags_a_broken_copy(
@@ -294,18 +333,63 @@ def _compose_binary() -> list[str] | None:
     return None
 
 
-def _compose_config(compose_file: Path) -> subprocess.CompletedProcess[str]:
+def _compose_config(compose_file: Path, env_file: Path) -> subprocess.CompletedProcess[str]:
+    """Run `config` with `env_file` as the only .env (not the checkout's own) and no secrets from this shell."""
     binary = _compose_binary()
     if binary is None:
         pytest.skip("no compose binary (docker compose plugin or Debian's docker-compose) on this machine")
-    command = [*binary, "-f", str(compose_file), "--project-directory", str(ROOT), "--profile", "local-aws"]
-    env = {**os.environ, "HOME": os.environ.get("HOME", str(ROOT))}
-    return subprocess.run([*command, "config", "-q"], capture_output=True, text=True, timeout=120, env=env, check=False)
+    command = [*binary, "-f", str(compose_file), "--project-directory", str(ROOT), "--env-file", str(env_file)]
+    env = {key: value for key, value in os.environ.items() if key not in SECRETS.values()}
+    env["HOME"] = os.environ.get("HOME", str(ROOT))
+    return subprocess.run(
+        [*command, "--profile", "local-aws", "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
-def test_compose_config_accepts_the_file() -> None:
-    result = _compose_config(COMPOSE_FILE)
+def _env_file(path: Path) -> Path:
+    """Write a .env with fresh secrets with scripts/compose-env, the way the README says."""
+    subprocess.run([str(COMPOSE_ENV), str(path)], check=True, capture_output=True, timeout=60)
+    return path
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+
+
+def test_compose_env_writes_each_secret_once_and_keeps_existing_ones(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("AIRFLOW_JWT_SECRET=mine")  # no final newline
+    _env_file(env_file)
+    written = _read_env(env_file)
+    assert set(written) == set(SECRETS.values())
+    assert written["AIRFLOW_JWT_SECRET"] == "mine"
+    Fernet(written["AIRFLOW_FERNET_KEY"])  # a valid Fernet key
+    assert re.fullmatch("[0-9a-f]{64}", written["AIRFLOW_API_SECRET_KEY"])
+    assert env_file.stat().st_mode & 0o077 == 0, "the secrets file is readable by others"
+    _env_file(env_file)
+    assert _read_env(env_file) == written
+    other = _read_env(_env_file(tmp_path / "other.env"))
+    assert all(other[name] != written[name] for name in ("AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY"))
+
+
+def test_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    result = _compose_config(COMPOSE_FILE, _env_file(tmp_path / ".env"))
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    result = _compose_config(COMPOSE_FILE, empty)
+    assert result.returncode != 0
+    assert "scripts/compose-env" in result.stdout + result.stderr
 
 
 def test_compose_config_rejects_a_broken_copy(compose_text: str, tmp_path: Path) -> None:
@@ -315,7 +399,7 @@ def test_compose_config_rejects_a_broken_copy(compose_text: str, tmp_path: Path)
     )
     assert broken != compose_text
     (tmp_path / "docker-compose.yaml").write_text(broken)
-    result = _compose_config(tmp_path / "docker-compose.yaml")
+    result = _compose_config(tmp_path / "docker-compose.yaml", _env_file(tmp_path / ".env"))
     assert result.returncode != 0
     assert "airflow-nowhere" in result.stdout + result.stderr
 

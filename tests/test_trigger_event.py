@@ -9,7 +9,7 @@ import pytest
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
 from airflow_lambda_deferrable.log_lines import LogLine
 from airflow_lambda_deferrable.outcome import Verdict
-from airflow_lambda_deferrable.trigger_event import InvocationReport, bound_lines, build_payload
+from airflow_lambda_deferrable.trigger_event import InvocationReport, bound_lines, build_payload, storable
 
 IDENTITY = {
     "function_name": "fn",
@@ -67,6 +67,32 @@ def test_huge_line_and_odd_text_are_clipped_and_serializable():
     assert len(text) < 60_000
     assert payload["lines"][0]["message"].endswith("more characters]")
     assert payload["error"]["type"] == "E"
+
+
+def test_nul_in_a_line_is_replaced_visibly():
+    # PostgreSQL's JSONB (Airflow's next_kwargs column there) rejects \u0000: see tests/test_postgres_storage.py.
+    line = LogLine(event_id="1", timestamp=1, stream="s", level="ERROR", message="before\x00after", detail="a\x00")
+    payload = build_payload(
+        status="failed",
+        message="failed: x\x00y",
+        identity=IDENTITY,
+        lines=[line],
+        verdict=Verdict("failed", "bad", "E", "m\x00", "t\x00"),
+    )
+    assert "\\u0000" not in json.dumps(payload)
+    assert payload["lines"][0]["message"] == "before\ufffdafter"
+    assert payload["lines"][0]["detail"] == "a\ufffd"
+    assert payload["message"] == "failed: x\ufffdy"
+    assert payload["error"]["message"] == "m\ufffd" and payload["error"]["detail"] == "t\ufffd"
+
+
+def test_storable_cleans_every_string_of_a_json_value_keys_included():
+    value = {"k\x00": ["a\x00b", "\udcff", 1, 2.5, None, True, {"n": ("\x00",)}], "emoji": "\U0001f600"}
+    assert storable(value) == {
+        "k\ufffd": ["a\ufffdb", "\ufffd", 1, 2.5, None, True, {"n": ["\ufffd"]}],
+        "emoji": "\U0001f600",
+    }
+    assert storable("plain") == "plain" and storable(None) is None
 
 
 def test_bound_lines_on_nothing():

@@ -68,3 +68,9 @@ def levels(event: Event, context: Any) -> str:
     if event.get("fail"):
         raise RuntimeError("boom: " + str(event["fail"]))
     return "ok"
+
+
+def print_nul(event: Event, context: Any) -> str:
+    """Print and return text with a NUL character in it (PostgreSQL's JSONB cannot store one)."""
+    print("before\x00after")
+    return "result\x00end"
