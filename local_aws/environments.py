@@ -65,11 +65,13 @@ class ExecutionEnvironment:
         writer: CloudWatchWriter,
         settings: RuntimeSettings,
         clock: Callable[[], float] = time.time,
+        tenant_id: str | None = None,
+        stream_name: str | None = None,
     ) -> None:
         self.function = function
+        self.tenant_id = tenant_id
         self.id = uuid.uuid4().hex
-        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
-        self.stream_name = f"{today}/[{function.version}]{self.id}"
+        self.stream_name = stream_name or new_stream_name(function)
         self._writer = writer
         self._settings = settings
         self._clock = clock
@@ -341,7 +343,15 @@ class ExecutionEnvironment:
         return {**base, **function.environment, **reserved}
 
 
-EnvironmentFactory = Callable[[FunctionVersion], ExecutionEnvironment]
+def new_stream_name(function: FunctionVersion) -> str:
+    """Return a new log stream name as Lambda makes them: ``YYYY/MM/DD/[version]<32 hex digits>``."""
+    today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+    return f"{today}/[{function.version}]{uuid.uuid4().hex}"
+
+
+# Makes an environment for (function, tenant id, log stream name).
+EnvironmentFactory = Callable[[FunctionVersion, "str | None", str], ExecutionEnvironment]
+_PoolKey = tuple[str, "str | None"]  # (config id, tenant id): an environment serves one tenant
 
 
 class EnvironmentPool:
@@ -350,19 +360,24 @@ class EnvironmentPool:
     def __init__(self, factory: EnvironmentFactory) -> None:
         self._factory = factory
         self._lock = threading.Lock()
-        self._idle: dict[str, list[ExecutionEnvironment]] = {}
+        self._idle: dict[_PoolKey, list[ExecutionEnvironment]] = {}
         self._all: set[ExecutionEnvironment] = set()
         self._retired: set[str] = set()
         self._closed = False
 
-    def acquire(self, function: FunctionVersion) -> tuple[ExecutionEnvironment, bool]:
-        """Return an environment for ``function`` and whether it is new (a cold start)."""
+    def acquire(self, function: FunctionVersion, tenant_id: str | None = None) -> tuple[ExecutionEnvironment, bool]:
+        """Return an environment for ``function`` (and tenant) and whether it is new (a cold start).
+
+        A Managed Instances function runs up to ``per_environment_concurrency`` requests at once in one
+        environment, one process each, all writing to one log stream: here, up to that many runtime
+        processes share a stream.
+        """
         dead: list[ExecutionEnvironment] = []
         chosen: ExecutionEnvironment | None = None
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"Cannot run {function.name}: the stack is shutting down")
-            idle = self._idle.get(function.config_id, [])
+            idle = self._idle.get((function.config_id, tenant_id), [])
             while idle and chosen is None:
                 candidate = idle.pop()
                 if candidate.alive:
@@ -374,8 +389,8 @@ class EnvironmentPool:
             environment.close()
         if chosen is not None:
             return chosen, False
-        environment = self._factory(function)
         with self._lock:
+            environment = self._factory(function, tenant_id, self._stream_for(function, tenant_id))
             self._all.add(environment)
         try:
             environment.start()
@@ -389,7 +404,7 @@ class EnvironmentPool:
         with self._lock:
             keep = not self._closed and environment.alive and environment.function.config_id not in self._retired
             if keep:
-                self._idle.setdefault(environment.function.config_id, []).append(environment)
+                self._idle.setdefault((environment.function.config_id, environment.tenant_id), []).append(environment)
                 return
             self._all.discard(environment)
         environment.close()
@@ -404,11 +419,25 @@ class EnvironmentPool:
         """Stop reusing environments of replaced configurations; close the idle ones now."""
         with self._lock:
             self._retired.update(config_ids)
-            idle = [env for config_id in config_ids for env in self._idle.pop(config_id, [])]
+            keys = [key for key in self._idle if key[0] in config_ids]
+            idle = [env for key in keys for env in self._idle.pop(key, [])]
             for environment in idle:
                 self._all.discard(environment)
         for environment in idle:
             environment.close()
+
+    def _stream_for(self, function: FunctionVersion, tenant_id: str | None) -> str:
+        """Return the log stream of a new environment: its own, or (Managed Instances) a stream that has
+        fewer than ``per_environment_concurrency`` live processes (caller holds the lock)."""
+        if function.per_environment_concurrency > 1:
+            users: dict[str, int] = {}
+            for environment in self._all:
+                if environment.function.config_id == function.config_id and environment.tenant_id == tenant_id:
+                    users[environment.stream_name] = users.get(environment.stream_name, 0) + 1
+            for stream, count in sorted(users.items()):
+                if count < function.per_environment_concurrency:
+                    return stream
+        return new_stream_name(function)
 
     def environments(self) -> list[ExecutionEnvironment]:
         """Return every environment that exists now, busy or idle."""

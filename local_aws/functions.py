@@ -82,6 +82,11 @@ class FunctionVersion:
     # LoggingConfig's level filters; Lambda applies them in the JSON format only (INFO by default there).
     application_log_level: str = "INFO"
     system_log_level: str = "INFO"
+    # TenancyConfig.TenantIsolationMode PER_TENANT: every Invoke names a tenant; an environment serves one.
+    tenant_isolation: bool = False
+    # Lambda Managed Instances: requests one execution environment runs at once (one process each, one
+    # log stream for all of them); 1 for ordinary functions.
+    per_environment_concurrency: int = 1
     # Identifies this exact configuration, so that warm environments of an older one are never reused.
     config_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -98,6 +103,15 @@ class _FunctionRecord:
     aliases: dict[str, str] = field(default_factory=dict)
     # MaximumRetryAttempts per qualifier ("" for the unqualified function).
     retry_attempts: dict[str, int] = field(default_factory=dict)
+
+
+def _per_environment_concurrency(request: Mapping[str, Any]) -> int:
+    """Return how many requests an environment of this function runs at once (Managed Instances)."""
+    capacity = (request.get("CapacityProviderConfig") or {}).get("LambdaManagedInstancesCapacityProviderConfig")
+    if not capacity:
+        return 1
+    # Lambda's default is 16 per vCPU; a local environment has one.
+    return max(1, int(capacity.get("PerExecutionEnvironmentMaxConcurrency") or 16))
 
 
 def parse_function_reference(text: str) -> FunctionReference:
@@ -152,7 +166,11 @@ class FunctionRegistry:
             log_format=str(logging_config.get("LogFormat") or "Text"),
             application_log_level=str(logging_config.get("ApplicationLogLevel") or "INFO"),
             system_log_level=str(logging_config.get("SystemLogLevel") or "INFO"),
+            tenant_isolation=(request.get("TenancyConfig") or {}).get("TenantIsolationMode") == "PER_TENANT",
+            per_environment_concurrency=_per_environment_concurrency(request),
         )
+        if latest.per_environment_concurrency > 1:
+            latest = replace(latest, log_format="JSON")  # Managed Instances log in the JSON format only
         record = _FunctionRecord(latest=latest)
         published = str(response.get("Version") or LATEST)
         if published != LATEST:

@@ -39,6 +39,7 @@ class InvokeRequest:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     client_context: str | None = None
     log_tail: bool = False
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Invoker:
 
     def _run(self, request: InvokeRequest) -> InvokeResult:
         function = request.function
-        environment, cold = self._pool.acquire(function)
+        environment, cold = self._pool.acquire(function, request.tenant_id)
         if request.log_tail:
             environment.start_tail()
         keep = False
@@ -171,7 +172,7 @@ class Invoker:
         function = request.function
         rid = request.request_id
         started = self._clock()
-        self._start(environment, rid, started)
+        self._start(environment, rid, started, request.tenant_id)
         deadline = started + function.timeout
         environment.dispatch(
             Dispatch(
@@ -181,6 +182,7 @@ class Invoker:
                 invoked_function_arn=request.invoked_arn,
                 trace_id=_trace_id(started),
                 client_context=request.client_context,
+                tenant_id=request.tenant_id,
             )
         )
         outcome = environment.wait_outcome(rid, deadline - self._clock())
@@ -224,7 +226,7 @@ class Invoker:
         exit_status = environment.exit_status
         environment.kill()
         environment.drain_logs(until_closed=True)
-        self._start(environment, rid, started)
+        self._start(environment, rid, started, request.tenant_id)
         duration_ms = (self._clock() - started) * 1000
         init_ms = (started - environment.started_at) * 1000
         if init_error is not None:
@@ -256,7 +258,7 @@ class Invoker:
         else:
             self._end(environment, request_id, duration_ms, init_ms, status="error", error_type="Runtime.ExitError")
 
-    def _start(self, environment: ExecutionEnvironment, request_id: str, at: float) -> None:
+    def _start(self, environment: ExecutionEnvironment, request_id: str, at: float, tenant_id: str | None) -> None:
         """Write START (``platform.start`` in the JSON format, unless the system log level hides it)."""
         function = environment.function
         if function.log_format != "JSON":
@@ -264,7 +266,11 @@ class Invoker:
         elif json_logging.passes("INFO", function.system_log_level):
             environment.log_platform(
                 json_logging.start_event(
-                    request_id, version=function.version, function_arn=function.qualified_arn, at=at
+                    request_id,
+                    version=function.version,
+                    function_arn=function.qualified_arn,
+                    at=at,
+                    tenant_id=tenant_id,
                 ),
                 at,
             )
@@ -295,6 +301,7 @@ class Invoker:
                 init_duration_ms=init_ms,
                 at=self._clock(),
                 system_level=function.system_log_level,
+                tenant_id=environment.tenant_id,
             ):
                 environment.log_platform(event)
             return

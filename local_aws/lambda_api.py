@@ -110,11 +110,23 @@ class LambdaInterceptor:
             client_context = _decode_client_context(request.header("X-Amz-Client-Context"))
         except ValueError as err:
             return lambda_error(400, "InvalidRequestContentException", str(err))
+        tenant_id = request.header("X-Amz-Tenant-Id")
+        if function.tenant_isolation and not tenant_id:
+            return lambda_error(
+                400, "InvalidParameterValueException", f"{function.name} isolates tenants: the request needs a TenantId"
+            )
+        if tenant_id and not function.tenant_isolation:
+            return lambda_error(
+                400,
+                "InvalidParameterValueException",
+                f"{function.name} does not isolate tenants: TenantId is not allowed",
+            )
         invocation = InvokeRequest(
             function=function,
             invoked_arn=invoked_arn,
             payload=payload,
             client_context=client_context,
+            tenant_id=tenant_id,
             log_tail=(request.header("X-Amz-Log-Type") or "").lower() == "tail" and invocation_type != "Event",
         )
         rid_header = [("x-amzn-RequestId", invocation.request_id)]
@@ -270,6 +282,8 @@ class LambdaInterceptor:
         if not isinstance(target, dict) or target.get("LoggingConfig"):
             return response
         target["LoggingConfig"] = _logging_config(function)
+        if function.tenant_isolation:
+            target["TenancyConfig"] = {"TenantIsolationMode": "PER_TENANT"}
         headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
         return HttpResponse(response.status, headers, json.dumps(document).encode())
 

@@ -34,6 +34,7 @@ class Dispatch:
     invoked_function_arn: str
     trace_id: str
     client_context: str | None = None
+    tenant_id: str | None = None
 
 
 class RuntimeListener(Protocol):
@@ -110,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if dispatch.client_context:
             headers["Lambda-Runtime-Client-Context"] = dispatch.client_context
+        if dispatch.tenant_id:
+            headers["Lambda-Runtime-Aws-Tenant-Id"] = dispatch.tenant_id
         self._send(200, dispatch.payload, headers)
 
     def do_POST(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler

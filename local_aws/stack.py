@@ -173,9 +173,13 @@ class LocalAwsStack:
         assert self._lambda is not None
         return self._lambda(request, forward)
 
-    def _new_environment(self, function: FunctionVersion) -> ExecutionEnvironment:
+    def _new_environment(
+        self, function: FunctionVersion, tenant_id: str | None, stream_name: str
+    ) -> ExecutionEnvironment:
         assert self._writer is not None
-        return ExecutionEnvironment(function, writer=self._writer, settings=self._settings)
+        return ExecutionEnvironment(
+            function, writer=self._writer, settings=self._settings, tenant_id=tenant_id, stream_name=stream_name
+        )
 
     def _configure_moto(self) -> None:
         """Tell moto's Lambda not to look for Docker (it would only echo payloads; Invoke never reaches it)."""

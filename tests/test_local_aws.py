@@ -470,6 +470,59 @@ def test_log_levels_filter_application_lines_and_platform_events(
     assert not any(isinstance(r, dict) and ok_rid in json.dumps(r) and r.get("type") for r in records)
 
 
+def test_tenant_isolation_passes_the_tenant_to_the_handler_and_into_json_lines(
+    lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+) -> None:
+    name = make_function(
+        "work", LoggingConfig={"LogFormat": "JSON"}, TenancyConfig={"TenantIsolationMode": "PER_TENANT"}
+    )
+    configuration = lambda_client.get_function_configuration(FunctionName=name)
+    assert configuration["TenancyConfig"] == {"TenantIsolationMode": "PER_TENANT"}
+    with pytest.raises(ClientError, match="needs a TenantId"):
+        lambda_client.invoke(FunctionName=name, Payload=b"{}")
+
+    response, result = invoke(lambda_client, name, {"item": 1}, TenantId="tenant-a")
+
+    rid = request_id(response)
+    assert result == {"item": 1, "tenant_id": "tenant-a"}
+    records = wait_for_lines(logs_client, name, 5)
+    start = next(r for r in records if isinstance(r, dict) and r.get("type") == "platform.start")
+    assert start["record"]["tenantId"] == "tenant-a"
+    begins = next(r for r in records if isinstance(r, dict) and r.get("message") == "work 1 begins")
+    assert (begins["tenantId"], begins["requestId"]) == ("tenant-a", rid)
+
+
+def test_managed_instances_run_requests_at_once_in_one_stream(
+    lambda_client: Any, logs_client: Any, make_function: Callable[..., str]
+) -> None:
+    capacity = {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:local",
+            "PerExecutionEnvironmentMaxConcurrency": 3,
+        }
+    }
+    name = make_function("work", CapacityProviderConfig=capacity)
+    assert lambda_client.get_function_configuration(FunctionName=name)["LoggingConfig"]["LogFormat"] == "JSON"
+
+    rids = [
+        request_id(lambda_client.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload)))
+        for payload in ({"item": 0, "seconds": 1}, {"item": 1, "seconds": 1}, {"item": 2, "seconds": 1})
+    ]
+
+    def all_ended(events: Events) -> bool:
+        return sum('"type":"platform.report"' in e["message"] for e in events) == 3
+
+    events = wait_for_events(logs_client, f"/aws/lambda/{name}", all_ended)
+    assert len({e["logStreamName"] for e in events}) == 1, "three requests at once share one environment's stream"
+    records = json_records(events)
+    starts = [i for i, r in enumerate(records) if isinstance(r, dict) and r.get("type") == "platform.start"]
+    reports = [i for i, r in enumerate(records) if isinstance(r, dict) and r.get("type") == "platform.report"]
+    assert max(starts) < min(reports), "the requests overlapped in time"
+    for item, rid in enumerate(rids):
+        begins = next(r for r in records if isinstance(r, dict) and r.get("message") == f"work {item} begins")
+        assert begins["requestId"] == rid
+
+
 def test_handler_that_cannot_be_imported_fails_with_the_runtimes_init_error(
     lambda_client: Any, make_function: Callable[..., str]
 ) -> None:

@@ -74,3 +74,18 @@ def print_nul(event: Event, context: Any) -> str:
     """Print and return text with a NUL character in it (PostgreSQL's JSONB cannot store one)."""
     print("before\x00after")
     return "result\x00end"
+
+
+def work(event: Event, context: Any) -> dict[str, Any]:
+    """Log through `logging` before and after sleeping, print a line without ids, fail when asked."""
+    import logging
+
+    logger = logging.getLogger("work")
+    item = event.get("item")
+    logger.info("work %s begins", item)
+    print(f"printed during work {item}")
+    time.sleep(float(event.get("seconds", 0)))
+    if event.get("fail"):
+        raise ValueError(f"work {item} failed")
+    logger.info("work %s ends", item)
+    return {"item": item, "tenant_id": getattr(context, "tenant_id", None)}
