@@ -119,3 +119,32 @@ async def test_runtime_crash(stacks, monkeypatch, shape):
     stack = stacks[shape]
     event = await follow(stack, monkeypatch, make_function(stack, "crash", shape), b'{"how": "exit"}')
     assert (event["status"], event["error"]["type"]) == ("failed", "Runtime.ExitError")
+
+
+@pytest.mark.asyncio
+async def test_three_concurrent_requests_in_one_stream_each_get_only_their_own_lines(stacks, monkeypatch):
+    """Lambda Managed Instances: one environment runs the three at once and writes one JSON stream."""
+    stack = stacks["json"]
+    capacity = {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:local",
+            "PerExecutionEnvironmentMaxConcurrency": 3,
+        }
+    }
+    name = make_function(stack, "work", "json", CapacityProviderConfig=capacity)
+    payloads = [
+        b'{"item": 0, "seconds": 1.5}',
+        b'{"item": 1, "seconds": 1.5, "fail": true}',
+        b'{"item": 2, "seconds": 1.5}',
+    ]
+    events = await asyncio.gather(*(follow(stack, monkeypatch, name, payload) for payload in payloads))
+
+    assert [event["status"] for event in events] == ["success", "failed", "success"]
+    assert (events[1]["error"]["type"], events[1]["error"]["message"]) == ("ValueError", "work 1 failed")
+    for item, event in enumerate(events):
+        mine = [line["message"] for line in event["lines"] if line["message"].startswith("work ")]
+        assert mine and all(message.startswith(f"work {item} ") for message in mine), (item, mine)
+        # print lines carry no id: with three requests in one stream they are nobody's to claim.
+        assert not any(line["message"].startswith("printed during work") for line in event["lines"])
+    streams = {line["stream"] for event in events for line in event["lines"]}
+    assert len(streams) == 1
