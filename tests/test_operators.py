@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -144,6 +145,11 @@ def test_templated_fields_are_rendered(function):
         ({"payload": {"blob": "x" * (1024 * 1024)}}, "over Lambda's 1048576 byte limit for Event"),
         ({"correlation_id": 'bad"id" with spaces'}, "correlation_id"),
         ({"function_name": ""}, "function_name is empty"),
+        ({"correlation_id": "abcdefgh-1234\n"}, "correlation_id"),
+        ({"payload": '{"n": NaN}'}, "NaN is not a JSON value"),
+        ({"payload": {"n": float("inf")}}, "cannot be sent as JSON: Out of range float"),
+        ({"payload": {"when": datetime(2026, 11, 30, tzinfo=UTC)}}, "cannot be sent as JSON: Object of type datetime"),
+        ({"payload": {"ids": {1, 2}}}, "cannot be sent as JSON: Object of type set"),
     ],
 )
 def test_bad_input_fails_before_anything_is_invoked(function, proxy, kwargs, match):
