@@ -98,9 +98,7 @@ def build_payload(
         correlation_id if correlation_id is not None else existing if existing is not None else default_correlation_id
     )
     try:
-        encoded = json.dumps(
-            {**document, correlation_id_key: chosen}, separators=(",", ":"), allow_nan=False
-        ).encode()
+        encoded = json.dumps({**document, correlation_id_key: chosen}, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError) as err:
         raise LambdaInvokeInputError(
             f"LambdaInvokeDeferrableOperator: payload cannot be sent as JSON: {err} "
