@@ -31,6 +31,7 @@ from airflow_lambda_deferrable.invocation_request import (
 )
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.outcome import KnownResult
+from airflow_lambda_deferrable.settings_bounds import OPERATOR_BOUNDS, problems_with
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, InvocationReport
 from airflow_lambda_deferrable.triggers import (
     DEFAULT_CLOCK_SKEW_SECONDS,
@@ -147,26 +148,13 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self._check_tuning()
 
     def _check_tuning(self) -> None:
-        numbers = {
-            "poll_interval": self.poll_interval,
-            "settle_seconds": self.settle_seconds,
-            "queue_allowance_seconds": self.queue_allowance_seconds,
-            "ingestion_allowance_seconds": self.ingestion_allowance_seconds,
-            "max_lines": self.max_lines,
-            "max_bytes": self.max_bytes,
-            "min_defer_seconds": self.min_defer_seconds,
-        }
-        if self.max_wait_seconds is not None:
-            numbers["max_wait_seconds"] = self.max_wait_seconds
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise LambdaInvokeInputError(
-                    f"{type(self).__name__} {self.task_id}: {name} must be a number >= 0, got {value!r}"
-                )
-        if self.poll_interval <= 0 or self.max_lines < 1:
-            raise LambdaInvokeInputError(
-                f"{type(self).__name__} {self.task_id}: poll_interval and max_lines must be above 0"
-            )
+        """Refuse numbers out of `OPERATOR_BOUNDS` (NaN, infinity, huge or fractional counts) at parse time."""
+        numbers = {name: getattr(self, name) for name in OPERATOR_BOUNDS}
+        if self.max_wait_seconds is None:
+            del numbers["max_wait_seconds"]
+        problems = problems_with(numbers, OPERATOR_BOUNDS)
+        if problems:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: " + "; ".join(problems))
         if not self.correlation_id_key or not isinstance(self.correlation_id_key, str):
             raise LambdaInvokeInputError(
                 f"{type(self).__name__} {self.task_id}: correlation_id_key must be a non-empty string"

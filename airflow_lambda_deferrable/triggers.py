@@ -17,6 +17,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
+from airflow_lambda_deferrable.settings_bounds import TRIGGER_BOUNDS, problems_with
 from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
@@ -73,6 +74,8 @@ class LambdaInvocationTrigger(BaseTrigger):
         task (seen with LocalExecutor, Airflow 3.3); the operator sets this just past that window.
     :param max_lines: at most this many lines go into the event (first and last ones kept).
     :param max_bytes: at most this many bytes of lines go into the event.
+
+    Numbers out of `settings_bounds.TRIGGER_BOUNDS` (from old or tampered kwargs) raise ``ValueError``.
     """
 
     def __init__(
@@ -124,6 +127,9 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        problems = problems_with({name: getattr(self, name) for name in TRIGGER_BOUNDS}, TRIGGER_BOUNDS)
+        if problems:
+            raise ValueError(f"{type(self).__name__} for {function_name}: " + "; ".join(problems))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the primitives this trigger is re-created from."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -165,10 +166,32 @@ def test_unsupported_invocation_type_fails_at_parse_time(invocation_type):
         operator(invocation_type=invocation_type)
 
 
-@pytest.mark.parametrize(("name", "value"), [("poll_interval", 0), ("settle_seconds", -1), ("max_lines", "10")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("poll_interval", 0),
+        ("poll_interval", math.nan),
+        ("poll_interval", 0.1),  # with the shared poller, everyone's log group would be read every 0.1 s
+        ("settle_seconds", -1),
+        ("max_lines", "10"),
+        ("max_lines", math.nan),
+        ("max_lines", 10.5),
+        ("max_bytes", 10**12),
+        ("max_wait_seconds", math.inf),
+        ("queue_allowance_seconds", 21_601),
+        ("ingestion_allowance_seconds", True),
+        ("min_defer_seconds", -math.inf),
+    ],
+)
 def test_bad_tuning_fails_at_parse_time(name, value):
-    with pytest.raises(LambdaInvokeInputError, match=name):
+    with pytest.raises(
+        LambdaInvokeInputError, match=rf"LambdaInvokeDeferrableOperator invoke: {name} must be .*{value!r}"
+    ):
         operator(**{name: value})
+
+
+def test_tuning_at_its_bounds_is_accepted():
+    operator(poll_interval=1, settle_seconds=0, max_wait_seconds=366 * 86_400, max_lines=100_000, max_bytes=1024)
 
 
 def test_unknown_function_names_the_aws_error_and_invokes_nothing(function, proxy):
@@ -360,7 +383,7 @@ def test_not_deferrable_runs_the_trigger_in_the_worker(function, logs_client):
             lines.report(request_id),
         ],
     )
-    op = operator(task_id="in_worker", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    op = operator(task_id="in_worker", deferrable=False, poll_interval=1, settle_seconds=0.2)
     result = op.execute(context_for(ti))
     assert result["correlation_id"] == correlation_id
 
@@ -380,7 +403,7 @@ def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
             lines.report(request_id),
         ],
     )
-    op = operator(task_id="in_worker_fails", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    op = operator(task_id="in_worker_fails", deferrable=False, poll_interval=1, settle_seconds=0.2)
     with pytest.raises(
         LambdaInvocationFailed,
         match=r"failed: RuntimeError: Unable to finish loop; the function logged \"Function invocation failed\"",

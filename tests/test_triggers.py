@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import threading
 import time
@@ -348,6 +349,26 @@ def test_serialize_round_trips_exactly():
     assert classpath == "airflow_lambda_deferrable.triggers.LambdaInvocationTrigger"
     assert LambdaInvocationTrigger(**kwargs).serialize() == (classpath, kwargs)
     assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("poll_interval", math.nan),
+        ("poll_interval", 0.001),
+        ("deadline", math.inf),
+        ("invoked_at", 1.7e12),  # milliseconds, not seconds
+        ("max_lines", math.nan),
+        ("max_bytes", 2.5),
+        ("late_arrival_seconds", -1),
+        ("clock_skew_seconds", True),
+        ("settle_seconds", "3"),
+    ],
+)
+def test_recreating_from_bad_kwargs_is_refused_by_name(name, value):
+    _, kwargs = make_trigger().serialize()
+    with pytest.raises(ValueError, match=rf"LambdaInvocationTrigger for example-lambda-function: {name} must be"):
+        LambdaInvocationTrigger(**(kwargs | {name: value}))
 
 
 @pytest.mark.asyncio
