@@ -32,7 +32,13 @@ from airflow_lambda_deferrable.invocation_request import (
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.outcome import KnownResult
 from airflow_lambda_deferrable.settings_bounds import OPERATOR_BOUNDS, problems_with
-from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, InvocationReport
+from airflow_lambda_deferrable.trigger_event import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINES,
+    MAX_RESULT_BYTES,
+    InvocationReport,
+    carry_result,
+)
 from airflow_lambda_deferrable.triggers import (
     DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_END_MARKER,
@@ -207,6 +213,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             qualifier=self.qualifier,
             invocation_type=self.invocation_type,
             known_result=known_result,
+            result=carry_result(result) if known_result is not None and not known_result["failed"] else None,
             end_marker=self.end_marker,
             correlation_id_key=self.correlation_id_key,
             poll_interval=self.poll_interval,
@@ -222,16 +229,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             botocore_config=self.botocore_config,
         )
         if not self.deferrable:
-            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)), result=result)
+            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)))
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
-            kwargs={"result": result},
             timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, result: Any = None) -> Any:
-        """Log the invocation's lines once, then return its result or raise with its exact cause."""
+        """Log the invocation's lines once, then return its result or raise with its exact cause.
+
+        :param result: the result as deferrals made before the event carried it passed it (in the defer
+            kwargs, which ``dag.test()`` does not pass on).
+        """
         report = InvocationReport.from_payload(event)
         self._log_lines(report)
         who = (
@@ -241,12 +251,28 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         if report.status == "success":
             self.log.info("%s succeeded: %s", who, report.message)
             if self.invocation_type == "RequestResponse":
-                return result
+                return self._result_of(report, result)
             return {"request_id": report.request_id, "correlation_id": report.correlation_id}
         if report.error and report.error.get("detail"):
             self.log.error("%s error detail:\n%s", who, report.error["detail"])
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
         raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+
+    def _result_of(self, report: InvocationReport, result_from_kwargs: Any) -> Any:
+        """Return the function's result the event carried; ``None`` (with a warning) when it was too large."""
+        if report.result is None:
+            return result_from_kwargs
+        if "omitted_bytes" in report.result:
+            self.log.warning(
+                "The result of %s (request %s) is %d bytes of JSON, over the %d bytes the trigger event carries: "
+                "the task returns None. Have the function store a large result (in S3, say) and return where.",
+                report.function_name,
+                report.request_id,
+                report.result["omitted_bytes"],
+                MAX_RESULT_BYTES,
+            )
+            return None
+        return report.result["value"]
 
     def _prepare_payload(self, context: Context) -> tuple[bytes, str]:
         if not isinstance(self.function_name, str) or not self.function_name.strip():
@@ -335,7 +361,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             return None, None
         body = response["Payload"].read().decode("utf-8", "replace") if response.get("Payload") else ""
         try:
-            parsed: Any = json.loads(body) if body else None
+            parsed: Any = json.loads(body, parse_constant=_refuse_constant) if body else None
         except ValueError:
             parsed = body
         if not response.get("FunctionError"):
@@ -380,6 +406,11 @@ def _aws_error(operation: str, request: dict[str, Any], err: ClientError) -> Lam
     return LambdaInvokeError(
         f"{operation} of {target} failed with {error.get('Code', 'Unknown')}: {error.get('Message', err)}"
     )
+
+
+def _refuse_constant(name: str) -> Any:
+    """Refuse ``NaN`` and ``Infinity`` in JSON: they are not JSON, and Airflow could not store them."""
+    raise ValueError(f"{name} is not JSON")
 
 
 async def _first_event(trigger: LambdaInvocationTrigger) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class LambdaInvocationTrigger(BaseTrigger):
     :param invoked_at: when the invoke call was made (epoch seconds).
     :param deadline: when to give up and report a timeout (epoch seconds).
     :param known_result: for ``RequestResponse``, what the response said (see `KnownResult`).
+    :param result: for ``RequestResponse``, the function's result as `trigger_event.carry_result` made it;
+        the event carries it back to the task.
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between polls.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
@@ -90,6 +92,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         qualifier: str | None = None,
         invocation_type: str = "Event",
         known_result: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
         end_marker: str | None = DEFAULT_END_MARKER,
         correlation_id_key: str = "correlation_id",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -114,6 +117,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.qualifier = qualifier
         self.invocation_type = invocation_type
         self.known_result = known_result
+        self.result = result
         self.end_marker = end_marker
         self.correlation_id_key = correlation_id_key
         self.poll_interval = poll_interval
@@ -128,6 +132,10 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.verify = verify
         self.botocore_config = botocore_config
         problems = problems_with({name: getattr(self, name) for name in TRIGGER_BOUNDS}, TRIGGER_BOUNDS)
+        if result is not None and not isinstance(result, dict):
+            problems.append(
+                f"result must be a dict from trigger_event.carry_result or None, got {type(result).__name__}"
+            )
         if problems:
             raise ValueError(f"{type(self).__name__} for {function_name}: " + "; ".join(problems))
 
@@ -145,6 +153,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 "qualifier": self.qualifier,
                 "invocation_type": self.invocation_type,
                 "known_result": self.known_result,
+                "result": self.result,
                 "end_marker": self.end_marker,
                 "correlation_id_key": self.correlation_id_key,
                 "poll_interval": self.poll_interval,
@@ -332,4 +341,5 @@ class LambdaInvocationTrigger(BaseTrigger):
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
             polls=polls,
+            result=self.result,
         )

@@ -97,7 +97,7 @@ def test_event_invoke_defers_with_everything_the_trigger_needs(function):
 def test_request_response_result_shows_the_injected_payload(function):
     # moto echoes the payload as the result: what it returns is exactly what Lambda was sent.
     deferred = defer(operator(payload='{"n": 1, "to_fail": false}', invocation_type="RequestResponse"))
-    sent = deferred.kwargs["result"]
+    sent = deferred.trigger.result["value"]
     correlation_id = deferred.trigger.correlation_id
     assert sent == {"n": 1, "to_fail": False, "correlation_id": correlation_id}
     assert deferred.trigger.known_result == {
@@ -135,7 +135,7 @@ def test_templated_fields_are_rendered(function):
     }
     op.render_template_fields({"params": {"fn": FUNCTION}, "ds": "2026-11-23", "ds_nodash": "20261123"})
     deferred = defer(op)
-    assert deferred.kwargs["result"] == {"day": "2026-11-23", "correlation_id": "run-20261123-x"}
+    assert deferred.trigger.result == {"value": {"day": "2026-11-23", "correlation_id": "run-20261123-x"}}
 
 
 @pytest.mark.parametrize(
@@ -287,7 +287,7 @@ def test_failed_request_response_still_defers_with_the_functions_error(function,
         "error_message": "Unable to finish loop",
         "stack_trace": '  File "f.py"\n    raise\n',
     }
-    assert deferred.kwargs["result"] is None
+    assert deferred.trigger.result is None
 
 
 def event(status: str, message: str = "why", **extra: Any) -> dict[str, Any]:
@@ -329,13 +329,39 @@ def test_execute_complete_success_returns_ids_for_event_and_result_for_request_r
         "correlation_id": "corr-12345678",
     }
     assert operator(invocation_type="RequestResponse").execute_complete(
-        context_for(), event("success"), result={"ok": 1}
+        context_for(), event("success", result={"value": {"ok": 1}})
     ) == {"ok": 1}
     logged = task_log(capsys)
     assert logged.count("Function started") == 2  # once per call
     failed_line = "[error    ] [lambda] 2025-11-23T10:00:00.500+00:00 ERROR Function invocation failed\nTraceback: boom"
     assert logged.count(failed_line) == 2
     assert logged.count("[info     ] [lambda] 2025-11-23T10:00:00.000+00:00 INFO Function started") == 2
+
+
+def test_an_event_of_an_older_trigger_takes_the_result_from_the_defer_kwargs():
+    assert operator(invocation_type="RequestResponse").execute_complete(
+        context_for(), event("success"), result={"ok": 1}
+    ) == {"ok": 1}
+
+
+def test_a_result_too_large_to_carry_is_none_with_a_warning(capsys):
+    returned = operator(invocation_type="RequestResponse").execute_complete(
+        context_for(), event("success", result={"omitted_bytes": 300_000})
+    )
+    assert returned is None
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    assert any(
+        f"The result of {FUNCTION} (request req-1) is 300000 bytes of JSON, over the 262144 bytes the trigger event "
+        "carries: the task returns None." in line
+        for line in warnings
+    )
+
+
+def test_a_large_result_is_not_put_into_the_trigger(function, proxy):
+    big = json.dumps({"blob": "x" * 300_000, "correlation_id": "big-result-0001"})
+    proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-big"}, big)
+    deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
+    assert deferred.trigger.result == {"omitted_bytes": len(json.dumps(json.loads(big), separators=(",", ":")))}
 
 
 @pytest.mark.parametrize(
@@ -415,3 +441,10 @@ def test_deferred_trigger_does_not_fire_in_the_first_seconds(function):
     trigger = defer(operator()).trigger
     assert trigger.fire_after == pytest.approx(trigger.invoked_at + 6)
     assert defer(operator(min_defer_seconds=0)).trigger.fire_after == pytest.approx(trigger.invoked_at, abs=5)
+
+
+def test_a_result_with_nan_is_carried_as_its_text(function, proxy):
+    # Python's JSON reader takes NaN, but it is not JSON and Airflow could not store it in the event.
+    proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-nan"}, '{"ratio": NaN}')
+    deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
+    assert deferred.trigger.result == {"value": '{"ratio": NaN}'}

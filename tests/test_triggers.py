@@ -343,6 +343,7 @@ async def test_access_denied_ends_in_a_clear_error_event(moto, logs_client, monk
 def test_serialize_round_trips_exactly():
     trigger = make_trigger(
         known_result={"failed": True, "error_type": "E", "error_message": "m", "stack_trace": None},
+        result={"value": {"n": 1, "correlation_id": CID}},
         botocore_config={"retries": {"total_max_attempts": 1}},
     )
     classpath, kwargs = trigger.serialize()
@@ -363,12 +364,22 @@ def test_serialize_round_trips_exactly():
         ("late_arrival_seconds", -1),
         ("clock_skew_seconds", True),
         ("settle_seconds", "3"),
+        ("result", ["not", "carried"]),
     ],
 )
 def test_recreating_from_bad_kwargs_is_refused_by_name(name, value):
     _, kwargs = make_trigger().serialize()
     with pytest.raises(ValueError, match=rf"LambdaInvocationTrigger for example-lambda-function: {name} must be"):
         LambdaInvocationTrigger(**(kwargs | {name: value}))
+
+
+@pytest.mark.asyncio
+async def test_the_event_carries_the_result_back(logs_client):
+    lines.put(logs_client, GROUP, successful_invocation())
+    carried = {"value": {"n": 1, "correlation_id": CID}}
+    payload = await first_event(make_trigger(result=carried))
+    assert payload["status"] == "success"
+    assert payload["result"] == carried
 
 
 @pytest.mark.asyncio
