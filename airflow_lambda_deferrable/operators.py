@@ -61,6 +61,8 @@ READ_TIMEOUT_MARGIN_SECONDS = 60
 DEFER_TIMEOUT_MARGIN_SECONDS = 300.0
 # Lambda retries a failed asynchronous invocation twice unless the function's invoke config says otherwise.
 LAMBDA_DEFAULT_ASYNC_RETRIES = 2
+# Lambda keeps an asynchronous event queued up to 6 hours unless the invoke config says otherwise.
+LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS = 21_600
 
 _EXCEPTION_FOR_STATUS = {
     "failed": LambdaInvocationFailed,
@@ -151,6 +153,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.max_bytes = max_bytes
         self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
+        # Templates are rendered later; an id given without the try number in it is the same in every try.
+        self._given_id_varies_per_try = "try_number" in repr((correlation_id, payload))
         self._check_tuning()
 
     def _check_tuning(self) -> None:
@@ -173,7 +177,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         log_group = self.log_group or self._log_group_of(configuration)
         function_timeout = int(configuration.get("Timeout") or 3)
         if self.invocation_type == "Event":
-            self._warn_about_async_retries()
+            self._warn_about_async_config()
 
         invoked_at = time.time()
         response = self._invoke(payload, function_timeout)
@@ -287,6 +291,16 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             default_correlation_id=default_id,
         )
         self.log.info("Payload for %s: %s", self.function_name, describe_payload(json.loads(payload), len(payload)))
+        if correlation_id != default_id and ti.try_number > 1 and not self._given_id_varies_per_try:
+            self.log.warning(
+                "%s %s: correlation id %s is given rather than made per try, so try %d reuses it: lines an earlier "
+                "try's invocation still logs would be read as this one's. Leave correlation_id unset (one id per "
+                "try is made) or put {{ ti.try_number }} in it.",
+                type(self).__name__,
+                self.task_id,
+                correlation_id,
+                ti.try_number,
+            )
         return payload, correlation_id
 
     def _function_configuration(self) -> dict[str, Any]:
@@ -303,18 +317,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         custom = (configuration.get("LoggingConfig") or {}).get("LogGroup")
         return custom or f"/aws/lambda/{configuration['FunctionName']}"
 
-    def _warn_about_async_retries(self) -> None:
-        """Warn when Lambda may retry a failed asynchronous invocation: the first failure decides here."""
+    def _warn_about_async_config(self) -> None:
+        """Warn when Lambda may retry a failed event, or keep it queued longer than this task waits for it."""
         request: dict[str, Any] = {"FunctionName": self.function_name}
         if self.qualifier:
             request["Qualifier"] = self.qualifier
         try:
-            retries = self.hook.conn.get_function_event_invoke_config(**request).get("MaximumRetryAttempts")
+            config = self.hook.conn.get_function_event_invoke_config(**request)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                self.log.warning("Could not read the async retry setting of %s: %s", self.function_name, err)
+                self.log.warning("Could not read the async invoke config of %s: %s", self.function_name, err)
                 return
-            retries = LAMBDA_DEFAULT_ASYNC_RETRIES
+            config = {}
+        retries = config.get("MaximumRetryAttempts", LAMBDA_DEFAULT_ASYNC_RETRIES)
         if retries:
             self.log.warning(
                 "%s may be retried by Lambda up to %s time(s) after a failure (MaximumRetryAttempts); this task "
@@ -322,6 +337,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 "and use Airflow's retries instead.",
                 self.function_name,
                 retries,
+            )
+        max_age = config.get("MaximumEventAgeInSeconds", LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS)
+        if max_age > self.queue_allowance_seconds:
+            self.log.warning(
+                "%s keeps a queued event up to %s s (MaximumEventAgeInSeconds), longer than this task's "
+                "queue_allowance_seconds (%s s): the event may run after the task gave up on it, even after an "
+                "Airflow retry invoked again. Set MaximumEventAgeInSeconds to %d or less (Lambda's minimum is 60), "
+                "or raise queue_allowance_seconds to %s.",
+                self.function_name,
+                max_age,
+                self.queue_allowance_seconds,
+                max(int(self.queue_allowance_seconds), 60),
+                max_age,
             )
 
     def _invoke(self, payload: bytes, function_timeout: int) -> dict[str, Any]:

@@ -255,6 +255,56 @@ def test_async_retry_setting_is_warned_about(function, lambda_client, capsys, re
     assert any("reports the first attempt's outcome" in line for line in warnings) is warned
 
 
+@pytest.mark.parametrize(
+    ("max_age", "queue_allowance", "warned"),
+    [(None, 300, True), (600, 300, True), (300, 300, False), (60, 300, False), (3600, 3600, False)],
+)
+def test_event_age_longer_than_the_queue_allowance_is_warned_about(
+    function, lambda_client, capsys, max_age, queue_allowance, warned
+):
+    lambda_client.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    config = {"MaximumRetryAttempts": 0} | ({"MaximumEventAgeInSeconds": max_age} if max_age else {})
+    lambda_client.put_function_event_invoke_config(FunctionName=FUNCTION, **config)
+    defer(operator(queue_allowance_seconds=queue_allowance))
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    expected = (
+        f"{FUNCTION} keeps a queued event up to {max_age or 21600} s (MaximumEventAgeInSeconds), longer than this "
+        f"task's queue_allowance_seconds ({queue_allowance} s)"
+    )
+    assert any(expected in line for line in warnings) is warned
+    assert not any("MaximumRetryAttempts" in line for line in warnings)
+
+
+def test_no_event_invoke_config_warns_of_retries_and_of_the_six_hour_event_age(function, lambda_client, capsys):
+    lambda_client.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    defer(operator())
+    logged = task_log(capsys)
+    assert "Set MaximumEventAgeInSeconds to 300 or less (Lambda's minimum is 60)" in logged
+    assert "may be retried by Lambda up to 2 time(s)" in logged
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "try_number", "warned"),
+    [
+        ({"correlation_id": "fixed-id-0001"}, 2, True),
+        ({"payload": {"correlation_id": "in-payload-0001"}}, 3, True),
+        ({"correlation_id": "fixed-id-0001"}, 1, False),
+        ({"correlation_id": "fixed-{{ ti.try_number }}-id"}, 2, False),
+        ({}, 2, False),
+    ],
+)
+def test_a_given_correlation_id_reused_by_a_retry_is_warned_about(function, capsys, kwargs, try_number, warned):
+    ti = TaskInstanceStandIn(try_number=try_number)
+    op = operator(**kwargs)
+    op.render_template_fields({"ti": ti})
+    correlation_id = defer(op, ti).trigger.correlation_id
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    expected = (
+        f"LambdaInvokeDeferrableOperator invoke: correlation id {correlation_id} is given rather than made per try"
+    )
+    assert any(expected in line for line in warnings) is warned
+
+
 def test_extra_link_points_at_the_correlation_id(function):
     ti = TaskInstanceStandIn()
     correlation_id = defer(operator(), ti).trigger.correlation_id
