@@ -13,7 +13,7 @@ INVOCATION_TYPES = ("Event", "RequestResponse")
 # Lambda's payload quotas: 6 MB for a synchronous call, 1 MB for an asynchronous one.
 MAX_PAYLOAD_BYTES = {"RequestResponse": 6 * 1024 * 1024, "Event": 1024 * 1024}
 # Safe inside a quoted CloudWatch filter term, and long enough not to match unrelated lines.
-CORRELATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{7,127}$")
+CORRELATION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=/-]{7,127}")
 # A fixed namespace, so the same task try always gets the same id.
 CORRELATION_NAMESPACE = uuid.UUID("6f1c3a52-9a4e-4c1f-8f0e-2b1d7c5e9a31")
 
@@ -30,7 +30,7 @@ def check_invocation_type(invocation_type: str) -> str:
 
 def check_correlation_id(correlation_id: Any) -> str:
     """Return `correlation_id` if it is safe inside a CloudWatch filter pattern, else raise."""
-    if not isinstance(correlation_id, str) or not CORRELATION_ID_PATTERN.match(correlation_id):
+    if not isinstance(correlation_id, str) or not CORRELATION_ID_PATTERN.fullmatch(correlation_id):
         raise LambdaInvokeInputError(
             f"LambdaInvokeDeferrableOperator: correlation_id {correlation_id!r} is not usable: it must be "
             "8 to 128 characters of letters, digits and . _ : @ + = / - starting with a letter or digit, "
@@ -44,6 +44,11 @@ def correlation_id_for_try(dag_id: str, run_id: str, task_id: str, map_index: in
     return str(uuid.uuid5(CORRELATION_NAMESPACE, f"{dag_id}\n{run_id}\n{task_id}\n{map_index}\n{try_number}"))
 
 
+def _refuse_constant(name: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's JSON reader accepts but JSON has not."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def load_payload(payload: str | bytes | bytearray | dict[str, Any] | None) -> dict[str, Any]:
     """Return the payload as a JSON object; a JSON string, bytes or a dict are accepted."""
     if payload is None:
@@ -52,7 +57,7 @@ def load_payload(payload: str | bytes | bytearray | dict[str, Any] | None) -> di
         loaded: Any = payload
     elif isinstance(payload, (str, bytes, bytearray)):
         try:
-            loaded = json.loads(payload)
+            loaded = json.loads(payload, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as err:
             raise LambdaInvokeInputError(f"LambdaInvokeDeferrableOperator: payload is not valid JSON: {err}") from err
     else:
@@ -92,7 +97,13 @@ def build_payload(
     chosen = check_correlation_id(
         correlation_id if correlation_id is not None else existing if existing is not None else default_correlation_id
     )
-    encoded = json.dumps({**document, correlation_id_key: chosen}, separators=(",", ":")).encode()
+    try:
+        encoded = json.dumps({**document, correlation_id_key: chosen}, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as err:
+        raise LambdaInvokeInputError(
+            f"LambdaInvokeDeferrableOperator: payload cannot be sent as JSON: {err} "
+            "(give strings, numbers, booleans, null, lists and dicts with string keys; no NaN or infinity)"
+        ) from err
     limit = MAX_PAYLOAD_BYTES[check_invocation_type(invocation_type)]
     if len(encoded) > limit:
         raise LambdaInvokeInputError(

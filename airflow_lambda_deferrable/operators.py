@@ -31,7 +31,14 @@ from airflow_lambda_deferrable.invocation_request import (
 )
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.outcome import KnownResult
-from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, InvocationReport
+from airflow_lambda_deferrable.settings_bounds import OPERATOR_BOUNDS, problems_with
+from airflow_lambda_deferrable.trigger_event import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINES,
+    MAX_RESULT_BYTES,
+    InvocationReport,
+    carry_result,
+)
 from airflow_lambda_deferrable.triggers import (
     DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_END_MARKER,
@@ -54,6 +61,8 @@ READ_TIMEOUT_MARGIN_SECONDS = 60
 DEFER_TIMEOUT_MARGIN_SECONDS = 300.0
 # Lambda retries a failed asynchronous invocation twice unless the function's invoke config says otherwise.
 LAMBDA_DEFAULT_ASYNC_RETRIES = 2
+# Lambda keeps an asynchronous event queued up to 6 hours unless the invoke config says otherwise.
+LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS = 21_600
 
 _EXCEPTION_FOR_STATUS = {
     "failed": LambdaInvocationFailed,
@@ -144,29 +153,18 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.max_bytes = max_bytes
         self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
+        # Templates are rendered later; an id given without the try number in it is the same in every try.
+        self._given_id_varies_per_try = "try_number" in repr((correlation_id, payload))
         self._check_tuning()
 
     def _check_tuning(self) -> None:
-        numbers = {
-            "poll_interval": self.poll_interval,
-            "settle_seconds": self.settle_seconds,
-            "queue_allowance_seconds": self.queue_allowance_seconds,
-            "ingestion_allowance_seconds": self.ingestion_allowance_seconds,
-            "max_lines": self.max_lines,
-            "max_bytes": self.max_bytes,
-            "min_defer_seconds": self.min_defer_seconds,
-        }
-        if self.max_wait_seconds is not None:
-            numbers["max_wait_seconds"] = self.max_wait_seconds
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise LambdaInvokeInputError(
-                    f"{type(self).__name__} {self.task_id}: {name} must be a number >= 0, got {value!r}"
-                )
-        if self.poll_interval <= 0 or self.max_lines < 1:
-            raise LambdaInvokeInputError(
-                f"{type(self).__name__} {self.task_id}: poll_interval and max_lines must be above 0"
-            )
+        """Refuse numbers out of `OPERATOR_BOUNDS` (NaN, infinity, huge or fractional counts) at parse time."""
+        numbers = {name: getattr(self, name) for name in OPERATOR_BOUNDS}
+        if self.max_wait_seconds is None:
+            del numbers["max_wait_seconds"]
+        problems = problems_with(numbers, OPERATOR_BOUNDS)
+        if problems:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: " + "; ".join(problems))
         if not self.correlation_id_key or not isinstance(self.correlation_id_key, str):
             raise LambdaInvokeInputError(
                 f"{type(self).__name__} {self.task_id}: correlation_id_key must be a non-empty string"
@@ -179,7 +177,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         log_group = self.log_group or self._log_group_of(configuration)
         function_timeout = int(configuration.get("Timeout") or 3)
         if self.invocation_type == "Event":
-            self._warn_about_async_retries()
+            self._warn_about_async_config()
 
         invoked_at = time.time()
         response = self._invoke(payload, function_timeout)
@@ -219,6 +217,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             qualifier=self.qualifier,
             invocation_type=self.invocation_type,
             known_result=known_result,
+            result=carry_result(result) if known_result is not None and not known_result["failed"] else None,
             end_marker=self.end_marker,
             correlation_id_key=self.correlation_id_key,
             poll_interval=self.poll_interval,
@@ -234,16 +233,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             botocore_config=self.botocore_config,
         )
         if not self.deferrable:
-            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)), result=result)
+            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)))
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
-            kwargs={"result": result},
             timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, result: Any = None) -> Any:
-        """Log the invocation's lines once, then return its result or raise with its exact cause."""
+        """Log the invocation's lines once, then return its result or raise with its exact cause.
+
+        :param result: the result as deferrals made before the event carried it passed it (in the defer
+            kwargs, which ``dag.test()`` does not pass on).
+        """
         report = InvocationReport.from_payload(event)
         self._log_lines(report)
         who = (
@@ -253,12 +255,28 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         if report.status == "success":
             self.log.info("%s succeeded: %s", who, report.message)
             if self.invocation_type == "RequestResponse":
-                return result
+                return self._result_of(report, result)
             return {"request_id": report.request_id, "correlation_id": report.correlation_id}
         if report.error and report.error.get("detail"):
             self.log.error("%s error detail:\n%s", who, report.error["detail"])
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
         raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+
+    def _result_of(self, report: InvocationReport, result_from_kwargs: Any) -> Any:
+        """Return the function's result the event carried; ``None`` (with a warning) when it was too large."""
+        if report.result is None:
+            return result_from_kwargs
+        if "omitted_bytes" in report.result:
+            self.log.warning(
+                "The result of %s (request %s) is %d bytes of JSON, over the %d bytes the trigger event carries: "
+                "the task returns None. Have the function store a large result (in S3, say) and return where.",
+                report.function_name,
+                report.request_id,
+                report.result["omitted_bytes"],
+                MAX_RESULT_BYTES,
+            )
+            return None
+        return report.result["value"]
 
     def _prepare_payload(self, context: Context) -> tuple[bytes, str]:
         if not isinstance(self.function_name, str) or not self.function_name.strip():
@@ -273,6 +291,16 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             default_correlation_id=default_id,
         )
         self.log.info("Payload for %s: %s", self.function_name, describe_payload(json.loads(payload), len(payload)))
+        if correlation_id != default_id and ti.try_number > 1 and not self._given_id_varies_per_try:
+            self.log.warning(
+                "%s %s: correlation id %s is given rather than made per try, so try %d reuses it: lines an earlier "
+                "try's invocation still logs would be read as this one's. Leave correlation_id unset (one id per "
+                "try is made) or put {{ ti.try_number }} in it.",
+                type(self).__name__,
+                self.task_id,
+                correlation_id,
+                ti.try_number,
+            )
         return payload, correlation_id
 
     def _function_configuration(self) -> dict[str, Any]:
@@ -289,18 +317,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         custom = (configuration.get("LoggingConfig") or {}).get("LogGroup")
         return custom or f"/aws/lambda/{configuration['FunctionName']}"
 
-    def _warn_about_async_retries(self) -> None:
-        """Warn when Lambda may retry a failed asynchronous invocation: the first failure decides here."""
+    def _warn_about_async_config(self) -> None:
+        """Warn when Lambda may retry a failed event, or keep it queued longer than this task waits for it."""
         request: dict[str, Any] = {"FunctionName": self.function_name}
         if self.qualifier:
             request["Qualifier"] = self.qualifier
         try:
-            retries = self.hook.conn.get_function_event_invoke_config(**request).get("MaximumRetryAttempts")
+            config = self.hook.conn.get_function_event_invoke_config(**request)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                self.log.warning("Could not read the async retry setting of %s: %s", self.function_name, err)
+                self.log.warning("Could not read the async invoke config of %s: %s", self.function_name, err)
                 return
-            retries = LAMBDA_DEFAULT_ASYNC_RETRIES
+            config = {}
+        retries = config.get("MaximumRetryAttempts", LAMBDA_DEFAULT_ASYNC_RETRIES)
         if retries:
             self.log.warning(
                 "%s may be retried by Lambda up to %s time(s) after a failure (MaximumRetryAttempts); this task "
@@ -308,6 +337,19 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 "and use Airflow's retries instead.",
                 self.function_name,
                 retries,
+            )
+        max_age = config.get("MaximumEventAgeInSeconds", LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS)
+        if max_age > self.queue_allowance_seconds:
+            self.log.warning(
+                "%s keeps a queued event up to %s s (MaximumEventAgeInSeconds), longer than this task's "
+                "queue_allowance_seconds (%s s): the event may run after the task gave up on it, even after an "
+                "Airflow retry invoked again. Set MaximumEventAgeInSeconds to %d or less (Lambda's minimum is 60), "
+                "or raise queue_allowance_seconds to %s.",
+                self.function_name,
+                max_age,
+                self.queue_allowance_seconds,
+                max(int(self.queue_allowance_seconds), 60),
+                max_age,
             )
 
     def _invoke(self, payload: bytes, function_timeout: int) -> dict[str, Any]:
@@ -347,7 +389,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             return None, None
         body = response["Payload"].read().decode("utf-8", "replace") if response.get("Payload") else ""
         try:
-            parsed: Any = json.loads(body) if body else None
+            parsed: Any = json.loads(body, parse_constant=_refuse_constant) if body else None
         except ValueError:
             parsed = body
         if not response.get("FunctionError"):
@@ -392,6 +434,11 @@ def _aws_error(operation: str, request: dict[str, Any], err: ClientError) -> Lam
     return LambdaInvokeError(
         f"{operation} of {target} failed with {error.get('Code', 'Unknown')}: {error.get('Message', err)}"
     )
+
+
+def _refuse_constant(name: str) -> Any:
+    """Refuse ``NaN`` and ``Infinity`` in JSON: they are not JSON, and Airflow could not store them."""
+    raise ValueError(f"{name} is not JSON")
 
 
 async def _first_event(trigger: LambdaInvocationTrigger) -> dict[str, Any]:

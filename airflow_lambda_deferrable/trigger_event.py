@@ -20,6 +20,8 @@ DEFAULT_MAX_LINES = 500
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 8 * 1024
 MAX_DETAIL_CHARS = 16 * 1024
+# A ``RequestResponse`` result larger than this (as JSON) is not carried back to the task; Lambda allows 6 MB.
+MAX_RESULT_BYTES = 256 * 1024
 # When lines must be left out, keep this share of the budget for the first lines; the rest is the tail.
 HEAD_SHARE = 0.2
 # What PostgreSQL's JSONB (where Airflow stores `next_kwargs`) cannot hold: NUL, and surrogates, which
@@ -89,6 +91,17 @@ def bound_lines(
     return head + tail, len(lines) - len(head) - len(tail), len(head)
 
 
+def carry_result(result: Any) -> dict[str, Any]:
+    """Return the function's result as the trigger carries it back to the task.
+
+    ``{"value": result}``, or ``{"omitted_bytes": size}`` when its JSON is over `MAX_RESULT_BYTES`.
+    `result` must be JSON data (as parsed from Lambda's response).
+    """
+    clean = storable(result)  # stored as the trigger's kwargs and in the event, in the metadata database
+    size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
+    return {"value": clean} if size <= MAX_RESULT_BYTES else {"omitted_bytes": size}
+
+
 def build_payload(
     *,
     status: str,
@@ -99,10 +112,12 @@ def build_payload(
     max_lines: int = DEFAULT_MAX_LINES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     polls: int = 0,
+    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the event payload (JSON-serializable primitives only).
 
     :param identity: function_name, qualifier, log_group, correlation_id, request_id.
+    :param result: a ``RequestResponse`` function's result, as `carry_result` made it.
     """
     kept, omitted, omitted_at = bound_lines(
         [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes
@@ -123,6 +138,7 @@ def build_payload(
         "omitted_lines": omitted,
         "omitted_at": omitted_at,
         "polls": polls,
+        "result": result,
     }
 
 
@@ -141,6 +157,7 @@ class InvocationReport:
     omitted_at: int
     error: dict[str, Any] | None
     qualifier: str | None = None
+    result: dict[str, Any] | None = None
 
     @classmethod
     def from_payload(cls, payload: Any) -> InvocationReport:
@@ -165,6 +182,15 @@ class InvocationReport:
         for key in ("omitted_lines", "omitted_at"):
             if not isinstance(payload.get(key), int):
                 problems.append(f"{key} is missing or not an integer")
+        result = payload.get("result")
+        if result is not None and not (
+            isinstance(result, dict)
+            and (
+                set(result) == {"value"}
+                or (set(result) == {"omitted_bytes"} and isinstance(result["omitted_bytes"], int))
+            )
+        ):
+            problems.append("result is neither a carried value nor an omitted size")
         if problems:
             raise LambdaTriggerEventInvalid(
                 "LambdaInvokeDeferrableOperator.execute_complete: malformed trigger event: " + "; ".join(problems)
@@ -181,4 +207,5 @@ class InvocationReport:
             omitted_at=payload["omitted_at"],
             error=payload.get("error") if isinstance(payload.get("error"), dict) else None,
             qualifier=payload.get("qualifier"),
+            result=result,
         )

@@ -17,6 +17,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
+from airflow_lambda_deferrable.settings_bounds import TRIGGER_BOUNDS, problems_with
 from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
@@ -63,6 +64,8 @@ class LambdaInvocationTrigger(BaseTrigger):
     :param invoked_at: when the invoke call was made (epoch seconds).
     :param deadline: when to give up and report a timeout (epoch seconds).
     :param known_result: for ``RequestResponse``, what the response said (see `KnownResult`).
+    :param result: for ``RequestResponse``, the function's result as `trigger_event.carry_result` made it;
+        the event carries it back to the task.
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between polls.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
@@ -73,6 +76,8 @@ class LambdaInvocationTrigger(BaseTrigger):
         task (seen with LocalExecutor, Airflow 3.3); the operator sets this just past that window.
     :param max_lines: at most this many lines go into the event (first and last ones kept).
     :param max_bytes: at most this many bytes of lines go into the event.
+
+    Numbers out of `settings_bounds.TRIGGER_BOUNDS` (from old or tampered kwargs) raise ``ValueError``.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         qualifier: str | None = None,
         invocation_type: str = "Event",
         known_result: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
         end_marker: str | None = DEFAULT_END_MARKER,
         correlation_id_key: str = "correlation_id",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -111,6 +117,7 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.qualifier = qualifier
         self.invocation_type = invocation_type
         self.known_result = known_result
+        self.result = result
         self.end_marker = end_marker
         self.correlation_id_key = correlation_id_key
         self.poll_interval = poll_interval
@@ -124,6 +131,13 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        problems = problems_with({name: getattr(self, name) for name in TRIGGER_BOUNDS}, TRIGGER_BOUNDS)
+        if result is not None and not isinstance(result, dict):
+            problems.append(
+                f"result must be a dict from trigger_event.carry_result or None, got {type(result).__name__}"
+            )
+        if problems:
+            raise ValueError(f"{type(self).__name__} for {function_name}: " + "; ".join(problems))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the primitives this trigger is re-created from."""
@@ -139,6 +153,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 "qualifier": self.qualifier,
                 "invocation_type": self.invocation_type,
                 "known_result": self.known_result,
+                "result": self.result,
                 "end_marker": self.end_marker,
                 "correlation_id_key": self.correlation_id_key,
                 "poll_interval": self.poll_interval,
@@ -326,4 +341,5 @@ class LambdaInvocationTrigger(BaseTrigger):
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
             polls=polls,
+            result=self.result,
         )

@@ -41,6 +41,10 @@ def test_dag_test_runs_each_task_to_its_real_outcome(airflow_db, logs_client, ca
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {"event_success": "success", "event_failure": "failed", "request_response_success": "success"}
     assert run.state == "failed"
+    returned = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}
+    # moto echoes a RequestResponse payload: the result is what was sent, with the injected id.
+    assert returned["request_response_success"] == {"n": 1, "correlation_id": "dagtest-rr-0001"}
+    assert returned["event_success"]["correlation_id"] == "dagtest-ok-0001"
     logged = capsys.readouterr().out
     assert (
         f"Lambda function {FUNCTION} (request " in logged

@@ -5,6 +5,7 @@ Everything is read from Airflow's own records (REST API states and task logs) an
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -128,6 +129,15 @@ def test_example_dag_survives_a_triggerer_restart(airflow, aws):
             ]
     assert all(count == 1 for count in invoked.values()) and len(invoked) == 5
     assert len(start_lines(aws.endpoint_url)) - invocations_before == 5  # no function ran twice
+
+    # The function's result reaches XCom through the real triggerer, restart included (it rides in the event).
+    log = airflow.task_log(OUR_DAG, run_id, "sync_without_error")
+    correlation_id = re.search(r"correlation id (\S+), log group", log)[1]
+    entry = airflow.api(
+        "GET", f"/dags/{OUR_DAG}/dagRuns/{run_id}/taskInstances/sync_without_error/xcomEntries/return_value"
+    )
+    value = json.loads(entry["value"]) if isinstance(entry["value"], str) else entry["value"]
+    assert value == {"iterations": ITERATIONS, "correlation_id": correlation_id}
 
 
 def test_no_worker_slot_is_held_while_functions_run(airflow, aws):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -63,11 +64,29 @@ def test_conflicting_ids_are_refused():
         ("[1, 2]", "must be a JSON object"),
         ('"text"', "must be a JSON object"),
         (42, "must be a JSON string, bytes or a dict"),
+        ('{"n": NaN}', "NaN is not a JSON value"),
+        (b'{"n": [Infinity]}', "Infinity is not a JSON value"),
+        ('{"n": -Infinity}', "-Infinity is not a JSON value"),
     ],
 )
 def test_bad_payloads(payload, match):
     with pytest.raises(LambdaInvokeInputError, match=match):
         load_payload(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({"n": float("nan")}, "Out of range float values are not JSON compliant"),
+        ({"deep": [{"n": float("inf")}]}, "Out of range float values are not JSON compliant"),
+        ({"when": datetime(2026, 11, 30, tzinfo=UTC)}, "Object of type datetime is not JSON serializable"),
+        ({"ids": {1, 2}}, "Object of type set is not JSON serializable"),
+        ({(1, 2): "tuple key"}, "keys must be str, int, float, bool or None"),
+    ],
+)
+def test_dicts_that_are_not_json_are_refused_by_name(payload, match):
+    with pytest.raises(LambdaInvokeInputError, match=f"payload cannot be sent as JSON: {match}"):
+        build(payload)
 
 
 @pytest.mark.parametrize(("invocation_type", "limit"), [("Event", 1024 * 1024), ("RequestResponse", 6 * 1024 * 1024)])
@@ -85,7 +104,19 @@ def test_unsupported_invocation_types(invocation_type):
 
 
 @pytest.mark.parametrize(
-    "bad", ['has"quote', "has space1", "short", "-leading-dash", "x" * 129, "back\\slash1", "", None, 12345678]
+    "bad",
+    [
+        'has"quote',
+        "has space1",
+        "short",
+        "-leading-dash",
+        "x" * 129,
+        "back\\slash1",
+        "",
+        None,
+        12345678,
+        "abcdefgh-1234\n",  # `$` alone would accept the newline, and the id would never be found
+    ],
 )
 def test_unsafe_correlation_ids_are_refused(bad):
     with pytest.raises(LambdaInvokeInputError, match="correlation_id"):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -95,7 +97,7 @@ def test_event_invoke_defers_with_everything_the_trigger_needs(function):
 def test_request_response_result_shows_the_injected_payload(function):
     # moto echoes the payload as the result: what it returns is exactly what Lambda was sent.
     deferred = defer(operator(payload='{"n": 1, "to_fail": false}', invocation_type="RequestResponse"))
-    sent = deferred.kwargs["result"]
+    sent = deferred.trigger.result["value"]
     correlation_id = deferred.trigger.correlation_id
     assert sent == {"n": 1, "to_fail": False, "correlation_id": correlation_id}
     assert deferred.trigger.known_result == {
@@ -133,7 +135,7 @@ def test_templated_fields_are_rendered(function):
     }
     op.render_template_fields({"params": {"fn": FUNCTION}, "ds": "2026-11-23", "ds_nodash": "20261123"})
     deferred = defer(op)
-    assert deferred.kwargs["result"] == {"day": "2026-11-23", "correlation_id": "run-20261123-x"}
+    assert deferred.trigger.result == {"value": {"day": "2026-11-23", "correlation_id": "run-20261123-x"}}
 
 
 @pytest.mark.parametrize(
@@ -144,6 +146,11 @@ def test_templated_fields_are_rendered(function):
         ({"payload": {"blob": "x" * (1024 * 1024)}}, "over Lambda's 1048576 byte limit for Event"),
         ({"correlation_id": 'bad"id" with spaces'}, "correlation_id"),
         ({"function_name": ""}, "function_name is empty"),
+        ({"correlation_id": "abcdefgh-1234\n"}, "correlation_id"),
+        ({"payload": '{"n": NaN}'}, "NaN is not a JSON value"),
+        ({"payload": {"n": float("inf")}}, "cannot be sent as JSON: Out of range float"),
+        ({"payload": {"when": datetime(2026, 11, 30, tzinfo=UTC)}}, "cannot be sent as JSON: Object of type datetime"),
+        ({"payload": {"ids": {1, 2}}}, "cannot be sent as JSON: Object of type set"),
     ],
 )
 def test_bad_input_fails_before_anything_is_invoked(function, proxy, kwargs, match):
@@ -159,10 +166,32 @@ def test_unsupported_invocation_type_fails_at_parse_time(invocation_type):
         operator(invocation_type=invocation_type)
 
 
-@pytest.mark.parametrize(("name", "value"), [("poll_interval", 0), ("settle_seconds", -1), ("max_lines", "10")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("poll_interval", 0),
+        ("poll_interval", math.nan),
+        ("poll_interval", 0.1),  # with the shared poller, everyone's log group would be read every 0.1 s
+        ("settle_seconds", -1),
+        ("max_lines", "10"),
+        ("max_lines", math.nan),
+        ("max_lines", 10.5),
+        ("max_bytes", 10**12),
+        ("max_wait_seconds", math.inf),
+        ("queue_allowance_seconds", 21_601),
+        ("ingestion_allowance_seconds", True),
+        ("min_defer_seconds", -math.inf),
+    ],
+)
 def test_bad_tuning_fails_at_parse_time(name, value):
-    with pytest.raises(LambdaInvokeInputError, match=name):
+    with pytest.raises(
+        LambdaInvokeInputError, match=rf"LambdaInvokeDeferrableOperator invoke: {name} must be .*{value!r}"
+    ):
         operator(**{name: value})
+
+
+def test_tuning_at_its_bounds_is_accepted():
+    operator(poll_interval=1, settle_seconds=0, max_wait_seconds=366 * 86_400, max_lines=100_000, max_bytes=1024)
 
 
 def test_unknown_function_names_the_aws_error_and_invokes_nothing(function, proxy):
@@ -226,6 +255,56 @@ def test_async_retry_setting_is_warned_about(function, lambda_client, capsys, re
     assert any("reports the first attempt's outcome" in line for line in warnings) is warned
 
 
+@pytest.mark.parametrize(
+    ("max_age", "queue_allowance", "warned"),
+    [(None, 300, True), (600, 300, True), (300, 300, False), (60, 300, False), (3600, 3600, False)],
+)
+def test_event_age_longer_than_the_queue_allowance_is_warned_about(
+    function, lambda_client, capsys, max_age, queue_allowance, warned
+):
+    lambda_client.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    config = {"MaximumRetryAttempts": 0} | ({"MaximumEventAgeInSeconds": max_age} if max_age else {})
+    lambda_client.put_function_event_invoke_config(FunctionName=FUNCTION, **config)
+    defer(operator(queue_allowance_seconds=queue_allowance))
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    expected = (
+        f"{FUNCTION} keeps a queued event up to {max_age or 21600} s (MaximumEventAgeInSeconds), longer than this "
+        f"task's queue_allowance_seconds ({queue_allowance} s)"
+    )
+    assert any(expected in line for line in warnings) is warned
+    assert not any("MaximumRetryAttempts" in line for line in warnings)
+
+
+def test_no_event_invoke_config_warns_of_retries_and_of_the_six_hour_event_age(function, lambda_client, capsys):
+    lambda_client.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    defer(operator())
+    logged = task_log(capsys)
+    assert "Set MaximumEventAgeInSeconds to 300 or less (Lambda's minimum is 60)" in logged
+    assert "may be retried by Lambda up to 2 time(s)" in logged
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "try_number", "warned"),
+    [
+        ({"correlation_id": "fixed-id-0001"}, 2, True),
+        ({"payload": {"correlation_id": "in-payload-0001"}}, 3, True),
+        ({"correlation_id": "fixed-id-0001"}, 1, False),
+        ({"correlation_id": "fixed-{{ ti.try_number }}-id"}, 2, False),
+        ({}, 2, False),
+    ],
+)
+def test_a_given_correlation_id_reused_by_a_retry_is_warned_about(function, capsys, kwargs, try_number, warned):
+    ti = TaskInstanceStandIn(try_number=try_number)
+    op = operator(**kwargs)
+    op.render_template_fields({"ti": ti})
+    correlation_id = defer(op, ti).trigger.correlation_id
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    expected = (
+        f"LambdaInvokeDeferrableOperator invoke: correlation id {correlation_id} is given rather than made per try"
+    )
+    assert any(expected in line for line in warnings) is warned
+
+
 def test_extra_link_points_at_the_correlation_id(function):
     ti = TaskInstanceStandIn()
     correlation_id = defer(operator(), ti).trigger.correlation_id
@@ -258,7 +337,7 @@ def test_failed_request_response_still_defers_with_the_functions_error(function,
         "error_message": "Unable to finish loop",
         "stack_trace": '  File "f.py"\n    raise\n',
     }
-    assert deferred.kwargs["result"] is None
+    assert deferred.trigger.result is None
 
 
 def event(status: str, message: str = "why", **extra: Any) -> dict[str, Any]:
@@ -300,13 +379,39 @@ def test_execute_complete_success_returns_ids_for_event_and_result_for_request_r
         "correlation_id": "corr-12345678",
     }
     assert operator(invocation_type="RequestResponse").execute_complete(
-        context_for(), event("success"), result={"ok": 1}
+        context_for(), event("success", result={"value": {"ok": 1}})
     ) == {"ok": 1}
     logged = task_log(capsys)
     assert logged.count("Function started") == 2  # once per call
     failed_line = "[error    ] [lambda] 2025-11-23T10:00:00.500+00:00 ERROR Function invocation failed\nTraceback: boom"
     assert logged.count(failed_line) == 2
     assert logged.count("[info     ] [lambda] 2025-11-23T10:00:00.000+00:00 INFO Function started") == 2
+
+
+def test_an_event_of_an_older_trigger_takes_the_result_from_the_defer_kwargs():
+    assert operator(invocation_type="RequestResponse").execute_complete(
+        context_for(), event("success"), result={"ok": 1}
+    ) == {"ok": 1}
+
+
+def test_a_result_too_large_to_carry_is_none_with_a_warning(capsys):
+    returned = operator(invocation_type="RequestResponse").execute_complete(
+        context_for(), event("success", result={"omitted_bytes": 300_000})
+    )
+    assert returned is None
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    assert any(
+        f"The result of {FUNCTION} (request req-1) is 300000 bytes of JSON, over the 262144 bytes the trigger event "
+        "carries: the task returns None." in line
+        for line in warnings
+    )
+
+
+def test_a_large_result_is_not_put_into_the_trigger(function, proxy):
+    big = json.dumps({"blob": "x" * 300_000, "correlation_id": "big-result-0001"})
+    proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-big"}, big)
+    deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
+    assert deferred.trigger.result == {"omitted_bytes": len(json.dumps(json.loads(big), separators=(",", ":")))}
 
 
 @pytest.mark.parametrize(
@@ -354,7 +459,7 @@ def test_not_deferrable_runs_the_trigger_in_the_worker(function, logs_client):
             lines.report(request_id),
         ],
     )
-    op = operator(task_id="in_worker", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    op = operator(task_id="in_worker", deferrable=False, poll_interval=1, settle_seconds=0.2)
     result = op.execute(context_for(ti))
     assert result["correlation_id"] == correlation_id
 
@@ -374,7 +479,7 @@ def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
             lines.report(request_id),
         ],
     )
-    op = operator(task_id="in_worker_fails", deferrable=False, poll_interval=0.2, settle_seconds=0.2)
+    op = operator(task_id="in_worker_fails", deferrable=False, poll_interval=1, settle_seconds=0.2)
     with pytest.raises(
         LambdaInvocationFailed,
         match=r"failed: RuntimeError: Unable to finish loop; the function logged \"Function invocation failed\"",
@@ -386,3 +491,10 @@ def test_deferred_trigger_does_not_fire_in_the_first_seconds(function):
     trigger = defer(operator()).trigger
     assert trigger.fire_after == pytest.approx(trigger.invoked_at + 6)
     assert defer(operator(min_defer_seconds=0)).trigger.fire_after == pytest.approx(trigger.invoked_at, abs=5)
+
+
+def test_a_result_with_nan_is_carried_as_its_text(function, proxy):
+    # Python's JSON reader takes NaN, but it is not JSON and Airflow could not store it in the event.
+    proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-nan"}, '{"ratio": NaN}')
+    deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
+    assert deferred.trigger.result == {"value": '{"ratio": NaN}'}

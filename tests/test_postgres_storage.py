@@ -116,11 +116,6 @@ def test_a_line_with_nul_is_stored_and_logged_with_a_replacement(dag_run_on_post
     assert "[lambda]" in task_output and "INFO before\ufffdafter" in task_output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the operator must pass its RequestResponse result through trigger_event.storable before deferring "
-    "(operators.py is being changed elsewhere; applied when merged)",
-)
 def test_a_request_response_result_with_nul_is_stored(dag_run_on_postgres):
     # dag.test() runs the trigger even when the deferral could not be stored; a scheduler would fail the task.
     states, output = dag_run_on_postgres

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint
 
+from airflow_lambda_deferrable.operators import DEFAULT_QUEUE_ALLOWANCE_SECONDS
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yml"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -85,6 +87,12 @@ def test_cfn_lint_finds_nothing() -> None:
         pytest.param("Runtime: python3.12", "Runtime: python3.8", "W2531", id="deprecated-runtime"),
         pytest.param("RetentionInDays: 1\n", "RetentionInDays: 7777\n", "E3030", id="bad-retention"),
         pytest.param("MaximumRetryAttempts: 0\n\nOutputs", "MaximumRetryAttempts: 5\n\nOutputs", "E3034", id="retries"),
+        pytest.param(
+            "MaximumEventAgeInSeconds: 300\n      MaximumRetryAttempts: 0\n\nOutputs",
+            "MaximumEventAgeInSeconds: 30\n      MaximumRetryAttempts: 0\n\nOutputs",
+            "E3034",
+            id="event-age",
+        ),
         pytest.param("MemorySize: 128", "MemorySize: 128\n      Colour: blue", "E3002", id="unknown-property"),
         pytest.param("LogGroup: !Ref ExampleFunctionLogGroup", "LogGroup: !Ref Nowhere", "E3030", id="dangling-ref"),
     ],
@@ -126,11 +134,14 @@ def test_function_facts_the_example_dags_rely_on(function: dict[str, Any]) -> No
 def test_alias_and_no_async_retries(template: dict[str, Any], function: dict[str, Any]) -> None:
     assert function["AutoPublishAlias"] == "live"
     assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    # Lambda drops an event older than this, instead of running it after the task gave up waiting for it.
+    assert function["EventInvokeConfig"]["MaximumEventAgeInSeconds"] <= DEFAULT_QUEUE_ALLOWANCE_SECONDS
     # Any explicit invoke config (here: the one for $LATEST) must not bring retries back.
     configs = resources_of_type(template, "AWS::Lambda::EventInvokeConfig")
     assert configs, "expected an explicit invoke config for unqualified ($LATEST) invocations"
     for name, config in configs.items():
         assert config["Properties"]["MaximumRetryAttempts"] == 0, name
+        assert config["Properties"]["MaximumEventAgeInSeconds"] <= DEFAULT_QUEUE_ALLOWANCE_SECONDS, name
         assert config["Properties"]["FunctionName"] == Tag("Ref", "ExampleFunction"), name
 
 

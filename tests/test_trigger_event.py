@@ -9,7 +9,14 @@ import pytest
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
 from airflow_lambda_deferrable.log_lines import LogLine
 from airflow_lambda_deferrable.outcome import Verdict
-from airflow_lambda_deferrable.trigger_event import InvocationReport, bound_lines, build_payload, storable
+from airflow_lambda_deferrable.trigger_event import (
+    MAX_RESULT_BYTES,
+    InvocationReport,
+    bound_lines,
+    build_payload,
+    carry_result,
+    storable,
+)
 
 IDENTITY = {
     "function_name": "fn",
@@ -123,8 +130,32 @@ def test_bound_lines_on_nothing():
             },
             "correlation_id",
         ),
+        (
+            {**IDENTITY, "status": "success", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}
+            | {"result": {"n": 1}},
+            "result is neither a carried value nor an omitted size",
+        ),
+        (
+            {**IDENTITY, "status": "success", "message": "m", "lines": [], "omitted_lines": 0, "omitted_at": 0}
+            | {"result": {"omitted_bytes": "big"}},
+            "result is neither",
+        ),
     ],
 )
 def test_malformed_events_are_refused(payload, match):
     with pytest.raises(LambdaTriggerEventInvalid, match=match):
         InvocationReport.from_payload(payload)
+
+
+def test_a_result_is_carried_up_to_its_limit_and_read_back():
+    overhead = len(json.dumps({"x": ""}, separators=(",", ":")))
+    at_limit = {"x": "a" * (MAX_RESULT_BYTES - overhead)}
+    assert carry_result(at_limit) == {"value": at_limit}
+    assert carry_result(None) == {"value": None}  # the function returned null: carried, not lost
+    assert carry_result({"x": "a" * (MAX_RESULT_BYTES - overhead + 1)}) == {"omitted_bytes": MAX_RESULT_BYTES + 1}
+    # Counted as stored: JSON escapes each non-ASCII character as six bytes (\u00e9).
+    assert carry_result({"x": "é" * MAX_RESULT_BYTES}) == {"omitted_bytes": 6 * MAX_RESULT_BYTES + overhead}
+    payload = build_payload(status="success", message="ok", identity=IDENTITY, lines=[], result=carry_result([1]))
+    assert InvocationReport.from_payload(json.loads(json.dumps(payload))).result == {"value": [1]}
+    without = build_payload(status="success", message="ok", identity=IDENTITY, lines=[])
+    assert InvocationReport.from_payload(without).result is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import threading
 import time
@@ -342,12 +343,43 @@ async def test_access_denied_ends_in_a_clear_error_event(moto, logs_client, monk
 def test_serialize_round_trips_exactly():
     trigger = make_trigger(
         known_result={"failed": True, "error_type": "E", "error_message": "m", "stack_trace": None},
+        result={"value": {"n": 1, "correlation_id": CID}},
         botocore_config={"retries": {"total_max_attempts": 1}},
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_lambda_deferrable.triggers.LambdaInvocationTrigger"
     assert LambdaInvocationTrigger(**kwargs).serialize() == (classpath, kwargs)
     assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("poll_interval", math.nan),
+        ("poll_interval", 0.001),
+        ("deadline", math.inf),
+        ("invoked_at", 1.7e12),  # milliseconds, not seconds
+        ("max_lines", math.nan),
+        ("max_bytes", 2.5),
+        ("late_arrival_seconds", -1),
+        ("clock_skew_seconds", True),
+        ("settle_seconds", "3"),
+        ("result", ["not", "carried"]),
+    ],
+)
+def test_recreating_from_bad_kwargs_is_refused_by_name(name, value):
+    _, kwargs = make_trigger().serialize()
+    with pytest.raises(ValueError, match=rf"LambdaInvocationTrigger for example-lambda-function: {name} must be"):
+        LambdaInvocationTrigger(**(kwargs | {name: value}))
+
+
+@pytest.mark.asyncio
+async def test_the_event_carries_the_result_back(logs_client):
+    lines.put(logs_client, GROUP, successful_invocation())
+    carried = {"value": {"n": 1, "correlation_id": CID}}
+    payload = await first_event(make_trigger(result=carried))
+    assert payload["status"] == "success"
+    assert payload["result"] == carried
 
 
 @pytest.mark.asyncio

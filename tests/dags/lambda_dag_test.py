@@ -12,7 +12,7 @@ with DAG(dag_id="lambda_dag_test", schedule=None, start_date=datetime(2026, 1, 1
     common = {
         "function_name": "example-lambda-function",
         "aws_conn_id": "aws_moto",
-        "poll_interval": 0.3,
+        "poll_interval": 1,
         "settle_seconds": 0.3,
         "min_defer_seconds": 1,
     }
