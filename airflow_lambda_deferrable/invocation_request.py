@@ -28,6 +28,21 @@ def check_invocation_type(invocation_type: str) -> str:
     return invocation_type
 
 
+# Invoke's TenantId (header X-Amz-Tenant-Id): 1 to 256 of these characters.
+TENANT_ID_PATTERN = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+
+
+def check_tenant_id(tenant_id: Any) -> str | None:
+    """Return the tenant id (``None`` when none is given), or raise `LambdaInvokeInputError` naming what is wrong."""
+    if tenant_id is None or tenant_id == "":
+        return None
+    if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.fullmatch(tenant_id):
+        raise LambdaInvokeInputError(
+            f"tenant_id must be 1-256 of the characters a-z A-Z 0-9 . _ : / = + - @ and space, got {tenant_id!r}"
+        )
+    return tenant_id
+
+
 def check_correlation_id(correlation_id: Any) -> str:
     """Return `correlation_id` if it is safe inside a CloudWatch filter pattern, else raise."""
     if not isinstance(correlation_id, str) or not CORRELATION_ID_PATTERN.fullmatch(correlation_id):

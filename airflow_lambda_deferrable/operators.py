@@ -26,10 +26,12 @@ from airflow_lambda_deferrable.exceptions import (
 from airflow_lambda_deferrable.invocation_request import (
     build_payload,
     check_invocation_type,
+    check_tenant_id,
     correlation_id_for_try,
     describe_payload,
 )
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.outcome import KnownResult
 from airflow_lambda_deferrable.settings_bounds import OPERATOR_BOUNDS, problems_with
 from airflow_lambda_deferrable.trigger_event import (
@@ -105,10 +107,18 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         of an executor race on very fast triggers (see README); ``0`` turns it off.
     :param deferrable: defer to the triggerer (default); ``False`` runs the same trigger logic in the
         worker, for deployments without a triggerer.
+    :param tenant_id: the tenant to invoke for (``TenantId``), for functions with tenant isolation.
+    :param end_marker_level: the level the function logs its end marker at (``INFO`` for Powertools'
+        "Function ended"); with JSON logging it decides whether ``ApplicationLogLevel`` lets it through.
+    :param allow_hidden_success: proceed although the function's ``LoggingConfig`` hides a successful
+        ``Event`` invocation (``SystemLogLevel`` above INFO and no visible end marker): "no failure seen by
+        the deadline" then counts as success. Without it such a task is refused before invoking.
     """
 
     aws_hook_class = LambdaHook
-    template_fields: Sequence[str] = aws_template_fields("function_name", "payload", "qualifier", "correlation_id")
+    template_fields: Sequence[str] = aws_template_fields(
+        "function_name", "payload", "qualifier", "correlation_id", "tenant_id"
+    )
     template_fields_renderers = {"payload": "json"}
     operator_extra_links = (LambdaInvocationLogsLink(),)
     ui_color = "#ff9900"
@@ -133,6 +143,9 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         max_bytes: int = DEFAULT_MAX_BYTES,
         min_defer_seconds: float = DEFAULT_MIN_DEFER_SECONDS,
         deferrable: bool = True,
+        tenant_id: str | None = None,
+        end_marker_level: str = "INFO",
+        allow_hidden_success: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -153,6 +166,12 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.max_bytes = max_bytes
         self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
+        self.tenant_id = tenant_id
+        self.allow_hidden_success = allow_hidden_success
+        try:
+            self.end_marker_level = lambda_level(end_marker_level)
+        except ValueError as err:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: end_marker_level {err}") from err
         # Templates are rendered later; an id given without the try number in it is the same in every try.
         self._given_id_varies_per_try = "try_number" in repr((correlation_id, payload))
         self._check_tuning()
@@ -174,19 +193,22 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         """Check the inputs, invoke, then defer (or follow in the worker when ``deferrable=False``)."""
         payload, correlation_id = self._prepare_payload(context)
         configuration = self._function_configuration()
+        tenant_id = self._check_tenant(configuration)
+        hidden_success_allowed = self._check_logging_controls(configuration)
         log_group = self.log_group or self._log_group_of(configuration)
         function_timeout = int(configuration.get("Timeout") or 3)
         if self.invocation_type == "Event":
             self._warn_about_async_config()
 
         invoked_at = time.time()
-        response = self._invoke(payload, function_timeout)
+        response = self._invoke(payload, function_timeout, tenant_id)
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         self.log.info(
-            "Invoked %s (%s, qualifier %s): request %s, correlation id %s, log group %s",
+            "Invoked %s (%s, qualifier %s%s): request %s, correlation id %s, log group %s",
             self.function_name,
             self.invocation_type,
             self.qualifier,
+            f", tenant {tenant_id}" if tenant_id else "",
             request_id,
             correlation_id,
             log_group,
@@ -231,6 +253,10 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
+            tenant_id=tenant_id,
+            # Managed Instances run several requests at once in one environment and stream.
+            claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
+            allow_hidden_success=hidden_success_allowed,
         )
         if not self.deferrable:
             return self.execute_complete(context, event=asyncio.run(_first_event(trigger)))
@@ -248,15 +274,23 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         """
         report = InvocationReport.from_payload(event)
         self._log_lines(report)
+        tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
         who = (
             f"Lambda function {report.function_name} (request {report.request_id}, "
-            f"correlation id {report.correlation_id})"
+            f"correlation id {report.correlation_id}{tenant})"
         )
+        if report.unattributed_lines:
+            self.log.info(
+                "%d line(s) without ids in the request's stretch of stream were left out: another request ran "
+                "in the same environment at the time, so they could be either's",
+                report.unattributed_lines,
+            )
         if report.status == "success":
             self.log.info("%s succeeded: %s", who, report.message)
             if self.invocation_type == "RequestResponse":
                 return self._result_of(report, result)
-            return {"request_id": report.request_id, "correlation_id": report.correlation_id}
+            identity = {"request_id": report.request_id, "correlation_id": report.correlation_id}
+            return identity | ({"tenant_id": report.tenant_id} if report.tenant_id else {})
         if report.error and report.error.get("detail"):
             self.log.error("%s error detail:\n%s", who, report.error["detail"])
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
@@ -352,7 +386,52 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 max_age,
             )
 
-    def _invoke(self, payload: bytes, function_timeout: int) -> dict[str, Any]:
+    def _check_tenant(self, configuration: dict[str, Any]) -> str | None:
+        """Return the tenant id to send; refuse one the function cannot take, or its absence where needed."""
+        try:
+            tenant_id = check_tenant_id(self.tenant_id)
+        except LambdaInvokeInputError as err:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: {err}") from None
+        isolated = (configuration.get("TenancyConfig") or {}).get("TenantIsolationMode") == "PER_TENANT"
+        if isolated and tenant_id is None:
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: {self.function_name} isolates tenants "
+                "(TenancyConfig PER_TENANT): give tenant_id"
+            )
+        if tenant_id is not None and not isolated:
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: {self.function_name} does not isolate tenants, "
+                f"so it takes no tenant_id (got {tenant_id!r})"
+            )
+        return tenant_id
+
+    def _check_logging_controls(self, configuration: dict[str, Any]) -> bool:
+        """Refuse (before invoking) an ``Event`` invocation whose success the function's LoggingConfig hides,
+        unless allowed; return whether the trigger may count a quiet deadline as success."""
+        controls = LoggingControls.from_configuration(configuration)
+        if not controls.correlation_lines_visible:
+            self.log.info(
+                "%s logs at ApplicationLogLevel %s: its INFO lines (the correlation id's among them) are not "
+                "sent; the invocation is followed by its request id",
+                self.function_name,
+                controls.application_log_level,
+            )
+        reason = hidden_success(
+            controls,
+            invocation_type=self.invocation_type,
+            end_marker=self.end_marker,
+            end_marker_level=self.end_marker_level,
+        )
+        if reason is None:
+            return False
+        if not self.allow_hidden_success:
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: {self.function_name} was not invoked: {reason}"
+            )
+        self.log.warning("%s: %s; allow_hidden_success=True, so proceeding", self.function_name, reason)
+        return True
+
+    def _invoke(self, payload: bytes, function_timeout: int, tenant_id: str | None = None) -> dict[str, Any]:
         """Invoke once: the client never retries (a retried invoke can run the function twice)."""
         invoke_config = Config(
             read_timeout=function_timeout + READ_TIMEOUT_MARGIN_SECONDS,
@@ -366,6 +445,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         }
         if self.qualifier:
             request["Qualifier"] = self.qualifier
+        if tenant_id is not None:
+            request["TenantId"] = tenant_id
         try:
             response = client.invoke(**request)
         except ClientError as err:

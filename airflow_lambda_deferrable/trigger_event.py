@@ -113,11 +113,14 @@ def build_payload(
     max_bytes: int = DEFAULT_MAX_BYTES,
     polls: int = 0,
     result: dict[str, Any] | None = None,
+    unattributed_lines: int = 0,
 ) -> dict[str, Any]:
     """Return the event payload (JSON-serializable primitives only).
 
-    :param identity: function_name, qualifier, log_group, correlation_id, request_id.
+    :param identity: function_name, qualifier, log_group, correlation_id, request_id, tenant_id.
     :param result: a ``RequestResponse`` function's result, as `carry_result` made it.
+    :param unattributed_lines: lines without ids in the request's stretch of stream that could have been
+        another request's (an environment running several at once), left out.
     """
     kept, omitted, omitted_at = bound_lines(
         [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes
@@ -129,17 +132,20 @@ def build_payload(
             "message": _clip(verdict.error_message, MAX_MESSAGE_CHARS),
             "detail": _clip(verdict.detail, MAX_DETAIL_CHARS),
         }
-    return {
-        "status": status,
-        "message": _clip(message, MAX_MESSAGE_CHARS),
-        **identity,
-        "error": error,
-        "lines": kept,
-        "omitted_lines": omitted,
-        "omitted_at": omitted_at,
-        "polls": polls,
-        "result": result,
-    }
+    return storable(
+        {
+            "status": status,
+            "message": _clip(message, MAX_MESSAGE_CHARS),
+            **identity,
+            "error": error,
+            "lines": kept,
+            "omitted_lines": omitted,
+            "omitted_at": omitted_at,
+            "unattributed_lines": unattributed_lines,
+            "polls": polls,
+            "result": result,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class InvocationReport:
     error: dict[str, Any] | None
     qualifier: str | None = None
     result: dict[str, Any] | None = None
+    tenant_id: str | None = None
+    unattributed_lines: int = 0
 
     @classmethod
     def from_payload(cls, payload: Any) -> InvocationReport:
@@ -208,4 +216,8 @@ class InvocationReport:
             error=payload.get("error") if isinstance(payload.get("error"), dict) else None,
             qualifier=payload.get("qualifier"),
             result=result,
+            tenant_id=payload["tenant_id"] if isinstance(payload.get("tenant_id"), str) else None,
+            unattributed_lines=payload["unattributed_lines"]
+            if isinstance(payload.get("unattributed_lines"), int)
+            else 0,
         )

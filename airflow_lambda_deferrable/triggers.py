@@ -66,6 +66,11 @@ class LambdaInvocationTrigger(BaseTrigger):
     :param known_result: for ``RequestResponse``, what the response said (see `KnownResult`).
     :param result: for ``RequestResponse``, the function's result as `trigger_event.carry_result` made it;
         the event carries it back to the task.
+    :param tenant_id: the tenant the invocation ran for (tenant isolation), for messages.
+    :param claim_lines_without_ids: ``False`` where one environment runs several requests at once (Lambda
+        Managed Instances): lines without ids are then left out and counted, never guessed.
+    :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`);
+        no failure seen by the deadline counts as success.
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between polls.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
@@ -93,6 +98,9 @@ class LambdaInvocationTrigger(BaseTrigger):
         invocation_type: str = "Event",
         known_result: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
+        claim_lines_without_ids: bool = True,
+        allow_hidden_success: bool = False,
         end_marker: str | None = DEFAULT_END_MARKER,
         correlation_id_key: str = "correlation_id",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -118,6 +126,9 @@ class LambdaInvocationTrigger(BaseTrigger):
         self.invocation_type = invocation_type
         self.known_result = known_result
         self.result = result
+        self.tenant_id = tenant_id
+        self.claim_lines_without_ids = claim_lines_without_ids
+        self.allow_hidden_success = allow_hidden_success
         self.end_marker = end_marker
         self.correlation_id_key = correlation_id_key
         self.poll_interval = poll_interval
@@ -154,6 +165,9 @@ class LambdaInvocationTrigger(BaseTrigger):
                 "invocation_type": self.invocation_type,
                 "known_result": self.known_result,
                 "result": self.result,
+                "tenant_id": self.tenant_id,
+                "claim_lines_without_ids": self.claim_lines_without_ids,
+                "allow_hidden_success": self.allow_hidden_success,
                 "end_marker": self.end_marker,
                 "correlation_id_key": self.correlation_id_key,
                 "poll_interval": self.poll_interval,
@@ -223,7 +237,9 @@ class LambdaInvocationTrigger(BaseTrigger):
         """Read the invocation's lines from `source` until decided; return the event payload."""
         known = KnownResult(**self.known_result) if self.known_result is not None else None
         log = InvocationLog(
-            correlation_id=self.correlation_id, request_ids={self.request_id} if self.request_id else set()
+            correlation_id=self.correlation_id,
+            request_ids={self.request_id} if self.request_id else set(),
+            claim_lines_without_ids=self.claim_lines_without_ids,
         )
         polls = failed_polls = 0
         checked_at = 0.0
@@ -257,6 +273,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 deadline=self.deadline,
                 settle_seconds=self.settle_seconds,
                 known=known,
+                allow_hidden_success=self.allow_hidden_success,
             )
             if verdict is not None:
                 self.log.info(
@@ -331,6 +348,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             "correlation_id": self.correlation_id,
             "request_id": self.request_id,
             "invocation_type": self.invocation_type,
+            "tenant_id": self.tenant_id,
         }
         return build_payload(
             status=status,
@@ -342,4 +360,5 @@ class LambdaInvocationTrigger(BaseTrigger):
             max_bytes=self.max_bytes,
             polls=polls,
             result=self.result,
+            unattributed_lines=log.unattributed_lines,
         )
