@@ -128,7 +128,8 @@ def test_function_facts_the_example_dags_rely_on(function: dict[str, Any]) -> No
     assert function["Timeout"] == 30
     assert function["MemorySize"] == 128
     assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "airflow"
-    assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    # The level comes from LoggingConfig.ApplicationLogLevel (Lambda's level wins over Powertools' own).
+    assert "POWERTOOLS_LOG_LEVEL" not in function["Environment"]["Variables"]
 
 
 def test_alias_and_no_async_retries(template: dict[str, Any], function: dict[str, Any]) -> None:
@@ -145,9 +146,14 @@ def test_alias_and_no_async_retries(template: dict[str, Any], function: dict[str
         assert config["Properties"]["FunctionName"] == Tag("Ref", "ExampleFunction"), name
 
 
-def test_logs_go_to_a_short_lived_group_in_text_format(template: dict[str, Any], function: dict[str, Any]) -> None:
+def test_logs_go_to_a_short_lived_group_in_json_format(template: dict[str, Any], function: dict[str, Any]) -> None:
     logging_config = function["LoggingConfig"]
-    assert logging_config["LogFormat"] == "Text"
+    # JSON with both levels at INFO: a success leaves platform.start/report, the correlation lines are sent.
+    assert (logging_config["LogFormat"], logging_config["ApplicationLogLevel"], logging_config["SystemLogLevel"]) == (
+        "JSON",
+        "INFO",
+        "INFO",
+    )
     assert isinstance(logging_config["LogGroup"], Tag) and logging_config["LogGroup"].name == "Ref"
     group = template["Resources"][logging_config["LogGroup"].value]
     assert group["Type"] == "AWS::Logs::LogGroup"
