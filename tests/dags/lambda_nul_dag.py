@@ -14,7 +14,7 @@ with DAG(dag_id="lambda_nul_dag", schedule=None, start_date=datetime(2026, 1, 1)
         "function_name": "nul-printer",
         "aws_conn_id": "aws_local",
         "end_marker": None,
-        "poll_interval": 0.3,
+        "poll_interval": 1,
         "settle_seconds": 0.3,
         "min_defer_seconds": 0,
     }
