@@ -440,3 +440,17 @@ def test_the_next_read_comes_when_a_settle_window_ends():
     assert trigger._next_read(log, now, now, 0) == (now + 1.0, True)  # read when it settles
     near_deadline = make_trigger(poll_interval=2.0, deadline=now + 0.5)
     assert near_deadline._next_read(InvocationLog(correlation_id=CID), now, now, 0) == (now + 0.5, True)
+
+
+@pytest.mark.asyncio
+async def test_request_ids_of_the_wrong_shape_are_not_learned(moto, logs_client, monkeypatch):
+    # Lines with our correlation id that name a 1,100-character request id, and one with a quote.
+    odd = [lines.powertools(CID, "x" * 1100, "odd one"), lines.powertools(CID, 'a"b', "odd two")]
+    lines.put(logs_client, GROUP, [*successful_invocation()[:2], *odd, *successful_invocation()[2:]])
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_WATCHED", aws_connection(proxy.url))
+        payload = await first_event(make_trigger(aws_conn_id="aws_watched"))
+    assert payload["status"] == "success"
+    assert {"odd one", "odd two"} <= set(messages(payload))  # still ours, by the correlation id
+    patterns = [body.get("filterPattern", "") for _, body in proxy.requests_of("FilterLogEvents")]
+    assert max(len(pattern) for pattern in patterns) <= 1024
