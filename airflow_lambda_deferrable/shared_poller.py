@@ -39,6 +39,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -47,6 +48,9 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, check_term, only_new
 
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
+# `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
+# default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
+MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
 MIN_REQUESTS_PER_SECOND = 0.2
 # Added to the rate after each call that was not throttled (additive increase, multiplicative decrease).
 RATE_RECOVERY_STEP = 0.05
@@ -79,6 +83,29 @@ class PollNotServed(Exception):
     """The shared poller did not complete a read in time (throttled or slow); try again later."""
 
 
+@lru_cache(maxsize=16)  # warn once per bad value, not once per trigger
+def checked_max_rate(setting: str | float | None) -> float:
+    """Return the ``max_requests_per_second`` setting as a rate, or the default (with a warning) when it is
+    not a finite number within `MAX_REQUESTS_PER_SECOND_BOUNDS`."""
+    low, high = MAX_REQUESTS_PER_SECOND_BOUNDS
+    if setting is None or setting == "":
+        return DEFAULT_MAX_REQUESTS_PER_SECOND
+    try:
+        rate = float(setting)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if low <= rate <= high:  # False for NaN
+        return rate
+    log.warning(
+        "[lambda_deferrable] max_requests_per_second = %r is not a number from %s to %s; using the default %s",
+        setting,
+        low,
+        high,
+        DEFAULT_MAX_REQUESTS_PER_SECOND,
+    )
+    return DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
 class RequestBudget:
     """A process-wide rate for ``FilterLogEvents`` calls, shared fairly by every poller of a loop."""
 
@@ -107,7 +134,7 @@ class RequestBudget:
     def throttled(self) -> None:
         """Halve the rate after a throttling answer."""
         self.throttled_calls += 1
-        self.rate = max(MIN_REQUESTS_PER_SECOND, self.rate / 2)
+        self.rate = max(min(MIN_REQUESTS_PER_SECOND, self.max_rate), self.rate / 2)
 
     def succeeded(self) -> None:
         """Creep back towards the configured rate."""

@@ -17,7 +17,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
-from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
+from airflow_lambda_deferrable.shared_poller import PollNotServed, checked_max_rate, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
 DEFAULT_POLL_INTERVAL = 5.0
@@ -188,9 +188,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 start_ms=start_ms,
                 late_arrival_ms=late_arrival_ms,
                 poll_interval=self.poll_interval,
-                max_rate=conf.getfloat(
-                    "lambda_deferrable", "max_requests_per_second", fallback=DEFAULT_MAX_REQUESTS_PER_SECOND
-                ),
+                max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
             ) as subscription:
                 payload = await self.follow(subscription)
         else:

@@ -275,3 +275,28 @@ def test_tokens_find_ids_in_json_text_and_key_value_forms():
         '{"correlation_id":"corr-1","x":1} START RequestId: abc-123 Version: $LATEST id=corr-2'
     )
     assert {"corr-1", "abc-123", "corr-2"} <= tokens
+
+
+@pytest.mark.parametrize("setting", ["0", "-1", "nan", "inf", "1000", "0.01", "fast"])
+def test_a_bad_max_rate_falls_back_to_the_default_with_a_warning(setting, caplog):
+    shared_poller.checked_max_rate.cache_clear()
+    with caplog.at_level("WARNING", logger=shared_poller.__name__):
+        assert shared_poller.checked_max_rate(setting) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert f"max_requests_per_second = {setting!r} is not a number from 0.1 to 100.0" in caplog.text
+
+
+def test_a_good_max_rate_is_used_as_given(caplog):
+    shared_poller.checked_max_rate.cache_clear()
+    with caplog.at_level("WARNING", logger=shared_poller.__name__):
+        assert shared_poller.checked_max_rate("0.5") == 0.5
+        assert shared_poller.checked_max_rate(None) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert caplog.text == ""
+
+
+@pytest.mark.asyncio
+async def test_a_zero_max_rate_runs_at_the_default_rate(logs_client, proxy, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__MAX_REQUESTS_PER_SECOND", "0")
+    lines.put(logs_client, GROUP, invocation(1))
+    payload = await asyncio.wait_for(first_payload(trigger(1)), 30)
+    assert payload["status"] == "success"
+    assert shared_poller.registry().budget.max_rate == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
