@@ -11,6 +11,8 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
+from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -30,6 +32,9 @@ MAX_BACKOFF_SECONDS = 60.0
 MIN_WAIT_SECONDS = 0.05
 # 2 ** this many failed reads is already past any backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
+# The logs client makes one attempt per call: a throttled call is seen (and paced) by the shared poller's
+# request budget or the trigger's own backoff, not retried out of sight inside botocore.
+ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 # Errors that mean "ask again later": throttling and the service's own transient failures.
 RETRYABLE_ERROR_CODES = frozenset(
@@ -164,6 +169,16 @@ class LambdaInvocationTrigger(BaseTrigger):
             config=self.botocore_config,
         )
 
+    def _logs_client(self) -> Any:
+        """Return a logs client (an async context manager) with the user's botocore config, one attempt a call."""
+        hook = self.hook()
+        config = hook.config.merge(ONE_ATTEMPT)  # the trigger's botocore_config, or the connection's
+        return hook.get_client_type(region_name=hook.region_name, config=config, deferrable=True)
+
+    async def logs_client(self) -> Any:
+        """Build the client of `_logs_client` off the event loop (resolving the connection may block)."""
+        return await sync_to_async(self._logs_client)()
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the invocation is decided, then yield exactly one event.
 
@@ -183,7 +198,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             async with subscribe(
                 connection_key=connection_key,
                 log_group=self.log_group,
-                client_factory=self.hook().get_async_conn,
+                client_factory=self.logs_client,
                 terms=terms,
                 start_ms=start_ms,
                 late_arrival_ms=late_arrival_ms,
@@ -192,7 +207,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             ) as subscription:
                 payload = await self.follow(subscription)
         else:
-            async with await self.hook().get_async_conn() as client:
+            async with await self.logs_client() as client:
                 source = InvocationLogSource(
                     client, log_group=self.log_group, terms=terms, start_ms=start_ms, late_arrival_ms=late_arrival_ms
                 )

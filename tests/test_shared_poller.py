@@ -300,3 +300,14 @@ async def test_a_zero_max_rate_runs_at_the_default_rate(logs_client, proxy, monk
     payload = await asyncio.wait_for(first_payload(trigger(1)), 30)
     assert payload["status"] == "success"
     assert shared_poller.registry().budget.max_rate == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_call_is_one_request_and_reaches_the_budget(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1))
+    proxy.fail_next("FilterLogEvents", 1)
+    payload = await asyncio.wait_for(first_payload(trigger(1, botocore_config=None)), 30)
+    assert payload["status"] == "success"
+    budget = shared_poller.registry().budget
+    assert budget.throttled_calls == 1  # not retried inside botocore, out of the budget's sight
+    assert budget.calls == proxy.count("FilterLogEvents")

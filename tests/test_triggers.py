@@ -454,3 +454,17 @@ async def test_request_ids_of_the_wrong_shape_are_not_learned(moto, logs_client,
     assert {"odd one", "odd two"} <= set(messages(payload))  # still ours, by the correlation id
     patterns = [body.get("filterPattern", "") for _, body in proxy.requests_of("FilterLogEvents")]
     assert max(len(pattern) for pattern in patterns) <= 1024
+
+
+@pytest.mark.asyncio
+async def test_the_logs_client_makes_one_attempt_and_keeps_the_users_botocore_settings(moto, monkeypatch):
+    tuned = json.loads(aws_connection(moto))
+    tuned["extra"]["config_kwargs"] = {"connect_timeout": 7, "retries": {"mode": "legacy", "max_attempts": 5}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_TUNED", json.dumps(tuned))
+    async with await make_trigger(aws_conn_id="aws_tuned").logs_client() as client:
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+        assert client.meta.config.connect_timeout == 7  # from the connection
+    trigger = make_trigger(botocore_config={"read_timeout": 9, "retries": {"max_attempts": 10}})
+    async with await trigger.logs_client() as client:
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+        assert client.meta.config.read_timeout == 9  # from the trigger
