@@ -13,11 +13,17 @@ from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 
 from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
+from airflow_lambda_deferrable.log_source import (
+    CLIENT_FAILURES,
+    EXPIRED_CREDENTIALS_ERROR_CODES,
+    RETRYABLE_ERROR_CODES,
+    InvocationLogSource,
+    LogSource,
+    error_code,
+)
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
 from airflow_lambda_deferrable.shared_poller import PollNotServed, checked_max_rate, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
@@ -36,30 +42,14 @@ MAX_BACKOFF_DOUBLINGS = 16
 # request budget or the trigger's own backoff, not retried out of sight inside botocore.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
-# Errors that mean "ask again later": throttling and the service's own transient failures.
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "ServiceUnavailableException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalServerError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-
 
 class LambdaInvocationTrigger(BaseTrigger):
     """Poll CloudWatch Logs for one invocation's lines and fire once with its outcome.
 
     The outcome is decided by `airflow_lambda_deferrable.outcome.decide`; this class only fetches,
-    waits and reports. Throttling and transient errors are retried with jittered backoff until the
-    deadline; a missing log group means "nothing yet"; any other AWS error ends in an ``error`` event.
+    waits and reports. Throttling, transient errors, missing or expired credentials and lost connections
+    are retried with jittered backoff until the deadline (the last two with a fresh client); a missing
+    log group means "nothing yet"; any other AWS error ends in an ``error`` event.
 
     :param function_name: the function as it was invoked (name or ARN), for messages.
     :param log_group: the function's CloudWatch Logs group.
@@ -207,10 +197,13 @@ class LambdaInvocationTrigger(BaseTrigger):
             ) as subscription:
                 payload = await self.follow(subscription)
         else:
-            async with await self.logs_client() as client:
-                source = InvocationLogSource(
-                    client, log_group=self.log_group, terms=terms, start_ms=start_ms, late_arrival_ms=late_arrival_ms
-                )
+            async with InvocationLogSource(
+                self.logs_client,
+                log_group=self.log_group,
+                terms=terms,
+                start_ms=start_ms,
+                late_arrival_ms=late_arrival_ms,
+            ) as source:
                 payload = await self.follow(source)
         early = self.fire_after - time.time()
         if early > 0:
@@ -233,8 +226,8 @@ class LambdaInvocationTrigger(BaseTrigger):
                 checked_at = source.read_started_at
                 failed_polls = 0
             except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "Unknown")
-                if code not in RETRYABLE_ERROR_CODES:
+                code = error_code(err)
+                if code not in RETRYABLE_ERROR_CODES and code not in EXPIRED_CREDENTIALS_ERROR_CODES:
                     message = (
                         f"reading CloudWatch Logs group {self.log_group} failed with {code}: "
                         f"{err.response.get('Error', {}).get('Message', err)}"
@@ -243,7 +236,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     return self._payload("error", message, log, None, polls)
                 failed_polls += 1
                 self.log.warning("FilterLogEvents answered %s (%d in a row); backing off", code, failed_polls)
-            except (BotoConnectionError, HTTPClientError, PollNotServed) as err:
+            except (*CLIENT_FAILURES, PollNotServed) as err:
                 failed_polls += 1
                 self.log.warning("FilterLogEvents failed (%s, %d in a row); backing off", err, failed_polls)
 

@@ -468,3 +468,32 @@ async def test_the_logs_client_makes_one_attempt_and_keeps_the_users_botocore_se
     async with await trigger.logs_client() as client:
         assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
         assert client.meta.config.read_timeout == 9  # from the trigger
+
+
+@pytest.mark.asyncio
+async def test_missing_credentials_are_waited_out_with_a_fresh_client(moto, logs_client, monkeypatch, caplog, capfd):
+    lines.put(logs_client, GROUP, successful_invocation())
+    # A connection without keys, and none in the environment: botocore raises NoCredentialsError.
+    keyless = json.loads(aws_connection(moto))
+    del keyless["login"], keyless["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_KEYS", json.dumps(keyless))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    task = asyncio.create_task(first_event(make_trigger(aws_conn_id="aws_no_keys")))
+
+    async def failed_once() -> None:  # the poller logs through `logging`, the trigger through structlog
+        printed = ""
+        while "Unable to locate credentials" not in caplog.text + printed:
+            await asyncio.sleep(0.05)
+            printed += capfd.readouterr().out
+
+    with caplog.at_level("WARNING"):
+        await asyncio.wait_for(failed_once(), 30)
+    assert not task.done()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the credentials come back (a refresh, a new role)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    payload = await task
+    assert payload["status"] == "success"
