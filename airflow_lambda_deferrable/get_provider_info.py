@@ -41,7 +41,8 @@ def get_provider_info() -> dict[str, Any]:
                         "description": (
                             "FilterLogEvents calls per second a triggerer process makes at most (the account "
                             "quota is 5 per region, shared with everything else). Halved on throttling, then "
-                            "recovered step by step."
+                            "recovered step by step. A value that is not a number from 0.1 to 100 is ignored "
+                            "with a warning, and the default is used."
                         ),
                         "version_added": "0.1.0",
                         "type": "float",

@@ -306,3 +306,13 @@ def _text_line(base: dict[str, Any], text: str, end_marker: str | None) -> LogLi
             **base, level=level, message=match["text"], request_id=match["rid"], marker=marker, failure=failure
         )
     return LogLine(**base, level="INFO", message=text)
+
+
+# Lambda's request ids are UUIDs; a request id learned from a line must look like one of reasonable size
+# (it becomes a term of a filter pattern, which cannot hold quotes and has a length limit).
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def is_request_id(value: str) -> bool:
+    """Whether `value` has the shape of a request id (letters, digits and dashes, at most 64)."""
+    return _REQUEST_ID_SHAPE.fullmatch(value) is not None

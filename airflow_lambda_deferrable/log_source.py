@@ -8,12 +8,51 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 # CloudWatch Logs rejects filter patterns longer than this.
 MAX_FILTER_PATTERN_LENGTH = 1024
+
+# Errors that mean "ask again later". Throttling also slows the shared poller's request budget down.
+THROTTLING_ERROR_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+RETRYABLE_ERROR_CODES = THROTTLING_ERROR_CODES | {
+    "LimitExceededException",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+# Answers that mean the client's credentials ran out (temporary ones expired, or a refresh failed):
+# a fresh client resolves them again.
+EXPIRED_CREDENTIALS_ERROR_CODES = frozenset(
+    {"ExpiredTokenException", "ExpiredToken", "RequestExpired", "UnrecognizedClientException"}
+)
+# Failures of the client rather than of a call: credentials missing or not refreshable, no connection.
+CLIENT_FAILURES = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    TokenRetrievalError,
+    BotoConnectionError,
+    HTTPClientError,
+    OSError,
+)
 
 
 class LogSource(Protocol):
@@ -43,9 +82,11 @@ class InvocationLogSource:
     request ids). CloudWatch filters with an OR pattern of the terms; the same test is repeated here
     because some emulators ignore OR patterns. Each call searches from a little before the newest
     event seen (``late_arrival_ms``), so events ingested late or out of order are still found; event
-    ids already returned are never returned again.
+    ids already returned are never returned again. Use it as an async context manager: it opens its
+    client on the first call, and a fresh one after the client's own failures (credentials, connection).
 
-    :param client: an aiobotocore ``logs`` client.
+    :param client_factory: makes the client (an awaitable of an aiobotocore ``logs`` client context
+        manager, as ``AwsLogsHook.get_async_conn``).
     :param start_ms: the earliest timestamp an event of the invocation can carry.
     :param late_arrival_ms: how far behind the newest event a late event may still appear.
     :param page_limit: events per page asked of ``FilterLogEvents`` (``None``: the service's maximum).
@@ -53,7 +94,7 @@ class InvocationLogSource:
 
     def __init__(
         self,
-        client: Any,
+        client_factory: Callable[[], Awaitable[Any]],
         *,
         log_group: str,
         terms: list[str],
@@ -61,7 +102,9 @@ class InvocationLogSource:
         late_arrival_ms: int,
         page_limit: int | None = None,
     ) -> None:
-        self._client = client
+        self._client_factory = client_factory
+        self._open_client = AsyncExitStack()
+        self._client: Any = None
         self.log_group = log_group
         self._terms: list[str] = []
         self._start_ms = start_ms
@@ -73,6 +116,12 @@ class InvocationLogSource:
         self.calls = 0
         for term in terms:
             self.watch(term)
+
+    async def __aenter__(self) -> InvocationLogSource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._open_client.aclose()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -135,10 +184,15 @@ class InvocationLogSource:
         while True:
             self.calls += 1
             try:
+                if self._client is None:
+                    self._client = await self._open_client.enter_async_context(await self._client_factory())
                 response = await self._client.filter_log_events(**request)
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            except Exception as err:
+                if isinstance(err, ClientError) and error_code(err) == "ResourceNotFoundException":
                     return events  # The group does not exist until the function first logs.
+                if needs_fresh_client(err):
+                    await self._open_client.aclose()  # the next call opens a fresh client
+                    self._client = None
                 raise
             events.extend(response.get("events", []))
             token = response.get("nextToken")
@@ -147,10 +201,27 @@ class InvocationLogSource:
             request["nextToken"] = token
 
 
+def error_code(err: ClientError) -> str:
+    """Return the AWS error code of `err` (``Unknown`` if it has none)."""
+    return str(err.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def needs_fresh_client(err: Exception) -> bool:
+    """Whether `err` is the client's trouble (credentials, connection), to be retried with a new client."""
+    if isinstance(err, ClientError):
+        return error_code(err) in EXPIRED_CREDENTIALS_ERROR_CODES
+    return isinstance(err, CLIENT_FAILURES)
+
+
 def check_term(term: str, caller: str) -> None:
     """Refuse a term that cannot be quoted in a filter pattern (`caller` names who was asked)."""
     if '"' in term or "\\" in term or not term.strip():
         raise ValueError(f"{caller}: {term!r} cannot be used in a filter pattern")
+    if len(f'?"{term}"') > MAX_FILTER_PATTERN_LENGTH:
+        raise ValueError(
+            f"{caller}: a term of {len(term)} characters ({term[:40]!r}...) does not fit in a filter pattern "
+            f"(at most {MAX_FILTER_PATTERN_LENGTH} characters)"
+        )
 
 
 def only_new(events: list[dict[str, Any]], returned: set[str]) -> list[dict[str, Any]]:

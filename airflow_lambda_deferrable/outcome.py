@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from airflow_lambda_deferrable.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker
+from airflow_lambda_deferrable.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker, is_request_id
 
 Status = Literal["success", "failed", "timeout"]
 
@@ -89,13 +89,15 @@ class InvocationLog:
     _spans: dict[str, _Span] = field(default_factory=dict)
 
     def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
-        """Add the request ids named by lines that carry our correlation id; return the new ones."""
+        """Add the request ids named by lines that carry our correlation id; return the new ones (only
+        well-formed ids: `is_request_id`)."""
         new = {
             line.request_id
             for line in lines
             if line.correlation_id == self.correlation_id
             and line.request_id
             and line.request_id not in self.request_ids
+            and is_request_id(line.request_id)
         }
         self.request_ids |= new
         return new

@@ -17,7 +17,11 @@ stream of calls serves them all:
   joins later than the allowance (a restarted trigger) or learns a new id gets a one-off catch-up
   search by id with the next full read; stretches of a stream (`fetch_span`) are read on request;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
-  halves its rate on throttling and creeps back afterwards.
+  halves its rate on throttling and creeps back afterwards (the client makes one attempt per call, so
+  every throttling answer reaches it);
+* an error belongs to the call that got it: throttling and the service's transient errors are retried
+  with backoff; missing or expired credentials and lost connections too, with a fresh client; any other
+  error (access denied, a pattern refused) goes to the subscribers that call served, and ends only them.
 
 A subscriber sees the same interface as `InvocationLogSource` (`watch`, `pause_until`, `fetch_new`,
 `fetch_span`), so the trigger's logic does not change. Pollers, budgets and clients belong to one event
@@ -36,17 +40,28 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 
-from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, check_term, only_new
+from airflow_lambda_deferrable.log_source import (
+    MAX_FILTER_PATTERN_LENGTH,
+    RETRYABLE_ERROR_CODES,
+    THROTTLING_ERROR_CODES,
+    check_term,
+    error_code,
+    needs_fresh_client,
+    only_new,
+)
 
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
+# `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
+# default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
+MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
 MIN_REQUESTS_PER_SECOND = 0.2
 # Added to the rate after each call that was not throttled (additive increase, multiplicative decrease).
 RATE_RECOVERY_STEP = 0.05
@@ -67,7 +82,6 @@ MAX_BACKOFF_DOUBLINGS = 16
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
 MAX_STREAMS_PER_CALL = 100
-THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 # Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
 _TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
 _TOKEN_PARTS = re.compile(r"[=:/@+]")
@@ -77,6 +91,29 @@ log = logging.getLogger(__name__)
 
 class PollNotServed(Exception):
     """The shared poller did not complete a read in time (throttled or slow); try again later."""
+
+
+@lru_cache(maxsize=16)  # warn once per bad value, not once per trigger
+def checked_max_rate(setting: str | float | None) -> float:
+    """Return the ``max_requests_per_second`` setting as a rate, or the default (with a warning) when it is
+    not a finite number within `MAX_REQUESTS_PER_SECOND_BOUNDS`."""
+    low, high = MAX_REQUESTS_PER_SECOND_BOUNDS
+    if setting is None or setting == "":
+        return DEFAULT_MAX_REQUESTS_PER_SECOND
+    try:
+        rate = float(setting)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if low <= rate <= high:  # False for NaN
+        return rate
+    log.warning(
+        "[lambda_deferrable] max_requests_per_second = %r is not a number from %s to %s; using the default %s",
+        setting,
+        low,
+        high,
+        DEFAULT_MAX_REQUESTS_PER_SECOND,
+    )
+    return DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
 class RequestBudget:
@@ -107,7 +144,7 @@ class RequestBudget:
     def throttled(self) -> None:
         """Halve the rate after a throttling answer."""
         self.throttled_calls += 1
-        self.rate = max(MIN_REQUESTS_PER_SECOND, self.rate / 2)
+        self.rate = max(min(MIN_REQUESTS_PER_SECOND, self.max_rate), self.rate / 2)
 
     def succeeded(self) -> None:
         """Creep back towards the configured rate."""
@@ -231,6 +268,7 @@ class LogGroupPoller:
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
+        self.clients = 0  # clients opened (a failed one is replaced)
 
     def wait_limit(self) -> float:
         """How long a subscriber waits for a cycle before it counts as a failed read."""
@@ -286,17 +324,25 @@ class LogGroupPoller:
 
     async def _run(self) -> None:
         try:
-            async with await self._client_factory() as client:
-                await self._poll(client)
+            await self._poll()
         except Exception as err:  # a bug or a broken client: tell the subscribers instead of hanging them
             self.crashed = err
             self.closing = True
             await self.cycle_done.notify_all()
             raise
 
-    async def _poll(self, client: Any) -> None:
+    async def _poll(self) -> None:
         """Start a full read every interval (counted from the start of the last one) or when a subscriber
-        asks for one; between full reads, serve stream stretches on request; after failures, back off."""
+        asks for one; between full reads, serve stream stretches on request; after failures, back off.
+
+        Throttling and the service's transient errors are retried; missing or expired credentials and lost
+        connections too, with a fresh client. An error of one call goes to the subscribers it served.
+        """
+        async with AsyncExitStack() as open_client:
+            await self._poll_with(open_client)
+
+    async def _poll_with(self, open_client: AsyncExitStack) -> None:
+        client = None
         failures = 0
         last_full = -math.inf
         hold_until = -math.inf  # backing off: no call before then
@@ -311,23 +357,38 @@ class LogGroupPoller:
             if not full:
                 await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)  # let requests arriving together share calls
             try:
+                if client is None:
+                    self.clients += 1
+                    client = await open_client.enter_async_context(await self._client_factory())
                 await self._cycle(client, full=full)
                 if full:
                     last_full = began
                 failures = 0
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") not in THROTTLING_CODES:
-                    for subscription in self.subscriptions:
-                        subscription.error = err
-                    await self.cycle_done.notify_all()
-                else:
+            except Exception as err:
+                # Only retryable errors reach here: `_filter` gave the others to the subscribers concerned.
+                if isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES:
                     self._budget.throttled()
-                failures += 1
-            except (BotoConnectionError, HTTPClientError, OSError):
+                elif needs_fresh_client(err):
+                    await self._drop_client(open_client, err)
+                    client = None
+                elif not isinstance(err, ClientError):
+                    raise
+                else:
+                    log.warning("%s: FilterLogEvents answered %s; backing off", self.log_group, error_code(err))
                 failures += 1
             if failures:  # jittered exponential backoff, on top of the budget's own slowing down
                 ceiling = min(MAX_BACKOFF_SECONDS, self._interval() * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
                 hold_until = time.monotonic() + random.uniform(MIN_CYCLE_SECONDS, ceiling)
+
+    async def _drop_client(self, open_client: AsyncExitStack, err: Exception) -> None:
+        """Close the client after `err` (credentials or connection): the next call gets a fresh one."""
+        log.warning(
+            "%s: FilterLogEvents failed (%s: %s); backing off, then trying with a fresh client",
+            self.log_group,
+            type(err).__name__,
+            err,
+        )
+        await open_client.aclose()
 
     async def _sleep_until_woken(self, seconds: float) -> None:
         """Sleep up to `seconds`; a wish, a stretch request, a new subscriber or closing ends it sooner."""
@@ -418,8 +479,10 @@ class LogGroupPoller:
         terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
         start = min(subscription.start_ms for subscription, _ in pending)
         newest = 0
-        for pattern in or_patterns(terms):
-            newest = max(newest, self._route(await self._filter(client, startTime=start, filterPattern=pattern)))
+        for group in term_groups(terms):
+            concerned = [subscription for subscription, wanted in pending if set(wanted) & set(group)]
+            events = await self._filter(client, concerned, startTime=start, filterPattern=or_pattern(group))
+            newest = max(newest, self._route(events))
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
         return newest
@@ -429,18 +492,20 @@ class LogGroupPoller:
         return the newest timestamp routed (0 if none)."""
         self._window_read = None
         now_ms = int(time.time() * 1000)
-        patterns = or_patterns(sorted(self._by_term))
+        groups = term_groups(sorted(self._by_term))
         window_pages = math.inf
         if self._events_per_ms is not None:
             window_pages = max(1, math.ceil(self._events_per_ms * max(now_ms - start, 1) / EVENTS_PER_PAGE))
-        if window_pages <= len(patterns) or (self._events_per_ms is None and len(patterns) > 1):
-            events = await self._filter(client, startTime=start, endTime=now_ms)
+        if window_pages <= len(groups) or (self._events_per_ms is None and len(groups) > 1):
+            events = await self._filter(client, self.subscriptions, startTime=start, endTime=now_ms)
             self._events_per_ms = len(events) / max(now_ms - start, 1)
             self._window_read = (start, now_ms, events)
             return self._route(events)
         newest = 0
-        for pattern in patterns:
-            newest = max(newest, self._route(await self._filter(client, startTime=start, filterPattern=pattern)))
+        for group in groups:
+            concerned = set().union(*(self._by_term.get(term, set()) for term in group))
+            events = await self._filter(client, concerned, startTime=start, filterPattern=or_pattern(group))
+            newest = max(newest, self._route(events))
         return newest
 
     def span_from_window(self, span: tuple[str, int, int]) -> list[dict[str, Any]] | None:
@@ -466,8 +531,10 @@ class LogGroupPoller:
         for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
             batch = remaining[first : first + MAX_STREAMS_PER_CALL]
             streams = sorted({stream for stream, _, _ in batch})
+            concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
             events = await self._filter(
                 client,
+                concerned,
                 logStreamNames=streams,
                 startTime=min(start for _, start, _ in batch),
                 endTime=max(end for _, _, end in batch),
@@ -494,8 +561,13 @@ class LogGroupPoller:
                 subscription.deliver([event])
         return newest
 
-    async def _filter(self, client: Any, **request: Any) -> list[dict[str, Any]]:
-        """Call ``FilterLogEvents`` through the budget, following ``nextToken`` to the end."""
+    async def _filter(self, client: Any, concerned: Collection[Subscription], **request: Any) -> list[dict[str, Any]]:
+        """Call ``FilterLogEvents`` through the budget, following ``nextToken`` to the end.
+
+        :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
+            a pattern refused, ...) is theirs alone: it goes to them, and the events read so far are
+            returned. Retryable errors and the client's own failures are raised.
+        """
         request["logGroupName"] = self.log_group
         events: list[dict[str, Any]] = []
         while True:
@@ -506,10 +578,23 @@ class LogGroupPoller:
             try:
                 response = await client.filter_log_events(**request)
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                code = error_code(err)
+                if code == "ResourceNotFoundException":
                     self._budget.succeeded()
                     return events
-                raise
+                if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
+                    raise
+                log.warning(
+                    "%s: FilterLogEvents %s failed with %s for %d subscriber(s): %s",
+                    self.log_group,
+                    {key: value for key, value in request.items() if key != "nextToken"},
+                    code,
+                    len(concerned),
+                    err,
+                )
+                for subscription in concerned:
+                    subscription.error = err
+                return events
             self._budget.succeeded()
             events.extend(response.get("events", []))
             self._note_delays(response.get("events", []))
@@ -548,19 +633,31 @@ def _tokens(message: str) -> set[str]:
     return tokens
 
 
+def or_pattern(terms: list[str]) -> str:
+    """Return the ``?"a" ?"b"`` filter pattern that matches any of `terms`."""
+    return " ".join(f'?"{term}"' for term in terms)
+
+
+def term_groups(terms: list[str]) -> list[list[str]]:
+    """Split terms into as few groups as fit in one OR-pattern each (`MAX_FILTER_PATTERN_LENGTH`); a term
+    that cannot be in a pattern at all (too long, quoted) raises `check_term`'s ValueError."""
+    groups: list[list[str]] = []
+    length = 0
+    for term in terms:
+        check_term(term, "term_groups")
+        piece = len(f'?"{term}"')
+        if groups and length + 1 + piece <= MAX_FILTER_PATTERN_LENGTH:
+            groups[-1].append(term)
+            length += 1 + piece
+        else:
+            groups.append([term])
+            length = piece
+    return groups
+
+
 def or_patterns(terms: list[str]) -> list[str]:
     """Group terms into as few ``?"a" ?"b"`` filter patterns as the length limit allows."""
-    patterns: list[str] = []
-    current = ""
-    for term in terms:
-        piece = f'?"{term}"'
-        if current and len(current) + 1 + len(piece) > MAX_FILTER_PATTERN_LENGTH:
-            patterns.append(current)
-            current = ""
-        current = f"{current} {piece}" if current else piece
-    if current:
-        patterns.append(current)
-    return patterns
+    return [or_pattern(group) for group in term_groups(terms)]
 
 
 class _Registry:

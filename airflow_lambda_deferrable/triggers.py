@@ -11,14 +11,22 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from asgiref.sync import sync_to_async
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.log_source import InvocationLogSource, LogSource
+from airflow_lambda_deferrable.log_source import (
+    CLIENT_FAILURES,
+    EXPIRED_CREDENTIALS_ERROR_CODES,
+    RETRYABLE_ERROR_CODES,
+    InvocationLogSource,
+    LogSource,
+    error_code,
+)
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
 from airflow_lambda_deferrable.settings_bounds import TRIGGER_BOUNDS, problems_with
-from airflow_lambda_deferrable.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND, PollNotServed, subscribe
+from airflow_lambda_deferrable.shared_poller import PollNotServed, checked_max_rate, subscribe
 from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
 
 DEFAULT_POLL_INTERVAL = 5.0
@@ -31,31 +39,18 @@ MAX_BACKOFF_SECONDS = 60.0
 MIN_WAIT_SECONDS = 0.05
 # 2 ** this many failed reads is already past any backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
-
-# Errors that mean "ask again later": throttling and the service's own transient failures.
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "ServiceUnavailableException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalServerError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
+# The logs client makes one attempt per call: a throttled call is seen (and paced) by the shared poller's
+# request budget or the trigger's own backoff, not retried out of sight inside botocore.
+ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 class LambdaInvocationTrigger(BaseTrigger):
     """Poll CloudWatch Logs for one invocation's lines and fire once with its outcome.
 
     The outcome is decided by `airflow_lambda_deferrable.outcome.decide`; this class only fetches,
-    waits and reports. Throttling and transient errors are retried with jittered backoff until the
-    deadline; a missing log group means "nothing yet"; any other AWS error ends in an ``error`` event.
+    waits and reports. Throttling, transient errors, missing or expired credentials and lost connections
+    are retried with jittered backoff until the deadline (the last two with a fresh client); a missing
+    log group means "nothing yet"; any other AWS error ends in an ``error`` event.
 
     :param function_name: the function as it was invoked (name or ARN), for messages.
     :param log_group: the function's CloudWatch Logs group.
@@ -193,6 +188,16 @@ class LambdaInvocationTrigger(BaseTrigger):
             config=self.botocore_config,
         )
 
+    def _logs_client(self) -> Any:
+        """Return a logs client (an async context manager) with the user's botocore config, one attempt a call."""
+        hook = self.hook()
+        config = hook.config.merge(ONE_ATTEMPT)  # the trigger's botocore_config, or the connection's
+        return hook.get_client_type(region_name=hook.region_name, config=config, deferrable=True)
+
+    async def logs_client(self) -> Any:
+        """Build the client of `_logs_client` off the event loop (resolving the connection may block)."""
+        return await sync_to_async(self._logs_client)()
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the invocation is decided, then yield exactly one event.
 
@@ -212,21 +217,22 @@ class LambdaInvocationTrigger(BaseTrigger):
             async with subscribe(
                 connection_key=connection_key,
                 log_group=self.log_group,
-                client_factory=self.hook().get_async_conn,
+                client_factory=self.logs_client,
                 terms=terms,
                 start_ms=start_ms,
                 late_arrival_ms=late_arrival_ms,
                 poll_interval=self.poll_interval,
-                max_rate=conf.getfloat(
-                    "lambda_deferrable", "max_requests_per_second", fallback=DEFAULT_MAX_REQUESTS_PER_SECOND
-                ),
+                max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
             ) as subscription:
                 payload = await self.follow(subscription)
         else:
-            async with await self.hook().get_async_conn() as client:
-                source = InvocationLogSource(
-                    client, log_group=self.log_group, terms=terms, start_ms=start_ms, late_arrival_ms=late_arrival_ms
-                )
+            async with InvocationLogSource(
+                self.logs_client,
+                log_group=self.log_group,
+                terms=terms,
+                start_ms=start_ms,
+                late_arrival_ms=late_arrival_ms,
+            ) as source:
                 payload = await self.follow(source)
         early = self.fire_after - time.time()
         if early > 0:
@@ -251,8 +257,8 @@ class LambdaInvocationTrigger(BaseTrigger):
                 checked_at = source.read_started_at
                 failed_polls = 0
             except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "Unknown")
-                if code not in RETRYABLE_ERROR_CODES:
+                code = error_code(err)
+                if code not in RETRYABLE_ERROR_CODES and code not in EXPIRED_CREDENTIALS_ERROR_CODES:
                     message = (
                         f"reading CloudWatch Logs group {self.log_group} failed with {code}: "
                         f"{err.response.get('Error', {}).get('Message', err)}"
@@ -261,7 +267,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     return self._payload("error", message, log, None, polls)
                 failed_polls += 1
                 self.log.warning("FilterLogEvents answered %s (%d in a row); backing off", code, failed_polls)
-            except (BotoConnectionError, HTTPClientError, PollNotServed) as err:
+            except (*CLIENT_FAILURES, PollNotServed) as err:
                 failed_polls += 1
                 self.log.warning("FilterLogEvents failed (%s, %d in a row); backing off", err, failed_polls)
 

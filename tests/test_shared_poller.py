@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -275,3 +276,136 @@ def test_tokens_find_ids_in_json_text_and_key_value_forms():
         '{"correlation_id":"corr-1","x":1} START RequestId: abc-123 Version: $LATEST id=corr-2'
     )
     assert {"corr-1", "abc-123", "corr-2"} <= tokens
+
+
+@pytest.mark.parametrize("setting", ["0", "-1", "nan", "inf", "1000", "0.01", "fast"])
+def test_a_bad_max_rate_falls_back_to_the_default_with_a_warning(setting, caplog):
+    shared_poller.checked_max_rate.cache_clear()
+    with caplog.at_level("WARNING", logger=shared_poller.__name__):
+        assert shared_poller.checked_max_rate(setting) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert f"max_requests_per_second = {setting!r} is not a number from 0.1 to 100.0" in caplog.text
+
+
+def test_a_good_max_rate_is_used_as_given(caplog):
+    shared_poller.checked_max_rate.cache_clear()
+    with caplog.at_level("WARNING", logger=shared_poller.__name__):
+        assert shared_poller.checked_max_rate("0.5") == 0.5
+        assert shared_poller.checked_max_rate(None) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert caplog.text == ""
+
+
+@pytest.mark.asyncio
+async def test_a_zero_max_rate_runs_at_the_default_rate(logs_client, proxy, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__MAX_REQUESTS_PER_SECOND", "0")
+    lines.put(logs_client, GROUP, invocation(1))
+    payload = await asyncio.wait_for(first_payload(trigger(1)), 30)
+    assert payload["status"] == "success"
+    assert shared_poller.registry().budget.max_rate == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
+def test_a_term_too_long_for_a_pattern_is_refused_and_patterns_never_exceed_the_limit():
+    longest = "a" * (1024 - len('?""'))
+    with pytest.raises(ValueError, match="a term of 1100 characters .* does not fit in a filter pattern"):
+        shared_poller.check_term("a" * 1100, "test")
+    with pytest.raises(ValueError, match="does not fit"):
+        or_patterns(["a" * 1100])
+    patterns = or_patterns([longest, "b" + longest[1:], "short"])
+    assert [len(pattern) for pattern in patterns] == [1024, 1024, len('?"short"')]
+
+
+@pytest.mark.asyncio
+async def test_an_error_of_a_catch_up_ends_only_the_trigger_it_searched_for(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1)[:2], stream="stream-a")
+    early = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 60)))
+    await asyncio.sleep(1.0)  # the shared poller runs; its window starts near the newest line
+    ten_minutes_ago = lines.now_ms() - 600_000
+    lines.put(logs_client, GROUP, invocation(2), stream="stream-b", at=ten_minutes_ago)
+    # The catch-up search for the restarted trigger's ids (the first call that names them) is refused.
+    proxy.fail_next(
+        "FilterLogEvents", 1, code="AccessDeniedException", message="denied", body_contains="corr-shared-0002"
+    )
+    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, late_arrival_seconds=5)
+    late = await asyncio.wait_for(first_payload(restarted), 30)
+    assert late["status"] == "error"
+    assert late["message"] == f"reading CloudWatch Logs group {GROUP} failed with AccessDeniedException: denied"
+    assert proxy.failed["FilterLogEvents"] == 1
+    lines.put(logs_client, GROUP, invocation(1)[2:], stream="stream-a")
+    payload = await asyncio.wait_for(early, 30)
+    assert payload["status"] == "success"
+
+
+@pytest.mark.asyncio
+async def test_an_error_of_a_stream_stretch_ends_only_the_triggers_it_served(logs_client, proxy):
+    # Trigger 1 has ended (its stretch of stream-a gets read); trigger 2 is still running in stream-b.
+    lines.put(logs_client, GROUP, invocation(1), stream="stream-a")
+    lines.put(logs_client, GROUP, invocation(2)[:2], stream="stream-b")
+    proxy.fail_next("FilterLogEvents", 1, code="InvalidParameterException", message="bad", body_contains="stream-a")
+    ended, running = trigger(1), trigger(2, deadline=time.time() + 60)
+    tasks = [asyncio.create_task(first_payload(one)) for one in (ended, running)]
+    payload = await asyncio.wait_for(tasks[0], 30)
+    assert payload["status"] == "error" and "InvalidParameterException: bad" in payload["message"]
+    lines.put(logs_client, GROUP, invocation(2)[2:], stream="stream-b")
+    assert (await asyncio.wait_for(tasks[1], 30))["status"] == "success"
+
+
+async def poller_of(group: str) -> shared_poller.LogGroupPoller:
+    """Wait for the shared poller of `group` to exist, and return it."""
+    for _ in range(100):
+        for poller in shared_poller.registry().pollers.values():
+            if poller.log_group == group:
+                return poller
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no poller of {group}")
+
+
+@pytest.mark.asyncio
+async def test_expired_credentials_are_retried_with_a_fresh_client(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1))
+    proxy.fail_next("FilterLogEvents", 2, code="ExpiredTokenException", message="The security token is expired")
+    task = asyncio.create_task(first_payload(trigger(1)))
+    poller = await poller_of(GROUP)
+    payload = await asyncio.wait_for(task, 30)
+    assert payload["status"] == "success"
+    assert proxy.failed["FilterLogEvents"] == 2
+    assert poller.clients == 3  # the first, and a fresh one after each expired-token answer
+
+
+@pytest.mark.asyncio
+async def test_missing_credentials_do_not_stop_the_poller_and_a_fresh_client_finds_them(
+    logs_client, proxy, monkeypatch
+):
+    lines.put(logs_client, GROUP, invocation(1))
+    # A connection without keys, and none in the environment: botocore raises NoCredentialsError.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_NO_KEYS",
+        json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": proxy.url}}),
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    task = asyncio.create_task(first_payload(trigger(1, aws_conn_id="aws_no_keys")))
+    poller = await poller_of(GROUP)
+
+    async def replaced() -> None:
+        while poller.clients < 2:  # a failed call, then a fresh client
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(replaced(), 30)
+    assert proxy.count("FilterLogEvents") == 0 and poller.crashed is None and not task.done()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the credentials come back (a refresh, a new role)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    payload = await asyncio.wait_for(task, 30)
+    assert payload["status"] == "success"
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_call_is_one_request_and_reaches_the_budget(logs_client, proxy):
+    lines.put(logs_client, GROUP, invocation(1))
+    proxy.fail_next("FilterLogEvents", 1)
+    payload = await asyncio.wait_for(first_payload(trigger(1, botocore_config=None)), 30)
+    assert payload["status"] == "success"
+    budget = shared_poller.registry().budget
+    assert budget.throttled_calls == 1  # not retried inside botocore, out of the budget's sight
+    assert budget.calls == proxy.count("FilterLogEvents")

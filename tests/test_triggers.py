@@ -472,3 +472,60 @@ def test_the_next_read_comes_when_a_settle_window_ends():
     assert trigger._next_read(log, now, now, 0) == (now + 1.0, True)  # read when it settles
     near_deadline = make_trigger(poll_interval=2.0, deadline=now + 0.5)
     assert near_deadline._next_read(InvocationLog(correlation_id=CID), now, now, 0) == (now + 0.5, True)
+
+
+@pytest.mark.asyncio
+async def test_request_ids_of_the_wrong_shape_are_not_learned(moto, logs_client, monkeypatch):
+    # Lines with our correlation id that name a 1,100-character request id, and one with a quote.
+    odd = [lines.powertools(CID, "x" * 1100, "odd one"), lines.powertools(CID, 'a"b', "odd two")]
+    lines.put(logs_client, GROUP, [*successful_invocation()[:2], *odd, *successful_invocation()[2:]])
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_WATCHED", aws_connection(proxy.url))
+        payload = await first_event(make_trigger(aws_conn_id="aws_watched"))
+    assert payload["status"] == "success"
+    assert {"odd one", "odd two"} <= set(messages(payload))  # still ours, by the correlation id
+    patterns = [body.get("filterPattern", "") for _, body in proxy.requests_of("FilterLogEvents")]
+    assert max(len(pattern) for pattern in patterns) <= 1024
+
+
+@pytest.mark.asyncio
+async def test_the_logs_client_makes_one_attempt_and_keeps_the_users_botocore_settings(moto, monkeypatch):
+    tuned = json.loads(aws_connection(moto))
+    tuned["extra"]["config_kwargs"] = {"connect_timeout": 7, "retries": {"mode": "legacy", "max_attempts": 5}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_TUNED", json.dumps(tuned))
+    async with await make_trigger(aws_conn_id="aws_tuned").logs_client() as client:
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+        assert client.meta.config.connect_timeout == 7  # from the connection
+    trigger = make_trigger(botocore_config={"read_timeout": 9, "retries": {"max_attempts": 10}})
+    async with await trigger.logs_client() as client:
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+        assert client.meta.config.read_timeout == 9  # from the trigger
+
+
+@pytest.mark.asyncio
+async def test_missing_credentials_are_waited_out_with_a_fresh_client(moto, logs_client, monkeypatch, caplog, capfd):
+    lines.put(logs_client, GROUP, successful_invocation())
+    # A connection without keys, and none in the environment: botocore raises NoCredentialsError.
+    keyless = json.loads(aws_connection(moto))
+    del keyless["login"], keyless["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_KEYS", json.dumps(keyless))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    task = asyncio.create_task(first_event(make_trigger(aws_conn_id="aws_no_keys")))
+
+    async def failed_once() -> None:  # the poller logs through `logging`, the trigger through structlog
+        printed = ""
+        while "Unable to locate credentials" not in caplog.text + printed:
+            await asyncio.sleep(0.05)
+            printed += capfd.readouterr().out
+
+    with caplog.at_level("WARNING"):
+        await asyncio.wait_for(failed_once(), 30)
+    assert not task.done()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the credentials come back (a refresh, a new role)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    payload = await task
+    assert payload["status"] == "success"
