@@ -86,9 +86,11 @@ def watch(airflow: AirflowStack, dag_id: str, run_id: str, timeout: float, on_po
 
 
 def start_lines(endpoint_url: str) -> list[str]:
+    """Lambda's request starts in the example function's group: START lines (text) or platform.start (JSON)."""
     logs = boto3.client("logs", region_name="us-east-1", endpoint_url=endpoint_url)
-    events = logs.filter_log_events(logGroupName="/aws/lambda/example-lambda-function", filterPattern="START RequestId")
-    return [event["message"] for event in events["events"]]
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName="/aws/lambda/example-lambda-function")
+    messages = [event["message"] for page in pages for event in page["events"]]
+    return [m for m in messages if m.startswith("START RequestId") or '"type":"platform.start"' in m]
 
 
 def test_example_dag_survives_a_triggerer_restart(airflow, aws):
