@@ -87,6 +87,8 @@ class FunctionVersion:
     # Lambda Managed Instances: requests one execution environment runs at once (one process each, one
     # log stream for all of them); 1 for ordinary functions.
     per_environment_concurrency: int = 1
+    # CreateFunction's CapacityProviderConfig as given (moto drops it; GetFunctionConfiguration returns it).
+    capacity_provider_config: Mapping[str, Any] | None = None
     # Identifies this exact configuration, so that warm environments of an older one are never reused.
     config_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -168,6 +170,7 @@ class FunctionRegistry:
             system_log_level=str(logging_config.get("SystemLogLevel") or "INFO"),
             tenant_isolation=(request.get("TenancyConfig") or {}).get("TenantIsolationMode") == "PER_TENANT",
             per_environment_concurrency=_per_environment_concurrency(request),
+            capacity_provider_config=request.get("CapacityProviderConfig") or None,
         )
         if latest.per_environment_concurrency > 1:
             latest = replace(latest, log_format="JSON")  # Managed Instances log in the JSON format only

@@ -284,6 +284,8 @@ class LambdaInterceptor:
         target["LoggingConfig"] = _logging_config(function)
         if function.tenant_isolation:
             target["TenancyConfig"] = {"TenantIsolationMode": "PER_TENANT"}
+        if function.capacity_provider_config:
+            target["CapacityProviderConfig"] = dict(function.capacity_provider_config)
         headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
         return HttpResponse(response.status, headers, json.dumps(document).encode())
 

@@ -502,7 +502,9 @@ def test_managed_instances_run_requests_at_once_in_one_stream(
         }
     }
     name = make_function("work", CapacityProviderConfig=capacity)
-    assert lambda_client.get_function_configuration(FunctionName=name)["LoggingConfig"]["LogFormat"] == "JSON"
+    configuration = lambda_client.get_function_configuration(FunctionName=name)
+    assert configuration["LoggingConfig"]["LogFormat"] == "JSON"
+    assert configuration["CapacityProviderConfig"] == capacity
 
     rids = [
         request_id(lambda_client.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload)))

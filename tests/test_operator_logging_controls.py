@@ -155,3 +155,18 @@ def test_tenant_mistakes_are_refused_before_invoking(stack, counted, isolated, t
     with pytest.raises(LambdaInvokeInputError, match=message):
         run(name, payload={"item": 9}, tenant_id=tenant_id)
     assert counted.count(INVOCATIONS) == 0
+
+
+def test_managed_instances_leave_lines_without_ids_out_and_count_them(stack, counted, capsys):
+    capacity = {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:local",
+            "PerExecutionEnvironmentMaxConcurrency": 4,
+        }
+    }
+    name = make_function(stack, CapacityProviderConfig=capacity)
+    run(name, payload={"item": 10})
+    output = capsys.readouterr().out
+    assert "work 10 ends" in output  # its own JSON lines, attributed by their requestId
+    assert "printed during work 10" not in output
+    assert "1 line(s) without ids in the request's stretch of stream were left out" in output
