@@ -28,6 +28,8 @@ Read top to bottom:
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -86,6 +88,19 @@ class InvocationLog:
     # Lines without ids inside our request's stretch of stream that could not be told apart from another
     # request's (left out of the invocation's lines, and reported as a count).
     unattributed_lines: int = 0
+    # Memory bound: keep only the earliest and the latest lines, each within this many lines and (about)
+    # this many bytes of text; the event carries no more than that of either end. ``None``: keep all.
+    keep_lines: int | None = None
+    keep_bytes: int | None = None
+    # Lines of the invocation dropped from the middle to stay within the bound (counted, never shown).
+    dropped_lines: int = 0
+    # The first failure line of each kind the verdict names (kept whatever is dropped).
+    _first_failures: dict[str, LogLine] = field(default_factory=dict)
+    # Sort keys of `lines`: (timestamp, arrival number). Once lines were dropped, the keys of the last
+    # kept early line and the first kept late one: a line arriving between them is only counted.
+    _keys: list[tuple[int, int]] = field(default_factory=list)
+    _gap: tuple[tuple[int, int], tuple[int, int]] | None = None
+    _arrivals: int = 0
     _spans: dict[str, _Span] = field(default_factory=dict)
 
     def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
@@ -123,10 +138,81 @@ class InvocationLog:
                 self.end_marker_seen_at = seen_at
             if line.ends_invocation and self.ended_seen_at is None:
                 self.ended_seen_at = seen_at
-        self.lines.extend(accepted)
-        # Stable sort: events of one millisecond keep the order CloudWatch gave them.
-        self.lines.sort(key=lambda line: line.timestamp)
+        for line in accepted:
+            self._note_failure(line)
+        self._keep(accepted)
         return accepted
+
+    def _keep(self, accepted: list[LogLine]) -> None:
+        """Put `accepted` in time order (events of one millisecond in the order they arrived) and trim."""
+        keyed = []
+        for line in accepted:
+            key = (line.timestamp, self._arrivals)
+            self._arrivals += 1
+            if self._gap is not None and self._gap[0] < key < self._gap[1]:
+                self.dropped_lines += 1  # between the kept ends: it can be neither the earliest nor the latest
+            else:
+                keyed.append((key, line))
+        if self._gap is None:
+            pairs = sorted([*zip(self._keys, self.lines, strict=True), *keyed], key=lambda pair: pair[0])
+            self._keys = [key for key, _ in pairs]
+            self.lines = [line for _, line in pairs]
+        else:
+            for key, line in keyed:
+                index = bisect.bisect_right(self._keys, key)
+                self._keys.insert(index, key)
+                self.lines.insert(index, line)
+        self._trim()
+
+    @property
+    def line_count(self) -> int:
+        """Return how many lines of the invocation were seen, dropped ones included."""
+        return len(self.lines) + self.dropped_lines
+
+    def failure_lines(self) -> list[LogLine]:
+        """Return the first failure line of each kind (by rank, with a traceback, unhandled), in time order."""
+        unique = {id(line): line for line in self._first_failures.values()}
+        return sorted(unique.values(), key=lambda line: line.timestamp)
+
+    def _note_failure(self, line: LogLine) -> None:
+        if line.failure is None:
+            return
+        keys = [f"rank:{line.failure.rank}"]
+        if line.detail:
+            keys.append("detail")
+            if line.failure.kind == "unhandled":
+                keys.append("unhandled detail")
+        for key in keys:
+            first = self._first_failures.get(key)
+            if first is None or line.timestamp < first.timestamp:
+                self._first_failures[key] = line
+
+    def _trim(self) -> None:
+        """Keep the earliest and the latest lines within `keep_lines` lines and about `keep_bytes` of text at
+        each end, plus the first line beyond each (it tells where a shorter selection of that end stops),
+        and drop the rest. Any selection of lines from either end within those bounds (the event's) is then
+        the same as from all the lines seen; later lines that fall between the kept ends are only counted."""
+        if self.keep_lines is None:
+            return
+        limit_bytes = self.keep_bytes if self.keep_bytes is not None else math.inf
+        boundary = len(self.lines) if self._gap is None else bisect.bisect_right(self._keys, self._gap[0])
+        head_part, tail_part = self.lines[:boundary], self.lines[boundary:]
+        if self._gap is None:
+            tail_part = head_part
+        head = min(_end_within(head_part, self.keep_lines, limit_bytes) + 1, len(head_part))
+        tail = min(_end_within(reversed(tail_part), self.keep_lines, limit_bytes) + 1, len(tail_part))
+        if self._gap is None:
+            if head + tail >= len(self.lines):
+                return
+            drop_from, drop_to = head, len(self.lines) - tail
+        else:
+            drop_from, drop_to = head, boundary + len(tail_part) - tail
+            if drop_from == boundary and drop_to == boundary:
+                return
+        self.dropped_lines += drop_to - drop_from
+        del self.lines[drop_from:drop_to]
+        del self._keys[drop_from:drop_to]
+        self._gap = (self._keys[drop_from - 1], self._keys[drop_from])
 
     def closed_spans(self) -> list[tuple[str, int, int]]:
         """Return (stream, start, end) of our request's finished stretches, to fetch whole."""
@@ -134,7 +220,7 @@ class InvocationLog:
 
     def best_failure(self) -> Failure | None:
         """Return the failure sign that names the cause best (the first of the highest rank)."""
-        failures = [line.failure for line in self.lines if line.failure is not None]
+        failures = [line.failure for line in self.failure_lines() if line.failure is not None]
         return max(failures, key=lambda failure: failure.rank, default=None)
 
     def _note_span(self, line: LogLine) -> None:
@@ -172,6 +258,18 @@ class InvocationLog:
             return False
         span = self._spans.get(line.stream)
         return span is not None and _inside(span, line)
+
+
+def _end_within(lines: Iterable[LogLine], max_lines: int, max_bytes: float) -> int:
+    """Return how many lines from the start of `lines` fit within both bounds (text length as bytes)."""
+    count = used = 0
+    for line in lines:
+        size = len(line.message) + len(line.detail or "")
+        if count >= max_lines or used + size > max_bytes:
+            break
+        count += 1
+        used += size
+    return count
 
 
 def _inside(span: _Span, line: LogLine) -> bool:
@@ -250,7 +348,9 @@ def _decide_known(
 def _failed_from_log(log: InvocationLog) -> Verdict:
     failure = log.best_failure()
     assert failure is not None, "decide() only calls this once a failure line was seen"
-    logged = next((line for line in log.lines if line.failure and line.failure.rank == RANK_LOGGED_ERROR), None)
+    logged = next(
+        (line for line in log.failure_lines() if line.failure and line.failure.rank == RANK_LOGGED_ERROR), None
+    )
     if failure.kind == "platform_status" and logged is not None and logged.failure is not None:
         # Lambda's status says only that it failed ("Runtime.Unknown" for a Python exception): the
         # function's own error line names the cause.
@@ -278,20 +378,25 @@ def _failed_from_log(log: InvocationLog) -> Verdict:
 
 def _unhandled_traceback(log: InvocationLog) -> str | None:
     return next(
-        (line.detail for line in log.lines if line.failure and line.failure.kind == "unhandled" and line.detail), None
+        (
+            line.detail
+            for line in log.failure_lines()
+            if line.failure and line.failure.kind == "unhandled" and line.detail
+        ),
+        None,
     )
 
 
 def _logged_traceback(log: InvocationLog) -> str | None:
-    return next((line.detail for line in log.lines if line.failure and line.detail), None)
+    return next((line.detail for line in log.failure_lines() if line.failure and line.detail), None)
 
 
 def _timeout_reason(log: InvocationLog) -> str:
-    if not log.lines:
+    if not log.line_count:
         # Lines without any id (print output) can be attributed only inside the request's START..END.
         return (
             "no line carrying the invocation's request id or correlation id appeared before the deadline, "
             "nor Lambda's START/END of it"
         )
     progress = "it started but its end was not seen" if log.started else "its START line was not seen"
-    return f"no outcome before the deadline: {len(log.lines)} line(s) seen, {progress}"
+    return f"no outcome before the deadline: {log.line_count} line(s) seen, {progress}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
@@ -42,13 +42,22 @@ def storable(value: Any) -> Any:
 
 
 def _clip(text: str | None, limit: int) -> str | None:
-    """Cut `text` to `limit` characters and make it safe to store (see `storable`)."""
+    """Cut `text` to at most `limit` characters, saying how many were cut, and make it safe to store (see
+    `storable`). Clipping a clipped text changes nothing."""
     if text is None:
         return None
     clean = storable(text)
     if len(clean) <= limit:
         return clean
-    return f"{clean[:limit]}... [{len(clean) - limit} more characters]"
+    note = f"... [{len(clean)} characters in all]"
+    return clean[: limit - len(note)] + note
+
+
+def clip_line(line: LogLine) -> LogLine:
+    """Return `line` with its message and traceback cut as the event stores them (a trigger keeps no more)."""
+    return replace(
+        line, message=_clip(line.message, MAX_MESSAGE_CHARS) or "", detail=_clip(line.detail, MAX_DETAIL_CHARS)
+    )
 
 
 def line_to_dict(line: LogLine) -> dict[str, Any]:
@@ -63,15 +72,17 @@ def line_to_dict(line: LogLine) -> dict[str, Any]:
 
 
 def bound_lines(
-    lines: list[dict[str, Any]], *, max_lines: int, max_bytes: int
+    lines: list[dict[str, Any]], *, max_lines: int, max_bytes: int, dropped: int = 0
 ) -> tuple[list[dict[str, Any]], int, int]:
     """Keep the first and last lines within both budgets.
 
+    :param dropped: lines already left out between the earliest and the latest ones given (the trigger
+        keeps only the two ends of a long log; see `outcome.InvocationLog.keep_lines`).
     :return: the kept lines, how many were left out, and the index in the kept list where they were.
     """
     # Each line costs its JSON text plus the ", " that separates it from the next in the stored list.
     sizes = [len(json.dumps(line)) + 2 for line in lines]
-    if len(lines) <= max_lines and sum(sizes) <= max_bytes:
+    if not dropped and len(lines) <= max_lines and sum(sizes) <= max_bytes:
         return lines, 0, len(lines)
     head_lines, head_bytes = int(max_lines * HEAD_SHARE), int(max_bytes * HEAD_SHARE)
     head: list[dict[str, Any]] = []
@@ -88,7 +99,7 @@ def bound_lines(
         tail.append(line)
         used += size
     tail.reverse()
-    return head + tail, len(lines) - len(head) - len(tail), len(head)
+    return head + tail, len(lines) - len(head) - len(tail) + dropped, len(head)
 
 
 def carry_result(result: Any) -> dict[str, Any]:
@@ -114,16 +125,18 @@ def build_payload(
     polls: int = 0,
     result: dict[str, Any] | None = None,
     unattributed_lines: int = 0,
+    dropped_lines: int = 0,
 ) -> dict[str, Any]:
     """Return the event payload (JSON-serializable primitives only).
 
     :param identity: function_name, qualifier, log_group, correlation_id, request_id, tenant_id.
     :param result: a ``RequestResponse`` function's result, as `carry_result` made it.
+    :param dropped_lines: lines the trigger did not keep, between the earliest and latest of `lines`.
     :param unattributed_lines: lines without ids in the request's stretch of stream that could have been
         another request's (an environment running several at once), left out.
     """
     kept, omitted, omitted_at = bound_lines(
-        [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes
+        [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes, dropped=dropped_lines
     )
     error = None
     if verdict is not None and verdict.status == "failed":

@@ -27,7 +27,7 @@ from airflow_lambda_deferrable.log_source import (
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
 from airflow_lambda_deferrable.settings_bounds import TRIGGER_BOUNDS, problems_with
 from airflow_lambda_deferrable.shared_poller import PollNotServed, checked_max_rate, subscribe
-from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload
+from airflow_lambda_deferrable.trigger_event import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, build_payload, clip_line
 
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_SETTLE_SECONDS = 3.0
@@ -246,6 +246,9 @@ class LambdaInvocationTrigger(BaseTrigger):
             correlation_id=self.correlation_id,
             request_ids={self.request_id} if self.request_id else set(),
             claim_lines_without_ids=self.claim_lines_without_ids,
+            # Only the ends the event can carry are kept: memory stays bounded whatever the function prints.
+            keep_lines=self.max_lines,
+            keep_bytes=self.max_bytes,
         )
         polls = failed_polls = 0
         checked_at = 0.0
@@ -288,7 +291,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     self.function_name,
                     self.request_id,
                     polls,
-                    len(log.lines),
+                    log.line_count,
                     verdict.reason,
                 )
                 return self._payload(verdict.status, verdict.reason, log, verdict, polls)
@@ -310,12 +313,12 @@ class LambdaInvocationTrigger(BaseTrigger):
                 span_reads[span] = read_at  # only once the read has succeeded
         if accepted:
             self.log.info(
-                "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), len(log.lines)
+                "%s: %d new line(s) of the invocation, %d in all", self.function_name, len(accepted), log.line_count
             )
 
     def _accept(self, events: list[dict[str, Any]], source: LogSource, log: InvocationLog) -> list[Any]:
         lines = [
-            parse_event(event, correlation_id_key=self.correlation_id_key, end_marker=self.end_marker)
+            clip_line(parse_event(event, correlation_id_key=self.correlation_id_key, end_marker=self.end_marker))
             for event in events
         ]
         accepted = log.add(lines, seen_at=time.time())
@@ -367,4 +370,5 @@ class LambdaInvocationTrigger(BaseTrigger):
             polls=polls,
             result=self.result,
             unattributed_lines=log.unattributed_lines,
+            dropped_lines=log.dropped_lines,
         )

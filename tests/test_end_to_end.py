@@ -156,7 +156,7 @@ def test_no_worker_slot_is_held_while_functions_run(airflow, aws):
         log = airflow.task_log("pool_of_one", run_id, task)
         lambda_lines = [match.groups() for match in map(LAMBDA_LINE.search, log.splitlines()) if match]
         stamps = {message.split()[0]: datetime.fromisoformat(when) for when, _, message in lambda_lines}
-        spans.append((stamps["START"], stamps["END"]))
+        spans.append((stamps["START"], stamps["REPORT"]))  # REPORT: text or JSON (platform.report)
     spans.sort()
     for (_, previous_end), (next_start, _) in zip(spans, spans[1:], strict=False):
         assert next_start < previous_end, f"an invocation waited for the previous one to end: {spans}"

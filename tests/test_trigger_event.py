@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
-from airflow_lambda_deferrable.log_lines import LogLine
+from airflow_lambda_deferrable.log_lines import LogLine, parse_event
 from airflow_lambda_deferrable.outcome import Verdict
 from airflow_lambda_deferrable.trigger_event import (
     MAX_RESULT_BYTES,
@@ -72,7 +73,8 @@ def test_huge_line_and_odd_text_are_clipped_and_serializable():
     )
     text = json.dumps(payload, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
     assert len(text) < 60_000
-    assert payload["lines"][0]["message"].endswith("more characters]")
+    message = payload["lines"][0]["message"]
+    assert message.endswith("... [100001 characters in all]") and len(message) == 8 * 1024
     assert payload["error"]["type"] == "E"
 
 
@@ -159,3 +161,63 @@ def test_a_result_is_carried_up_to_its_limit_and_read_back():
     assert InvocationReport.from_payload(json.loads(json.dumps(payload))).result == {"value": [1]}
     without = build_payload(status="success", message="ok", identity=IDENTITY, lines=[])
     assert InvocationReport.from_payload(without).result is None
+
+
+@pytest.mark.parametrize(("max_lines", "max_bytes"), [(500, 256 * 1024), (50, 4096), (10, 1_000_000), (3000, 2048)])
+def test_a_log_kept_at_its_ends_gives_the_event_of_the_whole_log(max_lines, max_bytes):
+    """A chatty invocation: 20,000 lines arriving in shuffled batches, some very long, one failure in the middle.
+
+    The bounded log keeps at most `max_lines` lines at each end, yet its event is exactly the event of a log
+    that kept everything; its verdict names the same failure.
+    """
+    from airflow_lambda_deferrable.outcome import InvocationLog, decide
+    from airflow_lambda_deferrable.trigger_event import clip_line
+
+    rng = random.Random(max_lines)
+    rid = "3f2b1c4d-1111-2222-3333-444455556666"
+    lines = [
+        clip_line(
+            parse_event(
+                {
+                    "eventId": str(n),
+                    "timestamp": 1000 + n // 3,
+                    "logStreamName": "s",
+                    "message": json.dumps(
+                        {
+                            "level": "ERROR" if n == 10_000 else "INFO",
+                            "message": f"line {n} " + "x" * rng.choice([0, 10, 200, 20_000]),
+                            "function_request_id": rid,
+                        }
+                    ),
+                }
+            )
+        )
+        for n in range(20_000)
+    ]
+    batches = [lines[i : i + 977] for i in range(0, len(lines), 977)]
+    rng.shuffle(batches)
+    bounded = InvocationLog(
+        correlation_id="corr-12345678", request_ids={rid}, keep_lines=max_lines, keep_bytes=max_bytes
+    )
+    whole = InvocationLog(correlation_id="corr-12345678", request_ids={rid})
+    for batch in batches:
+        bounded.add(batch, seen_at=10)
+        whole.add(batch, seen_at=10)
+        assert len(bounded.lines) <= 2 * max_lines + 2
+    assert bounded.line_count == 20_000 and bounded.dropped_lines > 0
+
+    def event(log: InvocationLog) -> dict:
+        verdict = decide(log, now=20, checked_at=20, deadline=100, settle_seconds=1)
+        return build_payload(
+            status=verdict.status,
+            message=verdict.reason,
+            identity=IDENTITY,
+            lines=log.lines,
+            verdict=verdict,
+            max_lines=max_lines,
+            max_bytes=max_bytes,
+            dropped_lines=log.dropped_lines,
+        )
+
+    assert event(bounded) == event(whole)
+    assert event(bounded)["status"] == "failed" and event(bounded)["message"].startswith("ERROR: line 10000 ")
