@@ -47,6 +47,21 @@ def aws_connection(endpoint_url: str) -> str:
     )
 
 
+def local_client(endpoint_url: str, service: str) -> Any:
+    """Return a boto3 client for `service` at `endpoint_url` that never retries (a retried Invoke runs the
+    function twice) and waits longer than any test function runs."""
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(read_timeout=60, retries={"total_max_attempts": 1}),
+    )
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start one moto server for the session and return its URL."""

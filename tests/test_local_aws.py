@@ -21,11 +21,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_aws import LocalAwsStack
 from local_aws.deploy import deploy_template, zip_directory
+from tests.conftest import local_client
 
 REPO = Path(__file__).resolve().parents[1]
 HANDLERS = Path(__file__).parent / "local_aws_functions"
@@ -46,15 +46,7 @@ def stack() -> Iterator[LocalAwsStack]:
 
 
 def _client(stack: LocalAwsStack, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=stack.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        # A retried Invoke runs the function twice: never retry; wait longer than any test function runs.
-        config=Config(read_timeout=60, retries={"total_max_attempts": 1}),
-    )
+    return local_client(stack.endpoint_url, service)
 
 
 @pytest.fixture(scope="module")

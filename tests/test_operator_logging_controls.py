@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from airflow_lambda_deferrable import LambdaInvokeDeferrableOperator
 from airflow_lambda_deferrable.exceptions import LambdaInvocationFailed, LambdaInvokeInputError
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
-from tests.conftest import aws_connection
+from tests.conftest import aws_connection, local_client
 from tests.fault_proxy import FaultProxy
 from tests.test_operators import TaskInstanceStandIn, context_for
 
@@ -41,21 +39,8 @@ def counted(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
 
 
 def make_function(stack: LocalAwsStack, **settings: Any) -> str:
-    client = boto3.client(
-        "lambda",
-        region_name="us-east-1",
-        endpoint_url=stack.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-    iam = boto3.client(
-        "iam",
-        region_name="us-east-1",
-        endpoint_url=stack.endpoint_url,
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
+    client = local_client(stack.endpoint_url, "lambda")
+    iam = local_client(stack.endpoint_url, "iam")
     name = f"ops-{uuid.uuid4().hex[:8]}"
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     client.create_function(

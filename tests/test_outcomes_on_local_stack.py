@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
-from tests.conftest import aws_connection
+from tests.conftest import aws_connection, local_client
 
 HANDLERS = Path(__file__).parent / "local_aws_functions"
 REGION = "us-east-1"
@@ -35,14 +33,7 @@ def stacks() -> Iterator[dict[str, LocalAwsStack]]:
 
 
 def _client(stack: LocalAwsStack, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=stack.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(read_timeout=60, retries={"total_max_attempts": 1}),
-    )
+    return local_client(stack.endpoint_url, service)
 
 
 def make_function(stack: LocalAwsStack, handler: str, shape: str, **settings: Any) -> str:
