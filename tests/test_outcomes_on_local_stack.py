@@ -4,6 +4,7 @@ stack, in each log shape Lambda writes (text before 2026, text of 2026, JSON), t
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,9 @@ def _client(stack: LocalAwsStack, service: str) -> Any:
     return local_client(stack.endpoint_url, service)
 
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "lambda" / "src"
+
+
 def make_function(stack: LocalAwsStack, handler: str, shape: str, **settings: Any) -> str:
     name = f"v-{handler}-{uuid.uuid4().hex[:8]}"
     role = _client(stack, "iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -45,14 +49,16 @@ def make_function(stack: LocalAwsStack, handler: str, shape: str, **settings: An
         FunctionName=name,
         Runtime="python3.11",
         Role=role,
-        Handler=f"handlers.{handler}",
-        Code={"ZipFile": zip_directory(HANDLERS)},
+        Handler="lambda_function.lambda_handler" if handler == "example" else f"handlers.{handler}",
+        Code={"ZipFile": zip_directory(EXAMPLE if handler == "example" else HANDLERS)},
         **{"Timeout": 10, **settings},
     )
     return name
 
 
-async def follow(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, payload: bytes) -> dict:
+async def follow(
+    stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, payload: bytes, correlation_id: str | None = None
+) -> dict:
     """Invoke asynchronously, then run the trigger the operator would defer to; return its event."""
     monkeypatch.setenv("AIRFLOW_CONN_LOCAL_STACK", aws_connection(stack.endpoint_url))
     invoked_at = time.time()
@@ -60,7 +66,8 @@ async def follow(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: st
     trigger = LambdaInvocationTrigger(
         function_name=name,
         log_group=f"/aws/lambda/{name}",
-        correlation_id=f"corr-{uuid.uuid4().hex}",  # these handlers do not log it: followed by request id
+        # The test handlers do not log it (followed by request id); the example function does.
+        correlation_id=correlation_id or f"corr-{uuid.uuid4().hex}",
         request_id=response["ResponseMetadata"]["RequestId"],
         invoked_at=invoked_at,
         deadline=invoked_at + 40,
@@ -139,3 +146,30 @@ async def test_three_concurrent_requests_in_one_stream_each_get_only_their_own_l
         assert not any(line["message"].startswith("printed during work") for line in event["lines"])
     streams = {line["stream"] for event in events for line in event["lines"]}
     assert len(streams) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_an_error_logged_by_a_handler_that_returns_is_a_failure(stacks, monkeypatch, shape):
+    stack = stacks[shape]
+    event = await follow(stack, monkeypatch, make_function(stack, "levels", shape), b'{"log_error": "row 7"}')
+    assert (event["status"], event["error"]["message"]) == ("failed", "handled: row 7")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("to_fail", [False, True])
+async def test_the_example_function_with_powertools_and_its_end_marker(stacks, monkeypatch, shape, to_fail):
+    stack = stacks[shape]
+    correlation_id = f"corr-{uuid.uuid4().hex}"
+    payload = json.dumps({"correlation_id": correlation_id, "n": 2, "sleep_seconds": 0.1, "to_fail": to_fail})
+    event = await follow(stack, monkeypatch, make_function(stack, "example", shape), payload.encode(), correlation_id)
+    messages = [line["message"] for line in event["lines"]]
+    assert [m for m in messages if m.startswith("iteration ")] == ["iteration 1 of 2", "iteration 2 of 2"]
+    if to_fail:
+        assert (event["status"], event["message"]) == (
+            "failed",
+            'RuntimeError: Unable to finish loop; the function logged "Function invocation failed"',
+        )
+    else:
+        assert event["status"] == "success" and "Function ended" in messages

@@ -65,6 +65,8 @@ def levels(event: Event, context: Any) -> str:
     logger.debug("debug line")
     logger.info("info line")
     logger.warning("warning line")
+    if event.get("log_error"):
+        logger.error("handled: %s", event["log_error"])  # logged, then the handler returns normally
     if event.get("fail"):
         raise RuntimeError("boom: " + str(event["fail"]))
     return "ok"
