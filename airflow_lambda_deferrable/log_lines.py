@@ -191,11 +191,14 @@ def status_failure(status: Any, error_type: str | None, duration_ms: float | Non
         return None
     status = str(status)
     if status == "timeout":
-        message = (
-            f"Task timed out after {duration_ms / 1000:.2f} seconds"
-            if duration_ms is not None
-            else "Lambda reported status 'timeout'"
-        )
+        if duration_ms is None:  # a record without metrics: one that names the duration is preferred
+            return Failure(
+                "lambda_timeout",
+                error_type or "Sandbox.Timedout",
+                "Lambda reported status 'timeout'",
+                RANK_LAMBDA_TIMEOUT - 1,
+            )
+        message = f"Task timed out after {duration_ms / 1000:.2f} seconds"
         return Failure("lambda_timeout", error_type or "Sandbox.Timedout", message, RANK_LAMBDA_TIMEOUT)
     return Failure(
         "platform_status",

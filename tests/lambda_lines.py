@@ -144,3 +144,41 @@ def put_at(logs_client: Any, group: str, events: list[tuple[int, str]], *, strea
             logStreamName=stream,
             logEvents=[{"timestamp": stamp, "message": message} for stamp, message in events],
         )
+
+
+# A request's own platform lines in each log shape Lambda writes: the text format before 2026, the text
+# format of 2026 (a failed REPORT carries Status and Error Type) and the JSON format (platform events; a
+# success leaves no platform.runtimeDone at the default system log level).
+SHAPES = ("text-old", "text-2026", "json")
+
+
+def request_start(shape: str, request_id: str) -> str:
+    return platform_json("platform.start", request_id, version="$LATEST") if shape == "json" else start(request_id)
+
+
+def request_end(
+    shape: str, request_id: str, status: str = "success", error_type: str | None = None, duration_ms: float = 1012.55
+) -> list[str]:
+    failed = status != "success"
+    if shape == "json":
+        error = {"errorType": error_type} if error_type else {}
+        metrics = {"durationMs": duration_ms, "billedDurationMs": int(duration_ms) + 1, "memorySizeMB": 128}
+        done = [platform_json("platform.runtimeDone", request_id, status=status, **error)] if failed else []
+        return [*done, platform_json("platform.report", request_id, metrics=metrics, status=status, **error)]
+    if shape == "text-2026" and failed:
+        return [end(request_id), report(request_id, duration_ms, status=status, error_type=error_type)]
+    return [end(request_id), report(request_id, duration_ms)]
+
+
+def runtime_unhandled(shape: str, request_id: str, error_type: str, message: str) -> str:
+    """The runtime's line for an exception that escaped the handler (text: no ids; JSON: with requestId)."""
+    return (
+        runtime_json_unhandled(request_id, error_type, message) if shape == "json" else unhandled(error_type, message)
+    )
+
+
+def shown(message: str) -> str:
+    """The line as the task log shows it (JSON platform events read like the text format)."""
+    from airflow_lambda_deferrable.log_lines import parse_event
+
+    return parse_event({"message": message}).message

@@ -529,3 +529,86 @@ async def test_missing_credentials_are_waited_out_with_a_fresh_client(moto, logs
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     payload = await task
     assert payload["status"] == "success"
+
+
+# The structural scenarios again, in each log shape Lambda writes (text before 2026, text of 2026, JSON).
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", lines.SHAPES)
+async def test_success_without_marker_in_each_shape(logs_client, shape):
+    written = [lines.request_start(shape, RID), "plain print output", *lines.request_end(shape, RID)]
+    lines.put(logs_client, GROUP, written)
+    payload = await first_event(make_trigger(end_marker=None, settle_seconds=1.0))
+    assert payload["status"] == "success" and "no failure followed within 1s" in payload["message"]
+    assert messages(payload) == [lines.shown(line) for line in written]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", lines.SHAPES)
+async def test_unhandled_exception_in_each_shape(logs_client, shape):
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.request_start(shape, RID),
+            lines.runtime_unhandled(shape, RID, "KeyError", "'rows'"),
+            *lines.request_end(shape, RID, status="error", error_type="Runtime.Unknown"),
+        ],
+    )
+    payload = await first_event(make_trigger())
+    assert (payload["status"], payload["message"], payload["error"]["type"]) == (
+        "failed",
+        "KeyError: 'rows'",
+        "KeyError",
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", lines.SHAPES)
+async def test_two_invocations_interleaved_in_one_stream_in_each_shape(logs_client, shape):
+    theirs = "corr-someone-else"
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.request_start(shape, OTHER_RID),
+            lines.powertools(theirs, OTHER_RID, "Function started"),
+            lines.request_start(shape, RID),
+            lines.powertools(CID, RID, "Function started"),
+            lines.runtime_unhandled(shape, OTHER_RID, "ValueError", "not ours"),
+            *lines.request_end(shape, OTHER_RID, status="error", error_type="Runtime.Unknown"),
+            lines.powertools(CID, RID, "Function ended"),
+            *lines.request_end(shape, RID),
+        ],
+    )
+    payload = await first_event(make_trigger())
+    assert payload["status"] == "success"
+    assert OTHER_RID not in json.dumps(payload["lines"]) and theirs not in json.dumps(payload["lines"])
+    assert "not ours" not in json.dumps(payload["lines"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", lines.SHAPES)
+async def test_a_timeout_in_each_shape_names_its_duration(logs_client, shape):
+    written = [lines.request_start(shape, RID), lines.powertools(CID, RID, "iteration 1 of 40")]
+    if shape == "text-old":
+        written += [*lines.request_end(shape, RID, duration_ms=3000.0), lines.timed_out(RID, 3.0)]
+    else:
+        written += lines.request_end(shape, RID, status="timeout", duration_ms=3000.0)
+    lines.put(logs_client, GROUP, written)
+    payload = await first_event(make_trigger())
+    assert (payload["status"], payload["message"]) == ("failed", "Task timed out after 3.00 seconds")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", lines.SHAPES)
+async def test_recreated_trigger_in_each_shape_reaches_the_same_outcome(logs_client, shape):
+    first_half = [lines.request_start(shape, RID), lines.powertools(CID, RID, "Function started")]
+    second_half = [lines.powertools(CID, RID, "Function ended"), *lines.request_end(shape, RID)]
+    lines.put(logs_client, GROUP, first_half)
+    original = make_trigger()
+    with pytest.raises(asyncio.TimeoutError):
+        await first_event(original, timeout=0.8)
+    lines.put(logs_client, GROUP, second_half)
+    payload = await first_event(LambdaInvocationTrigger(**original.serialize()[1]))
+    assert payload["status"] == "success"
+    assert messages(payload) == [lines.shown(line) for line in first_half + second_half]
