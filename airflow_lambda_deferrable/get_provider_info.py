@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_lambda_deferrable import __version__
+from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -30,7 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                     "shared_poller": {
                         "description": (
                             "Share one FilterLogEvents poller per (connection, region, log group) among all "
-                            "triggers of a triggerer process. False gives every trigger its own polls."
+                            "triggers of a triggerer process. False gives every trigger a poller of its own."
                         ),
                         "version_added": "0.1.0",
                         "type": "boolean",
@@ -47,7 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "1.0",
-                        "default": "2.0",
+                        "default": str(DEFAULT_MAX_REQUESTS_PER_SECOND),
                     },
                 },
             }

@@ -33,30 +33,27 @@ from airflow_lambda_deferrable.invocation_request import (
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.outcome import KnownResult
-from airflow_lambda_deferrable.settings_bounds import OPERATOR_BOUNDS, problems_with
-from airflow_lambda_deferrable.trigger_event import (
+from airflow_lambda_deferrable.settings import (
+    DEFAULT_CORRELATION_ID_KEY,
+    DEFAULT_END_MARKER,
+    DEFAULT_INGESTION_ALLOWANCE_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_LINES,
-    MAX_RESULT_BYTES,
-    InvocationReport,
-    carry_result,
-)
-from airflow_lambda_deferrable.triggers import (
-    DEFAULT_CLOCK_SKEW_SECONDS,
-    DEFAULT_END_MARKER,
-    DEFAULT_LATE_ARRIVAL_SECONDS,
+    DEFAULT_MIN_DEFER_SECONDS,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_QUEUE_ALLOWANCE_SECONDS,
     DEFAULT_SETTLE_SECONDS,
-    LambdaInvocationTrigger,
+    OPERATOR_BOUNDS,
+    FollowSettings,
+    deadline_for,
+    problems_with,
 )
+from airflow_lambda_deferrable.trigger_event import MAX_RESULT_BYTES, InvocationReport, carry_result
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-DEFAULT_QUEUE_ALLOWANCE_SECONDS = 300.0
-# A trigger firing within about `[workers] min_heartbeat_interval` (5 s by default) of deferring can make
-# LocalExecutor fail the resumed task (Airflow 3.3); deferred tasks resume no earlier than this.
-DEFAULT_MIN_DEFER_SECONDS = 6.0
 # The invoke call's read timeout is the function's timeout plus this, so a slow function is not cut off.
 READ_TIMEOUT_MARGIN_SECONDS = 60
 # Airflow fails a trigger that has not answered this long after the trigger's own deadline.
@@ -131,13 +128,13 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         qualifier: str | None = None,
         invocation_type: str = "Event",
         correlation_id: str | None = None,
-        correlation_id_key: str = "correlation_id",
+        correlation_id_key: str = DEFAULT_CORRELATION_ID_KEY,
         log_group: str | None = None,
         end_marker: str | None = DEFAULT_END_MARKER,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         queue_allowance_seconds: float = DEFAULT_QUEUE_ALLOWANCE_SECONDS,
-        ingestion_allowance_seconds: float = DEFAULT_LATE_ARRIVAL_SECONDS,
+        ingestion_allowance_seconds: float = DEFAULT_INGESTION_ALLOWANCE_SECONDS,
         max_wait_seconds: float | None = None,
         max_lines: int = DEFAULT_MAX_LINES,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -223,13 +220,15 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         )
 
         known_result, result = self._read_response(response)
-        if known_result is None:
-            deadline = invoked_at + self.queue_allowance_seconds + function_timeout + self.ingestion_allowance_seconds
-        else:
-            deadline = time.time() + self.ingestion_allowance_seconds
-        if self.max_wait_seconds is not None:
-            deadline = invoked_at + self.max_wait_seconds
-        trigger = LambdaInvocationTrigger(
+        deadline = deadline_for(
+            invoked_at=invoked_at,
+            function_timeout=function_timeout,
+            queue_allowance_seconds=self.queue_allowance_seconds,
+            ingestion_allowance_seconds=self.ingestion_allowance_seconds,
+            max_wait_seconds=self.max_wait_seconds,
+            responded_at=time.time() if known_result is not None else None,
+        )
+        settings = FollowSettings(
             function_name=self.function_name,
             log_group=log_group,
             correlation_id=correlation_id,
@@ -240,12 +239,15 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             invocation_type=self.invocation_type,
             known_result=known_result,
             result=carry_result(result) if known_result is not None and not known_result["failed"] else None,
+            tenant_id=tenant_id,
+            # Managed Instances run several requests at once in one environment and stream.
+            claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
+            allow_hidden_success=hidden_success_allowed,
             end_marker=self.end_marker,
             correlation_id_key=self.correlation_id_key,
             poll_interval=self.poll_interval,
             settle_seconds=self.settle_seconds,
-            late_arrival_seconds=self.ingestion_allowance_seconds,
-            clock_skew_seconds=DEFAULT_CLOCK_SKEW_SECONDS,
+            ingestion_allowance_seconds=self.ingestion_allowance_seconds,
             fire_after=invoked_at + self.min_defer_seconds if self.deferrable else 0.0,
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
@@ -253,11 +255,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
-            tenant_id=tenant_id,
-            # Managed Instances run several requests at once in one environment and stream.
-            claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
-            allow_hidden_success=hidden_success_allowed,
         )
+        trigger = LambdaInvocationTrigger(settings)
         if not self.deferrable:
             return self.execute_complete(context, event=asyncio.run(_first_event(trigger)))
         self.defer(
@@ -526,4 +525,4 @@ async def _first_event(trigger: LambdaInvocationTrigger) -> dict[str, Any]:
     """Run the trigger in the worker and return its event's payload (``deferrable=False``)."""
     async for event in trigger.run():
         return event.payload
-    raise LambdaInvokeError(f"LambdaInvocationTrigger for {trigger.function_name} ended without an event")
+    raise LambdaInvokeError(f"LambdaInvocationTrigger for {trigger.settings.function_name} ended without an event")

@@ -23,8 +23,8 @@ stream of calls serves them all:
   with backoff; missing or expired credentials and lost connections too, with a fresh client; any other
   error (access denied, a pattern refused) goes to the subscribers that call served, and ends only them.
 
-A subscriber sees the same interface as `InvocationLogSource` (`watch`, `pause_until`, `fetch_new`,
-`fetch_span`), so the trigger's logic does not change. Pollers, budgets and clients belong to one event
+A trigger reads through its `Subscription` (`watch`, `want_read_at`, `fetch_new`, `fetch_span`); with
+``shared=False`` it gets a poller of its own, with the same rules. Pollers, budgets and clients belong to one event
 loop (``airflow dags test`` gives each trigger a fresh one); an idle poller closes its client and goes
 away.
 """
@@ -32,11 +32,9 @@ away.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import logging
 import math
-import random
 import re
 import time
 import weakref
@@ -57,27 +55,15 @@ from airflow_lambda_deferrable.log_source import (
     needs_fresh_client,
     only_new,
 )
+from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
+from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
-DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
 # `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
 # default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
 MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
 MIN_REQUESTS_PER_SECOND = 0.2
 # Added to the rate after each call that was not throttled (additive increase, multiplicative decrease).
 RATE_RECOVERY_STEP = 0.05
-EVENTS_PER_PAGE = 10_000
-MIN_CYCLE_SECONDS = 0.1
-# A full read asked for by a subscriber (its settle window ends) comes early, but never sooner than this
-# share of the interval after the last one: with many settle windows ending, reads stay spaced.
-MIN_READ_GAP_SHARE = 0.5
-# A full read reaches back from the newest event of the last whole read twice (the longest ingestion
-# delay seen + that read's duration): a line ingested after that read began is inside. At least this.
-MIN_LOOKBACK_MS = 10_000
-# Once every this many intervals, a full read reaches back the whole late-arrival window: it finds a line
-# later than any seen so far, and the lookback grows to match (at a 5 s interval: every 30 s).
-SWEEP_EVERY_INTERVALS = 6
-MAX_BACKOFF_SECONDS = 60.0
-MAX_BACKOFF_DOUBLINGS = 16
 # A stream-stretch request waits this long, so that requests made together share calls.
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
@@ -158,7 +144,7 @@ class Subscription:
     poller: LogGroupPoller
     terms: list[str]
     start_ms: int
-    late_arrival_ms: int
+    ingestion_allowance_ms: int
     poll_interval: float
     catch_up: set[str] = field(default_factory=set)
     spans: set[tuple[str, int, int]] = field(default_factory=set)
@@ -172,6 +158,9 @@ class Subscription:
     read_started_at: float = 0.0
     error: ClientError | None = None
 
+    def reach(self) -> Reach:
+        return Reach(start_ms=self.start_ms, ingestion_allowance_ms=self.ingestion_allowance_ms, new=self.cycles == 0)
+
     def watch(self, term: str) -> None:
         """Route events that carry `term` too, and search for it from the start of the invocation."""
         if term in self.terms:
@@ -181,11 +170,9 @@ class Subscription:
         self.catch_up.add(term)
         self.poller.add_term(self, term)
 
-    async def pause_until(self, when: float, *, read_needed: bool) -> None:
-        """Return at once: the poller paces the reads and `fetch_new` waits for the next one. A needed
-        read (a settle window or the deadline ends at `when`) is asked of the poller."""
-        if read_needed:
-            self.poller.want_read_at(when)
+    def want_read_at(self, when: float) -> None:
+        """Ask for a full read to start at `when` (epoch seconds): a settle window or the deadline ends then."""
+        self.poller.want_read_at(when)
 
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Wait for the poller's next full read of the group; return the events routed here that are new."""
@@ -246,21 +233,23 @@ class _Condition:
 class LogGroupPoller:
     """Read one log group for all its subscribers, one cycle at a time."""
 
-    def __init__(self, *, log_group: str, client_factory: Callable[[], Any], budget: RequestBudget) -> None:
+    def __init__(
+        self,
+        *,
+        log_group: str,
+        client_factory: Callable[[], Any],
+        budget: RequestBudget,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.log_group = log_group
         self._client_factory = client_factory
         self._budget = budget
+        self._clock = clock
+        self.planner = ReadPlanner()
         self.subscriptions: list[Subscription] = []
         self._by_term: dict[str, set[Subscription]] = {}
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
-        self._newest_ms: int | None = None
-        self._longest_delay_ms: int | None = None
-        self._last_read_ms = 0  # how long the last whole full read took
-        self._events_per_ms: float | None = None
-        self._last_sweep = -math.inf  # monotonic
-        # When subscribers want full reads to start (time.monotonic()), earliest first.
-        self._wanted: list[float] = []
         # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
         # need no call of their own.
         self._window_read: tuple[int, int, list[dict[str, Any]]] | None = None
@@ -289,19 +278,8 @@ class LogGroupPoller:
     def want_read_at(self, when: float) -> None:
         """Start a full read at `when` (epoch seconds) if that comes before the next one (within the
         spacing limit)."""
-        at = when - time.time() + time.monotonic()
-        heapq.heappush(self._wanted, at)
-        if self._wanted[0] == at:
+        if self.planner.want_read_at(when):
             self.wake()
-
-    def _next_full_read(self, last_full: float) -> float:
-        """When (monotonic) the next full read starts: an interval after the last one, or sooner if a
-        subscriber asked, but at least `MIN_READ_GAP_SHARE` of an interval after it."""
-        interval = self._interval()
-        due = last_full + interval
-        if self._wanted:
-            due = min(due, self._wanted[0])
-        return max(due, last_full + interval * MIN_READ_GAP_SHARE)
 
     def add_term(self, subscription: Subscription, term: str) -> None:
         """Route `term` to `subscription` too; its catch-up comes with the next full read."""
@@ -343,27 +321,21 @@ class LogGroupPoller:
 
     async def _poll_with(self, open_client: AsyncExitStack) -> None:
         client = None
-        failures = 0
-        last_full = -math.inf
-        hold_until = -math.inf  # backing off: no call before then
         while not self.closing:
             self._wake.clear()
-            began = time.monotonic()
-            next_full = max(self._next_full_read(last_full), hold_until)
-            full = began >= next_full
-            if not full and (began < hold_until or not self._has_requests()):
-                await self._sleep_until_woken(next_full - began)
+            began = self._clock()
+            step = self.planner.next_step(began, interval=self._interval(), stretches_asked=self._has_requests())
+            if step.sleep_until is not None:
+                await self._sleep_until_woken(step.sleep_until - began)
                 continue
-            if not full:
+            if not step.full:
                 await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)  # let requests arriving together share calls
             try:
                 if client is None:
                     self.clients += 1
                     client = await open_client.enter_async_context(await self._client_factory())
-                await self._cycle(client, full=full)
-                if full:
-                    last_full = began
-                failures = 0
+                await self._cycle(client, step, began=began)
+                self.planner.cycle_succeeded(step, began=began)
             except Exception as err:
                 # Only retryable errors reach here: `_filter` gave the others to the subscribers concerned.
                 if isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES:
@@ -375,10 +347,8 @@ class LogGroupPoller:
                     raise
                 else:
                     log.warning("%s: FilterLogEvents answered %s; backing off", self.log_group, error_code(err))
-                failures += 1
-            if failures:  # jittered exponential backoff, on top of the budget's own slowing down
-                ceiling = min(MAX_BACKOFF_SECONDS, self._interval() * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
-                hold_until = time.monotonic() + random.uniform(MIN_CYCLE_SECONDS, ceiling)
+                # Jittered exponential backoff, on top of the budget's own slowing down.
+                self.planner.cycle_failed(self._clock(), interval=self._interval())
 
     async def _drop_client(self, open_client: AsyncExitStack, err: Exception) -> None:
         """Close the client after `err` (credentials or connection): the next call gets a fresh one."""
@@ -400,71 +370,37 @@ class LogGroupPoller:
     def _has_requests(self) -> bool:
         return any(subscription.spans for subscription in self.subscriptions)
 
-    async def _cycle(self, client: Any, *, full: bool) -> None:
+    async def _cycle(self, client: Any, step: Step, *, began: float) -> None:
         """Read requested spans; on a full cycle first catch up new ids and read the window."""
         served = list(self.subscriptions)
         if not served:
             return
-        began, began_at, calls_before = time.monotonic(), time.time(), self.calls
-        if full:
-            while self._wanted and self._wanted[0] <= began:
-                heapq.heappop(self._wanted)  # this read serves them
-            sweep = began - self._last_sweep >= SWEEP_EVERY_INTERVALS * self._interval()
-            window_start = self._window_start(served, sweep=sweep)
-            caught_up = await self._catch_up(client, served, window_start)
-            read = await self._read_window(client, window_start)
+        calls_before = self.calls
+        if step.full:
+            reaches = [subscription.reach() for subscription in served]
+            plan = self.planner.plan_full_read(began, reaches, interval=self._interval())
+            caught_up = await self._catch_up(client, served, plan.start_ms)
+            read = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
-            self._newest_ms = max(caught_up, read, self._newest_ms or 0) or None
-            self._last_read_ms = int((time.monotonic() - began) * 1000)
-            if sweep:
-                self._last_sweep = began
+            self.planner.full_read_done(plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read))
             for subscription in served:
-                if subscription.start_ms >= window_start:
+                if subscription.start_ms >= plan.start_ms:
                     subscription.catch_up.clear()
         await self._read_spans(client, served)
-        if full:
+        if step.full:
             for subscription in served:
                 subscription.cycles += 1
-                subscription.cycle_started_at = began_at
+                subscription.cycle_started_at = began
         log.debug(
             "%s: %s cycle for %d subscribers: %d calls in %.2fs (longest ingestion delay seen: %s ms)",
             self.log_group,
-            "full" if full else "light",
+            "full" if step.full else "light",
             len(served),
             self.calls - calls_before,
-            time.monotonic() - began,
-            self._longest_delay_ms,
+            self._clock() - began,
+            self.planner.longest_delay_ms,
         )
         await self.cycle_done.notify_all()
-
-    def _window_start(self, served: list[Subscription], *, sweep: bool) -> int:
-        """Where a full read starts: back from the newest event by the recent lookback (on a sweep, the
-        late-arrival allowance), and back to the start of subscribers new to the poller when the
-        allowance reaches them (older ones are caught up by id), never before anyone's start."""
-        earliest = min(subscription.start_ms for subscription in served)
-        if self._newest_ms is None:
-            return earliest
-        late_ms = max(subscription.late_arrival_ms for subscription in served)
-        start = self._newest_ms - (late_ms if sweep else self._recent_lookback_ms(late_ms))
-        # Newcomers older than the allowance are caught up by id instead.
-        newcomers = [
-            subscription.start_ms
-            for subscription in served
-            if subscription.cycles == 0 and subscription.start_ms >= self._newest_ms - late_ms
-        ]
-        start = min([start, *newcomers])
-        return max(earliest, start)
-
-    def _recent_lookback_ms(self, late_ms: int) -> int:
-        """How far back from the newest event a line may still be arriving, judging by what arrived so far.
-
-        The newest event came from the last whole read; a line it could not see was ingested after that
-        read began, so it is at most the read's duration plus the ingestion delay older than the newest.
-        """
-        if self._longest_delay_ms is None:
-            return late_ms
-        wanted = 2 * (self._longest_delay_ms + self._last_read_ms)
-        return int(min(late_ms, max(MIN_LOOKBACK_MS, wanted)))
 
     async def _catch_up(self, client: Any, served: list[Subscription], window_start: int) -> int:
         """Search new ids from the start of their invocations, where the window read will not reach;
@@ -487,18 +423,15 @@ class LogGroupPoller:
             subscription.catch_up.difference_update(subscription_terms)
         return newest
 
-    async def _read_window(self, client: Any, start: int) -> int:
-        """Read the group from `start`, with OR-patterns or unfiltered, whichever should cost fewer calls;
-        return the newest timestamp routed (0 if none)."""
+    async def _read_window(self, client: Any, plan: FullRead) -> int:
+        """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
+        expects to cost fewer calls; return the newest timestamp routed (0 if none)."""
         self._window_read = None
-        now_ms = int(time.time() * 1000)
+        start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
-        window_pages = math.inf
-        if self._events_per_ms is not None:
-            window_pages = max(1, math.ceil(self._events_per_ms * max(now_ms - start, 1) / EVENTS_PER_PAGE))
-        if window_pages <= len(groups) or (self._events_per_ms is None and len(groups) > 1):
+        if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
             events = await self._filter(client, self.subscriptions, startTime=start, endTime=now_ms)
-            self._events_per_ms = len(events) / max(now_ms - start, 1)
+            self.planner.note_window_rate(len(events), start_ms=start, end_ms=now_ms)
             self._window_read = (start, now_ms, events)
             return self._route(events)
         newest = 0
@@ -597,12 +530,12 @@ class LogGroupPoller:
                 return events
             self._budget.succeeded()
             events.extend(response.get("events", []))
-            self._note_delays(response.get("events", []))
+            self.planner.note_delays(_ingestion_delays(response.get("events", [])))
             log.debug(
                 "%s: FilterLogEvents (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
                 "pattern" if "filterPattern" in request else "streams" if "logStreamNames" in request else "window",
-                request["startTime"] - (self._newest_ms or request["startTime"]),
+                request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
                 time.monotonic() - granted,
                 len(response.get("events", [])),
@@ -612,12 +545,13 @@ class LogGroupPoller:
                 return events
             request["nextToken"] = token
 
-    def _note_delays(self, events: list[dict[str, Any]]) -> None:
-        """Remember the longest ingestion delay seen: it sizes how far back each full read reaches."""
-        for event in events:
-            if "ingestionTime" in event and "timestamp" in event:
-                delay = int(event["ingestionTime"]) - int(event["timestamp"])
-                self._longest_delay_ms = max(self._longest_delay_ms or 0, delay)
+
+def _ingestion_delays(events: list[dict[str, Any]]) -> list[int]:
+    return [
+        int(event["ingestionTime"]) - int(event["timestamp"])
+        for event in events
+        if "ingestionTime" in event and "timestamp" in event
+    ]
 
 
 def _in_span(event: dict[str, Any], span: tuple[str, int, int]) -> bool:
@@ -687,27 +621,32 @@ async def subscribe(
     client_factory: Callable[[], Any],
     terms: list[str],
     start_ms: int,
-    late_arrival_ms: int,
+    ingestion_allowance_ms: int,
     poll_interval: float,
     max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
+    shared: bool = True,
 ) -> AsyncIterator[Subscription]:
     """Join the poller of (connection, log group) for the duration of the block.
 
     :param connection_key: what makes two triggers' clients interchangeable (connection id, region, ...).
     :param client_factory: makes the poller's client when it starts (an awaitable of an aiobotocore
         client context manager, as ``AwsLogsHook.get_async_conn``).
+    :param shared: ``False`` gives this subscriber a poller, a client and a budget of its own (the
+        ``[lambda_deferrable] shared_poller = False`` setting: what sharing is measured against).
     """
-    shared = registry(max_rate)
+    pollers = registry(max_rate)
     key = json.dumps({**connection_key, "log_group": log_group}, sort_keys=True, default=str)
-    poller = shared.pollers.get(key)
+    if not shared:
+        pollers = _Registry(max_rate)
+    poller = pollers.pollers.get(key)
     if poller is None or poller.closing:
-        poller = LogGroupPoller(log_group=log_group, client_factory=client_factory, budget=shared.budget)
-        shared.pollers[key] = poller
+        poller = LogGroupPoller(log_group=log_group, client_factory=client_factory, budget=pollers.budget)
+        pollers.pollers[key] = poller
     subscription = Subscription(
         poller=poller,
         terms=list(dict.fromkeys(terms)),
         start_ms=start_ms,
-        late_arrival_ms=late_arrival_ms,
+        ingestion_allowance_ms=ingestion_allowance_ms,
         poll_interval=poll_interval,
     )
     poller.add(subscription)
@@ -715,5 +654,5 @@ async def subscribe(
         yield subscription
     finally:
         poller.remove(subscription)
-        if poller.closing and shared.pollers.get(key) is poller:
-            del shared.pollers[key]
+        if poller.closing and pollers.pollers.get(key) is poller:
+            del pollers.pollers[key]

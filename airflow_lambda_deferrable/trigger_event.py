@@ -14,10 +14,9 @@ from typing import Any
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
 from airflow_lambda_deferrable.log_lines import LogLine
 from airflow_lambda_deferrable.outcome import Verdict
+from airflow_lambda_deferrable.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES
 
 STATUSES = frozenset({"success", "failed", "timeout", "error"})
-DEFAULT_MAX_LINES = 500
-DEFAULT_MAX_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 8 * 1024
 MAX_DETAIL_CHARS = 16 * 1024
 # A ``RequestResponse`` result larger than this (as JSON) is not carried back to the task; Lambda allows 6 MB.

@@ -97,25 +97,25 @@ def test_event_invoke_defers_with_everything_the_trigger_needs(function):
 def test_request_response_result_shows_the_injected_payload(function):
     # moto echoes the payload as the result: what it returns is exactly what Lambda was sent.
     deferred = defer(operator(payload='{"n": 1, "to_fail": false}', invocation_type="RequestResponse"))
-    sent = deferred.trigger.result["value"]
-    correlation_id = deferred.trigger.correlation_id
+    sent = deferred.trigger.settings.result["value"]
+    correlation_id = deferred.trigger.settings.correlation_id
     assert sent == {"n": 1, "to_fail": False, "correlation_id": correlation_id}
-    assert deferred.trigger.known_result == {
+    assert deferred.trigger.settings.known_result == {
         "failed": False,
         "error_type": None,
         "error_message": None,
         "stack_trace": None,
     }
-    assert deferred.trigger.deadline == pytest.approx(time.time() + 120, abs=5)
+    assert deferred.trigger.settings.deadline == pytest.approx(time.time() + 120, abs=5)
 
 
 def test_correlation_id_is_made_at_run_time_per_try(function):
     op = operator()
     assert op.correlation_id is None  # nothing made at parse time
-    first = defer(op, TaskInstanceStandIn(try_number=1)).trigger.correlation_id
-    again = defer(op, TaskInstanceStandIn(try_number=1)).trigger.correlation_id
-    second_try = defer(op, TaskInstanceStandIn(try_number=2)).trigger.correlation_id
-    mapped = defer(op, TaskInstanceStandIn(map_index=3)).trigger.correlation_id
+    first = defer(op, TaskInstanceStandIn(try_number=1)).trigger.settings.correlation_id
+    again = defer(op, TaskInstanceStandIn(try_number=1)).trigger.settings.correlation_id
+    second_try = defer(op, TaskInstanceStandIn(try_number=2)).trigger.settings.correlation_id
+    mapped = defer(op, TaskInstanceStandIn(map_index=3)).trigger.settings.correlation_id
     assert first == again
     assert len({first, second_try, mapped}) == 3
 
@@ -135,7 +135,7 @@ def test_templated_fields_are_rendered(function):
     }
     op.render_template_fields({"params": {"fn": FUNCTION}, "ds": "2026-11-23", "ds_nodash": "20261123"})
     deferred = defer(op)
-    assert deferred.trigger.result == {"value": {"day": "2026-11-23", "correlation_id": "run-20261123-x"}}
+    assert deferred.trigger.settings.result == {"value": {"day": "2026-11-23", "correlation_id": "run-20261123-x"}}
 
 
 @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ def test_log_group_whatever_form_the_function_name_takes(function, form):
     name = {"name": FUNCTION, "arn": arn, "name_with_qualifier": f"{FUNCTION}:1", "arn_with_qualifier": f"{arn}:1"}[
         form
     ]
-    assert defer(operator(function_name=name)).trigger.log_group == GROUP
+    assert defer(operator(function_name=name)).trigger.settings.log_group == GROUP
 
 
 def test_log_group_override_and_logging_config():
@@ -297,7 +297,7 @@ def test_a_given_correlation_id_reused_by_a_retry_is_warned_about(function, caps
     ti = TaskInstanceStandIn(try_number=try_number)
     op = operator(**kwargs)
     op.render_template_fields({"ti": ti})
-    correlation_id = defer(op, ti).trigger.correlation_id
+    correlation_id = defer(op, ti).trigger.settings.correlation_id
     warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
     expected = (
         f"LambdaInvokeDeferrableOperator invoke: correlation id {correlation_id} is given rather than made per try"
@@ -307,7 +307,7 @@ def test_a_given_correlation_id_reused_by_a_retry_is_warned_about(function, caps
 
 def test_extra_link_points_at_the_correlation_id(function):
     ti = TaskInstanceStandIn()
-    correlation_id = defer(operator(), ti).trigger.correlation_id
+    correlation_id = defer(operator(), ti).trigger.settings.correlation_id
     stored = ti.xcoms[LambdaInvocationLogsLink.key]
     assert (stored["log_group"], stored["correlation_id"], stored["region_name"]) == (GROUP, correlation_id, REGION)
     link = LambdaInvocationLogsLink().format_link(**stored)
@@ -330,14 +330,14 @@ def test_failed_request_response_still_defers_with_the_functions_error(function,
         INVOCATIONS, 200, {"X-Amz-Function-Error": "Unhandled", "x-amzn-RequestId": "req-1"}, json.dumps(error)
     )
     deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
-    assert deferred.trigger.request_id == "req-1"
-    assert deferred.trigger.known_result == {
+    assert deferred.trigger.settings.request_id == "req-1"
+    assert deferred.trigger.settings.known_result == {
         "failed": True,
         "error_type": "RuntimeError",
         "error_message": "Unable to finish loop",
         "stack_trace": '  File "f.py"\n    raise\n',
     }
-    assert deferred.trigger.result is None
+    assert deferred.trigger.settings.result is None
 
 
 def event(status: str, message: str = "why", **extra: Any) -> dict[str, Any]:
@@ -411,7 +411,9 @@ def test_a_large_result_is_not_put_into_the_trigger(function, proxy):
     big = json.dumps({"blob": "x" * 300_000, "correlation_id": "big-result-0001"})
     proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-big"}, big)
     deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
-    assert deferred.trigger.result == {"omitted_bytes": len(json.dumps(json.loads(big), separators=(",", ":")))}
+    assert deferred.trigger.settings.result == {
+        "omitted_bytes": len(json.dumps(json.loads(big), separators=(",", ":")))
+    }
 
 
 @pytest.mark.parametrize(
@@ -489,12 +491,14 @@ def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
 
 def test_deferred_trigger_does_not_fire_in_the_first_seconds(function):
     trigger = defer(operator()).trigger
-    assert trigger.fire_after == pytest.approx(trigger.invoked_at + 6)
-    assert defer(operator(min_defer_seconds=0)).trigger.fire_after == pytest.approx(trigger.invoked_at, abs=5)
+    assert trigger.settings.fire_after == pytest.approx(trigger.settings.invoked_at + 6)
+    assert defer(operator(min_defer_seconds=0)).trigger.settings.fire_after == pytest.approx(
+        trigger.settings.invoked_at, abs=5
+    )
 
 
 def test_a_result_with_nan_is_carried_as_its_text(function, proxy):
     # Python's JSON reader takes NaN, but it is not JSON and Airflow could not store it in the event.
     proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-nan"}, '{"ratio": NaN}')
     deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
-    assert deferred.trigger.result == {"value": '{"ratio": NaN}'}
+    assert deferred.trigger.settings.result == {"value": '{"ratio": NaN}'}

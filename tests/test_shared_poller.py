@@ -9,6 +9,7 @@ import time
 import pytest
 
 from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
@@ -107,7 +108,7 @@ async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_cl
     ten_minutes_ago = lines.now_ms() - 600_000
     lines.put(logs_client, GROUP, invocation(2), stream="stream-b", at=ten_minutes_ago)
     before = proxy.count("FilterLogEvents")
-    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, late_arrival_seconds=5)
+    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, ingestion_allowance_seconds=5)
     late = await asyncio.wait_for(first_payload(restarted), 30)
     assert [line["message"] for line in late["lines"]] == invocation(2)[:1] + [
         "work of 2",
@@ -132,51 +133,20 @@ def full_read_starts(proxy: FaultProxy) -> list[int]:
     return [request["startTime"] for _, request in full_reads(proxy)]
 
 
-def gaps(proxy: FaultProxy) -> list[float]:
-    """Seconds between the starts of consecutive full reads."""
-    times = [at for at, _ in full_reads(proxy)]
-    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-
-
-@pytest.mark.asyncio
-async def test_a_settle_window_ending_brings_the_next_full_read_forward(logs_client, proxy):
-    lines.put(logs_client, GROUP, invocation(1))
-    # The first read sees END; the verdict needs a read that starts after the 0.5 s settle window. The
-    # poller starts it then, but no sooner than half its 4 s interval after the first one: at about 2 s.
-    payload = await asyncio.wait_for(first_payload(trigger(1, poll_interval=4.0, settle_seconds=0.5)), 30)
-    assert payload["status"] == "success"
-    assert len(full_reads(proxy)) == 2
-    assert 1.9 <= gaps(proxy)[0] <= 3.5, gaps(proxy)
-
-
-@pytest.mark.asyncio
-async def test_without_a_moment_due_full_reads_keep_the_poll_interval(logs_client, proxy):
-    lines.put(logs_client, GROUP, invocation(1)[:2])  # running: no settle window, only the deadline
-    payload = await asyncio.wait_for(first_payload(trigger(1, poll_interval=1.0, deadline=time.time() + 4.6)), 30)
-    assert payload["status"] == "timeout"
-    # Reads at about 0, 1, 2, 3 and 4 s, then one asked for at the deadline (4.6 s, at least 0.5 s later).
-    # (Measured where the requests arrive, so with some jitter; pulled in by the trigger's regular pace,
-    # the gaps would be 0.5 s.)
-    assert all(gap >= 0.8 for gap in gaps(proxy)[:-1]), gaps(proxy)
-    assert 0.4 <= gaps(proxy)[-1] <= 1.3, gaps(proxy)
-
-
 @pytest.mark.asyncio
 async def test_full_reads_reach_back_as_far_as_ingestion_delays_require(logs_client, proxy):
     newest = lines.put(logs_client, GROUP, invocation(1)[:2]) - 1
     unfinished = trigger(1, deadline=time.time() + 4.5)  # no END: it polls until its deadline
-    start_ms = int((unfinished.invoked_at - unfinished.clock_skew_seconds) * 1000)
+    start_ms = unfinished.settings.start_ms
     payload = await asyncio.wait_for(first_payload(unfinished), 30)
     assert payload["status"] == "timeout"
     starts = full_read_starts(proxy)
-    # The first read covers the new subscriber from its start. Once every six intervals (1.8 s here) a
-    # read reaches back the whole late-arrival allowance (two minutes, so here the trigger's start); the
-    # others only the recent lookback, since the lines seen so far arrived at once.
-    recent = newest - shared_poller.MIN_LOOKBACK_MS
+    # The first read covers the new subscriber from its start; sweeps reach back the whole allowance (two
+    # minutes, so here the trigger's start); the others only the recent lookback, since the lines seen so
+    # far arrived at once. (How often each comes: tests/test_read_planner.py.)
+    recent = newest - MIN_LOOKBACK_MS
     assert starts[0] == start_ms
     assert set(starts) == {start_ms, recent}
-    assert 2 <= starts.count(start_ms) <= 4  # 4.5 s of polling: sweeps at about 0, 1.8 and 3.6 s
-    assert starts.count(recent) >= 8
 
 
 @pytest.mark.asyncio
@@ -185,7 +155,7 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     running = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 12)))
     await asyncio.sleep(1.0)  # a few full reads: the lookback is down to its minimum
     (poller,) = shared_poller.registry().pollers.values()
-    assert poller._recent_lookback_ms(120_000) == shared_poller.MIN_LOOKBACK_MS
+    assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     # The function's error line, logged 40 s ago, becomes visible only now: older than the recent
     # lookback, inside the two-minute late-arrival allowance.
     correlation_id, request_id = "corr-shared-0001", "00000000-0000-4000-8000-000000000001"
@@ -199,8 +169,8 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     payload = await asyncio.wait_for(running, 30)
     assert payload["status"] == "failed"
     assert "Function invocation failed" in [line["message"] for line in payload["lines"]]
-    assert poller._longest_delay_ms >= 40_000
-    assert poller._recent_lookback_ms(120_000) >= 80_000
+    assert poller.planner.longest_delay_ms >= 40_000
+    assert poller.planner.recent_lookback_ms(120_000) >= 80_000
 
 
 @pytest.mark.asyncio
@@ -324,7 +294,7 @@ async def test_an_error_of_a_catch_up_ends_only_the_trigger_it_searched_for(logs
     proxy.fail_next(
         "FilterLogEvents", 1, code="AccessDeniedException", message="denied", body_contains="corr-shared-0002"
     )
-    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, late_arrival_seconds=5)
+    restarted = trigger(2, invoked_at=ten_minutes_ago / 1000, ingestion_allowance_seconds=5)
     late = await asyncio.wait_for(first_payload(restarted), 30)
     assert late["status"] == "error"
     assert late["message"] == f"reading CloudWatch Logs group {GROUP} failed with AccessDeniedException: denied"

@@ -12,19 +12,12 @@ import time
 import pytest
 
 from airflow_lambda_deferrable.outcome import InvocationLog
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger, read_wanted_at
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID, aws_connection
 from tests.fault_proxy import FaultProxy
 
 GROUP = "/aws/lambda/example-lambda-function"
-
-
-@pytest.fixture(autouse=True, params=["shared", "per_trigger"])
-def polling_mode(request, monkeypatch) -> str:
-    """Run every scenario with the shared per-log-group poller and with a poller per trigger."""
-    monkeypatch.setenv("AIRFLOW__LAMBDA_DEFERRABLE__SHARED_POLLER", str(request.param == "shared"))
-    return request.param
 
 
 CID = "corr-trigger-0001"
@@ -305,7 +298,7 @@ async def test_json_log_format(logs_client):
 
 
 @pytest.mark.asyncio
-async def test_throttling_for_several_polls_never_fails_the_task(moto, logs_client, monkeypatch, polling_mode):
+async def test_throttling_for_several_polls_never_fails_the_task(moto, logs_client, monkeypatch):
     lines.put(logs_client, GROUP, successful_invocation())
     with FaultProxy(moto) as proxy:
         monkeypatch.setenv(
@@ -318,8 +311,6 @@ async def test_throttling_for_several_polls_never_fails_the_task(moto, logs_clie
     assert payload["status"] == "success"
     assert proxy.failed["FilterLogEvents"] == 6
     assert proxy.calls["FilterLogEvents"] > 6
-    if polling_mode == "per_trigger":
-        assert payload["polls"] >= 7  # the shared poller retries on its own; the trigger just waits
 
 
 @pytest.mark.asyncio
@@ -361,7 +352,7 @@ def test_serialize_round_trips_exactly():
         ("invoked_at", 1.7e12),  # milliseconds, not seconds
         ("max_lines", math.nan),
         ("max_bytes", 2.5),
-        ("late_arrival_seconds", -1),
+        ("ingestion_allowance_seconds", -1),
         ("clock_skew_seconds", True),
         ("settle_seconds", "3"),
         ("result", ["not", "carried"]),
@@ -369,7 +360,7 @@ def test_serialize_round_trips_exactly():
 )
 def test_recreating_from_bad_kwargs_is_refused_by_name(name, value):
     _, kwargs = make_trigger().serialize()
-    with pytest.raises(ValueError, match=rf"LambdaInvocationTrigger for example-lambda-function: {name} must be"):
+    with pytest.raises(ValueError, match=rf"FollowSettings for 'example-lambda-function': {name} must be"):
         LambdaInvocationTrigger(**(kwargs | {name: value}))
 
 
@@ -436,7 +427,7 @@ async def test_a_line_without_ids_ingested_after_the_end_is_still_ours(logs_clie
 
 
 @pytest.mark.asyncio
-async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client, monkeypatch, polling_mode):
+async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client, monkeypatch):
     stamp = lines.now_ms()
     lines.put_at(
         logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 20, lines.end(RID)), (stamp + 21, lines.report(RID))]
@@ -454,24 +445,20 @@ async def test_a_throttled_rereading_of_the_stretch_is_retried(moto, logs_client
     assert payload["status"] == "failed" and payload["message"] == "OSError: disk full"
 
 
-def test_backoff_after_failed_reads_is_never_a_busy_loop():
-    trigger = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=time.time() + 600)
-    log = InvocationLog(correlation_id=CID, ended_seen_at=time.time() - 100)  # its settle window is long past
-    now = time.time()
-    reads = [trigger._next_read(log, now, 0.0, failed) for failed in (1, 2, 5, 50, 5000)]
-    assert all(now + 1.0 <= when <= now + 60.0 and not needed for when, needed in reads), reads
+def test_a_read_is_wanted_when_a_settle_window_or_the_deadline_ends():
+    now = 1_800_000_000.0
+    settings = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=now + 600).settings
 
+    def wanted(log: InvocationLog, checked_at: float, deadline: float = now + 600) -> float | None:
+        return read_wanted_at(log, now=now, checked_at=checked_at, deadline=deadline, settings=settings)
 
-def test_the_next_read_comes_when_a_settle_window_ends():
-    trigger = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=time.time() + 600)
-    now = time.time()
     log = InvocationLog(correlation_id=CID, ended_seen_at=now - 100)
-    assert trigger._next_read(log, now, now - 98.5, 0) == (now + 2.0, False)  # a read began after it settled
-    assert trigger._next_read(log, now, now - 101, 0) == (now + 0.05, True)  # none did: read at once
+    assert wanted(log, checked_at=now - 98.5) is None  # a read began after it settled: the regular pace
+    assert wanted(log, checked_at=now - 101) == now + 0.05  # none did: read at once
     log.ended_seen_at = now
-    assert trigger._next_read(log, now, now, 0) == (now + 1.0, True)  # read when it settles
-    near_deadline = make_trigger(poll_interval=2.0, deadline=now + 0.5)
-    assert near_deadline._next_read(InvocationLog(correlation_id=CID), now, now, 0) == (now + 0.5, True)
+    assert wanted(log, checked_at=now) == now + 1.0  # read when it settles
+    assert wanted(InvocationLog(correlation_id=CID), checked_at=now, deadline=now + 0.5) == now + 0.5
+    assert wanted(InvocationLog(correlation_id=CID), checked_at=now) is None  # nothing ends soon
 
 
 @pytest.mark.asyncio
@@ -612,3 +599,43 @@ async def test_recreated_trigger_in_each_shape_reaches_the_same_outcome(logs_cli
     payload = await first_event(LambdaInvocationTrigger(**original.serialize()[1]))
     assert payload["status"] == "success"
     assert messages(payload) == [lines.shown(line) for line in first_half + second_half]
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_deferred_by_the_previous_version_resumes(logs_client):
+    # The kwargs as version 0.1.0 (commit ca81cf3) serialized them: flat, with `late_arrival_seconds`.
+    now = time.time()
+    kwargs_of_previous_version = {
+        "function_name": "example-lambda-function",
+        "log_group": GROUP,
+        "correlation_id": CID,
+        "request_id": RID,
+        "invoked_at": now,
+        "deadline": now + 30,
+        "qualifier": None,
+        "invocation_type": "Event",
+        "known_result": None,
+        "result": None,
+        "tenant_id": None,
+        "claim_lines_without_ids": True,
+        "allow_hidden_success": False,
+        "end_marker": "Function ended",
+        "correlation_id_key": "correlation_id",
+        "poll_interval": 0.2,
+        "settle_seconds": 0.6,
+        "late_arrival_seconds": 45.0,
+        "clock_skew_seconds": 60.0,
+        "fire_after": 0.0,
+        "max_lines": 500,
+        "max_bytes": 262144,
+        "aws_conn_id": MOTO_CONN_ID,
+        "region_name": None,
+        "verify": None,
+        "botocore_config": None,
+    }
+    trigger = LambdaInvocationTrigger(**kwargs_of_previous_version)
+    assert trigger.settings.ingestion_allowance_seconds == 45.0
+    assert trigger.serialize()[1]["ingestion_allowance_seconds"] == 45.0
+    lines.put(logs_client, GROUP, successful_invocation())
+    payload = await first_event(trigger)
+    assert payload["status"] == "success" and payload["message"] == "the function logged its end marker"

@@ -1,0 +1,177 @@
+"""When the poller of one log group reads, and how far back: its rules as plain code, the time passed in.
+
+Pure: no I/O, no clock of its own. `LogGroupPoller` (the async shell in `shared_poller`) asks `next_step`
+what to do now, `plan_full_read` where a full read starts, `read_unfiltered` how to make it, and tells
+the planner what happened (`full_read_done`, `cycle_succeeded`, `cycle_failed`). Times are epoch seconds,
+timestamps milliseconds, so tests drive every rule with made-up times and no sleeping.
+
+* **Cadence.** A full read starts an interval after the last one began, or sooner when a subscriber asked
+  (`want_read_at`: its settle window or deadline ends), but never sooner than `MIN_READ_GAP_SHARE` of an
+  interval after the last: with many settle windows ending, reads stay spaced. Between full reads, stream
+  stretches asked for are read on their own. After a failed cycle, nothing is read until a jittered,
+  exponentially growing, capped backoff has passed.
+* **Lookback.** A full read reaches back from the newest event routed so far by twice the longest
+  ingestion delay seen plus the last read's duration (at least `MIN_LOOKBACK_MS`): a line it could not
+  see was ingested after that read began. Once every `SWEEP_EVERY_INTERVALS` intervals it reaches back the
+  whole ingestion allowance, so a line later than any before is still found (and widens the lookback).
+  Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
+  (a restarted trigger) are caught up by a search for their ids.
+* **Patterns or window.** A read of the whole window costs its pages; OR-patterns of the ids cost one
+  read per pattern group. The window's event rate, measured on each unfiltered read, picks the cheaper.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+MIN_CYCLE_SECONDS = 0.1
+# A full read asked for by a subscriber comes early, but never sooner than this share of the interval
+# after the last one.
+MIN_READ_GAP_SHARE = 0.5
+# The lookback from the newest event is at least this.
+MIN_LOOKBACK_MS = 10_000
+# Once every this many intervals, a full read reaches back the whole ingestion allowance (at a 5 s
+# interval: every 30 s).
+SWEEP_EVERY_INTERVALS = 6
+MAX_BACKOFF_SECONDS = 60.0
+# 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
+MAX_BACKOFF_DOUBLINGS = 16
+EVENTS_PER_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the planner needs of one subscriber: where its invocation starts, how late its lines may be
+    ingested, and whether it is new to the poller (no full read has served it yet)."""
+
+    start_ms: int
+    ingestion_allowance_ms: int
+    new: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the poller does now: a full read, stream stretches only, or sleep until `sleep_until` (or until
+    something wakes it)."""
+
+    full: bool = False
+    sleep_until: float | None = None
+
+
+@dataclass(frozen=True)
+class FullRead:
+    """Where a full read starts (ms), and whether it is a sweep of the whole allowance."""
+
+    start_ms: int
+    sweep: bool
+
+
+class ReadPlanner:
+    """The cadence, lookback and backoff of one log group's reads."""
+
+    def __init__(self, *, draw: Callable[[float, float], float] = random.uniform) -> None:
+        """:param draw: picks a backoff in a range (``random.uniform``; tests pass a fixed rule)."""
+        self._draw = draw
+        self.newest_ms: int | None = None
+        self.longest_delay_ms: int | None = None
+        self.last_read_ms = 0  # how long the last whole full read took
+        self.events_per_ms: float | None = None
+        self.last_full_at = -math.inf
+        self.last_sweep_at = -math.inf
+        self.failures = 0
+        self.hold_until = -math.inf
+        self._wanted: list[float] = []  # when subscribers want full reads to start, earliest first
+
+    def want_read_at(self, when: float) -> bool:
+        """Note a subscriber's wish for a full read at `when`; return whether it is now the earliest one."""
+        heapq.heappush(self._wanted, when)
+        return self._wanted[0] == when
+
+    def next_full_read_at(self, interval: float) -> float:
+        """When the next full read is due (ignoring a backoff)."""
+        due = self.last_full_at + interval
+        if self._wanted:
+            due = min(due, self._wanted[0])
+        return max(due, self.last_full_at + interval * MIN_READ_GAP_SHARE)
+
+    def next_step(self, now: float, *, interval: float, stretches_asked: bool) -> Step:
+        """Decide what to do at `now`: a full read when one is due and no backoff holds, stream stretches
+        when some are asked for and no backoff holds, else sleep until the next full read."""
+        next_full = max(self.next_full_read_at(interval), self.hold_until)
+        if now >= next_full:
+            return Step(full=True)
+        if now < self.hold_until or not stretches_asked:
+            return Step(sleep_until=next_full)
+        return Step()
+
+    def plan_full_read(self, now: float, reaches: Sequence[Reach], *, interval: float) -> FullRead:
+        """Start a full read at `now` for these subscribers: the wishes it serves are dropped."""
+        while self._wanted and self._wanted[0] <= now:
+            heapq.heappop(self._wanted)
+        sweep = now - self.last_sweep_at >= SWEEP_EVERY_INTERVALS * interval
+        return FullRead(start_ms=self.window_start(reaches, sweep=sweep), sweep=sweep)
+
+    def window_start(self, reaches: Sequence[Reach], *, sweep: bool) -> int:
+        """Back from the newest event by the recent lookback (on a sweep, the allowance), and back to the
+        start of newcomers the allowance reaches (older ones are caught up by id), never before anyone's
+        start."""
+        earliest = min(reach.start_ms for reach in reaches)
+        if self.newest_ms is None:
+            return earliest
+        allowance_ms = max(reach.ingestion_allowance_ms for reach in reaches)
+        start = self.newest_ms - (allowance_ms if sweep else self.recent_lookback_ms(allowance_ms))
+        newcomers = [
+            reach.start_ms for reach in reaches if reach.new and reach.start_ms >= self.newest_ms - allowance_ms
+        ]
+        return max(earliest, min([start, *newcomers]))
+
+    def recent_lookback_ms(self, allowance_ms: int) -> int:
+        """How far back from the newest event a line may still be arriving, judging by what arrived so far."""
+        if self.longest_delay_ms is None:
+            return allowance_ms
+        wanted = 2 * (self.longest_delay_ms + self.last_read_ms)
+        return int(min(allowance_ms, max(MIN_LOOKBACK_MS, wanted)))
+
+    def needs_catch_up(self, reach: Reach, window_start_ms: int) -> bool:
+        """Whether a subscriber's new ids must be searched from its start: the window does not reach it."""
+        return reach.start_ms < window_start_ms
+
+    def read_unfiltered(self, *, start_ms: int, now_ms: int, pattern_groups: int) -> bool:
+        """Whether to read the window without a pattern: its pages (at the rate measured) cost no more
+        calls than one read per pattern group. Before any measure, only when there are several groups."""
+        if self.events_per_ms is None:
+            return pattern_groups > 1
+        pages = max(1, math.ceil(self.events_per_ms * max(now_ms - start_ms, 1) / EVENTS_PER_PAGE))
+        return pages <= pattern_groups
+
+    def note_window_rate(self, events: int, *, start_ms: int, end_ms: int) -> None:
+        """Remember how many events an unfiltered read found per millisecond of window."""
+        self.events_per_ms = events / max(end_ms - start_ms, 1)
+
+    def note_delays(self, delays_ms: Iterable[int]) -> None:
+        """Remember the longest ingestion delay seen (``ingestionTime - timestamp``)."""
+        for delay in delays_ms:
+            self.longest_delay_ms = max(self.longest_delay_ms or 0, delay)
+
+    def full_read_done(self, plan: FullRead, *, began: float, ended: float, newest_ms: int) -> None:
+        """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
+        self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
+        self.last_read_ms = int((ended - began) * 1000)
+        if plan.sweep:
+            self.last_sweep_at = began
+
+    def cycle_succeeded(self, step: Step, *, began: float) -> None:
+        if step.full:
+            self.last_full_at = began
+        self.failures = 0
+
+    def cycle_failed(self, now: float, *, interval: float) -> float:
+        """Back off after a failed cycle; return until when nothing is read."""
+        self.failures += 1
+        ceiling = min(MAX_BACKOFF_SECONDS, interval * 2.0 ** min(self.failures, MAX_BACKOFF_DOUBLINGS))
+        self.hold_until = now + self._draw(MIN_CYCLE_SECONDS, ceiling)
+        return self.hold_until

@@ -1,0 +1,156 @@
+"""The poller's rules (cadence, backoff, lookback, sweeps, patterns or window) driven with made-up times."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_lambda_deferrable.read_planner import (
+    MAX_BACKOFF_SECONDS,
+    MIN_CYCLE_SECONDS,
+    MIN_LOOKBACK_MS,
+    FullRead,
+    Reach,
+    ReadPlanner,
+    Step,
+)
+
+T0 = 1_800_000_000.0
+ALLOWANCE_MS = 120_000
+
+
+def planner_after_full_read_at(when: float, *, draw=lambda low, high: high) -> ReadPlanner:
+    planner = ReadPlanner(draw=draw)
+    planner.cycle_succeeded(Step(full=True), began=when)
+    return planner
+
+
+def reach(start_ms: int, *, new: bool = False) -> Reach:
+    return Reach(start_ms=start_ms, ingestion_allowance_ms=ALLOWANCE_MS, new=new)
+
+
+def test_the_first_full_read_is_due_at_once():
+    assert ReadPlanner().next_step(T0, interval=5.0, stretches_asked=False) == Step(full=True)
+
+
+def test_without_a_wish_full_reads_keep_the_interval():
+    planner = planner_after_full_read_at(T0)
+    assert planner.next_step(T0 + 1.0, interval=5.0, stretches_asked=False) == Step(sleep_until=T0 + 5.0)
+    assert planner.next_step(T0 + 5.0, interval=5.0, stretches_asked=False) == Step(full=True)
+
+
+def test_a_wish_brings_the_next_full_read_forward_but_not_closer_than_half_an_interval():
+    planner = planner_after_full_read_at(T0)
+    assert planner.want_read_at(T0 + 0.5)  # a settle window ends half a second after the read
+    assert planner.next_full_read_at(4.0) == T0 + 2.0
+    planner.want_read_at(T0 + 3.0)
+    assert not planner.want_read_at(T0 + 3.5)  # not the earliest: nothing to wake for
+    assert planner.next_step(T0 + 2.0, interval=4.0, stretches_asked=False) == Step(full=True)
+    planner.plan_full_read(T0 + 2.0, [reach(0)], interval=4.0)  # serves the wish for T0 + 0.5
+    planner.cycle_succeeded(Step(full=True), began=T0 + 2.0)
+    assert planner.next_full_read_at(4.0) == T0 + 4.0  # the wish for T0 + 3.0, at least 2 s after T0 + 2.0
+
+
+def test_stretches_asked_for_are_read_between_full_reads():
+    planner = planner_after_full_read_at(T0)
+    assert planner.next_step(T0 + 1.0, interval=5.0, stretches_asked=True) == Step()
+
+
+def test_after_a_failed_cycle_nothing_is_read_until_the_backoff_has_passed():
+    planner = planner_after_full_read_at(T0)
+    hold = planner.cycle_failed(T0 + 1.0, interval=2.0)
+    assert hold == T0 + 1.0 + 4.0  # the ceiling after one failure: twice the interval
+    assert planner.next_step(T0 + 3.0, interval=2.0, stretches_asked=True) == Step(sleep_until=hold)
+    assert planner.next_step(hold, interval=2.0, stretches_asked=False) == Step(full=True)
+
+
+def test_the_backoff_grows_is_capped_and_never_a_busy_loop():
+    longest = planner_after_full_read_at(T0)
+    holds = [longest.cycle_failed(T0, interval=2.0) - T0 for _ in range(5000)]
+    assert holds[:4] == [4.0, 8.0, 16.0, 32.0]
+    assert set(holds[5:]) == {MAX_BACKOFF_SECONDS}
+    shortest = ReadPlanner(draw=lambda low, high: low)
+    assert shortest.cycle_failed(T0, interval=2.0) == T0 + MIN_CYCLE_SECONDS
+    # Its moment long past, a wish does not end the backoff.
+    shortest.want_read_at(T0 - 100)
+    assert shortest.next_step(T0, interval=2.0, stretches_asked=False) == Step(sleep_until=T0 + MIN_CYCLE_SECONDS)
+
+
+def test_a_success_ends_the_backoff_series():
+    planner = planner_after_full_read_at(T0)
+    planner.cycle_failed(T0, interval=2.0)
+    planner.cycle_failed(T0, interval=2.0)
+    planner.cycle_succeeded(Step(), began=T0 + 10)
+    assert planner.cycle_failed(T0 + 10, interval=2.0) == T0 + 10 + 4.0
+
+
+def test_the_first_read_starts_at_the_earliest_subscriber():
+    planner = ReadPlanner()
+    assert planner.plan_full_read(T0, [reach(5_000), reach(3_000)], interval=5.0) == FullRead(3_000, sweep=True)
+
+
+def test_full_reads_reach_back_as_far_as_ingestion_delays_require_and_sweep_every_six_intervals():
+    planner = ReadPlanner()
+    newest = int(T0 * 1000)
+    subscriber = [reach(newest - 600_000)]
+    first = planner.plan_full_read(T0, subscriber, interval=1.0)
+    planner.note_delays([300, 800])
+    planner.full_read_done(first, began=T0, ended=T0 + 0.2, newest_ms=newest)
+    starts = []
+    for second in range(1, 13):
+        plan = planner.plan_full_read(T0 + second, subscriber, interval=1.0)
+        planner.full_read_done(plan, began=T0 + second, ended=T0 + second + 0.2, newest_ms=newest)
+        starts.append(plan.start_ms)
+    recent, whole = newest - MIN_LOOKBACK_MS, newest - ALLOWANCE_MS
+    assert starts == [recent] * 5 + [whole] + [recent] * 5 + [whole]
+
+
+def test_a_late_line_widens_the_lookback_up_to_the_allowance():
+    planner = ReadPlanner()
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == ALLOWANCE_MS  # nothing seen yet: all of it
+    planner.note_delays([500])
+    planner.last_read_ms = 200
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == MIN_LOOKBACK_MS
+    planner.note_delays([40_000])
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == 2 * (40_000 + 200)
+    planner.note_delays([100_000])
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == ALLOWANCE_MS
+
+
+def test_newcomers_within_the_allowance_are_read_from_their_start_older_ones_caught_up_by_id():
+    planner = ReadPlanner()
+    newest = int(T0 * 1000)
+    planner.note_delays([0])
+    planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0, newest_ms=newest)
+    old = reach(newest - 300_000)
+    recent_newcomer = reach(newest - 60_000, new=True)
+    restarted = reach(newest - 600_000, new=True)
+    plan = planner.plan_full_read(T0 + 1, [old, recent_newcomer, restarted], interval=5.0)
+    assert plan.start_ms == newest - 60_000
+    assert planner.needs_catch_up(restarted, plan.start_ms) and planner.needs_catch_up(old, plan.start_ms)
+    assert not planner.needs_catch_up(recent_newcomer, plan.start_ms)
+
+
+@pytest.mark.parametrize(
+    ("events", "pattern_groups", "unfiltered"),
+    [
+        (None, 1, False),  # nothing measured: one pattern call is the cheapest guess
+        (None, 2, True),
+        (5_000, 1, True),  # one page of window
+        (25_000, 2, False),  # three pages of window against two pattern calls
+        (25_000, 3, True),
+    ],
+)
+def test_patterns_or_window_whichever_costs_fewer_calls(events, pattern_groups, unfiltered):
+    planner = ReadPlanner()
+    if events is not None:
+        planner.note_window_rate(events, start_ms=0, end_ms=10_000)
+    assert planner.read_unfiltered(start_ms=0, now_ms=10_000, pattern_groups=pattern_groups) is unfiltered
+
+
+def test_only_a_whole_read_moves_the_window_on():
+    planner = ReadPlanner()
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0 + 1.5, newest_ms=0)
+    assert planner.newest_ms is None and planner.last_read_ms == 1500
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=5_000)
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=4_000)
+    assert planner.newest_ms == 5_000
