@@ -110,6 +110,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     :param allow_hidden_success: proceed although the function's ``LoggingConfig`` hides a successful
         ``Event`` invocation (``SystemLogLevel`` above INFO and no visible end marker): "no failure seen by
         the deadline" then counts as success. Without it such a task is refused before invoking.
+    :param fail_fast: fail as soon as the function has logged an ERROR line (after ``settle_seconds``),
+        without waiting for the request's end; its later lines may then be missing from the task log.
     """
 
     aws_hook_class = LambdaHook
@@ -143,6 +145,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         tenant_id: str | None = None,
         end_marker_level: str = "INFO",
         allow_hidden_success: bool = False,
+        fail_fast: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -165,6 +168,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.deferrable = deferrable
         self.tenant_id = tenant_id
         self.allow_hidden_success = allow_hidden_success
+        self.fail_fast = fail_fast
         try:
             self.end_marker_level = lambda_level(end_marker_level)
         except ValueError as err:
@@ -243,6 +247,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             # Managed Instances run several requests at once in one environment and stream.
             claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
             allow_hidden_success=hidden_success_allowed,
+            fail_fast=self.fail_fast,
             end_marker=self.end_marker,
             correlation_id_key=self.correlation_id_key,
             poll_interval=self.poll_interval,

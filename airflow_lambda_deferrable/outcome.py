@@ -18,7 +18,8 @@ Read top to bottom:
    * each only once it has **settled**: `settle_seconds` after the request's end was first seen (or,
      without an END line, after the decisive line), with a full read after that, because lines can be
      ingested late ("Task timed out" often comes after REPORT, and a line logged before END can
-     still be on its way);
+     still be on its way); an ERROR line the function logged waits for the request's end (or the
+     deadline), since its later lines still belong in the task log, unless `fail_fast`;
    * nothing decisive by the **deadline** is a *timeout*.
 
    For a ``RequestResponse`` call the response already told the outcome (`KnownResult`); the log is
@@ -285,12 +286,17 @@ def decide(
     settle_seconds: float,
     known: KnownResult | None = None,
     allow_hidden_success: bool = False,
+    fail_fast: bool = False,
 ) -> Verdict | None:
     """Return the verdict on the invocation, or ``None`` while it is still undecided.
 
     :param now: the current time; only the deadline is compared with it.
     :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`)
-        and the user chose to count "no failure seen by the deadline" as success.
+        and the user chose to count "no failure seen by the deadline" as success. Its END may be hidden
+        too, so a failure line is not held back waiting for it.
+    :param fail_fast: decide *failed* as soon as an ERROR line has settled, without waiting for the
+        request's end (its later lines, ``print`` output and the runtime's own error line, may then be
+        missing from the task log).
     :param checked_at: when the last full read of the log began; a settle window ends only with a read
         that began after it (lines ingested during a read may be missed by it).
     """
@@ -302,8 +308,15 @@ def decide(
     # Lines can be ingested late, even ones logged before END: every verdict waits `settle_seconds` after
     # the request's end (or, without an END line, after the decisive line) and one full read after that.
     decisive_at = log.ended_seen_at
-    if decisive_at is None:
-        decisive_at = log.failure_seen_at if log.failure_seen_at is not None else log.end_marker_seen_at
+    if decisive_at is None and log.failure_seen_at is not None:
+        # An ERROR line the function logged while it runs is not its end: its later lines (and the
+        # runtime's error line, found only in its stretch of stream) come before END. Lambda's own failure
+        # signs, and the end marker (the handler returned), come at the end.
+        ended = log.end_marker_seen_at is not None or _ends_the_request(log.best_failure())
+        if ended or fail_fast or allow_hidden_success:
+            decisive_at = max(seen for seen in (log.failure_seen_at, log.end_marker_seen_at) if seen is not None)
+    elif decisive_at is None:
+        decisive_at = log.end_marker_seen_at
     settled = decisive_at is not None and checked_at >= decisive_at + settle_seconds
     if log.failure_seen_at is not None and (settled or now >= deadline):
         return _failed_from_log(log)
@@ -322,6 +335,11 @@ def decide(
             )
         return Verdict("timeout", _timeout_reason(log))
     return None
+
+
+def _ends_the_request(failure: Failure | None) -> bool:
+    """Whether a failure sign only comes as the request ends (Lambda's or the runtime's, not a logged ERROR)."""
+    return failure is not None and failure.rank > RANK_LOGGED_ERROR
 
 
 def _decide_known(

@@ -117,6 +117,7 @@ class FollowSettings:
         Managed Instances): lines without ids are then left out and counted, never guessed.
     :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`);
         no failure seen by the deadline counts as success.
+    :param fail_fast: an ERROR line decides *failed* once settled, without waiting for the request's end.
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between reads of the log group.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
@@ -143,6 +144,7 @@ class FollowSettings:
     tenant_id: str | None = None
     claim_lines_without_ids: bool = True
     allow_hidden_success: bool = False
+    fail_fast: bool = False
     end_marker: str | None = DEFAULT_END_MARKER
     correlation_id_key: str = DEFAULT_CORRELATION_ID_KEY
     poll_interval: float = DEFAULT_POLL_INTERVAL

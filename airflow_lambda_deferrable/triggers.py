@@ -152,6 +152,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 settle_seconds=settings.settle_seconds,
                 known=known,
                 allow_hidden_success=settings.allow_hidden_success,
+                fail_fast=settings.fail_fast,
             )
             if verdict is not None:
                 self.log.info(

@@ -85,11 +85,29 @@ def test_task_timed_out_after_report_turns_success_into_failure():
 def test_handled_error_reports_the_logged_message_and_traceback():
     log = new_log()
     log.add(events(lines.start(RID), lines.logged_exception(CID, RID)), seen_at=10)
-    assert verdict(log, 11) is None  # wait for the request's end: more lines may explain
-    result = verdict(log, 15)
+    assert verdict(log, 15) is None  # still running: its later lines belong in the task log
+    log.add(events(lines.end(RID), lines.report(RID)), seen_at=20)
+    assert verdict(log, 24.9) is None
+    result = verdict(log, 25)
     assert result.status == "failed"
     assert result.reason == "ValueError: Function invocation failed"
     assert result.detail.endswith("ValueError: bad row 7")
+
+
+def test_a_logged_error_without_the_requests_end_is_decided_at_the_deadline():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.logged_exception(CID, RID)), seen_at=10)
+    assert verdict(log, DEADLINE - 1) is None
+    assert verdict(log, DEADLINE).reason == "ValueError: Function invocation failed"
+
+
+def test_fail_fast_or_hidden_ends_do_not_wait_for_the_requests_end():
+    log = new_log()
+    log.add(events(lines.start(RID), lines.logged_exception(CID, RID)), seen_at=10)
+    for choice in ({"fail_fast": True}, {"allow_hidden_success": True}):
+        assert decide(log, now=14, checked_at=14, deadline=DEADLINE, settle_seconds=SETTLE, **choice) is None
+        settled = decide(log, now=15, checked_at=15, deadline=DEADLINE, settle_seconds=SETTLE, **choice)
+        assert settled.status == "failed", choice
 
 
 def test_unhandled_error_in_span_is_ours_and_names_the_cause():

@@ -93,6 +93,7 @@ def every_field_changed() -> FollowSettings:
         tenant_id="tenant-a",
         claim_lines_without_ids=False,
         allow_hidden_success=True,
+        fail_fast=True,
         end_marker="done",
         correlation_id_key="cid",
         poll_interval=7.0,
