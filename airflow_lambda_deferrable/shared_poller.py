@@ -35,7 +35,6 @@ import asyncio
 import json
 import logging
 import math
-import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection
@@ -56,6 +55,7 @@ from airflow_lambda_deferrable.log_source import (
     only_new,
 )
 from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
+from airflow_lambda_deferrable.routing import Span, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 # `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
@@ -68,9 +68,8 @@ RATE_RECOVERY_STEP = 0.05
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
 MAX_STREAMS_PER_CALL = 100
-# Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
-_TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
-_TOKEN_PARTS = re.compile(r"[=:/@+]")
+# Routing yields to the event loop after this many events (a page holds up to 10,000).
+ROUTE_CHUNK = 500
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +146,8 @@ class Subscription:
     ingestion_allowance_ms: int
     poll_interval: float
     catch_up: set[str] = field(default_factory=set)
-    spans: set[tuple[str, int, int]] = field(default_factory=set)
-    spans_done: dict[tuple[str, int, int], list[dict[str, Any]]] = field(default_factory=dict)
+    spans: set[Span] = field(default_factory=set)
+    spans_done: dict[Span, list[dict[str, Any]]] = field(default_factory=dict)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     returned: set[str] = field(default_factory=set)
     cycles: int = 0
@@ -250,9 +249,9 @@ class LogGroupPoller:
         self._by_term: dict[str, set[Subscription]] = {}
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
-        # This cycle's unfiltered read (start, end, events), if it made one: stream stretches inside it
-        # need no call of their own.
-        self._window_read: tuple[int, int, list[dict[str, Any]]] | None = None
+        # The last unfiltered read's events that no subscriber took, if it made one: stream stretches
+        # inside it need no call of their own.
+        self._window_read: StreamStretches | None = None
         self.closing = False
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
@@ -417,44 +416,48 @@ class LogGroupPoller:
         newest = 0
         for group in term_groups(terms):
             concerned = [subscription for subscription, wanted in pending if set(wanted) & set(group)]
-            events = await self._filter(client, concerned, startTime=start, filterPattern=or_pattern(group))
-            newest = max(newest, self._route(events))
+            async for page in self._pages(client, concerned, startTime=start, filterPattern=or_pattern(group)):
+                newest = max(newest, await self._route(page))
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
         return newest
 
     async def _read_window(self, client: Any, plan: FullRead) -> int:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
-        expects to cost fewer calls; return the newest timestamp routed (0 if none)."""
+        expects to cost fewer calls; return the newest timestamp routed (0 if none).
+
+        Pages are routed as they come: only the events of an unfiltered read that nobody took are kept
+        (for stream stretches), so memory follows one page, not the window."""
         self._window_read = None
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
-        if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
-            events = await self._filter(client, self.subscriptions, startTime=start, endTime=now_ms)
-            self.planner.note_window_rate(len(events), start_ms=start, end_ms=now_ms)
-            self._window_read = (start, now_ms, events)
-            return self._route(events)
         newest = 0
+        if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
+            untaken = StreamStretches(start, now_ms)
+            read = 0
+            async for page in self._pages(client, self.subscriptions, startTime=start, endTime=now_ms):
+                read += len(page)
+                newest = max(newest, await self._route(page, untaken=untaken))
+            self.planner.note_window_rate(read, start_ms=start, end_ms=now_ms)
+            self._window_read = untaken
+            return newest
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
-            events = await self._filter(client, concerned, startTime=start, filterPattern=or_pattern(group))
-            newest = max(newest, self._route(events))
+            async for page in self._pages(client, concerned, startTime=start, filterPattern=or_pattern(group)):
+                newest = max(newest, await self._route(page))
         return newest
 
-    def span_from_window(self, span: tuple[str, int, int]) -> list[dict[str, Any]] | None:
-        """Return a stream stretch's events from the last unfiltered read if it covered the stretch."""
-        if self._window_read is None:
+    def span_from_window(self, span: Span) -> list[dict[str, Any]] | None:
+        """Return a stream stretch's untaken events from the last unfiltered read if it covered the stretch."""
+        if self._window_read is None or not self._window_read.covers(span):
             return None
-        window_start, window_end, events = self._window_read
-        if not window_start <= span[1] <= span[2] <= window_end:
-            return None
-        return [event for event in events if _in_span(event, span)]
+        return self._window_read.within(span)
 
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
         """Serve requested stretches of streams: from this cycle's unfiltered read when it covers them,
         else with one call for up to 100 streams at once."""
         wanted = {span for subscription in served for span in subscription.spans}
-        found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        found: dict[Span, list[dict[str, Any]]] = {}
         for span in list(wanted):
             from_window = self.span_from_window(span)
             if from_window is not None:
@@ -465,44 +468,50 @@ class LogGroupPoller:
             batch = remaining[first : first + MAX_STREAMS_PER_CALL]
             streams = sorted({stream for stream, _, _ in batch})
             concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
-            events = await self._filter(
-                client,
-                concerned,
-                logStreamNames=streams,
-                startTime=min(start for _, start, _ in batch),
-                endTime=max(end for _, _, end in batch),
-            )
+            read = StreamStretches(min(start for _, start, _ in batch), max(end for _, _, end in batch))
+            async for page in self._pages(
+                client, concerned, logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
+            ):
+                for event in page:
+                    read.add(event)
+                await asyncio.sleep(0)
             for span in batch:
-                found[span] = [event for event in events if _in_span(event, span)]
+                found[span] = read.within(span)
         for subscription in served:
             for span in list(subscription.spans):
                 if span in found:
                     subscription.spans_done[span] = found[span]
                     subscription.spans.discard(span)
 
-    def _route(self, events: list[dict[str, Any]]) -> int:
-        """Give each event to the subscribers whose ids it carries; return the newest timestamp routed."""
+    async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
+        """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);
+        return the newest timestamp routed. Yields to the event loop every `ROUTE_CHUNK` events."""
         newest = 0
-        for event in events:
-            message = event.get("message", "")
+        for index, event in enumerate(events):
+            if index and index % ROUTE_CHUNK == 0:
+                await asyncio.sleep(0)  # a 10,000-event page never holds the loop for long
             receivers: set[Subscription] = set()
-            for token in _tokens(message):
+            for token in tokens(event.get("message", "")):
                 receivers |= self._by_term.get(token, set())
-            if receivers:
-                newest = max(newest, int(event.get("timestamp", 0)))
+            if not receivers:
+                if untaken is not None:
+                    untaken.add(event)
+                continue
+            newest = max(newest, int(event.get("timestamp", 0)))
             for subscription in receivers:
                 subscription.deliver([event])
         return newest
 
-    async def _filter(self, client: Any, concerned: Collection[Subscription], **request: Any) -> list[dict[str, Any]]:
-        """Call ``FilterLogEvents`` through the budget, following ``nextToken`` to the end.
+    async def _pages(
+        self, client: Any, concerned: Collection[Subscription], **request: Any
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
-            a pattern refused, ...) is theirs alone: it goes to them, and the events read so far are
-            returned. Retryable errors and the client's own failures are raised.
+            a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
+            and the client's own failures are raised.
         """
         request["logGroupName"] = self.log_group
-        events: list[dict[str, Any]] = []
         while True:
             asked = time.monotonic()
             await self._budget.acquire()
@@ -514,7 +523,7 @@ class LogGroupPoller:
                 code = error_code(err)
                 if code == "ResourceNotFoundException":
                     self._budget.succeeded()
-                    return events
+                    return
                 if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
                     raise
                 log.warning(
@@ -527,10 +536,10 @@ class LogGroupPoller:
                 )
                 for subscription in concerned:
                     subscription.error = err
-                return events
+                return
             self._budget.succeeded()
-            events.extend(response.get("events", []))
-            self.planner.note_delays(_ingestion_delays(response.get("events", [])))
+            events = response.get("events", [])
+            self.planner.note_delays(_ingestion_delays(events))
             log.debug(
                 "%s: FilterLogEvents (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
@@ -538,11 +547,12 @@ class LogGroupPoller:
                 request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
                 time.monotonic() - granted,
-                len(response.get("events", [])),
+                len(events),
             )
+            yield events
             token = response.get("nextToken")
             if not token or token == request.get("nextToken"):
-                return events
+                return
             request["nextToken"] = token
 
 
@@ -552,19 +562,6 @@ def _ingestion_delays(events: list[dict[str, Any]]) -> list[int]:
         for event in events
         if "ingestionTime" in event and "timestamp" in event
     ]
-
-
-def _in_span(event: dict[str, Any], span: tuple[str, int, int]) -> bool:
-    stream, start, end = span
-    return event.get("logStreamName") == stream and start <= int(event.get("timestamp", 0)) <= end
-
-
-def _tokens(message: str) -> set[str]:
-    tokens = set(_TOKEN.findall(message))
-    for token in list(tokens):
-        if _TOKEN_PARTS.search(token):
-            tokens.update(part for part in _TOKEN_PARTS.split(token) if part)
-    return tokens
 
 
 def or_pattern(terms: list[str]) -> str:

@@ -241,13 +241,6 @@ def test_or_patterns_stay_within_the_length_limit():
     assert or_patterns([]) == []
 
 
-def test_tokens_find_ids_in_json_text_and_key_value_forms():
-    tokens = shared_poller._tokens(
-        '{"correlation_id":"corr-1","x":1} START RequestId: abc-123 Version: $LATEST id=corr-2'
-    )
-    assert {"corr-1", "abc-123", "corr-2"} <= tokens
-
-
 @pytest.mark.parametrize("setting", ["0", "-1", "nan", "inf", "1000", "0.01", "fast"])
 def test_a_bad_max_rate_falls_back_to_the_default_with_a_warning(setting, caplog):
     shared_poller.checked_max_rate.cache_clear()
@@ -379,3 +372,24 @@ async def test_a_throttled_call_is_one_request_and_reaches_the_budget(logs_clien
     budget = shared_poller.registry().budget
     assert budget.throttled_calls == 1  # not retried inside botocore, out of the budget's sight
     assert budget.calls == proxy.count("FilterLogEvents")
+
+
+@pytest.mark.asyncio
+async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs_client, proxy):
+    # Thirty invocations in ten streams, each printing one line without ids: more ids than fit in one
+    # pattern, so the poller reads the window unfiltered and serves stretches from what nobody took.
+    for index in range(30):
+        correlation_id, request_id = f"corr-shared-{index:04d}", f"00000000-0000-4000-8000-{index:012d}"
+        body = [
+            lines.start(request_id),
+            f"print from {index}",
+            lines.powertools(correlation_id, request_id, "Function ended"),
+            lines.end(request_id),
+            lines.report(request_id),
+        ]
+        lines.put(logs_client, GROUP, body, stream=f"stream-{index % 10}", at=lines.now_ms() + index * 10)
+    payloads = await run_all([trigger(index) for index in range(30)])
+    for index, payload in enumerate(payloads):
+        prints = [line["message"] for line in payload["lines"] if line["message"].startswith("print from")]
+        assert prints == [f"print from {index}"], (index, prints)
+    assert any("filterPattern" not in request for _, request in full_reads(proxy))

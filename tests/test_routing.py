@@ -1,0 +1,39 @@
+"""Tokens of a line, and the stretches of streams one read holds."""
+
+from __future__ import annotations
+
+import random
+
+from airflow_lambda_deferrable.routing import StreamStretches, tokens
+
+
+def test_tokens_find_ids_in_json_text_and_key_value_forms():
+    found = tokens('{"correlation_id":"corr-1","x":1} START RequestId: abc-123 Version: $LATEST id=corr-2')
+    assert {"corr-1", "abc-123", "corr-2"} <= found
+
+
+def event(stream: str, timestamp: int, number: int) -> dict:
+    return {"logStreamName": stream, "timestamp": timestamp, "eventId": f"{stream}-{number}", "message": "x"}
+
+
+def test_a_stretch_is_every_held_event_of_its_stream_between_its_ends_in_time_order():
+    rng = random.Random(3)
+    events = [event(f"s{rng.randrange(3)}", rng.randrange(1_000, 2_000), number) for number in range(2_000)]
+    held = StreamStretches(1_000, 2_000)
+    for one in events:
+        held.add(one)
+    for span in [("s0", 1_200, 1_300), ("s1", 1_000, 2_000), ("s2", 1_500, 1_500), ("s9", 1_000, 2_000)]:
+        stream, first, last = span
+        expected = sorted(
+            (one for one in events if one["logStreamName"] == stream and first <= one["timestamp"] <= last),
+            key=lambda one: one["timestamp"],
+        )
+        assert [one["timestamp"] for one in held.within(span)] == [one["timestamp"] for one in expected]
+        assert {one["eventId"] for one in held.within(span)} == {one["eventId"] for one in expected}
+    assert held.count == 2_000
+
+
+def test_only_stretches_inside_the_read_are_covered():
+    held = StreamStretches(1_000, 2_000)
+    assert held.covers(("s", 1_000, 2_000)) and held.covers(("s", 1_500, 1_600))
+    assert not held.covers(("s", 999, 1_500)) and not held.covers(("s", 1_500, 2_001))
