@@ -5,7 +5,10 @@ ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
 FROM ${AIRFLOW_IMAGE}
 
 # Build from a scratch copy owned by the airflow user: pip and setuptools write build files beside it.
+# The directory is made by that user first: WORKDIR alone makes it root's with Docker's classic builder
+# (Debian's docker-compose 1.29 builds with it), and setuptools then cannot write its egg-info there.
 USER airflow
+RUN mkdir /tmp/airflow-lambda-deferrable
 WORKDIR /tmp/airflow-lambda-deferrable
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 airflow_lambda_deferrable/ ./airflow_lambda_deferrable/

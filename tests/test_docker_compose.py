@@ -1,7 +1,8 @@
 """Check docker-compose.yaml and the Dockerfile without Docker: the local Airflow 3 stack is complete and consistent.
 
-No Docker engine runs here, so the file is validated statically; ``docker compose config`` (or the
-standalone ``docker-compose``) also runs when a compose binary is installed, since it needs no engine.
+The file is validated statically here; ``docker compose config`` (or the standalone ``docker-compose``)
+also runs when a compose binary is installed, since it needs no engine. ``scripts/compose-check`` starts
+the stack for real (a Docker engine, several minutes; see the README).
 """
 
 from __future__ import annotations
