@@ -207,7 +207,7 @@ def test_a_log_kept_at_its_ends_gives_the_event_of_the_whole_log(max_lines, max_
     assert bounded.line_count == 20_000 and bounded.dropped_lines > 0
 
     def event(log: InvocationLog) -> dict:
-        verdict = decide(log, now=20, checked_at=20, deadline=100, settle_seconds=1)
+        verdict = decide(log, now=20, checked_at=20, deadline=100, settle_seconds=1, fail_fast=True)
         return build_payload(
             status=verdict.status,
             message=verdict.reason,
