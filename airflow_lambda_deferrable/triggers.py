@@ -7,16 +7,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.configuration import conf
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.log_source import error_code
-from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, Verdict, decide
+from airflow_lambda_deferrable.evidence import Evidence
+from airflow_lambda_deferrable.outcome import InvocationLog, Verdict, decide
 from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults are importable from here too)
     DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_END_MARKER,
@@ -27,8 +24,8 @@ from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults ar
     DEFAULT_SETTLE_SECONDS,
     FollowSettings,
 )
-from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
-from airflow_lambda_deferrable.trigger_event import build_payload, clip_line
+from airflow_lambda_deferrable.sources import SOURCES
+from airflow_lambda_deferrable.trigger_event import build_payload
 
 # The shortest pause between two reads asked for by one trigger.
 MIN_WAIT_SECONDS = 0.05
@@ -84,124 +81,83 @@ class LambdaInvocationTrigger(BaseTrigger):
         return await sync_to_async(self._logs_client)()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Follow the invocation until it is decided, then yield exactly one event.
-
-        The triggers of a triggerer process share one poller per log group (see `shared_poller`);
-        ``[lambda_deferrable] shared_poller = False`` gives each trigger a poller and a budget of its own.
-        """
-        settings = self.settings
-        connection_key = {
-            "aws_conn_id": settings.aws_conn_id,
-            "region_name": settings.region_name,
-            "verify": settings.verify,
-            "botocore_config": settings.botocore_config,
-        }
-        async with subscribe(
-            connection_key=connection_key,
-            log_group=settings.log_group,
-            client_factory=self.logs_client,
-            terms=[settings.correlation_id, *([settings.request_id] if settings.request_id else [])],
-            start_ms=settings.start_ms,
-            ingestion_allowance_ms=settings.ingestion_allowance_ms,
-            poll_interval=settings.poll_interval,
-            max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
-            shared=conf.getboolean("lambda_deferrable", "shared_poller", fallback=True),
-        ) as subscription:
-            payload = await self.follow(subscription)
-        early = settings.fire_after - time.time()
+        """Follow the invocation until it is decided, then yield exactly one event."""
+        payload = await self.follow()
+        early = self.settings.fire_after - time.time()
         if early > 0:
             await asyncio.sleep(early)
         yield TriggerEvent(payload)
 
-    async def follow(self, source: Subscription) -> dict[str, Any]:
-        """Read the invocation's lines from `source` until decided; return the event payload."""
+    async def follow(self) -> dict[str, Any]:
+        """Run the completion sources (`sources.SOURCES`) and decide each time one learns something;
+        return the event payload. A source's unexpected error propagates."""
         settings = self.settings
-        known = KnownResult(**settings.known_result) if settings.known_result is not None else None
-        log = InvocationLog(
-            correlation_id=settings.correlation_id,
-            request_ids={settings.request_id} if settings.request_id else set(),
-            claim_lines_without_ids=settings.claim_lines_without_ids,
-            # Only the ends the event can carry are kept: memory stays bounded whatever the function prints.
-            keep_lines=settings.max_lines,
-            keep_bytes=settings.max_bytes,
+        evidence = Evidence(
+            log=InvocationLog(
+                correlation_id=settings.correlation_id,
+                request_ids={settings.request_id} if settings.request_id else set(),
+                claim_lines_without_ids=settings.claim_lines_without_ids,
+                # Only the ends the event can carry are kept: memory stays bounded whatever the function prints.
+                keep_lines=settings.max_lines,
+                keep_bytes=settings.max_bytes,
+            )
         )
-        polls = 0
-        checked_at = 0.0
-        span_reads: dict[Any, float] = {}
-        while True:
-            polls += 1
-            try:
-                await self._poll_once(source, log, span_reads)
-                checked_at = source.read_started_at
-            except ClientError as err:  # the poller hands a subscriber only errors retrying will not cure
-                message = (
-                    f"reading CloudWatch Logs group {settings.log_group} failed with {error_code(err)}: "
-                    f"{err.response.get('Error', {}).get('Message', err)}"
-                )
-                self.log.error("Giving up on %s: %s", settings.function_name, message)
-                return self._payload("error", message, log, None, polls)
-            except PollNotServed as err:
-                self.log.warning("%s; still waiting (%d reads asked for)", err, polls)
-
-            now = time.time()
-            verdict = decide(
-                log,
-                now=now,
-                checked_at=checked_at,
-                deadline=settings.deadline,
-                settle_seconds=settings.settle_seconds,
-                known=known,
-                allow_hidden_success=settings.allow_hidden_success,
-                fail_fast=settings.fail_fast,
+        news = asyncio.Event()
+        sources = [source for source in (make(self) for make in SOURCES) if source is not None]
+        running = [
+            asyncio.create_task(
+                source.gather(evidence, news), name=f"{type(source).__name__} {settings.correlation_id}"
             )
-            if verdict is not None:
-                self.log.info(
-                    "Decided %s for %s (request %s) after %d polls, %d lines: %s",
-                    verdict.status,
-                    settings.function_name,
-                    settings.request_id,
-                    polls,
-                    log.line_count,
-                    verdict.reason,
-                )
-                return self._payload(verdict.status, verdict.reason, log, verdict, polls)
-            wanted = read_wanted_at(log, now=now, checked_at=checked_at, deadline=settings.deadline, settings=settings)
-            if wanted is not None:
-                source.want_read_at(wanted)
-
-    async def _poll_once(self, source: Subscription, log: InvocationLog, span_reads: dict[Any, float]) -> None:
-        """Read new events, then our request's finished stretches of stream (for lines without ids).
-
-        A stretch is read when it closes and once more after the settle window, for its late lines.
-        """
-        accepted = self._accept(await source.fetch_new(), source, log)
-        for span in log.closed_spans():
-            last_read = span_reads.get(span)
-            settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
-            if last_read is None or last_read < settle_end <= time.time():
-                read_at = time.time()
-                accepted += self._accept(await source.fetch_span(*span), source, log)
-                span_reads[span] = read_at  # only once the read has succeeded
-        if accepted:
-            self.log.info(
-                "%s: %d new line(s) of the invocation, %d in all",
-                self.settings.function_name,
-                len(accepted),
-                log.line_count,
-            )
-
-    def _accept(self, events: list[dict[str, Any]], source: Subscription, log: InvocationLog) -> list[Any]:
-        settings = self.settings
-        lines = [
-            clip_line(
-                parse_event(event, correlation_id_key=settings.correlation_id_key, end_marker=settings.end_marker)
-            )
-            for event in events
+            for source in sources
         ]
-        accepted = log.add(lines, seen_at=time.time())
-        for request_id in sorted(log.request_ids):
-            source.watch(request_id)
-        return accepted
+        try:
+            while True:
+                await self._until_news(news, running)
+                news.clear()
+                if evidence.unfollowable is not None:
+                    self.log.error("Giving up on %s: %s", settings.function_name, evidence.unfollowable)
+                    return self._payload("error", evidence.unfollowable, evidence.log, None, evidence.polls)
+                verdict = decide(
+                    evidence.log,
+                    now=time.time(),
+                    checked_at=evidence.checked_at,
+                    deadline=settings.deadline,
+                    settle_seconds=settings.settle_seconds,
+                    known=evidence.known,
+                    allow_hidden_success=settings.allow_hidden_success,
+                    fail_fast=settings.fail_fast,
+                )
+                if verdict is not None:
+                    self.log.info(
+                        "Decided %s for %s (request %s) after %d polls, %d lines: %s",
+                        verdict.status,
+                        settings.function_name,
+                        settings.request_id,
+                        evidence.polls,
+                        evidence.log.line_count,
+                        verdict.reason,
+                    )
+                    return self._payload(verdict.status, verdict.reason, evidence.log, verdict, evidence.polls)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    @staticmethod
+    async def _until_news(news: asyncio.Event, running: list[asyncio.Task[None]]) -> None:
+        """Wait until a source has news; raise a source's error. Sources that have ended count as news."""
+        still_running = [task for task in running if not task.done()]
+        if still_running and not news.is_set():
+            waiting = asyncio.ensure_future(news.wait())
+            try:
+                await asyncio.wait([waiting, *still_running], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+        for task in running:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if not news.is_set():
+            raise RuntimeError("every completion source ended without a verdict")
 
     def _payload(
         self, status: str, message: str, log: InvocationLog, verdict: Verdict | None, polls: int
@@ -229,22 +185,3 @@ class LambdaInvocationTrigger(BaseTrigger):
             unattributed_lines=log.unattributed_lines,
             dropped_lines=log.dropped_lines,
         )
-
-
-def read_wanted_at(
-    log: InvocationLog, *, now: float, checked_at: float, deadline: float, settings: FollowSettings
-) -> float | None:
-    """Return when a read should start for this trigger sooner than the poller's pace, or ``None``.
-
-    A settle window or the deadline that ends before the next regular read, with no read started since it
-    ended, wants a read right then (at once if it already has ended): the verdict waits for that read.
-    """
-    settle_ends = (
-        seen + settings.settle_seconds
-        for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
-        if seen is not None
-    )
-    uncovered = [moment for moment in (deadline, *settle_ends) if moment > checked_at]
-    if uncovered and min(uncovered) < now + settings.poll_interval:
-        return max(min(uncovered), now + MIN_WAIT_SECONDS)
-    return None

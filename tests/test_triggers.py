@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -11,8 +12,11 @@ import time
 
 import pytest
 
-from airflow_lambda_deferrable.outcome import InvocationLog
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger, read_wanted_at
+from airflow_lambda_deferrable import triggers
+from airflow_lambda_deferrable.evidence import Evidence
+from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult
+from airflow_lambda_deferrable.sources.log_lines import read_wanted_at
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID, aws_connection
 from tests.fault_proxy import FaultProxy
@@ -450,7 +454,9 @@ def test_a_read_is_wanted_when_a_settle_window_or_the_deadline_ends():
     settings = make_trigger(poll_interval=2.0, settle_seconds=1.0, deadline=now + 600).settings
 
     def wanted(log: InvocationLog, checked_at: float, deadline: float = now + 600) -> float | None:
-        return read_wanted_at(log, now=now, checked_at=checked_at, deadline=deadline, settings=settings)
+        return read_wanted_at(
+            log, now=now, checked_at=checked_at, settings=dataclasses.replace(settings, deadline=deadline)
+        )
 
     log = InvocationLog(correlation_id=CID, ended_seen_at=now - 100)
     assert wanted(log, checked_at=now - 98.5) is None  # a read began after it settled: the regular pace
@@ -639,3 +645,47 @@ async def test_a_trigger_deferred_by_the_previous_version_resumes(logs_client):
     lines.put(logs_client, GROUP, successful_invocation())
     payload = await first_event(trigger)
     assert payload["status"] == "success" and payload["message"] == "the function logged its end marker"
+
+
+class ExecutionStatus:
+    """A completion source other than logs (as a durable execution's status will be): after a while it
+    learns the invocation's result."""
+
+    def __init__(self, known: KnownResult | None, *, after: float, unfollowable: str | None = None) -> None:
+        self.known, self.after, self.unfollowable = known, after, unfollowable
+
+    async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
+        await asyncio.sleep(self.after)
+        evidence.known, evidence.unfollowable = self.known, self.unfollowable
+        news.set()
+
+
+@pytest.mark.asyncio
+async def test_a_registered_source_adds_evidence_the_verdict_uses(logs_client, monkeypatch):
+    lines.put(logs_client, GROUP, [lines.start(RID), lines.end(RID), lines.report(RID)])  # no end marker
+    failed = KnownResult(failed=True, error_type="States.Timeout", error_message="the execution timed out")
+    monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: ExecutionStatus(failed, after=0.1)))
+    payload = await first_event(make_trigger(end_marker=None, settle_seconds=1.0))
+    assert payload["status"] == "failed"
+    assert payload["message"] == "States.Timeout: the execution timed out"
+
+
+@pytest.mark.asyncio
+async def test_a_source_that_cannot_follow_ends_in_an_error_event(logs_client, monkeypatch):
+    lines.put(logs_client, GROUP, [lines.start(RID)])
+    gone = ExecutionStatus(None, after=0.1, unfollowable="the execution was deleted")
+    monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: gone))
+    payload = await first_event(make_trigger())
+    assert (payload["status"], payload["message"]) == ("error", "the execution was deleted")
+
+
+@pytest.mark.asyncio
+async def test_a_sources_own_failure_propagates(logs_client, monkeypatch):
+    class Broken:
+        async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
+            raise RuntimeError("a bug in a source")
+
+    lines.put(logs_client, GROUP, [lines.start(RID)])
+    monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: Broken()))
+    with pytest.raises(RuntimeError, match="a bug in a source"):
+        await first_event(make_trigger())

@@ -1,0 +1,137 @@
+"""The function's log lines in CloudWatch Logs, read through the log group's poller (`shared_poller`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.configuration import conf
+from botocore.exceptions import ClientError
+
+from airflow_lambda_deferrable.evidence import Evidence
+from airflow_lambda_deferrable.log_lines import LogLine, parse_event
+from airflow_lambda_deferrable.log_source import error_code
+from airflow_lambda_deferrable.outcome import InvocationLog
+from airflow_lambda_deferrable.settings import FollowSettings
+from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
+from airflow_lambda_deferrable.trigger_event import clip_line
+
+if TYPE_CHECKING:
+    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+
+# The shortest pause between two reads asked for by one trigger.
+MIN_WAIT_SECONDS = 0.05
+
+
+class LogLines:
+    """Reads one invocation's lines: each full read of the group, then the request's closed stretches of
+    stream (for lines without ids), read when they close and once more after the settle window.
+
+    The poller retries throttling, transient errors, credentials and connections; the errors it hands
+    over (access denied, ...) make the invocation unfollowable.
+    """
+
+    def __init__(self, trigger: LambdaInvocationTrigger) -> None:
+        self.trigger = trigger
+        self.settings = trigger.settings
+        self.log: logging.Logger = trigger.log
+        self._stretch_reads: dict[tuple[str, int, int], float] = {}
+
+    async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
+        settings = self.settings
+        connection_key = {
+            "aws_conn_id": settings.aws_conn_id,
+            "region_name": settings.region_name,
+            "verify": settings.verify,
+            "botocore_config": settings.botocore_config,
+        }
+        async with subscribe(
+            connection_key=connection_key,
+            log_group=settings.log_group,
+            client_factory=self.trigger.logs_client,
+            terms=[settings.correlation_id, *([settings.request_id] if settings.request_id else [])],
+            start_ms=settings.start_ms,
+            ingestion_allowance_ms=settings.ingestion_allowance_ms,
+            poll_interval=settings.poll_interval,
+            max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
+            shared=conf.getboolean("lambda_deferrable", "shared_poller", fallback=True),
+        ) as subscription:
+            while evidence.unfollowable is None:
+                await self._read(subscription, evidence)
+                news.set()
+                wanted = read_wanted_at(
+                    evidence.log, now=time.time(), checked_at=evidence.checked_at, settings=settings
+                )
+                if wanted is not None:
+                    subscription.want_read_at(wanted)
+
+    async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
+        evidence.polls += 1
+        try:
+            accepted = self._accept(await subscription.fetch_new(), subscription, evidence.log)
+            evidence.checked_at = subscription.read_started_at
+            accepted += await self._read_stretches(subscription, evidence.log)
+        except ClientError as err:  # the poller hands a subscriber only errors retrying will not cure
+            evidence.unfollowable = (
+                f"reading CloudWatch Logs group {self.settings.log_group} failed with {error_code(err)}: "
+                f"{err.response.get('Error', {}).get('Message', err)}"
+            )
+            return
+        except PollNotServed as err:
+            self.log.warning("%s; still waiting (%d reads asked for)", err, evidence.polls)
+            return
+        if accepted:
+            self.log.info(
+                "%s: %d new line(s) of the invocation, %d in all",
+                self.settings.function_name,
+                len(accepted),
+                evidence.log.line_count,
+            )
+
+    async def _read_stretches(self, subscription: Subscription, log: InvocationLog) -> list[LogLine]:
+        """Read our request's closed stretches of stream: when each closes, and once after the settle window."""
+        accepted: list[LogLine] = []
+        for span in log.closed_spans():
+            last_read = self._stretch_reads.get(span)
+            settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
+            if last_read is None or last_read < settle_end <= time.time():
+                read_at = time.time()
+                accepted += self._accept(await subscription.fetch_span(*span), subscription, log)
+                self._stretch_reads[span] = read_at  # only once the read has succeeded
+        return accepted
+
+    def _accept(self, events: list[dict[str, Any]], subscription: Subscription, log: InvocationLog) -> list[LogLine]:
+        settings = self.settings
+        lines = [
+            clip_line(
+                parse_event(event, correlation_id_key=settings.correlation_id_key, end_marker=settings.end_marker)
+            )
+            for event in events
+        ]
+        accepted = log.add(lines, seen_at=time.time())
+        for request_id in sorted(log.request_ids):
+            subscription.watch(request_id)
+        return accepted
+
+
+def read_wanted_at(log: InvocationLog, *, now: float, checked_at: float, settings: FollowSettings) -> float | None:
+    """Return when a read should start for this invocation sooner than the poller's pace, or ``None``.
+
+    A settle window or the deadline that ends before the next regular read, with no read started since it
+    ended, wants a read right then (at once if it already has ended): the verdict waits for that read.
+    """
+    settle_ends = (
+        seen + settings.settle_seconds
+        for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
+        if seen is not None
+    )
+    uncovered = [moment for moment in (settings.deadline, *settle_ends) if moment > checked_at]
+    if uncovered and min(uncovered) < now + settings.poll_interval:
+        return max(min(uncovered), now + MIN_WAIT_SECONDS)
+    return None
+
+
+def source_for(trigger: LambdaInvocationTrigger) -> LogLines:
+    return LogLines(trigger)
