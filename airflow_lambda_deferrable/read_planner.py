@@ -10,10 +10,12 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   interval after the last: with many settle windows ending, reads stay spaced. Between full reads, stream
   stretches asked for are read on their own. After a failed cycle, nothing is read until a jittered,
   exponentially growing, capped backoff has passed.
-* **Lookback.** A full read reaches back from the newest event routed so far by twice the longest
-  ingestion delay seen plus the last read's duration (at least `MIN_LOOKBACK_MS`): a line it could not
-  see was ingested after that read began. Once every `SWEEP_EVERY_INTERVALS` intervals it reaches back the
-  whole ingestion allowance, so a line later than any before is still found (and widens the lookback).
+* **Lookback.** Everything ingested before the last whole full read began has been read; a line ingested
+  since carries a timestamp at most the longest ingestion delay seen before that. So a full read starts
+  there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the last one began,
+  however long that read took: a slow read does not make the next one longer. Once every
+  `SWEEP_EVERY_INTERVALS` intervals it reaches back the whole ingestion allowance from the newest event,
+  so a line later than any before is still found (and widens the lookback).
   Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
   (a restarted trigger) are caught up by a search for their ids.
 * **Patterns or window.** A read of the whole window costs its pages; OR-patterns of the ids cost one
@@ -32,8 +34,10 @@ MIN_CYCLE_SECONDS = 0.1
 # A full read asked for by a subscriber comes early, but never sooner than this share of the interval
 # after the last one.
 MIN_READ_GAP_SHARE = 0.5
-# The lookback from the newest event is at least this.
+# A full read starts at least this long before the last whole one began.
 MIN_LOOKBACK_MS = 10_000
+# Added to the longest ingestion delay seen: the clocks of the triggerer and of Lambda may differ a little.
+LOOKBACK_MARGIN_MS = 5_000
 # Once every this many intervals, a full read reaches back the whole ingestion allowance (at a 5 s
 # interval: every 30 s).
 SWEEP_EVERY_INTERVALS = 6
@@ -77,6 +81,8 @@ class ReadPlanner:
         """:param draw: picks a backoff in a range (``random.uniform``; tests pass a fixed rule)."""
         self._draw = draw
         self.newest_ms: int | None = None
+        # When the last whole full read began (ms): what was ingested before then has been read.
+        self.read_through_ms: int | None = None
         self.longest_delay_ms: int | None = None
         self.last_read_ms = 0  # how long the last whole full read took
         self.events_per_ms: float | None = None
@@ -116,25 +122,30 @@ class ReadPlanner:
         return FullRead(start_ms=self.window_start(reaches, sweep=sweep), sweep=sweep)
 
     def window_start(self, reaches: Sequence[Reach], *, sweep: bool) -> int:
-        """Back from the newest event by the recent lookback (on a sweep, the allowance), and back to the
-        start of newcomers the allowance reaches (older ones are caught up by id), never before anyone's
-        start."""
+        """Back from the last whole read's start by the recent lookback (on a sweep, from the newest event by
+        the allowance), and back to the start of newcomers the allowance reaches (older ones are caught up
+        by id), never before anyone's start."""
         earliest = min(reach.start_ms for reach in reaches)
-        if self.newest_ms is None:
+        if self.read_through_ms is None:
             return earliest
         allowance_ms = max(reach.ingestion_allowance_ms for reach in reaches)
-        start = self.newest_ms - (allowance_ms if sweep else self.recent_lookback_ms(allowance_ms))
+        if sweep:
+            start = (self.newest_ms or self.read_through_ms) - allowance_ms
+        else:
+            start = self.read_through_ms - self.recent_lookback_ms(allowance_ms)
         newcomers = [
-            reach.start_ms for reach in reaches if reach.new and reach.start_ms >= self.newest_ms - allowance_ms
+            reach.start_ms
+            for reach in reaches
+            if reach.new and reach.start_ms >= (self.newest_ms or self.read_through_ms) - allowance_ms
         ]
         return max(earliest, min([start, *newcomers]))
 
     def recent_lookback_ms(self, allowance_ms: int) -> int:
-        """How far back from the newest event a line may still be arriving, judging by what arrived so far."""
+        """How long before the last whole read began a line ingested since may be stamped, judging by the
+        ingestion delays seen so far."""
         if self.longest_delay_ms is None:
             return allowance_ms
-        wanted = 2 * (self.longest_delay_ms + self.last_read_ms)
-        return int(min(allowance_ms, max(MIN_LOOKBACK_MS, wanted)))
+        return int(min(allowance_ms, max(MIN_LOOKBACK_MS, self.longest_delay_ms + LOOKBACK_MARGIN_MS)))
 
     def needs_catch_up(self, reach: Reach, window_start_ms: int) -> bool:
         """Whether a subscriber's new ids must be searched from its start: the window does not reach it."""
@@ -160,6 +171,7 @@ class ReadPlanner:
     def full_read_done(self, plan: FullRead, *, began: float, ended: float, newest_ms: int) -> None:
         """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
+        self.read_through_ms = int(began * 1000)
         self.last_read_ms = int((ended - began) * 1000)
         if plan.sweep:
             self.last_sweep_at = began

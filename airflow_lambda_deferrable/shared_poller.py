@@ -35,8 +35,10 @@ import asyncio
 import json
 import logging
 import math
+import random
 import time
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -68,6 +70,10 @@ RATE_RECOVERY_STEP = 0.05
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
 MAX_STREAMS_PER_CALL = 100
+# A page answered with throttling or a transient error is asked again up to this many times in a row,
+# after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
+MAX_PAGE_RETRIES = 6
+MAX_PAGE_PAUSE_SECONDS = 8.0
 # Routing yields to the event loop after this many events (a page holds up to 10,000).
 ROUTE_CHUNK = 500
 
@@ -246,6 +252,7 @@ class LogGroupPoller:
         self._clock = clock
         self.planner = ReadPlanner()
         self.subscriptions: list[Subscription] = []
+        self._intervals: Counter[float] = Counter()  # the subscribers' poll intervals: the shortest paces reads
         self._by_term: dict[str, set[Subscription]] = {}
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
@@ -267,6 +274,7 @@ class LogGroupPoller:
 
     def add(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
+        self._intervals[subscription.poll_interval] += 1
         subscription.catch_up.update(subscription.terms)
         for term in subscription.terms:
             self._by_term.setdefault(term, set()).add(subscription)
@@ -286,6 +294,9 @@ class LogGroupPoller:
 
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
+        self._intervals[subscription.poll_interval] -= 1
+        if not self._intervals[subscription.poll_interval]:
+            del self._intervals[subscription.poll_interval]
         for term in subscription.terms:
             holders = self._by_term.get(term, set())
             holders.discard(subscription)
@@ -296,8 +307,7 @@ class LogGroupPoller:
             self.wake()
 
     def _interval(self) -> float:
-        intervals = (subscription.poll_interval for subscription in self.subscriptions)
-        return max(MIN_CYCLE_SECONDS, min(intervals, default=MIN_CYCLE_SECONDS))
+        return max(MIN_CYCLE_SECONDS, min(self._intervals, default=MIN_CYCLE_SECONDS))
 
     async def _run(self) -> None:
         try:
@@ -512,6 +522,7 @@ class LogGroupPoller:
             and the client's own failures are raised.
         """
         request["logGroupName"] = self.log_group
+        retries = 0
         while True:
             asked = time.monotonic()
             await self._budget.acquire()
@@ -524,6 +535,13 @@ class LogGroupPoller:
                 if code == "ResourceNotFoundException":
                     self._budget.succeeded()
                     return
+                if code in RETRYABLE_ERROR_CODES and retries < MAX_PAGE_RETRIES:
+                    # Ask for this page again, not the whole read: the pages before it are routed already.
+                    retries += 1
+                    if code in THROTTLING_ERROR_CODES:
+                        self._budget.throttled()
+                    await asyncio.sleep(random.uniform(MIN_CYCLE_SECONDS, min(MAX_PAGE_PAUSE_SECONDS, 2.0**retries)))
+                    continue
                 if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
                     raise
                 log.warning(
@@ -538,6 +556,7 @@ class LogGroupPoller:
                     subscription.error = err
                 return
             self._budget.succeeded()
+            retries = 0
             events = response.get("events", [])
             self.planner.note_delays(_ingestion_delays(events))
             log.debug(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_lambda_deferrable.read_planner import (
+    LOOKBACK_MARGIN_MS,
     MAX_BACKOFF_SECONDS,
     MIN_CYCLE_SECONDS,
     MIN_LOOKBACK_MS,
@@ -88,31 +89,43 @@ def test_the_first_read_starts_at_the_earliest_subscriber():
     assert planner.plan_full_read(T0, [reach(5_000), reach(3_000)], interval=5.0) == FullRead(3_000, sweep=True)
 
 
-def test_full_reads_reach_back_as_far_as_ingestion_delays_require_and_sweep_every_six_intervals():
+def test_full_reads_reach_back_from_the_last_whole_read_and_sweep_every_six_intervals():
     planner = ReadPlanner()
     newest = int(T0 * 1000)
     subscriber = [reach(newest - 600_000)]
     first = planner.plan_full_read(T0, subscriber, interval=1.0)
+    assert first.start_ms == newest - 600_000  # nothing read yet: from the subscriber's start
     planner.note_delays([300, 800])
     planner.full_read_done(first, began=T0, ended=T0 + 0.2, newest_ms=newest)
     starts = []
     for second in range(1, 13):
         plan = planner.plan_full_read(T0 + second, subscriber, interval=1.0)
-        planner.full_read_done(plan, began=T0 + second, ended=T0 + second + 0.2, newest_ms=newest)
+        # A read that takes long does not make the next one reach further back.
+        planner.full_read_done(plan, began=T0 + second, ended=T0 + second + 0.9, newest_ms=newest + second * 1000)
         starts.append(plan.start_ms)
-    recent, whole = newest - MIN_LOOKBACK_MS, newest - ALLOWANCE_MS
-    assert starts == [recent] * 5 + [whole] + [recent] * 5 + [whole]
+    previous_read = [newest + (second - 1) * 1000 for second in range(1, 13)]
+    expected = [began - MIN_LOOKBACK_MS for began in previous_read]
+    expected[5] = newest + 5_000 - ALLOWANCE_MS  # sweeps: from the newest event, the whole allowance
+    expected[11] = newest + 11_000 - ALLOWANCE_MS
+    assert starts == expected
+
+
+def test_a_failed_read_does_not_move_the_window_on():
+    planner = ReadPlanner()
+    planner.note_delays([0])
+    planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0 + 1, newest_ms=int(T0 * 1000))
+    planner.plan_full_read(T0 + 1, [reach(0)], interval=5.0)  # this read fails: no full_read_done
+    assert planner.plan_full_read(T0 + 2, [reach(0)], interval=5.0).start_ms == int(T0 * 1000) - MIN_LOOKBACK_MS
 
 
 def test_a_late_line_widens_the_lookback_up_to_the_allowance():
     planner = ReadPlanner()
     assert planner.recent_lookback_ms(ALLOWANCE_MS) == ALLOWANCE_MS  # nothing seen yet: all of it
     planner.note_delays([500])
-    planner.last_read_ms = 200
     assert planner.recent_lookback_ms(ALLOWANCE_MS) == MIN_LOOKBACK_MS
     planner.note_delays([40_000])
-    assert planner.recent_lookback_ms(ALLOWANCE_MS) == 2 * (40_000 + 200)
-    planner.note_delays([100_000])
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == 40_000 + LOOKBACK_MARGIN_MS
+    planner.note_delays([200_000])
     assert planner.recent_lookback_ms(ALLOWANCE_MS) == ALLOWANCE_MS
 
 
