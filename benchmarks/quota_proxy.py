@@ -7,8 +7,10 @@ caller. Other operations are never throttled. ``GET /__stats`` returns the count
 
 Other tenants of the account can take a share of that quota: with ``other_tenants_rate`` the proxy itself
 makes calls at that mean rate (Poisson arrivals from a seed, never forwarded), each counted against the
-quota exactly like the triggers' calls, so the triggers get what is left. It also counts the bytes of the
-``FilterLogEvents`` answers it forwards: what the triggers downloaded.
+quota like the triggers' calls. A tenant's call that finds the window full waits and takes the next free
+place before any trigger's call (it would be throttled and retried by its SDK until it got through), so
+the tenants take their share whatever the triggers do, and the triggers get what is left. It also
+counts the bytes of the ``FilterLogEvents`` answers it forwards: what the triggers downloaded.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class QuotaProxy:
         self.filter_bytes = 0
         self.tenant_calls = 0
         self.tenant_throttled = 0
+        self.tenants_waiting = 0
         self._admitted: deque[float] = deque()
         self._random = random.Random(seed)
         self._session: ClientSession | None = None
@@ -55,18 +58,29 @@ class QuotaProxy:
 
     def admit(self, now: float) -> bool:
         """Return whether a ``FilterLogEvents`` call arriving at `now` is within the quota (and count it)."""
-        while self._admitted and self._admitted[0] <= now - self.window:
-            self._admitted.popleft()
+        self._make_room(now)
         if len(self._admitted) >= self.rate:
             return False
         self._admitted.append(now)
         return True
 
     def tenant_call(self, now: float) -> None:
-        """Count one call of another tenant arriving at `now` against the quota."""
+        """Count another tenant's call at `now` against the quota: now, or at the next free place (throttled)."""
         self.tenant_calls += 1
-        if not self.admit(now):
+        self._make_room(now)
+        if len(self._admitted) >= self.rate:
             self.tenant_throttled += 1
+            self.tenants_waiting += 1
+        else:
+            self._admitted.append(now)
+
+    def _make_room(self, now: float) -> None:
+        """Forget calls older than the window; give free places to the tenants' waiting calls first."""
+        while self._admitted and self._admitted[0] <= now - self.window:
+            self._admitted.popleft()
+        while self.tenants_waiting and len(self._admitted) < self.rate:
+            self.tenants_waiting -= 1
+            self._admitted.append(now)
 
     def next_tenant_gap(self) -> float:
         """Return the seconds until the other tenants' next call (exponential: Poisson arrivals)."""
