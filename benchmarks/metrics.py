@@ -72,6 +72,10 @@ def summarize(
     expected = expected_lines(plan, t0_ms)
     decisive = {int(index): at for index, at in simulator["decisive_visible"].items()}
     by_index = {result["index"]: result for result in events["results"]}
+    # A trigger stopped at the cap had not decided by then: its latency is at least the cap's distance from
+    # its decisive line, and counts so (else a run where most triggers never decide shows a fine p95).
+    stopped_at = t0_ms / 1000 + events["wall_seconds"]
+    censored = 0
     wrong: Counter[str] = Counter()
     line_counts: Counter[str] = Counter()
     latencies: list[float] = []
@@ -79,7 +83,12 @@ def summarize(
     for invocation in plan.invocations:
         result = by_index.get(invocation.index)
         if result is None:
-            wrong["unfinished" if invocation.index in events["unfinished"] else "crashed"] += 1
+            unfinished = invocation.index in events["unfinished"]
+            wrong["unfinished" if unfinished else "crashed"] += 1
+            if unfinished and invocation.index in decisive:
+                latencies.append(max(0.0, stopped_at - decisive[invocation.index]))
+                by_outcome[invocation.outcome].append(latencies[-1])
+                censored += 1
             continue
         if result["status"] != invocation.expected_status:
             wrong[f"{invocation.outcome}->{result['status']}"] += 1
@@ -118,6 +127,7 @@ def summarize(
         "latency_p50": percentile(latencies, 0.50),
         "latency_p95": percentile(latencies, 0.95),
         "latency_max": max(latencies, default=None),
+        "latencies_at_cap": censored,
         "latency_by_outcome": {
             outcome: {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values)}
             for outcome, values in sorted(by_outcome.items())

@@ -142,7 +142,10 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             "Targets (shared poller):",
             *targets(results),
             "",
-            "Detection latency p95 by outcome, in seconds (each includes the 3 s settle wait and a read after it):",
+            "Detection latency p95 by outcome, in seconds (each includes the 3 s settle wait and a read after it; "
+            "a trigger stopped at the cap counts with its decisive line's distance to the cap, a lower bound: "
+            + (", ".join(f"N={r['n']} {r['mode']}: {r.get('latencies_at_cap', 0)}" for r in results) or "none")
+            + "):",
             *(
                 f"- N={r['n']} {r['mode']}: "
                 + ", ".join(f"{name} {_seconds(v['p95'])}" for name, v in r["latency_by_outcome"].items())

@@ -159,6 +159,7 @@ def run_one(
                 raise RuntimeError(f"the triggerer exited with {triggerer.returncode}; see {workdir}/triggerer.log")
             simulator = wait_for(workdir / "simulator.json", aws, STARTUP_TIMEOUT)
             proxy_stats = requests.get(f"{urls['proxy']}/__stats", timeout=30).json()
+            write_json(workdir / "proxy.json", proxy_stats)
             aws_cpu = cpu_seconds_of(aws)
         finally:
             if triggerer is not None:

@@ -23,7 +23,7 @@ from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.outcome import InvocationLog, decide
 from benchmarks import moto_patch
 from benchmarks.lines import LOG_GROUP
-from benchmarks.metrics import check_lines
+from benchmarks.metrics import check_lines, summarize
 from benchmarks.plan import EXPECTED_STATUS, FULL, QUICK, VOLUME, _ingest, make_plan
 from benchmarks.quota_proxy import QuotaProxy, ThreadedQuotaProxy
 
@@ -299,3 +299,36 @@ def test_loop_watcher_sees_a_blocked_loop() -> None:
     # However loaded the machine, the wake-up after the block came at least 0.3 - 0.05 s late.
     assert summary["loop_lag_max"] >= 0.25
     assert summary["loop_lags_over_1s"] == 0 or summary["loop_lag_max"] > 1.0
+
+
+def test_a_trigger_stopped_at_the_cap_counts_in_latency_from_its_decisive_line_to_the_cap() -> None:
+    plan = make_plan(10, QUICK, seed=7)
+    t0_ms = 1_800_000_000_000
+    decisive = {invocation.index: t0_ms / 1000 + invocation.run_end + 1 for invocation in plan.invocations}
+    results = [
+        {
+            "index": invocation.index,
+            "status": invocation.expected_status,
+            "fired_at": decisive[invocation.index] + 5,
+            "lines": [],
+        }
+        for invocation in plan.invocations[1:]
+    ]
+    events = {
+        "mode": "shared",
+        "results": results,
+        "unfinished": [0],
+        "crashed": {},
+        "cpu_seconds": 1.0,
+        "wall_seconds": 500.0,
+        "rss_peak_kb": 0,
+        "rss_baseline_kb": 0,
+    }
+    simulator = {"decisive_visible": decisive, "writer": "direct", "lag_p95": 0, "lag_max": 0, "lines": 0}
+    proxy = {"filter_calls": 10, "throttled": 0}
+
+    row = summarize(plan, t0_ms, events, simulator, proxy)
+
+    assert row["wrong_outcomes"] == row["failed_reads"] == 1
+    assert row["latencies_at_cap"] == 1
+    assert row["latency_max"] == pytest.approx(500.0 - plan.invocations[0].run_end - 1)
