@@ -71,8 +71,9 @@ def trigger_kwargs(spec: dict[str, Any], t0: float, mode: Mode) -> dict[str, Any
         "deadline": t0 + spec["deadline"],
         "poll_interval": mode.poll_interval,
         "settle_seconds": SETTLE_SECONDS,
+        # The largest the trigger accepts (settings_bounds); nothing here comes near them.
         "max_lines": 100_000,
-        "max_bytes": 100_000_000,
+        "max_bytes": 64 * 1024 * 1024,
         "aws_conn_id": CONN_ID,
         "botocore_config": BOTOCORE_CONFIG,
     }

@@ -282,6 +282,18 @@ def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults()
     assert trigger.serialize()[1] == kwargs
 
 
+def test_todays_triggers_are_accepted_by_the_trigger() -> None:
+    """The harness's own kwargs (one attempt per call, nothing cut) stay within what the trigger accepts."""
+    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from benchmarks import triggerer
+    from benchmarks.modes import MODES
+
+    spec = {"index": 0, "correlation_id": "bench-1", "request_id": "r-1", "invoked_at": 2.0, "deadline": 99.0}
+    for mode in MODES.values():
+        kwargs = triggerer.trigger_kwargs(spec, 1000.0, mode)
+        assert LambdaInvocationTrigger(**kwargs).serialize()[1].items() >= kwargs.items()
+
+
 def test_loop_watcher_sees_a_blocked_loop() -> None:
     from benchmarks import triggerer
 
