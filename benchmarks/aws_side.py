@@ -56,11 +56,12 @@ def main() -> None:
     parser.add_argument("--writer", choices=("boto3", "direct"), default="direct")
     parser.add_argument("--other-tenants-rate", type=float, default=0.0, help="quota calls per second of others")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cloudwatch-pages", action="store_true", help="sort and page FilterLogEvents as AWS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     raise_open_files_limit()
-    moto_patch.install()
+    moto_patch.install(cloudwatch_pages=args.cloudwatch_pages)
     asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed))
 
 

@@ -133,6 +133,7 @@ def run_one(
     with open(workdir / "aws.log", "wb") as aws_log, open(workdir / "triggerer.log", "wb") as triggerer_log:
         aws_args = ["--workdir", str(workdir), "--writer", writer, "--seed", str(plan.seed)]
         aws_args += ["--other-tenants-rate", str(conditions.other_tenants_rate)]
+        aws_args += ["--cloudwatch-pages"] if conditions.cloudwatch_pages else []
         aws = spawn("benchmarks.aws_side", aws_args, code, aws_log)
         triggerer: subprocess.Popen[bytes] | None = None
         try:
