@@ -25,7 +25,7 @@ from benchmarks.runfiles import raise_open_files_limit, wait_for_file, write_jso
 from benchmarks.writer import Boto3Sink, DirectSink, Sink, write
 
 
-async def serve(workdir: Path, writer: str) -> None:
+async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int) -> None:
     plan = Plan.load(workdir / "plan.json")
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -33,7 +33,7 @@ async def serve(workdir: Path, writer: str) -> None:
     moto_url = f"http://{host}:{port}"
     sink: Sink = Boto3Sink(moto_url) if writer == "boto3" else DirectSink()
     sink.create(LOG_GROUP, sorted({line.stream for line in plan.lines}))
-    proxy = QuotaProxy(moto_url)
+    proxy = QuotaProxy(moto_url, other_tenants_rate=other_tenants_rate, seed=seed)
     proxy_url = await proxy.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,12 +54,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--writer", choices=("boto3", "direct"), default="direct")
+    parser.add_argument("--other-tenants-rate", type=float, default=0.0, help="quota calls per second of others")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cloudwatch-pages", action="store_true", help="sort and page FilterLogEvents as AWS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     raise_open_files_limit()
-    moto_patch.install()
-    asyncio.run(serve(args.workdir, args.writer))
+    moto_patch.install(cloudwatch_pages=args.cloudwatch_pages)
+    asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Lines are matched by (stream, timestamp), unique within a stream, and their messages compared. Streams
 are ingested in order, so an event must hold every line of its invocation up to the newest one it holds:
 a line missing before that is lost; a line after it had simply not been read when the trigger decided
-(it may decide at END, before REPORT is visible), which is fine.
+(it may decide at END, before REPORT is visible), which is fine. An event that keeps only the two ends of
+a long log (``max_lines``, ``max_bytes``) says how many lines it left out between them: lines missing
+there are lost only beyond that count.
 """
 
 from __future__ import annotations
@@ -38,8 +40,13 @@ def expected_lines(plan: Plan, t0_ms: int) -> dict[int, dict[tuple[str, int], st
     return expected
 
 
-def check_lines(got: list[list[Any]], expected: dict[tuple[str, int], str]) -> dict[str, int]:
-    """Count lost, duplicated and foreign (not the invocation's, or altered) lines of one event."""
+def check_lines(
+    got: list[list[Any]], expected: dict[tuple[str, int], str], *, omitted: int = 0, omitted_at: int | None = None
+) -> dict[str, int]:
+    """Count lost, duplicated and foreign (not the invocation's, or altered) lines of one event.
+
+    :param omitted: lines the event says it left out, between its lines ``[:omitted_at]`` and the rest.
+    """
     keys = [(str(stream), int(stamp)) for stream, stamp, _ in got]
     counts = Counter(keys)
     duplicated = sum(count - 1 for count in counts.values())
@@ -47,7 +54,13 @@ def check_lines(got: list[list[Any]], expected: dict[tuple[str, int], str]) -> d
     newest = max((stamp for _, stamp in keys), default=None)
     lost = 0
     if newest is not None:
-        lost = sum(1 for key in expected if key[1] <= newest and key not in counts)
+        missing = [key for key in expected if key[1] <= newest and key not in counts]
+        if omitted and omitted_at is not None and 0 < omitted_at < len(keys):
+            gap = (keys[omitted_at - 1][1], keys[omitted_at][1])
+            in_gap = sum(1 for key in missing if gap[0] < key[1] < gap[1])
+            lost = len(missing) - in_gap + max(0, in_gap - omitted)
+        else:
+            lost = len(missing)
     return {"lost": lost, "duplicated": duplicated, "foreign": foreign}
 
 
@@ -59,6 +72,10 @@ def summarize(
     expected = expected_lines(plan, t0_ms)
     decisive = {int(index): at for index, at in simulator["decisive_visible"].items()}
     by_index = {result["index"]: result for result in events["results"]}
+    # A trigger stopped at the cap had not decided by then: its latency is at least the cap's distance from
+    # its decisive line, and counts so (else a run where most triggers never decide shows a fine p95).
+    stopped_at = t0_ms / 1000 + events["wall_seconds"]
+    censored = 0
     wrong: Counter[str] = Counter()
     line_counts: Counter[str] = Counter()
     latencies: list[float] = []
@@ -66,11 +83,23 @@ def summarize(
     for invocation in plan.invocations:
         result = by_index.get(invocation.index)
         if result is None:
-            wrong["unfinished" if invocation.index in events["unfinished"] else "crashed"] += 1
+            unfinished = invocation.index in events["unfinished"]
+            wrong["unfinished" if unfinished else "crashed"] += 1
+            if unfinished and invocation.index in decisive:
+                latencies.append(max(0.0, stopped_at - decisive[invocation.index]))
+                by_outcome[invocation.outcome].append(latencies[-1])
+                censored += 1
             continue
         if result["status"] != invocation.expected_status:
             wrong[f"{invocation.outcome}->{result['status']}"] += 1
-        line_counts.update(check_lines(result["lines"], expected[invocation.index]))
+        line_counts.update(
+            check_lines(
+                result["lines"],
+                expected[invocation.index],
+                omitted=result.get("omitted_lines", 0),
+                omitted_at=result.get("omitted_at"),
+            )
+        )
         if invocation.index in decisive:
             latencies.append(result["fired_at"] - decisive[invocation.index])
             by_outcome[invocation.outcome].append(latencies[-1])
@@ -88,10 +117,17 @@ def summarize(
         "foreign_lines": line_counts["foreign"],
         "filter_calls": proxy["filter_calls"],
         "throttled": proxy["throttled"],
+        "budget_calls": events.get("budget_calls"),
+        "budget_throttled": events.get("budget_throttled"),
+        "tenant_calls": proxy.get("tenant_calls", 0),
+        "tenant_throttled": proxy.get("tenant_throttled", 0),
+        "bytes_downloaded": proxy.get("filter_bytes"),
+        "bytes_logged": plan.bytes_logged(),
         "calls_per_invocation": proxy["filter_calls"] / n,
         "latency_p50": percentile(latencies, 0.50),
         "latency_p95": percentile(latencies, 0.95),
         "latency_max": max(latencies, default=None),
+        "latencies_at_cap": censored,
         "latency_by_outcome": {
             outcome: {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values)}
             for outcome, values in sorted(by_outcome.items())
@@ -101,6 +137,11 @@ def summarize(
         "rss_growth_mb": growth_mb,
         "rss_growth_mb_per_1000": growth_mb / n * 1000,
         "wall_seconds": events["wall_seconds"],
+        "conditions": events.get("conditions", "today"),
+        "loop_lag_max": events.get("loop_lag_max"),
+        "loop_lag_max_at": events.get("loop_lag_max_at"),
+        "loop_lag_p99": events.get("loop_lag_p99"),
+        "loop_lags_over_1s": events.get("loop_lags_over_1s"),
         "writer": simulator["writer"],
         "writer_lag_p95": simulator["lag_p95"],
         "writer_lag_max": simulator["lag_max"],

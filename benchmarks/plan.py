@@ -14,6 +14,12 @@ concurrent requests):
   lines of its outcome, END and REPORT;
 * a line printed at ``t`` becomes visible at ``t`` plus a random ingestion delay, never before an earlier
   line of the same stream (so streams are ingested in order, but out of order with each other).
+
+`VOLUME` adds what issue 9 asks for: a share of chatty functions that print ``chatty_lines_per_second``
+plain lines (no ids) for their whole run, lines shipped in batches (the lines a stream prints within
+``batch_seconds`` become visible together), and a share of batches about ``late_batch_seconds`` late.
+With the defaults (no chatter, one line per batch, no late batches) a plan is exactly what it was before
+these knobs existed, so older rows stay comparable.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from benchmarks import lines
@@ -61,10 +67,27 @@ class Shape:
     min_gap: float = 1.0
     max_gap: float = 2.0
     warm_share: float = 0.5
+    chatty_share: float = 0.0
+    chatty_lines_per_second: float = 50.0
+    batch_seconds: float = 0.0
+    late_batch_share: float = 0.0
+    late_batch_seconds: float = 20.0
 
 
 FULL = Shape()
 QUICK = Shape(spread=5.0, min_duration=5.0, max_duration=20.0)
+# Issue 9's conditions: 20 s of invokes, 5..240 s runs, 10% chatty at 50 lines/s, ingestion 0.5..5 s late
+# in batches of up to 1 s of a stream's lines, 1% of batches about 20 s late.
+VOLUME = Shape(
+    spread=20.0,
+    min_duration=5.0,
+    max_duration=240.0,
+    max_delay=5.0,
+    chatty_share=0.1,
+    batch_seconds=1.0,
+    late_batch_share=0.01,
+)
+QUICK_VOLUME = replace(VOLUME, spread=5.0, min_duration=5.0, max_duration=20.0)
 
 
 @dataclass(frozen=True)
@@ -112,7 +135,17 @@ class Plan:
     lines: list[Line] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)))
+        """Write the plan as JSON, lines as rows (a volume plan holds most of a million lines)."""
+        raw = {
+            "shape": asdict(self.shape),
+            "seed": self.seed,
+            "invocations": [asdict(invocation) for invocation in self.invocations],
+            "lines": [
+                [line.stream, line.at_ms, line.visible_ms, line.message, line.invocation, line.decisive]
+                for line in self.lines
+            ],
+        }
+        path.write_text(json.dumps(raw))
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -121,8 +154,12 @@ class Plan:
             shape=Shape(**raw["shape"]),
             seed=raw["seed"],
             invocations=[Invocation(**item) for item in raw["invocations"]],
-            lines=[Line(**item) for item in raw["lines"]],
+            lines=[Line(*row) for row in raw["lines"]],
         )
+
+    def bytes_logged(self) -> int:
+        """Return the UTF-8 size of every tracked invocation's messages (what the triggers must follow)."""
+        return sum(len(line.message.encode()) for line in self.lines if line.invocation is not None)
 
 
 def outcomes_for(n: int, rng: random.Random) -> list[str]:
@@ -145,6 +182,9 @@ def outcomes_for(n: int, rng: random.Random) -> list[str]:
 def make_plan(n: int, shape: Shape = FULL, seed: int = 7) -> Plan:
     """Return the plan of `n` invocations (deterministic for a given seed)."""
     rng = random.Random(seed)
+    # Chatter has its own generator, so that plans without it draw exactly the numbers they always drew.
+    chatter_rng = random.Random(f"{seed}-chatter")
+    chatty = set(chatter_rng.sample(range(n), round(n * shape.chatty_share)))
     plan = Plan(shape=shape, seed=seed, invocations=[])
     for index, outcome in enumerate(outcomes_for(n, rng)):
         stream = f"2026/11/23/[$LATEST]{rng.getrandbits(128):032x}"
@@ -166,7 +206,10 @@ def make_plan(n: int, shape: Shape = FULL, seed: int = 7) -> Plan:
         )
         plan.invocations.append(invocation)
         printed = _earlier_request(run_start, index, rng) if warm else []
-        printed += [(at, message, index, decisive) for at, message, decisive in _printed(invocation, init, rng)]
+        ours = _printed(invocation, init, rng)
+        if index in chatty:
+            ours = _with_chatter(ours, invocation, shape.chatty_lines_per_second, chatter_rng)
+        printed += [(at, message, index, decisive) for at, message, decisive in ours]
         plan.lines.extend(_ingest(stream, printed, shape, rng))
     return plan
 
@@ -218,15 +261,56 @@ def _printed(invocation: Invocation, init: float | None, rng: random.Random) -> 
     return out
 
 
+def chatter_line(k: int, rng: random.Random) -> str:
+    """Return the `k`-th line of a chatty function: a plain ``print`` without ids, about 100 bytes."""
+    return (
+        f"processed record {k:07d} of shard {rng.randrange(64):02d}: key=order-{rng.getrandbits(40):010x} "
+        f"status=ok elapsed_ms={rng.uniform(0.1, 40.0):.2f} retries=0"
+    )
+
+
+def _with_chatter(
+    printed: list[tuple[float, str, bool]], invocation: Invocation, per_second: float, rng: random.Random
+) -> list[tuple[float, str, bool]]:
+    """Add `per_second` plain lines from just after START to just before the outcome's lines."""
+    begin, end = invocation.run_start + 0.002, invocation.run_end - 0.05
+    count = max(0, int((end - begin) * per_second))
+    chatter = [(begin + k / per_second, chatter_line(k, rng), False) for k in range(count)]
+    # START first; the others merged by time (stable: at equal times the function's own line comes first).
+    return printed[:1] + sorted(printed[1:] + chatter, key=lambda item: item[0])
+
+
 def _ingest(
     stream: str, printed: list[tuple[float, str, int | None, bool]], shape: Shape, rng: random.Random
 ) -> list[Line]:
-    """Give each printed line a unique, increasing timestamp and a visible time (in order within the stream)."""
-    result: list[Line] = []
-    last_at = last_visible = -(10**12)
+    """Give each printed line a unique, increasing timestamp and a visible time (in order within the stream).
+
+    Lines are shipped in batches: the lines printed within ``batch_seconds`` of a batch's first line
+    (one line per batch when it is 0) become visible together, a random delay after the batch's last line;
+    ``late_batch_share`` of the batches are about ``late_batch_seconds`` late instead. A batch is never
+    visible before the previous one of its stream.
+    """
+    stamped: list[tuple[int, str, int | None, bool]] = []
+    last_at = -(10**12)
     for at, message, invocation, decisive in printed:
-        at_ms = max(round(at * 1000), last_at + 1)
-        visible_ms = max(at_ms + round(rng.uniform(shape.min_delay, shape.max_delay) * 1000), last_visible)
-        result.append(Line(stream, at_ms, visible_ms, message, invocation, decisive))
-        last_at, last_visible = at_ms, visible_ms
+        last_at = max(round(at * 1000), last_at + 1)
+        stamped.append((last_at, message, invocation, decisive))
+    result: list[Line] = []
+    last_visible = -(10**12)
+    position = 0
+    while position < len(stamped):
+        batch_end = position + 1
+        limit_ms = stamped[position][0] + shape.batch_seconds * 1000
+        while batch_end < len(stamped) and stamped[batch_end][0] < limit_ms:
+            batch_end += 1
+        if shape.late_batch_share and rng.random() < shape.late_batch_share:
+            delay = rng.uniform(0.9, 1.1) * shape.late_batch_seconds
+        else:
+            delay = rng.uniform(shape.min_delay, shape.max_delay)
+        last_visible = max(stamped[batch_end - 1][0] + round(delay * 1000), last_visible)
+        result.extend(
+            Line(stream, at_ms, last_visible, message, invocation, decisive)
+            for at_ms, message, invocation, decisive in stamped[position:batch_end]
+        )
+        position = batch_end
     return result

@@ -4,12 +4,20 @@ Every request is forwarded to moto, except that ``FilterLogEvents`` is answered 
 error (HTTP 400 ``ThrottlingException``) whenever `rate` calls were already let through in the last
 `window` seconds: the 5 requests per second per account and region that AWS documents, shared by every
 caller. Other operations are never throttled. ``GET /__stats`` returns the counts.
+
+Other tenants of the account can take a share of that quota: with ``other_tenants_rate`` the proxy itself
+makes calls at that mean rate (Poisson arrivals from a seed, never forwarded), each counted against the
+quota like the triggers' calls. A tenant's call that finds the window full waits and takes the next free
+place before any trigger's call (it would be throttled and retried by its SDK until it got through), so
+the tenants take their share whatever the triggers do, and the triggers get what is left. It also
+counts the bytes of the ``FilterLogEvents`` answers it forwards: what the triggers downloaded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -28,28 +36,72 @@ _SKIPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 class QuotaProxy:
     """Forward to `upstream`, throttling ``FilterLogEvents`` above `rate` calls per `window` seconds."""
 
-    def __init__(self, upstream: str, *, rate: int = 5, window: float = 1.0) -> None:
+    def __init__(
+        self, upstream: str, *, rate: int = 5, window: float = 1.0, other_tenants_rate: float = 0.0, seed: int = 7
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.rate = rate
         self.window = window
+        self.other_tenants_rate = other_tenants_rate
         self.filter_calls = 0
         self.throttled = 0
         self.other_calls = 0
+        self.filter_bytes = 0
+        self.tenant_calls = 0
+        self.tenant_throttled = 0
+        self.tenants_waiting = 0
         self._admitted: deque[float] = deque()
+        self._random = random.Random(seed)
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self._tenants: asyncio.Task[None] | None = None
 
     def admit(self, now: float) -> bool:
         """Return whether a ``FilterLogEvents`` call arriving at `now` is within the quota (and count it)."""
-        while self._admitted and self._admitted[0] <= now - self.window:
-            self._admitted.popleft()
+        self._make_room(now)
         if len(self._admitted) >= self.rate:
             return False
         self._admitted.append(now)
         return True
 
+    def tenant_call(self, now: float) -> None:
+        """Count another tenant's call at `now` against the quota: now, or at the next free place (throttled)."""
+        self.tenant_calls += 1
+        self._make_room(now)
+        if len(self._admitted) >= self.rate:
+            self.tenant_throttled += 1
+            self.tenants_waiting += 1
+        else:
+            self._admitted.append(now)
+
+    def _make_room(self, now: float) -> None:
+        """Forget calls older than the window; give free places to the tenants' waiting calls first."""
+        while self._admitted and self._admitted[0] <= now - self.window:
+            self._admitted.popleft()
+        while self.tenants_waiting and len(self._admitted) < self.rate:
+            self.tenants_waiting -= 1
+            self._admitted.append(now)
+
+    def next_tenant_gap(self) -> float:
+        """Return the seconds until the other tenants' next call (exponential: Poisson arrivals)."""
+        return self._random.expovariate(self.other_tenants_rate)
+
     def stats(self) -> dict[str, Any]:
-        return {"filter_calls": self.filter_calls, "throttled": self.throttled, "other_calls": self.other_calls}
+        return {
+            "filter_calls": self.filter_calls,
+            "throttled": self.throttled,
+            "other_calls": self.other_calls,
+            "filter_bytes": self.filter_bytes,
+            "tenant_calls": self.tenant_calls,
+            "tenant_throttled": self.tenant_throttled,
+        }
+
+    async def _other_tenants(self) -> None:
+        due = time.monotonic()
+        while True:
+            due += self.next_tenant_gap()
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            self.tenant_call(time.monotonic())
 
     async def start(self, host: str = "127.0.0.1") -> str:
         """Serve on a free port of `host`; return the proxy's URL."""
@@ -66,9 +118,13 @@ class QuotaProxy:
         sock.bind((host, 0))
         site = web.SockSite(self._runner, sock, backlog=2048)
         await site.start()
+        if self.other_tenants_rate > 0:
+            self._tenants = asyncio.create_task(self._other_tenants())
         return f"http://{host}:{sock.getsockname()[1]}"
 
     async def close(self) -> None:
+        if self._tenants is not None:
+            self._tenants.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -105,6 +161,8 @@ class QuotaProxy:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         ) as answer:
             payload = await answer.read()
+            if request.headers.get("X-Amz-Target") == FILTER_TARGET:
+                self.filter_bytes += len(payload)
             answer_headers = {
                 key: value for key, value in answer.headers.items() if key.lower() not in _SKIPPED_HEADERS
             }

@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.scale                  # N = 10, 100, 1000; every mode
     .venv/bin/python -m benchmarks.scale --quick          # N = 10, 50; short invocations
     .venv/bin/python -m benchmarks.scale --sizes 100 --modes shared,per_trigger
+    .venv/bin/python -m benchmarks.scale --conditions volume --sizes 1000 --modes shared   # issue 9's conditions
 
 Each (N, mode) runs in fresh processes, one at a time: the AWS side (moto, the quota proxy, the log
 writer; `benchmarks.aws_side`) and the triggerer (`benchmarks.triggerer`, the only process measured).
@@ -27,9 +28,10 @@ from typing import IO, Any
 import requests
 
 from benchmarks import report
+from benchmarks.conditions import CONDITIONS, Conditions
 from benchmarks.metrics import summarize
 from benchmarks.modes import MODES
-from benchmarks.plan import FULL, QUICK, Plan, make_plan
+from benchmarks.plan import Plan, make_plan
 from benchmarks.runfiles import read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,13 +123,18 @@ def cpu_seconds_of(process: subprocess.Popen[bytes]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path) -> dict[str, Any]:
+def run_one(
+    plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path, conditions: Conditions
+) -> dict[str, Any]:
     """Run one (N, mode) and return its row."""
     plan.save(workdir / "plan.json")
     job = triggers_job(plan)
     write_json(workdir / "triggers.json", job)
     with open(workdir / "aws.log", "wb") as aws_log, open(workdir / "triggerer.log", "wb") as triggerer_log:
-        aws = spawn("benchmarks.aws_side", ["--workdir", str(workdir), "--writer", writer], code, aws_log)
+        aws_args = ["--workdir", str(workdir), "--writer", writer, "--seed", str(plan.seed)]
+        aws_args += ["--other-tenants-rate", str(conditions.other_tenants_rate)]
+        aws_args += ["--cloudwatch-pages"] if conditions.cloudwatch_pages else []
+        aws = spawn("benchmarks.aws_side", aws_args, code, aws_log)
         triggerer: subprocess.Popen[bytes] | None = None
         try:
             urls = wait_for(workdir / "aws.json", aws, STARTUP_TIMEOUT)
@@ -135,7 +142,8 @@ def run_one(plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path) 
             env |= MODES[mode_name].environment()
             triggerer = spawn(
                 "benchmarks.triggerer",
-                ["--workdir", str(workdir), "--mode", mode_name, "--proxy", urls["proxy"]],
+                ["--workdir", str(workdir), "--mode", mode_name, "--proxy", urls["proxy"]]
+                + ["--conditions", conditions.name],
                 code,
                 triggerer_log,
                 env,
@@ -152,6 +160,7 @@ def run_one(plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path) 
                 raise RuntimeError(f"the triggerer exited with {triggerer.returncode}; see {workdir}/triggerer.log")
             simulator = wait_for(workdir / "simulator.json", aws, STARTUP_TIMEOUT)
             proxy_stats = requests.get(f"{urls['proxy']}/__stats", timeout=30).json()
+            write_json(workdir / "proxy.json", proxy_stats)
             aws_cpu = cpu_seconds_of(aws)
         finally:
             if triggerer is not None:
@@ -174,10 +183,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, from {', '.join(MODES)}")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--conditions",
+        choices=sorted(CONDITIONS),
+        default="today",
+        help="today: the plan of earlier rows; volume: issue 9's (chatty functions, late batches, 1 MB pages, "
+        "other tenants on the quota, the operator's trigger kwargs)",
+    )
+    parser.add_argument(
         "--writer",
         choices=("auto", "boto3", "direct"),
         default="auto",
-        help=f"how lines reach moto (auto: boto3 up to N={BOTO3_WRITER_MAX_N}, moto's backend beyond)",
+        help=f"how lines reach moto (auto: boto3 up to N={BOTO3_WRITER_MAX_N} today, moto's backend beyond "
+        "and for volume)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     parser.add_argument("--keep", action="store_true", help="keep each run's working folder (logs, raw events)")
@@ -194,16 +211,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     code, package = snapshot_code()
     settings = report.settings_of(args, os.cpu_count() or 1) | {"commit": git_commit(), "package": package}
+    conditions = CONDITIONS[args.conditions]
     results: list[dict[str, Any]] = []
     print(report.HEADER + "\n" + report.RULE, flush=True)
     try:
         for n in args.sizes:
-            plan = make_plan(n, QUICK if args.quick else FULL, args.seed)
-            writer = args.writer if args.writer != "auto" else ("boto3" if n <= BOTO3_WRITER_MAX_N else "direct")
+            plan = make_plan(n, conditions.shape_for(args.quick), args.seed)
+            writer = args.writer
+            if writer == "auto":
+                writer = "boto3" if n <= BOTO3_WRITER_MAX_N and conditions.name == "today" else "direct"
             for mode_name in args.modes:
                 workdir = Path(tempfile.mkdtemp(prefix=f"scale-{n}-{mode_name}-"))
                 try:
-                    result = run_one(plan, mode_name, writer, workdir, code)
+                    result = run_one(plan, mode_name, writer, workdir, code, conditions)
                 except BaseException:
                     print(f"N={n} {mode_name} failed; its files are in {workdir}", file=sys.stderr, flush=True)
                     raise

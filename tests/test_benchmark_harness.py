@@ -1,17 +1,31 @@
-"""The scale benchmark's own parts: its quota enforcer really throttles, its simulated lines mean what they say."""
+"""The scale benchmark's own parts: its quota enforcer really throttles, its simulated lines mean what they say,
+its moto answers FilterLogEvents as CloudWatch does, and what it measures in the triggerer is measured."""
 
 from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, replace
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.logs.models import LogGroup
 
 from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.outcome import InvocationLog, decide
+from benchmarks import moto_patch
 from benchmarks.lines import LOG_GROUP
-from benchmarks.plan import EXPECTED_STATUS, QUICK, make_plan
-from benchmarks.quota_proxy import ThreadedQuotaProxy
+from benchmarks.metrics import check_lines, summarize
+from benchmarks.plan import EXPECTED_STATUS, FULL, QUICK, VOLUME, _ingest, make_plan
+from benchmarks.quota_proxy import QuotaProxy, ThreadedQuotaProxy
 
 REGION = "us-east-1"
 
@@ -37,7 +51,36 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
         stats = enforcer.proxy.stats()
 
     assert throttled >= 5
-    assert stats == {"filter_calls": 10, "throttled": throttled, "other_calls": 10}
+    assert stats | {"filter_bytes": 0} == {
+        "filter_calls": 10,
+        "throttled": throttled,
+        "other_calls": 10,
+        "filter_bytes": 0,
+        "tenant_calls": 0,
+        "tenant_throttled": 0,
+    }
+    # The answers of the calls let through are counted (an empty page is still a JSON body).
+    assert stats["filter_bytes"] >= (10 - throttled) * len('{"events": []}')
+
+
+def test_other_tenants_take_their_share_of_the_quota() -> None:
+    """Calls of other tenants (1.5/s, Poisson) take their places in the 5/s: a caller asking 10/s gets the rest."""
+    proxy = QuotaProxy("http://unused", other_tenants_rate=1.5, seed=3)
+    seconds = 200.0
+    tenant_at = proxy.next_tenant_gap()
+    ours = 0
+    for tick in range(int(seconds * 10)):  # our caller: every 0.1 s
+        now = tick / 10
+        while tenant_at <= now:
+            proxy.tenant_call(tenant_at)
+            tenant_at += proxy.next_tenant_gap()
+        ours += proxy.admit(now)
+
+    assert 1.2 * seconds <= proxy.tenant_calls <= 1.8 * seconds
+    assert proxy.tenant_throttled > 0  # arriving in a window our caller had filled, they waited
+    assert proxy.tenants_waiting <= 5  # and got through
+    assert ours + proxy.tenant_calls - proxy.tenants_waiting <= 5 * seconds + 5
+    assert ours >= (5 - 1.8) * seconds - 5  # nothing else is taken from ours
 
 
 @pytest.mark.parametrize("outcome", sorted(EXPECTED_STATUS))
@@ -86,3 +129,218 @@ def test_benchmark_uses_the_operators_defaults():
         == triggers.DEFAULT_POLL_INTERVAL
     )
     assert triggerer.SETTLE_SECONDS == triggers.DEFAULT_SETTLE_SECONDS
+
+
+def _digest(n: int, shape) -> str:
+    plan = make_plan(n, shape, seed=7)
+    rows = [asdict(line) for line in plan.lines] + [asdict(item) for item in plan.invocations]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def test_todays_conditions_plan_the_same_invocations_as_before_the_volume_option() -> None:
+    """Rows measured before ``--conditions volume`` existed stay comparable: same seed, same lines."""
+    assert _digest(100, FULL) == "3a59a23af4a5214ad3020a76f2e75dd2ce6488cb6dc7e253f738548f0ce7ab2f"
+    assert _digest(20, QUICK) == "7a7e9a93a986ecb2e008d6e93f149bd899044cf80bee20390599e3af5a9e5550"
+
+
+def test_volume_plan_has_chatty_functions_and_streams_ingested_in_order() -> None:
+    plan = make_plan(200, VOLUME, seed=5)
+    by_stream = defaultdict(list)
+    for line in plan.lines:
+        by_stream[line.stream].append(line)
+
+    chatty = 0
+    for invocation in plan.invocations:
+        ours = [line for line in by_stream[invocation.stream] if line.invocation == invocation.index]
+        if len(ours) > 20 * invocation.duration:  # about 50 a second, against one every 1..2 s
+            chatty += 1
+            assert len(ours) >= 50 * (invocation.duration - 0.1)
+            assert all(line.invocation == invocation.index for line in ours)  # its lines without ids are its own
+        stream = by_stream[invocation.stream]
+        assert [line.at_ms for line in stream] == sorted({line.at_ms for line in stream})  # unique, in order
+        assert [line.visible_ms for line in stream] == sorted(line.visible_ms for line in stream)  # in order
+        assert 5 <= invocation.duration <= 240 and 0 <= invocation.invoked_at <= 20
+    assert chatty == 20  # 10% of 200
+
+
+def test_ingestion_in_batches_with_one_in_a_hundred_about_twenty_seconds_late() -> None:
+    rng = random.Random(11)
+    # Lines 30 s apart: each its own batch, and no batch waits behind a late one.
+    sparse = [(30.0 * k, f"line {k}", 0, False) for k in range(20_000)]
+    delays = [(line.visible_ms - line.at_ms) / 1000 for line in _ingest("s", sparse, VOLUME, rng)]
+    late = [delay for delay in delays if delay > VOLUME.max_delay]
+    assert 0.007 <= len(late) / len(delays) <= 0.013
+    assert all(18.0 <= delay <= 22.0 for delay in late)
+    assert all(VOLUME.min_delay <= delay <= VOLUME.max_delay for delay in delays if delay <= VOLUME.max_delay)
+
+    # 50 lines a second: the lines printed within a second become visible together, after the last of them
+    # (or later, behind an earlier batch that was slower: each stream is ingested in order).
+    chatty = [(k / 50, f"line {k}", 0, False) for k in range(5_000)]
+    lines = _ingest("s", chatty, replace(VOLUME, late_batch_share=0.0), rng)
+    delays = [(line.visible_ms - line.at_ms) / 1000 for line in lines]
+    assert min(delays) >= VOLUME.min_delay
+    assert max(delays) <= VOLUME.max_delay + VOLUME.batch_seconds
+    assert 20 <= len({line.visible_ms for line in lines}) <= 100
+
+
+def _group(events_by_stream: dict[str, list[tuple[int, str]]]) -> LogGroup:
+    """Return a moto log group (not registered with any backend) holding the given events."""
+    group = LogGroup(DEFAULT_ACCOUNT_ID, "us-east-1", "/aws/lambda/patch-test")
+    for stream, events in events_by_stream.items():
+        group.create_log_stream(stream)
+        group.streams[stream].put_log_events([{"timestamp": ts, "message": message} for ts, message in events])
+    return group
+
+
+def _all_pages(group: LogGroup, **request) -> list[list[dict]]:
+    pages, token = [], None
+    while True:
+        request = {"log_stream_names": [], "start_time": None, "end_time": None, "limit": None} | request
+        page, token, searched = moto_patch.filter_log_events(
+            group,
+            group.name,
+            next_token=token,
+            filter_pattern=request.pop("filter_pattern", ""),
+            interleaved=False,
+            **request,
+        )
+        assert searched == []  # as CloudWatch since 2020
+        pages.append(page)
+        if token is None:
+            return pages
+
+
+def test_patched_moto_filters_or_patterns_and_sorts_across_streams() -> None:
+    group = _group(
+        {
+            "a": [(1000, "alpha one"), (1003, "gamma"), (1006, "beta two")],
+            "b": [(1001, "beta three"), (1004, "alpha four"), (1007, "delta")],
+            "c": [(1002, "gamma"), (1005, "alpha five"), (1008, "alpha six")],
+        }
+    )
+
+    [page] = _all_pages(group, filter_pattern='?"alpha" ?"beta"')
+    assert [event["message"] for event in page] == [
+        "alpha one",
+        "beta three",
+        "alpha four",
+        "alpha five",
+        "beta two",
+        "alpha six",
+    ]
+    [window] = _all_pages(group, start_time=1003, end_time=1006)  # both ends inclusive
+    assert [event["timestamp"] for event in window] == [1003, 1004, 1005, 1006]
+    assert [event["logStreamName"] for event in window] == ["a", "b", "c", "a"]
+    assert all(len(event["eventId"]) == moto_patch.EVENT_ID_DIGITS for event in window)
+    [one_stream] = _all_pages(group, log_stream_names=["c"])
+    assert [event["timestamp"] for event in one_stream] == [1002, 1005, 1008]
+
+
+def test_patched_moto_pages_end_at_one_megabyte_or_ten_thousand_events() -> None:
+    big = "x" * 10_000
+    group = _group({"big-a": [(k * 2, big) for k in range(150)], "big-b": [(k * 2 + 1, big) for k in range(150)]})
+    pages = _all_pages(group)
+    per_page = moto_patch.MAX_PAGE_BYTES // (10_000 + moto_patch.EVENT_OVERHEAD_BYTES)
+    assert [len(page) for page in pages] == [per_page, per_page, 300 - 2 * per_page]
+    stamps = [event["timestamp"] for page in pages for event in page]
+    assert stamps == list(range(300))  # each once, in order, across page ends
+
+    small = _group({"s": [(k, "tiny") for k in range(10_050)]})
+    assert [len(page) for page in _all_pages(small)] == [10_000, 50]
+    assert [len(page) for page in _all_pages(small, limit=4000)] == [4000, 4000, 2050]
+
+
+def test_lines_left_out_of_a_clipped_event_are_not_lost_lines() -> None:
+    expected = {("s", stamp): f"line {stamp}" for stamp in range(10)}
+    head_and_tail = [["s", stamp, f"line {stamp}"] for stamp in (0, 1, 8, 9)]
+
+    assert check_lines(head_and_tail, expected, omitted=6, omitted_at=2)["lost"] == 0
+    assert check_lines(head_and_tail, expected, omitted=4, omitted_at=2)["lost"] == 2  # 2 never read
+    assert check_lines(head_and_tail, expected)["lost"] == 6
+    without_second = [line for line in head_and_tail if line[1] != 1]
+    assert check_lines(without_second, expected, omitted=6, omitted_at=1)["lost"] == 1  # outside the gap
+
+
+def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults() -> None:
+    from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from benchmarks import triggerer
+    from benchmarks.modes import MODES
+
+    spec = {"index": 0, "correlation_id": "bench-1", "request_id": "r-1", "invoked_at": 2.0, "deadline": 99.0}
+    kwargs = triggerer.operator_trigger_kwargs(spec, 1000.0, MODES["shared"])
+
+    parameters = set(inspect.signature(LambdaInvocationTrigger.__init__).parameters) - {"self"}
+    assert set(kwargs) == parameters
+    assert kwargs["botocore_config"] is None
+    defaults = inspect.signature(LambdaInvokeDeferrableOperator.__init__).parameters
+    for name in ("max_lines", "max_bytes", "settle_seconds", "poll_interval", "end_marker"):
+        assert kwargs[name] == defaults[name].default, name
+    assert kwargs["late_arrival_seconds"] == defaults["ingestion_allowance_seconds"].default
+    assert kwargs["fire_after"] == 1002.0 + defaults["min_defer_seconds"].default
+    trigger = LambdaInvocationTrigger(**kwargs)
+    assert trigger.serialize()[1] == kwargs
+
+
+def test_todays_triggers_are_accepted_by_the_trigger() -> None:
+    """The harness's own kwargs (one attempt per call, nothing cut) stay within what the trigger accepts."""
+    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from benchmarks import triggerer
+    from benchmarks.modes import MODES
+
+    spec = {"index": 0, "correlation_id": "bench-1", "request_id": "r-1", "invoked_at": 2.0, "deadline": 99.0}
+    for mode in MODES.values():
+        kwargs = triggerer.trigger_kwargs(spec, 1000.0, mode)
+        assert LambdaInvocationTrigger(**kwargs).serialize()[1].items() >= kwargs.items()
+
+
+def test_loop_watcher_sees_a_blocked_loop() -> None:
+    from benchmarks import triggerer
+
+    async def block_once() -> list:
+        lags: list = []
+        watcher = asyncio.create_task(triggerer.watch_loop(lags, every=0.05))
+        await asyncio.sleep(0.12)
+        time.sleep(0.3)  # what CPU work on the loop does to every other task
+        await asyncio.sleep(0.12)
+        watcher.cancel()
+        return lags
+
+    lags = asyncio.run(block_once())
+    summary = triggerer.lag_summary(lags, t0=0.0)
+    # However loaded the machine, the wake-up after the block came at least 0.3 - 0.05 s late.
+    assert summary["loop_lag_max"] >= 0.25
+    assert summary["loop_lags_over_1s"] == 0 or summary["loop_lag_max"] > 1.0
+
+
+def test_a_trigger_stopped_at_the_cap_counts_in_latency_from_its_decisive_line_to_the_cap() -> None:
+    plan = make_plan(10, QUICK, seed=7)
+    t0_ms = 1_800_000_000_000
+    decisive = {invocation.index: t0_ms / 1000 + invocation.run_end + 1 for invocation in plan.invocations}
+    results = [
+        {
+            "index": invocation.index,
+            "status": invocation.expected_status,
+            "fired_at": decisive[invocation.index] + 5,
+            "lines": [],
+        }
+        for invocation in plan.invocations[1:]
+    ]
+    events = {
+        "mode": "shared",
+        "results": results,
+        "unfinished": [0],
+        "crashed": {},
+        "cpu_seconds": 1.0,
+        "wall_seconds": 500.0,
+        "rss_peak_kb": 0,
+        "rss_baseline_kb": 0,
+    }
+    simulator = {"decisive_visible": decisive, "writer": "direct", "lag_p95": 0, "lag_max": 0, "lines": 0}
+    proxy = {"filter_calls": 10, "throttled": 0}
+
+    row = summarize(plan, t0_ms, events, simulator, proxy)
+
+    assert row["wrong_outcomes"] == row["failed_reads"] == 1
+    assert row["latencies_at_cap"] == 1
+    assert row["latency_max"] == pytest.approx(500.0 - plan.invocations[0].run_end - 1)
