@@ -74,7 +74,7 @@ def trigger_kwargs(spec: dict[str, Any], t0: float, mode: Mode) -> dict[str, Any
         "deadline": t0 + spec["deadline"],
         "poll_interval": mode.poll_interval,
         "settle_seconds": SETTLE_SECONDS,
-        # The largest the trigger accepts (settings_bounds); nothing here comes near them.
+        # The largest the trigger accepts (settings.TRIGGER_BOUNDS); nothing here comes near them.
         "max_lines": 100_000,
         "max_bytes": 64 * 1024 * 1024,
         "aws_conn_id": CONN_ID,
@@ -88,41 +88,42 @@ def operator_trigger_kwargs(spec: dict[str, Any], t0: float, mode: Mode) -> dict
 
     Mirrors ``execute`` (tests/test_benchmark_harness.py checks that every trigger parameter is given).
     """
-    from airflow_lambda_deferrable.triggers import DEFAULT_CLOCK_SKEW_SECONDS
+    from airflow_lambda_deferrable.settings import FollowSettings, deadline_for
 
     operator = _operator(mode.poll_interval)
     invoked_at = t0 + spec["invoked_at"]
-    deadline = (
-        invoked_at + operator.queue_allowance_seconds + FUNCTION_TIMEOUT_SECONDS + operator.ingestion_allowance_seconds
+    deadline = deadline_for(
+        invoked_at=invoked_at,
+        function_timeout=FUNCTION_TIMEOUT_SECONDS,
+        queue_allowance_seconds=operator.queue_allowance_seconds,
+        ingestion_allowance_seconds=operator.ingestion_allowance_seconds,
+        max_wait_seconds=operator.max_wait_seconds,
+        responded_at=None,
     )
-    return {
-        "function_name": operator.function_name,
-        "log_group": LOG_GROUP,
-        "correlation_id": spec["correlation_id"],
-        "request_id": spec["request_id"],
-        "invoked_at": invoked_at,
-        "deadline": deadline,
-        "qualifier": operator.qualifier,
-        "invocation_type": operator.invocation_type,
-        "known_result": None,
-        "result": None,
-        "end_marker": operator.end_marker,
-        "correlation_id_key": operator.correlation_id_key,
-        "poll_interval": operator.poll_interval,
-        "settle_seconds": operator.settle_seconds,
-        "late_arrival_seconds": operator.ingestion_allowance_seconds,
-        "clock_skew_seconds": DEFAULT_CLOCK_SKEW_SECONDS,
-        "fire_after": invoked_at + operator.min_defer_seconds,
-        "max_lines": operator.max_lines,
-        "max_bytes": operator.max_bytes,
-        "aws_conn_id": operator.aws_conn_id,
-        "region_name": operator.region_name,
-        "verify": operator.verify,
-        "botocore_config": operator.botocore_config,
-        "tenant_id": None,
-        "claim_lines_without_ids": True,
-        "allow_hidden_success": False,
-    }
+    settings = FollowSettings(
+        function_name=operator.function_name,
+        log_group=LOG_GROUP,
+        correlation_id=spec["correlation_id"],
+        request_id=spec["request_id"],
+        invoked_at=invoked_at,
+        deadline=deadline,
+        qualifier=operator.qualifier,
+        invocation_type=operator.invocation_type,
+        fail_fast=operator.fail_fast,
+        end_marker=operator.end_marker,
+        correlation_id_key=operator.correlation_id_key,
+        poll_interval=operator.poll_interval,
+        settle_seconds=operator.settle_seconds,
+        ingestion_allowance_seconds=operator.ingestion_allowance_seconds,
+        fire_after=invoked_at + operator.min_defer_seconds,
+        max_lines=operator.max_lines,
+        max_bytes=operator.max_bytes,
+        aws_conn_id=operator.aws_conn_id,
+        region_name=operator.region_name,
+        verify=operator.verify,
+        botocore_config=operator.botocore_config,
+    )
+    return settings.as_kwargs()
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,6 +4,7 @@ its moto answers FilterLogEvents as CloudWatch does, and what it measures in the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -263,6 +264,7 @@ def test_lines_left_out_of_a_clipped_event_are_not_lost_lines() -> None:
 
 def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults() -> None:
     from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.settings import FollowSettings
     from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
     from benchmarks import triggerer
     from benchmarks.modes import MODES
@@ -270,13 +272,12 @@ def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults()
     spec = {"index": 0, "correlation_id": "bench-1", "request_id": "r-1", "invoked_at": 2.0, "deadline": 99.0}
     kwargs = triggerer.operator_trigger_kwargs(spec, 1000.0, MODES["shared"])
 
-    parameters = set(inspect.signature(LambdaInvocationTrigger.__init__).parameters) - {"self"}
-    assert set(kwargs) == parameters
+    assert set(kwargs) == {field.name for field in dataclasses.fields(FollowSettings)}
     assert kwargs["botocore_config"] is None
     defaults = inspect.signature(LambdaInvokeDeferrableOperator.__init__).parameters
     for name in ("max_lines", "max_bytes", "settle_seconds", "poll_interval", "end_marker"):
         assert kwargs[name] == defaults[name].default, name
-    assert kwargs["late_arrival_seconds"] == defaults["ingestion_allowance_seconds"].default
+    assert kwargs["ingestion_allowance_seconds"] == defaults["ingestion_allowance_seconds"].default
     assert kwargs["fire_after"] == 1002.0 + defaults["min_defer_seconds"].default
     trigger = LambdaInvocationTrigger(**kwargs)
     assert trigger.serialize()[1] == kwargs
