@@ -14,7 +14,8 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   since carries a timestamp at most the longest ingestion delay seen before that. So a full read starts
   there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the last one began,
   however long that read took: a slow read does not make the next one longer. Once every
-  `SWEEP_EVERY_INTERVALS` intervals it reaches back the whole ingestion allowance from the newest event,
+  `SWEEP_EVERY_INTERVALS` intervals (and `MIN_READS_BETWEEN_SWEEPS` reads) it reaches back the whole
+  ingestion allowance from the newest event,
   so a line later than any before is still found (and widens the lookback).
   Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
   (a restarted trigger) are caught up by a search for their ids.
@@ -41,6 +42,9 @@ LOOKBACK_MARGIN_MS = 5_000
 # Once every this many intervals, a full read reaches back the whole ingestion allowance (at a 5 s
 # interval: every 30 s).
 SWEEP_EVERY_INTERVALS = 6
+# ... and only after this many whole reads since the last: when reads take longer than the sweep period
+# (a busy group), not every read becomes a sweep of the whole allowance, which would only make it longer.
+MIN_READS_BETWEEN_SWEEPS = 3
 MAX_BACKOFF_SECONDS = 60.0
 # 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
@@ -88,6 +92,7 @@ class ReadPlanner:
         self.events_per_ms: float | None = None
         self.last_full_at = -math.inf
         self.last_sweep_at = -math.inf
+        self.reads_since_sweep = MIN_READS_BETWEEN_SWEEPS  # the first read may be one
         self.failures = 0
         self.hold_until = -math.inf
         self._wanted: list[float] = []  # when subscribers want full reads to start, earliest first
@@ -118,7 +123,10 @@ class ReadPlanner:
         """Start a full read at `now` for these subscribers: the wishes it serves are dropped."""
         while self._wanted and self._wanted[0] <= now:
             heapq.heappop(self._wanted)
-        sweep = now - self.last_sweep_at >= SWEEP_EVERY_INTERVALS * interval
+        sweep = (
+            now - self.last_sweep_at >= SWEEP_EVERY_INTERVALS * interval
+            and self.reads_since_sweep >= MIN_READS_BETWEEN_SWEEPS
+        )
         return FullRead(start_ms=self.window_start(reaches, sweep=sweep), sweep=sweep)
 
     def window_start(self, reaches: Sequence[Reach], *, sweep: bool) -> int:
@@ -173,8 +181,10 @@ class ReadPlanner:
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
         self.read_through_ms = int(began * 1000)
         self.last_read_ms = int((ended - began) * 1000)
+        self.reads_since_sweep += 1
         if plan.sweep:
             self.last_sweep_at = began
+            self.reads_since_sweep = 0
 
     def cycle_succeeded(self, step: Step, *, began: float) -> None:
         if step.full:

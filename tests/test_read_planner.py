@@ -167,3 +167,15 @@ def test_only_a_whole_read_moves_the_window_on():
     planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=5_000)
     planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=4_000)
     assert planner.newest_ms == 5_000
+
+
+def test_when_reads_take_longer_than_the_sweep_period_not_every_read_is_a_sweep():
+    planner = ReadPlanner()
+    planner.note_delays([0])
+    sweeps = []
+    for number in range(9):
+        began = T0 + number * 45.0  # each read takes 45 s, longer than six 5 s intervals
+        plan = planner.plan_full_read(began, [reach(0)], interval=5.0)
+        planner.full_read_done(plan, began=began, ended=began + 45.0, newest_ms=int(began * 1000))
+        sweeps.append(plan.sweep)
+    assert sweeps == [True, False, False, False, True, False, False, False, True]  # one in four reads
