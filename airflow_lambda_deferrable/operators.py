@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import conf
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -63,6 +65,9 @@ LAMBDA_DEFAULT_ASYNC_RETRIES = 2
 # Lambda keeps an asynchronous event queued up to 6 hours unless the invoke config says otherwise.
 LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS = 21_600
 
+# Set in the environment, `[operators] default_deferrable` is the deployment's own choice (see `default_deferrable`).
+DEFAULT_DEFERRABLE_ENV = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
+
 _EXCEPTION_FOR_STATUS = {
     "failed": LambdaInvocationFailed,
     "timeout": LambdaInvocationTimedOut,
@@ -102,8 +107,9 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     :param max_bytes: most bytes of lines kept in the trigger event.
     :param min_defer_seconds: a deferred task resumes no sooner than this after invoking, to stay clear
         of an executor race on very fast triggers (see README); ``0`` turns it off.
-    :param deferrable: defer to the triggerer (default); ``False`` runs the same trigger logic in the
-        worker, for deployments without a triggerer.
+    :param deferrable: defer to the triggerer; ``False`` runs the same trigger logic in the worker, for
+        deployments without a triggerer. Unset: ``True``, unless the deployment turned
+        ``[operators] default_deferrable`` off in its environment (see `default_deferrable`).
     :param tenant_id: the tenant to invoke for (``TenantId``), for functions with tenant isolation.
     :param end_marker_level: the level the function logs its end marker at (``INFO`` for Powertools'
         "Function ended"); with JSON logging it decides whether ``ApplicationLogLevel`` lets it through.
@@ -141,7 +147,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         max_lines: int = DEFAULT_MAX_LINES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         min_defer_seconds: float = DEFAULT_MIN_DEFER_SECONDS,
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         tenant_id: str | None = None,
         end_marker_level: str = "INFO",
         allow_hidden_success: bool = False,
@@ -165,7 +171,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.min_defer_seconds = min_defer_seconds
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.tenant_id = tenant_id
         self.allow_hidden_success = allow_hidden_success
         self.fail_fast = fail_fast
@@ -221,6 +227,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             aws_partition=self.hook.conn_partition,
             log_group=log_group,
             correlation_id=correlation_id,
+            invoked_at=invoked_at,
         )
 
         known_result, result = self._read_response(response)
@@ -277,6 +284,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             kwargs, which ``dag.test()`` does not pass on).
         """
         report = InvocationReport.from_payload(event)
+        self._end_link_time_range(context)
         self._log_lines(report)
         tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
         who = (
@@ -299,6 +307,13 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             self.log.error("%s error detail:\n%s", who, report.error["detail"])
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
         raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+
+    def _end_link_time_range(self, context: Context) -> None:
+        """Close the CloudWatch link's time range now that the outcome is known (it ran to "now" until then)."""
+        ti = context["ti"]
+        stored = ti.xcom_pull(key=LambdaInvocationLogsLink.key)
+        if isinstance(stored, dict) and "invoked_at" in stored:
+            ti.xcom_push(key=LambdaInvocationLogsLink.key, value={**stored, "ended_at": time.time()})
 
     def _result_of(self, report: InvocationReport, result_from_kwargs: Any) -> Any:
         """Return the function's result the event carried; ``None`` (with a warning) when it was too large."""
@@ -510,6 +525,21 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             )
         if report.omitted_lines and report.omitted_at >= len(report.lines):
             self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
+
+
+def default_deferrable() -> bool:
+    """Return ``deferrable`` for a task that does not set it: ``True`` unless the deployment turned
+    ``[operators] default_deferrable`` off in its environment.
+
+    The Amazon provider's operators default to the option itself, which Airflow sets to False; this
+    operator exists to defer, so only a deployment's own choice turns that off. Airflow writes
+    ``default_deferrable = false`` into every ``airflow.cfg`` it generates, so a False read from the file
+    cannot be told from Airflow's default; one from ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE`` can. True,
+    from anywhere, is followed.
+    """
+    if conf.getboolean("operators", "default_deferrable", fallback=False):
+        return True
+    return DEFAULT_DEFERRABLE_ENV not in os.environ
 
 
 def _aws_error(operation: str, request: dict[str, Any], err: ClientError) -> LambdaInvokeError:

@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow < 3.2
+    from airflow.models.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 SCENARIOS = {"sync_with_error", "async_with_error", "sync_without_error", "async_without_error", "async_timeout"}

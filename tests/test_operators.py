@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator
+from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator, links
 from airflow_lambda_deferrable.exceptions import (
     LambdaInvocationFailed,
     LambdaInvocationTimedOut,
@@ -23,6 +24,7 @@ from airflow_lambda_deferrable.exceptions import (
 )
 from airflow_lambda_deferrable.invocation_request import correlation_id_for_try
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.operators import DEFAULT_DEFERRABLE_ENV
 from tests import lambda_lines as lines
 from tests.conftest import FUNCTION as CONFTEST_FUNCTION
 from tests.conftest import MOTO_CONN_ID, REGION, aws_connection
@@ -46,6 +48,9 @@ class TaskInstanceStandIn:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+
+    def xcom_pull(self, key: str) -> Any:
+        return self.xcoms.get(key)
 
 
 def context_for(ti: TaskInstanceStandIn | None = None) -> dict[str, Any]:
@@ -318,6 +323,44 @@ def test_extra_link_points_at_the_correlation_id(function):
     assert f"filterPattern$3D$2522{correlation_id}$2522" in link
 
 
+def test_extra_link_spans_the_invocation_from_invoke_to_outcome(function, monkeypatch):
+    ti = TaskInstanceStandIn()
+    before = time.time()
+    defer(operator(), ti)
+    after = time.time()
+    stored = ti.xcoms[LambdaInvocationLogsLink.key]
+    assert before <= stored["invoked_at"] <= after
+    assert "ended_at" not in stored
+
+    def time_range(link: str) -> tuple[int, int]:
+        match = re.search(r"\$26start\$3D(\d+)\$26end\$3D(\d+)$", link)
+        assert match, link
+        return int(match[1]), int(match[2])
+
+    # While the task waits, the range runs to the moment the link is shown.
+    start_ms = int((stored["invoked_at"] - links.CLOCK_SKEW_MARGIN_SECONDS) * 1000)
+    monkeypatch.setattr(links, "_now", lambda: stored["invoked_at"] + 90)
+    assert time_range(LambdaInvocationLogsLink().format_link(**stored)) == (
+        start_ms,
+        int((stored["invoked_at"] + 90) * 1000),
+    )
+
+    # Once the outcome is known, it ends there, whenever the link is shown.
+    operator().execute_complete(context_for(ti), event("success"))
+    finished = time.time()
+    stored = ti.xcoms[LambdaInvocationLogsLink.key]
+    assert after <= stored["ended_at"] <= finished
+    monkeypatch.setattr(links, "_now", lambda: finished + 86_400)
+    assert time_range(LambdaInvocationLogsLink().format_link(**stored)) == (start_ms, int(stored["ended_at"] * 1000))
+
+
+def test_extra_link_stored_without_a_time_range_still_opens_the_filtered_group():
+    stored = {"region_name": "us-east-1", "aws_domain": "aws.amazon.com", "log_group": GROUP, "correlation_id": "c1"}
+    link = LambdaInvocationLogsLink().format_link(**stored)
+    assert link.endswith("filterPattern$3D$2522c1$2522")
+    assert LambdaInvocationLogsLink().format_link(region_name="us-east-1", aws_domain="aws.amazon.com") == ""
+
+
 def test_failed_request_response_still_defers_with_the_functions_error(function, proxy):
     # What Lambda answers when the handler raised: 200, X-Amz-Function-Error and the error document.
     error = {
@@ -502,3 +545,41 @@ def test_a_result_with_nan_is_carried_as_its_text(function, proxy):
     proxy.respond_next(INVOCATIONS, 200, {"x-amzn-RequestId": "req-nan"}, '{"ratio": NaN}')
     deferred = defer(operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse"))
     assert deferred.trigger.settings.result == {"value": '{"ratio": NaN}'}
+
+
+@pytest.mark.parametrize(
+    ("environment", "given", "expected"),
+    [
+        pytest.param(None, None, True, id="unset-defers"),
+        pytest.param("False", None, False, id="deployment-turned-it-off"),
+        pytest.param("True", None, True, id="deployment-turned-it-on"),
+        pytest.param("False", True, True, id="argument-wins-over-off"),
+        pytest.param("True", False, False, id="argument-wins-over-on"),
+        pytest.param(None, False, False, id="argument-off"),
+    ],
+)
+def test_deferrable_follows_the_deployments_default_deferrable(monkeypatch, environment, given, expected):
+    if environment is None:
+        monkeypatch.delenv(DEFAULT_DEFERRABLE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DEFAULT_DEFERRABLE_ENV, environment)
+    kwargs = {} if given is None else {"deferrable": given}
+    assert operator(**kwargs).deferrable is expected
+
+
+def test_airflows_own_default_for_default_deferrable_does_not_turn_deferral_off(monkeypatch):
+    """Airflow's default (False, written into every airflow.cfg it generates) is not the deployment's choice."""
+    from airflow.providers.common.compat.sdk import conf
+
+    monkeypatch.delenv(DEFAULT_DEFERRABLE_ENV, raising=False)
+    assert conf.getboolean("operators", "default_deferrable") is False
+    assert operator().deferrable is True
+
+
+def test_deferrable_from_default_args(monkeypatch):
+    from airflow.sdk import DAG
+
+    monkeypatch.setenv(DEFAULT_DEFERRABLE_ENV, "True")
+    with DAG(dag_id="no_triggerer_here", schedule=None, default_args={"deferrable": False}):
+        task = operator()
+    assert task.deferrable is False

@@ -95,6 +95,7 @@ def test_cfn_lint_finds_nothing() -> None:
         ),
         pytest.param("MemorySize: 128", "MemorySize: 128\n      Colour: blue", "E3002", id="unknown-property"),
         pytest.param("LogGroup: !Ref ExampleFunctionLogGroup", "LogGroup: !Ref Nowhere", "E3030", id="dangling-ref"),
+        pytest.param("Default: latest", "Default: 27", "E2015", id="layer-number-instead-of-release"),
     ],
 )
 def test_cfn_lint_flags_a_broken_copy(old: str, new: str, rule: str) -> None:
@@ -161,13 +162,24 @@ def test_logs_go_to_a_short_lived_group_in_json_format(template: dict[str, Any],
     assert group["Properties"]["RetentionInDays"] <= 7
 
 
-def test_powertools_layer_matches_runtime_and_architecture(function: dict[str, Any]) -> None:
+def test_powertools_layer_is_the_public_ssm_parameter_for_runtime_and_architecture(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    """The layer's ARN is read at deploy time from the parameter Powertools publishes, not pinned by number."""
     (layer,) = function["Layers"]
     assert isinstance(layer, Tag) and layer.name == "Sub"
-    runtime = function["Runtime"].replace(".", "")
+    runtime = function["Runtime"]
     (architecture,) = function.get("Architectures", ["x86_64"])
-    assert "${AWS::Region}" in layer.value
-    assert f":layer:AWSLambdaPowertoolsPythonV3-{runtime}-{architecture}:" in layer.value
+    assert layer.value == (
+        f"{{{{resolve:ssm:/aws/service/powertools/python/{architecture}/{runtime}/${{PowertoolsVersion}}}}}}"
+    )
+    version = template["Parameters"]["PowertoolsVersion"]
+    assert re.fullmatch(version["AllowedPattern"], version["Default"])
+    # Releases of the major the handler is tested with (lambda/requirements.txt), or "latest".
+    for allowed in ("latest", "3.23.0", "3.37.0"):
+        assert re.fullmatch(version["AllowedPattern"], allowed), allowed
+    for refused in ("4.0.0", "27", "latest/", "3.23"):
+        assert not re.fullmatch(version["AllowedPattern"], refused), refused
 
 
 def test_local_requirements_pin_the_powertools_major_in_use() -> None:
