@@ -41,8 +41,8 @@ def source_files() -> set[str]:
     """Return the package's files in the repository, as paths relative to the root."""
     return {
         path.relative_to(ROOT).as_posix()
-        for path in (ROOT / PACKAGE).iterdir()
-        if path.suffix == ".py" or path.name == "py.typed"
+        for path in (ROOT / PACKAGE).rglob("*")
+        if (path.suffix == ".py" or path.name == "py.typed") and "__pycache__" not in path.parts
     }
 
 
@@ -70,7 +70,9 @@ def test_wheel_holds_only_the_provider_package_and_py_typed(dist):
 
 def test_sdist_holds_the_package_and_not_the_tests(dist):
     with tarfile.open(dist["sdist"]) as archive:
-        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+        members = [member for member in archive.getmembers() if "/" in member.name]
+    names = {member.name.split("/", 1)[1] for member in members}
+    files = {member.name.split("/", 1)[1] for member in members if member.isfile()}
     top = {name for name in names if "/" not in name}
     assert top == {
         "PKG-INFO",
@@ -82,7 +84,7 @@ def test_sdist_holds_the_package_and_not_the_tests(dist):
         PACKAGE,
         f"{PACKAGE}.egg-info",
     }
-    assert {name for name in names if name.startswith(f"{PACKAGE}/")} == source_files()
+    assert {name for name in files if name.startswith(f"{PACKAGE}/")} == source_files()
     assert not [name for name in names if name.startswith("tests")]
 
 
