@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
@@ -50,6 +49,7 @@ from airflow_lambda_deferrable.settings import (
     deadline_for,
     problems_with,
 )
+from airflow_lambda_deferrable.task_log_lines import RESUMED_LABEL, task_log_line
 from airflow_lambda_deferrable.trigger_event import MAX_RESULT_BYTES, InvocationReport, carry_result
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 
@@ -517,12 +517,13 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         for index, line in enumerate(report.lines):
             if index == report.omitted_at and report.omitted_lines:
                 self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
-            level = logging.getLevelName(str(line.get("level", "INFO")))
-            when = datetime.fromtimestamp(line["timestamp"] / 1000, tz=UTC).isoformat(timespec="milliseconds")
-            text = line["message"] if not line.get("detail") else f"{line['message']}\n{line['detail']}"
-            self.log.log(
-                level if isinstance(level, int) else logging.INFO, "[lambda] %s %s %s", when, line.get("level"), text
+            level, text = task_log_line(
+                timestamp_ms=line["timestamp"],
+                level=line.get("level"),
+                message=line["message"],
+                detail=line.get("detail"),
             )
+            self.log.log(level, "%s %s", RESUMED_LABEL, text)
         if report.omitted_lines and report.omitted_at >= len(report.lines):
             self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
 

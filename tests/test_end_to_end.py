@@ -195,3 +195,32 @@ def test_fifty_deferred_tasks_share_one_poller_in_the_real_triggerer(airflow, co
         f"{per_trigger_calls} with per-trigger polling"
     )
     assert shared_calls * 2 <= per_trigger_calls, (shared_calls, per_trigger_calls)
+
+
+def test_the_functions_lines_show_in_the_task_log_while_it_is_deferred(airflow):
+    run_id = airflow.trigger("live_lines")
+    seen_while_deferred = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and seen_while_deferred is None:
+        (task,) = airflow.task_instances("live_lines", run_id)
+        if task["state"] == "deferred":
+            log = airflow.task_log("live_lines", run_id, "twelve_seconds")
+            (still,) = airflow.task_instances("live_lines", run_id)
+            if "[lambda live]" in log and "iteration 1 of 12" in log and still["state"] == "deferred":
+                seen_while_deferred = log
+        elif task["state"] in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    assert seen_while_deferred is not None, "the function's lines never showed while the task was deferred"
+    assert "[lambda] " not in seen_while_deferred  # the resumed part has not been written yet
+
+    history = watch(airflow, "live_lines", run_id, timeout=180)
+    assert history["twelve_seconds"][-1] == "success"
+    log = airflow.task_log("live_lines", run_id, "twelve_seconds")
+    live = [line.split("[lambda live] ", 1)[1] for line in log.splitlines() if "[lambda live] " in line]
+    resumed = [line.split("[lambda] ", 1)[1] for line in log.splitlines() if "[lambda] " in line]
+    iterations = [f"iteration {i} of 12" for i in range(1, 13)]
+    # Each line once in the live part, and once again in the resumed part, which holds them all.
+    assert len(live) == len(set(live)), "a line was shown twice live"
+    assert [i for i in iterations if any(line.endswith(f"INFO {i}") for line in live)] == iterations
+    assert [i for i in iterations if any(line.endswith(f"INFO {i}") for line in resumed)] == iterations

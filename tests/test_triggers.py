@@ -689,3 +689,50 @@ async def test_a_sources_own_failure_propagates(logs_client, monkeypatch):
     monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: Broken()))
     with pytest.raises(RuntimeError, match="a bug in a source"):
         await first_event(make_trigger())
+
+
+def live_lines(printed: str) -> list[tuple[str, str]]:
+    """(level, text after the label) of each ``[lambda live]`` record the trigger printed (Airflow's structlog
+    writes ``<time> [<level>] <message> [<logger>] loc=...``)."""
+    found = []
+    for line in printed.splitlines():
+        if "] [lambda live] " in line:
+            level = line.split("[", 1)[1].split("]", 1)[0].strip()
+            text = line.split("[lambda live] ", 1)[1].split(" [airflow_lambda_deferrable.", 1)[0]
+            found.append((level, text))
+    return found
+
+
+@pytest.mark.asyncio
+async def test_new_lines_are_logged_live_once_each_within_the_line_budget(logs_client, capfd):
+    body = [lines.powertools(CID, RID, f"step {n}") for n in range(8)]
+    lines.put(logs_client, GROUP, [lines.start(RID), *body, lines.powertools(CID, RID, "Function ended")])
+    task = asyncio.create_task(first_event(make_trigger(max_lines=5)))
+    await asyncio.sleep(1.0)  # read a few times before the request ends: nothing is repeated
+    lines.put(logs_client, GROUP, [lines.end(RID), lines.report(RID)])
+    payload = await task
+    assert payload["status"] == "success"
+    live = live_lines(capfd.readouterr().out)
+    assert [text.split(" ", 2)[2] for _, text in live[:-1]] == [
+        lines.start(RID),
+        "step 0",
+        "step 1",
+        "step 2",
+        "step 3",
+    ]
+    assert live[-1] == (
+        "info",
+        "further lines are not shown live (max_lines = 5); the task logs the invocation's lines when it resumes",
+    )
+    assert {level for level, _ in live} == {"info"}
+
+
+@pytest.mark.asyncio
+async def test_a_live_line_keeps_its_level_and_traceback(logs_client, capfd):
+    lines.put(logs_client, GROUP, [lines.start(RID), lines.logged_exception(CID, RID), lines.end(RID)])
+    await first_event(make_trigger())
+    printed = capfd.readouterr().out
+    assert [text.split(" ", 2)[1:] for level, text in live_lines(printed) if level == "error"] == [
+        ["ERROR", "Function invocation failed"]
+    ]
+    assert "Function invocation failed\nTraceback (most recent call last):" in printed

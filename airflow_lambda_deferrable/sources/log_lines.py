@@ -16,6 +16,7 @@ from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.outcome import InvocationLog
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
+from airflow_lambda_deferrable.task_log_lines import LIVE_LABEL, task_log_line
 from airflow_lambda_deferrable.trigger_event import clip_line
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class LogLines:
         self.settings = trigger.settings
         self.log: logging.Logger = trigger.log
         self._stretch_reads: dict[tuple[str, int, int], float] = {}
+        self._shown_live = 0  # lines logged live so far (each new line once)
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         settings = self.settings
@@ -89,6 +91,26 @@ class LogLines:
                 len(accepted),
                 evidence.log.line_count,
             )
+            self._show_live(accepted)
+
+    def _show_live(self, lines: list[LogLine]) -> None:
+        """Log new lines as they are read (Airflow shows a deferred task's trigger log in its task log), up
+        to the event's line budget; say once when the rest is left out of this live view."""
+        budget = self.settings.max_lines
+        for line in sorted(lines, key=lambda line: line.timestamp):
+            if self._shown_live < budget:
+                level, text = task_log_line(
+                    timestamp_ms=line.timestamp, level=line.level, message=line.message, detail=line.detail
+                )
+                self.log.log(level, "%s %s", LIVE_LABEL, text)
+            elif self._shown_live == budget:
+                self.log.info(
+                    "%s further lines are not shown live (max_lines = %d); the task logs the invocation's lines "
+                    "when it resumes",
+                    LIVE_LABEL,
+                    budget,
+                )
+            self._shown_live += 1
 
     async def _read_stretches(self, subscription: Subscription, log: InvocationLog) -> list[LogLine]:
         """Read our request's closed stretches of stream: when each closes, and once after the settle window."""
