@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from airflow_lambda_deferrable.durable_execution import ExecutionEnd
 from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult
 
 
@@ -27,6 +28,9 @@ class Evidence:
     unfollowable: str | None = None
     # Reads asked of the log so far.
     polls: int = 0
+    # How a durable execution ended (`GetDurableExecution`), and when that was first seen (epoch seconds).
+    execution_end: ExecutionEnd | None = None
+    execution_ended_seen_at: float | None = None
 
 
 class CompletionSource(Protocol):

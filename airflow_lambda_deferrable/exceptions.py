@@ -21,6 +21,10 @@ class LambdaInvocationFailed(LambdaInvocationError):
     """The function failed: an error it logged, an unhandled exception, a Lambda timeout or a crash."""
 
 
+class LambdaDurableExecutionFailed(LambdaInvocationFailed):
+    """A durable execution ended FAILED, TIMED_OUT or STOPPED; the message gives its error type and message."""
+
+
 class LambdaInvocationTimedOut(LambdaInvocationError):
     """No outcome was seen in CloudWatch Logs before the deadline."""
 

@@ -17,7 +17,14 @@ from airflow.providers.common.compat.sdk import conf
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from airflow_lambda_deferrable.durable_execution import (
+    check_execution_name,
+    execution_name_for_try,
+    execution_timeout_of,
+    is_qualified,
+)
 from airflow_lambda_deferrable.exceptions import (
+    LambdaDurableExecutionFailed,
     LambdaInvocationFailed,
     LambdaInvocationTimedOut,
     LambdaInvokeError,
@@ -32,6 +39,7 @@ from airflow_lambda_deferrable.invocation_request import (
     describe_payload,
 )
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.outcome import KnownResult
 from airflow_lambda_deferrable.settings import (
@@ -65,6 +73,9 @@ LAMBDA_DEFAULT_ASYNC_RETRIES = 2
 # Lambda keeps an asynchronous event queued up to 6 hours unless the invoke config says otherwise.
 LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS = 21_600
 
+# A synchronous invoke of a durable function answers within this (Lambda's limit), else the invocation goes on.
+DURABLE_SYNC_LIMIT_SECONDS = 900
+
 # Set in the environment, `[operators] default_deferrable` is the deployment's own choice (see `default_deferrable`).
 DEFAULT_DEFERRABLE_ENV = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
 
@@ -85,7 +96,14 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     the cause in the function's own words.
 
     Returns (XCom): for ``RequestResponse`` the function's result (parsed JSON where possible); for
-    ``Event`` a dict with ``request_id`` and ``correlation_id``.
+    ``Event`` a dict with ``request_id`` and ``correlation_id``; for a durable function (one with a
+    ``DurableConfig``), the execution's result, whatever the invocation type.
+
+    A durable function runs one execution, named per task try (or `durable_execution_name`), followed with
+    ``GetDurableExecution`` until it ends; its status decides, and its error is raised as
+    `LambdaDurableExecutionFailed`. The task must name a version or alias (`qualifier`): Lambda starts no
+    durable execution of an unqualified function. Re-running ``execute`` in the same try gets the same
+    execution back, not a second one.
 
     :param function_name: name, partial ARN or ARN of the function, optionally with ``:qualifier``.
     :param payload: a JSON object, as a dict, a JSON string or bytes.
@@ -118,11 +136,15 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         the deadline" then counts as success. Without it such a task is refused before invoking.
     :param fail_fast: fail as soon as the function has logged an ERROR line (after ``settle_seconds``),
         without waiting for the request's end; its later lines may then be missing from the task log.
+    :param durable_execution_name: durable functions only: the execution's name (1 to 64 letters, digits,
+        ``-``, ``_``); by default one derived from the task try. Templated.
+    :param stop_execution_on_kill: durable functions only: stop the execution (``StopDurableExecution``)
+        when the task is killed (cleared, marked failed or success by a user, or timed out in the worker).
     """
 
     aws_hook_class = LambdaHook
     template_fields: Sequence[str] = aws_template_fields(
-        "function_name", "payload", "qualifier", "correlation_id", "tenant_id"
+        "function_name", "payload", "qualifier", "correlation_id", "tenant_id", "durable_execution_name"
     )
     template_fields_renderers = {"payload": "json"}
     operator_extra_links = (LambdaInvocationLogsLink(),)
@@ -152,6 +174,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         end_marker_level: str = "INFO",
         allow_hidden_success: bool = False,
         fail_fast: bool = False,
+        durable_execution_name: str | None = None,
+        stop_execution_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,6 +199,10 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.tenant_id = tenant_id
         self.allow_hidden_success = allow_hidden_success
         self.fail_fast = fail_fast
+        self.durable_execution_name = durable_execution_name
+        self.stop_execution_on_kill = stop_execution_on_kill
+        # The durable execution this task started, while `execute` runs (for `on_kill`).
+        self._durable_execution_arn: str | None = None
         try:
             self.end_marker_level = lambda_level(end_marker_level)
         except ValueError as err:
@@ -203,15 +231,25 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         tenant_id = self._check_tenant(configuration)
         hidden_success_allowed = self._check_logging_controls(configuration)
         log_group = self.log_group or self._log_group_of(configuration)
-        function_timeout = int(configuration.get("Timeout") or 3)
+        execution_timeout = execution_timeout_of(configuration)
+        execution_name = self._execution_name(context, durable=execution_timeout is not None)
+        # A durable execution runs for its own timeout, over many invocations of the function.
+        function_timeout = execution_timeout or int(configuration.get("Timeout") or 3)
         if self.invocation_type == "Event":
             self._warn_about_async_config()
 
         invoked_at = time.time()
-        response = self._invoke(payload, function_timeout, tenant_id)
+        response = self._invoke(payload, function_timeout, tenant_id, execution_name)
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        execution_arn = response.get("DurableExecutionArn")
+        if execution_name is not None and not execution_arn:
+            raise LambdaInvokeError(
+                f"Invoke of durable function {self.function_name} (execution {execution_name}) answered no "
+                "DurableExecutionArn: the execution cannot be followed"
+            )
+        self._durable_execution_arn = execution_arn
         self.log.info(
-            "Invoked %s (%s, qualifier %s%s): request %s, correlation id %s, log group %s",
+            "Invoked %s (%s, qualifier %s%s): request %s, correlation id %s, log group %s%s",
             self.function_name,
             self.invocation_type,
             self.qualifier,
@@ -219,6 +257,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             request_id,
             correlation_id,
             log_group,
+            f", durable execution {execution_arn}" if execution_arn else "",
         )
         LambdaInvocationLogsLink.persist(
             context=context,
@@ -251,6 +290,9 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             known_result=known_result,
             result=carry_result(result) if known_result is not None and not known_result["failed"] else None,
             tenant_id=tenant_id,
+            durable_execution_arn=execution_arn,
+            durable_execution_name=execution_name,
+            stop_execution_on_kill=self.stop_execution_on_kill,
             # Managed Instances run several requests at once in one environment and stream.
             claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
             allow_hidden_success=hidden_success_allowed,
@@ -270,7 +312,10 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         )
         trigger = LambdaInvocationTrigger(settings)
         if not self.deferrable:
-            return self.execute_complete(context, event=asyncio.run(_first_event(trigger)))
+            event = asyncio.run(_first_event(trigger))
+            self._durable_execution_arn = None
+            return self.execute_complete(context, event=event)
+        self._durable_execution_arn = None  # the trigger follows it now (and stops it if the task is killed)
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
@@ -297,16 +342,62 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 "in the same environment at the time, so they could be either's",
                 report.unattributed_lines,
             )
+        if report.durable_execution_name:
+            who += f", durable execution {report.durable_execution_name}"
         if report.status == "success":
             self.log.info("%s succeeded: %s", who, report.message)
-            if self.invocation_type == "RequestResponse":
+            if self.invocation_type == "RequestResponse" or report.durable_execution_arn:
                 return self._result_of(report, result)
             identity = {"request_id": report.request_id, "correlation_id": report.correlation_id}
             return identity | ({"tenant_id": report.tenant_id} if report.tenant_id else {})
         if report.error and report.error.get("detail"):
             self.log.error("%s error detail:\n%s", who, report.error["detail"])
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
+        if report.status == "failed" and report.durable_execution_arn:
+            raise LambdaDurableExecutionFailed(f"{who} {verb}: {report.message}")
         raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+
+    def on_kill(self) -> None:
+        """Stop the durable execution this task started, if it is still followed from the worker.
+
+        A deferred task's execution is stopped by the trigger's ``on_kill`` instead.
+        """
+        arn = self._durable_execution_arn
+        if not arn or not self.stop_execution_on_kill:
+            return
+        try:
+            self.hook.conn.stop_durable_execution(
+                DurableExecutionArn=arn,
+                Error={"ErrorType": "AirflowTaskKilled", "ErrorMessage": f"the Airflow task {self.task_id} was killed"},
+            )
+        except ClientError as err:
+            self.log.warning("StopDurableExecution of %s failed: %s", arn, err)
+            return
+        self.log.info("Stopped durable execution %s", arn)
+
+    def _execution_name(self, context: Context, *, durable: bool) -> str | None:
+        """Return the durable execution's name (``None`` for a function that is not durable), or refuse
+        what Lambda would: a name for a function that is not durable, a bad name, no version or alias."""
+        who = f"{type(self).__name__} {self.task_id}"
+        if not durable:
+            if self.durable_execution_name:
+                raise LambdaInvokeInputError(
+                    f"{who}: {self.function_name} is not a durable function (no DurableConfig), so it takes no "
+                    f"durable_execution_name (got {self.durable_execution_name!r})"
+                )
+            return None
+        if not is_qualified(self.function_name, self.qualifier):
+            raise LambdaInvokeInputError(
+                f"{who}: {self.function_name} is a durable function: Lambda starts its executions only for a "
+                "version or alias; give qualifier (a published version, an alias, or '$LATEST')"
+            )
+        if self.durable_execution_name:
+            try:
+                return check_execution_name(self.durable_execution_name)
+            except LambdaInvokeInputError as err:
+                raise LambdaInvokeInputError(f"{who}: {err}") from None
+        ti = context["ti"]
+        return execution_name_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
 
     def _end_link_time_range(self, context: Context) -> None:
         """Close the CloudWatch link's time range now that the outcome is known (it ran to "now" until then)."""
@@ -450,8 +541,16 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.log.warning("%s: %s; allow_hidden_success=True, so proceeding", self.function_name, reason)
         return True
 
-    def _invoke(self, payload: bytes, function_timeout: int, tenant_id: str | None = None) -> dict[str, Any]:
-        """Invoke once: the client never retries (a retried invoke can run the function twice)."""
+    def _invoke(
+        self, payload: bytes, function_timeout: int, tenant_id: str | None = None, execution_name: str | None = None
+    ) -> dict[str, Any]:
+        """Invoke once: the client never retries (a retried invoke can run the function twice).
+
+        A durable execution is named, so invoking again with the same name and payload is safe: Lambda
+        answers the execution it already has.
+        """
+        if execution_name is not None:
+            function_timeout = min(function_timeout, DURABLE_SYNC_LIMIT_SECONDS)
         invoke_config = Config(
             read_timeout=function_timeout + READ_TIMEOUT_MARGIN_SECONDS,
             retries={"total_max_attempts": 1, "mode": "standard"},
@@ -466,9 +565,17 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             request["Qualifier"] = self.qualifier
         if tenant_id is not None:
             request["TenantId"] = tenant_id
+        if execution_name is not None:
+            request["DurableExecutionName"] = execution_name
         try:
             response = client.invoke(**request)
         except ClientError as err:
+            if error_code(err) == "DurableExecutionAlreadyStartedException":
+                raise LambdaInvokeError(
+                    f"Invoke of {self.function_name} refused: durable execution {execution_name} already exists "
+                    "with another payload (the payload changed between two runs of this try, or "
+                    f"durable_execution_name is reused). Lambda said: {err.response.get('Error', {}).get('Message')}"
+                ) from err
             raise _aws_error("Invoke", request, err) from err
         except ReadTimeoutError as err:
             raise LambdaInvokeError(

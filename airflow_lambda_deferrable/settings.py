@@ -35,6 +35,8 @@ DEFAULT_QUEUE_ALLOWANCE_SECONDS = 300.0
 DEFAULT_MIN_DEFER_SECONDS = 6.0
 # `[lambda_deferrable] max_requests_per_second`: FilterLogEvents calls per second of one triggerer process.
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
+# GetDurableExecution calls per second of one triggerer process and connection (their own quota).
+DEFAULT_MAX_STATUS_READS_PER_SECOND = 5.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class FollowSettings:
     :param known_result: for ``RequestResponse``, what the response said (see `outcome.KnownResult`).
     :param result: for ``RequestResponse``, the function's result as `trigger_event.carry_result` made it.
     :param tenant_id: the tenant the invocation ran for (tenant isolation), for messages.
+    :param durable_execution_arn: the durable execution the invoke started or found (durable functions):
+        its status, not the log, decides the verdict (see `durable_execution`).
+    :param durable_execution_name: that execution's name, for messages.
+    :param stop_execution_on_kill: stop the durable execution when a user kills the deferred task.
 
     How to follow it:
 
@@ -142,6 +148,9 @@ class FollowSettings:
     known_result: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     tenant_id: str | None = None
+    durable_execution_arn: str | None = None
+    durable_execution_name: str | None = None
+    stop_execution_on_kill: bool = True
     claim_lines_without_ids: bool = True
     allow_hidden_success: bool = False
     fail_fast: bool = False
@@ -184,6 +193,31 @@ class FollowSettings:
     @property
     def ingestion_allowance_ms(self) -> int:
         return int(self.ingestion_allowance_seconds * 1000)
+
+    @property
+    def connection_key(self) -> dict[str, Any]:
+        """What makes two triggers' AWS clients interchangeable: they may share a poller or a budget."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+        }
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Which invocation this is, as the trigger's event names it."""
+        return {
+            "function_name": self.function_name,
+            "qualifier": self.qualifier,
+            "log_group": self.log_group,
+            "correlation_id": self.correlation_id,
+            "request_id": self.request_id,
+            "invocation_type": self.invocation_type,
+            "tenant_id": self.tenant_id,
+            "durable_execution_arn": self.durable_execution_arn,
+            "durable_execution_name": self.durable_execution_name,
+        }
 
     def as_kwargs(self) -> dict[str, Any]:
         """Return every field by name: the trigger's serialized kwargs."""

@@ -128,7 +128,7 @@ def build_payload(
 ) -> dict[str, Any]:
     """Return the event payload (JSON-serializable primitives only).
 
-    :param identity: function_name, qualifier, log_group, correlation_id, request_id, tenant_id.
+    :param identity: which invocation (`settings.FollowSettings.identity`).
     :param result: a ``RequestResponse`` function's result, as `carry_result` made it.
     :param dropped_lines: lines the trigger did not keep, between the earliest and latest of `lines`.
     :param unattributed_lines: lines without ids in the request's stretch of stream that could have been
@@ -178,6 +178,8 @@ class InvocationReport:
     result: dict[str, Any] | None = None
     tenant_id: str | None = None
     unattributed_lines: int = 0
+    durable_execution_arn: str | None = None
+    durable_execution_name: str | None = None
 
     @classmethod
     def from_payload(cls, payload: Any) -> InvocationReport:
@@ -229,7 +231,13 @@ class InvocationReport:
             qualifier=payload.get("qualifier"),
             result=result,
             tenant_id=payload["tenant_id"] if isinstance(payload.get("tenant_id"), str) else None,
+            durable_execution_arn=_text_or_none(payload.get("durable_execution_arn")),
+            durable_execution_name=_text_or_none(payload.get("durable_execution_name")),
             unattributed_lines=payload["unattributed_lines"]
             if isinstance(payload.get("unattributed_lines"), int)
             else 0,
         )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

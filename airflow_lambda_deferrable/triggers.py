@@ -7,12 +7,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from airflow_lambda_deferrable.durable_execution import decide_execution
 from airflow_lambda_deferrable.evidence import Evidence
+from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.outcome import InvocationLog, Verdict, decide
 from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults are importable from here too)
     DEFAULT_CLOCK_SKEW_SECONDS,
@@ -25,10 +29,8 @@ from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults ar
     FollowSettings,
 )
 from airflow_lambda_deferrable.sources import SOURCES
-from airflow_lambda_deferrable.trigger_event import build_payload
+from airflow_lambda_deferrable.trigger_event import build_payload, carry_result
 
-# The shortest pause between two reads asked for by one trigger.
-MIN_WAIT_SECONDS = 0.05
 # The logs client makes one attempt per call: a throttled call is seen (and paced) by the poller's request
 # budget, not retried out of sight inside botocore.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -80,6 +82,35 @@ class LambdaInvocationTrigger(BaseTrigger):
         """Build the client of `_logs_client` off the event loop (resolving the connection may block)."""
         return await sync_to_async(self._logs_client)()
 
+    def _lambda_client(self) -> Any:
+        """Return a Lambda client (an async context manager) with the user's botocore config, one attempt a call."""
+        settings = self.settings
+        hook = AwsBaseHook(
+            aws_conn_id=settings.aws_conn_id,
+            client_type="lambda",
+            region_name=settings.region_name,
+            verify=settings.verify,
+            config=settings.botocore_config,
+        )
+        return hook.get_client_type(
+            region_name=hook.region_name, config=hook.config.merge(ONE_ATTEMPT), deferrable=True
+        )
+
+    async def lambda_client(self) -> Any:
+        """Build the client of `_lambda_client` off the event loop (resolving the connection may block)."""
+        return await sync_to_async(self._lambda_client)()
+
+    async def on_kill(self) -> None:
+        """Stop the durable execution when a user kills the deferred task (cleared, marked failed or success).
+
+        Airflow calls this only for a user's action, never when the triggerer restarts or the trigger times
+        out. Invocations that are not durable executions cannot be stopped: Lambda has no such call.
+        """
+        settings = self.settings
+        if not settings.durable_execution_arn or not settings.stop_execution_on_kill:
+            return
+        await stop_execution(self, reason=f"the Airflow task {self.task_id or ''} was killed by a user")
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Follow the invocation until it is decided, then yield exactly one event."""
         payload = await self.follow()
@@ -116,17 +147,8 @@ class LambdaInvocationTrigger(BaseTrigger):
                 news.clear()
                 if evidence.unfollowable is not None:
                     self.log.error("Giving up on %s: %s", settings.function_name, evidence.unfollowable)
-                    return self._payload("error", evidence.unfollowable, evidence.log, None, evidence.polls)
-                verdict = decide(
-                    evidence.log,
-                    now=time.time(),
-                    checked_at=evidence.checked_at,
-                    deadline=settings.deadline,
-                    settle_seconds=settings.settle_seconds,
-                    known=evidence.known,
-                    allow_hidden_success=settings.allow_hidden_success,
-                    fail_fast=settings.fail_fast,
-                )
+                    return self._payload("error", evidence.unfollowable, evidence, None)
+                verdict = self._decide(evidence)
                 if verdict is not None:
                     self.log.info(
                         "Decided %s for %s (request %s) after %d polls, %d lines: %s",
@@ -137,11 +159,35 @@ class LambdaInvocationTrigger(BaseTrigger):
                         evidence.log.line_count,
                         verdict.reason,
                     )
-                    return self._payload(verdict.status, verdict.reason, evidence.log, verdict, evidence.polls)
+                    return self._payload(verdict.status, verdict.reason, evidence, verdict)
         finally:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    def _decide(self, evidence: Evidence) -> Verdict | None:
+        """Ask the rule that applies: a durable execution's status, or the invocation's log."""
+        settings = self.settings
+        if settings.durable_execution_arn:
+            return decide_execution(
+                evidence.execution_end,
+                ended_seen_at=evidence.execution_ended_seen_at,
+                now=time.time(),
+                checked_at=evidence.checked_at,
+                deadline=settings.deadline,
+                settle_seconds=settings.settle_seconds,
+                execution_name=settings.durable_execution_name or settings.durable_execution_arn,
+            )
+        return decide(
+            evidence.log,
+            now=time.time(),
+            checked_at=evidence.checked_at,
+            deadline=settings.deadline,
+            settle_seconds=settings.settle_seconds,
+            known=evidence.known,
+            allow_hidden_success=settings.allow_hidden_success,
+            fail_fast=settings.fail_fast,
+        )
 
     @staticmethod
     async def _until_news(news: asyncio.Event, running: list[asyncio.Task[None]]) -> None:
@@ -159,29 +205,43 @@ class LambdaInvocationTrigger(BaseTrigger):
         if not news.is_set():
             raise RuntimeError("every completion source ended without a verdict")
 
-    def _payload(
-        self, status: str, message: str, log: InvocationLog, verdict: Verdict | None, polls: int
-    ) -> dict[str, Any]:
+    def _payload(self, status: str, message: str, evidence: Evidence, verdict: Verdict | None) -> dict[str, Any]:
         settings = self.settings
-        identity = {
-            "function_name": settings.function_name,
-            "qualifier": settings.qualifier,
-            "log_group": settings.log_group,
-            "correlation_id": settings.correlation_id,
-            "request_id": settings.request_id,
-            "invocation_type": settings.invocation_type,
-            "tenant_id": settings.tenant_id,
-        }
+        result = settings.result
+        end = evidence.execution_end
+        if end is not None and end.status == "SUCCEEDED" and verdict is not None and verdict.status == "success":
+            result = carry_result(end.result)
         return build_payload(
             status=status,
             message=message,
-            identity=identity,
-            lines=log.lines,
+            identity=settings.identity,
+            lines=evidence.log.lines,
             verdict=verdict,
             max_lines=settings.max_lines,
             max_bytes=settings.max_bytes,
-            polls=polls,
-            result=settings.result,
-            unattributed_lines=log.unattributed_lines,
-            dropped_lines=log.dropped_lines,
+            polls=evidence.polls,
+            result=result,
+            unattributed_lines=evidence.log.unattributed_lines,
+            dropped_lines=evidence.log.dropped_lines,
         )
+
+
+async def stop_execution(trigger: LambdaInvocationTrigger, *, reason: str) -> None:
+    """Stop the trigger's durable execution with `StopDurableExecution`, saying why; one that has already
+    ended is left as it is."""
+    settings = trigger.settings
+    async with await trigger.lambda_client() as client:
+        try:
+            await client.stop_durable_execution(
+                DurableExecutionArn=settings.durable_execution_arn,
+                Error={"ErrorType": "AirflowTaskKilled", "ErrorMessage": reason},
+            )
+        except ClientError as err:
+            trigger.log.warning(
+                "StopDurableExecution of %s failed with %s: %s",
+                settings.durable_execution_arn,
+                error_code(err),
+                err.response.get("Error", {}).get("Message", err),
+            )
+            return
+    trigger.log.info("Stopped durable execution %s: %s", settings.durable_execution_name, reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from airflow_lambda_deferrable.sources import invoke_response, log_lines
+from airflow_lambda_deferrable.sources import durable_status, invoke_response, log_lines
 
 if TYPE_CHECKING:
     from airflow_lambda_deferrable.evidence import CompletionSource
@@ -18,4 +18,5 @@ if TYPE_CHECKING:
 SOURCES: tuple[Callable[[LambdaInvocationTrigger], CompletionSource | None], ...] = (
     invoke_response.source_for,
     log_lines.source_for,
+    durable_status.source_for,
 )

@@ -43,14 +43,8 @@ class LogLines:
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         settings = self.settings
-        connection_key = {
-            "aws_conn_id": settings.aws_conn_id,
-            "region_name": settings.region_name,
-            "verify": settings.verify,
-            "botocore_config": settings.botocore_config,
-        }
         async with subscribe(
-            connection_key=connection_key,
+            connection_key=settings.connection_key,
             log_group=settings.log_group,
             client_factory=self.trigger.logs_client,
             terms=[settings.correlation_id, *([settings.request_id] if settings.request_id else [])],
