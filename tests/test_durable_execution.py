@@ -1,0 +1,155 @@
+"""The pure rules of durable executions: names, qualifiers, status-read cadence, the verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_lambda_deferrable.durable_execution import (
+    EXECUTION_NAME_PATTERN,
+    MAX_EXECUTION_TIMEOUT_SECONDS,
+    MAX_STATUS_READ_SECONDS,
+    STEADY_READS_SECONDS,
+    ExecutionEnd,
+    check_execution_name,
+    decide_execution,
+    execution_name_for_try,
+    execution_timeout_of,
+    is_qualified,
+    status_read_delay,
+)
+from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+
+
+def test_a_try_always_derives_the_same_name_and_another_try_another():
+    first = execution_name_for_try("dag", "run-1", "task", -1, 1)
+    assert first == execution_name_for_try("dag", "run-1", "task", -1, 1)
+    others = {
+        execution_name_for_try("dag", "run-1", "task", -1, 2),
+        execution_name_for_try("dag", "run-2", "task", -1, 1),
+        execution_name_for_try("dag", "run-1", "task", 0, 1),
+        execution_name_for_try("dag2", "run-1", "task", -1, 1),
+    }
+    assert first not in others and len(others) == 4
+
+
+@pytest.mark.parametrize(
+    ("task_id", "prefix"),
+    [
+        ("t", "t-"),
+        ("group.task with spaces", "group_task_with_spaces-"),
+        ("x" * 250, "x" * 31 + "-"),
+        ("ünïcode.task", "_n_code_task-"),
+    ],
+)
+def test_a_derived_name_is_one_lambda_accepts_and_starts_with_the_task_id(task_id, prefix):
+    name = execution_name_for_try("dag", "manual__2026-12-01T00:00:00+00:00", task_id, 3, 7)
+    assert EXECUTION_NAME_PATTERN.fullmatch(name)
+    assert name.startswith(prefix)
+
+
+@pytest.mark.parametrize("name", ["", "a" * 65, "with space", "dot.ted", "slash/ed", None, 12])
+def test_a_name_lambda_refuses_is_refused(name):
+    with pytest.raises(LambdaInvokeInputError, match="durable_execution_name must be 1 to 64"):
+        check_execution_name(name)
+
+
+def test_a_name_lambda_accepts_is_kept():
+    assert check_execution_name("nightly-load_2026") == "nightly-load_2026"
+    assert check_execution_name("a" * 64) == "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("function_name", "qualifier", "qualified"),
+    [
+        ("fn", None, False),
+        ("fn", "$LATEST", True),
+        ("fn:live", None, True),
+        ("123456789012:function:fn", None, False),
+        ("123456789012:function:fn:3", None, True),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn", None, False),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn:7", None, True),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn", "live", True),
+    ],
+)
+def test_a_durable_invoke_must_name_a_version_or_alias(function_name, qualifier, qualified):
+    assert is_qualified(function_name, qualifier) is qualified
+
+
+def test_the_execution_timeout_comes_from_the_durable_config():
+    assert execution_timeout_of({"Timeout": 30}) is None
+    assert execution_timeout_of({"DurableConfig": {"ExecutionTimeout": 3600}}) == 3600
+    assert execution_timeout_of({"DurableConfig": {"RetentionPeriodInDays": 7}}) == MAX_EXECUTION_TIMEOUT_SECONDS
+
+
+def test_status_reads_are_steady_at_first_then_slow_down_within_the_bound():
+    assert status_read_delay(0, 5.0) == 5.0
+    assert status_read_delay(STEADY_READS_SECONDS, 5.0) == 5.0
+    delays = [status_read_delay(age, 5.0) for age in (900, 3_600, 86_400, 30 * 86_400)]
+    assert delays == sorted(delays)
+    assert delays[0] == 45.0  # 5 % of the execution's age
+    assert delays[-1] == MAX_STATUS_READ_SECONDS
+    assert status_read_delay(700, 60.0) == 60.0  # never more often than the task's poll interval
+
+
+def test_a_running_execution_reports_no_end():
+    assert ExecutionEnd.from_response({"Status": "RUNNING"}) is None
+
+
+def test_a_succeeded_execution_carries_its_result_as_json():
+    end = ExecutionEnd.from_response({"Status": "SUCCEEDED", "Result": '{"rows": 3}'})
+    assert end == ExecutionEnd(status="SUCCEEDED", result={"rows": 3})
+    assert ExecutionEnd.from_response({"Status": "SUCCEEDED", "Result": "not json"}).result == "not json"
+
+
+def test_a_failed_execution_carries_its_error_and_stack():
+    end = ExecutionEnd.from_response(
+        {
+            "Status": "FAILED",
+            "Error": {"ErrorType": "ValueError", "ErrorMessage": "bad row 7", "StackTrace": ["  at a", "  at b"]},
+        }
+    )
+    assert end == ExecutionEnd(
+        status="FAILED", error_type="ValueError", error_message="bad row 7", stack_trace="  at a\n  at b"
+    )
+
+
+END = ExecutionEnd(status="FAILED", error_type="ValueError", error_message="bad row 7", stack_trace="trace")
+
+
+def decide(end, *, seen=100.0, now=110.0, checked=105.0, deadline=1_000.0):
+    return decide_execution(
+        end,
+        ended_seen_at=seen if end else None,
+        now=now,
+        checked_at=checked,
+        deadline=deadline,
+        settle_seconds=3.0,
+        execution_name="run-1",
+    )
+
+
+def test_an_ended_execution_is_decided_once_a_read_after_the_settle_window_began():
+    assert decide(END, now=102.0, checked=101.0) is None  # still settling
+    assert decide(END, now=110.0, checked=102.0) is None  # settled, but no read since
+    verdict = decide(END, now=110.0, checked=103.5)
+    assert verdict.status == "failed"
+    assert (verdict.error_type, verdict.error_message, verdict.detail) == ("ValueError", "bad row 7", "trace")
+    assert "run-1 ended FAILED: ValueError: bad row 7" in verdict.reason
+
+
+@pytest.mark.parametrize("status", ["TIMED_OUT", "STOPPED"])
+def test_timed_out_and_stopped_executions_fail_naming_the_status(status):
+    verdict = decide(ExecutionEnd(status=status, error_message="why"))
+    assert verdict.status == "failed"
+    assert verdict.error_type == status
+    assert f"ended {status}: why" in verdict.reason
+
+
+def test_a_succeeded_execution_is_a_success():
+    assert decide(ExecutionEnd(status="SUCCEEDED", result=1)).status == "success"
+
+
+def test_the_deadline_decides_an_execution_that_has_not_ended_and_cuts_settling_short():
+    assert decide(None, now=999.0) is None
+    assert decide(None, now=1_000.0).status == "timeout"
+    assert decide(END, now=1_000.0, checked=0.0).status == "failed"
