@@ -1,8 +1,9 @@
 """Deploy the functions of a SAM template into the local stack with plain boto3 calls.
 
-Not CloudFormation: only what the example needs is read (``AWS::Serverless::Function`` with ``Globals``,
-``AWS::Logs::LogGroup``, ``AWS::Lambda::EventInvokeConfig`` and the SAM ``EventInvokeConfig`` property), and the
-intrinsic functions ``Ref``, ``Fn::Sub``, ``Fn::GetAtt`` and ``Fn::Join``. Running it twice updates in place.
+Not CloudFormation: only what the example needs is read (``AWS::Serverless::Function`` with ``Globals`` and
+``DurableConfig``, ``AWS::Logs::LogGroup``, ``AWS::Lambda::EventInvokeConfig`` and the SAM ``EventInvokeConfig``
+property), and the intrinsic functions ``Ref``, ``Fn::Sub``, ``Fn::GetAtt`` and ``Fn::Join``. Running it twice
+updates in place.
 """
 
 from __future__ import annotations
@@ -275,6 +276,9 @@ def _deploy_function(
     logging_config = properties.get("LoggingConfig")
     if logging_config:
         settings["LoggingConfig"] = {k: str(v) for k, v in logging_config.items()}
+    durable_config = properties.get("DurableConfig")
+    if durable_config:
+        settings["DurableConfig"] = {k: int(v) if str(v).isdigit() else v for k, v in durable_config.items()}
     try:
         response = client.create_function(FunctionName=name, Code={"ZipFile": archive}, **settings)
         log.info("Created function %s", name)

@@ -89,6 +89,8 @@ class FunctionVersion:
     per_environment_concurrency: int = 1
     # CreateFunction's CapacityProviderConfig as given (moto drops it; GetFunctionConfiguration returns it).
     capacity_provider_config: Mapping[str, Any] | None = None
+    # DurableConfig as given (moto drops it): a function with one is durable, and Invoke starts an execution.
+    durable_config: Mapping[str, Any] | None = None
     # Identifies this exact configuration, so that warm environments of an older one are never reused.
     config_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -171,6 +173,7 @@ class FunctionRegistry:
             tenant_isolation=(request.get("TenancyConfig") or {}).get("TenantIsolationMode") == "PER_TENANT",
             per_environment_concurrency=_per_environment_concurrency(request),
             capacity_provider_config=request.get("CapacityProviderConfig") or None,
+            durable_config=request.get("DurableConfig") or None,
         )
         if latest.per_environment_concurrency > 1:
             latest = replace(latest, log_format="JSON")  # Managed Instances log in the JSON format only
@@ -212,6 +215,8 @@ class FunctionRegistry:
                 changes["memory_size"] = int(request["MemorySize"])
             if "Environment" in request:
                 changes["environment"] = dict((request.get("Environment") or {}).get("Variables") or {})
+            if "DurableConfig" in request:
+                changes["durable_config"] = request.get("DurableConfig") or None
             logging_config = request.get("LoggingConfig")
             if logging_config:
                 changes["log_group"] = str(logging_config.get("LogGroup") or latest.log_group)

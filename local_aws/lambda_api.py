@@ -1,7 +1,8 @@
 """The Lambda part of the front server: run ``Invoke`` locally, and learn from the control-plane calls moto answers.
 
 Everything else about Lambda (GetFunctionConfiguration, ListFunctions, ...) is moto's, forwarded unchanged; the
-only change to moto's answers is adding the ``LoggingConfig`` moto drops, as Lambda always returns it.
+only change to moto's answers is adding the settings moto drops (``LoggingConfig``, ``DurableConfig``, ...).
+The durable-execution API (2025-12-01) and the Invoke of a durable function go to ``local_aws.durable``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from local_aws import durable
+from local_aws.durable import DurableExecutions, ExecutionNameConflict
 from local_aws.environments import EnvironmentPool
 from local_aws.functions import (
     FunctionNotFound,
@@ -23,7 +26,7 @@ from local_aws.functions import (
     InvalidFunctionReference,
     parse_function_reference,
 )
-from local_aws.invoker import Invoker, InvokeRequest, Throttled
+from local_aws.invoker import UNHANDLED, Invoker, InvokeRequest, Throttled
 from local_aws.proxy import Forward, HttpRequest, HttpResponse
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config/?$"), "update_event_config"),
     ("DELETE", re.compile(r"^/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config/?$"), "delete_event_config"),
 ]
+# The durable server marks each replay it runs with this header (aws-durable-execution-sdk-python-testing).
+HANDLER_INVOKE_HEADER = "X-Dex-Handler-Invoke"
+UNQUALIFIED_DURABLE = "You cannot invoke a durable function using an unqualified ARN."
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
@@ -66,7 +72,9 @@ class LambdaInterceptor:
         *,
         default_region: str,
         on_reset: Callable[[], None],
+        durable_executions: DurableExecutions | None = None,
     ) -> None:
+        self._durable = durable_executions
         self._registry = registry
         self._invoker = invoker
         self._pool = pool
@@ -84,6 +92,8 @@ class LambdaInterceptor:
         if scope and scope.group("service") != "lambda":
             return forward(request)
         region = scope.group("region") if scope else self._default_region
+        if self._durable is not None and durable.is_durable_api(path):
+            return self._durable.handle(request)
         for method, pattern, action in _ROUTES:
             match = pattern.match(path)
             if match and request.method == method:
@@ -121,6 +131,11 @@ class LambdaInterceptor:
                 "InvalidParameterValueException",
                 f"{function.name} does not isolate tenants: TenantId is not allowed",
             )
+        handler_invoke = (request.header(HANDLER_INVOKE_HEADER) or "").lower() == "true"
+        if function.durable_config and not handler_invoke:
+            return self._start_durable(request, fn, function, invocation_type, payload, tenant_id)
+        if function.durable_config and self._durable is not None:
+            payload = self._durable.to_caller(payload)  # the replay's input names the execution by Lambda's ARN
         invocation = InvokeRequest(
             function=function,
             invoked_arn=invoked_arn,
@@ -162,7 +177,71 @@ class LambdaInterceptor:
         if invocation.log_tail:
             tail = result.log_tail.encode("utf-8")[-LOG_TAIL_BYTES:]
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
-        return HttpResponse(200, headers, result.payload)
+        body = result.payload
+        if function.durable_config and self._durable is not None:
+            body = self._durable.to_server(body)
+        return HttpResponse(200, headers, body)
+
+    def _start_durable(
+        self,
+        request: HttpRequest,
+        fn: str,
+        function: FunctionVersion,
+        invocation_type: str,
+        payload: bytes,
+        tenant_id: str | None,
+    ) -> HttpResponse:
+        """Start (or find, by name) a durable execution; answer at once (Event) or once it has ended."""
+        if self._durable is None:
+            return lambda_error(400, "InvalidParameterValueException", "This endpoint runs no durable functions")
+        if not (request.query.get("Qualifier") or parse_function_reference(fn).qualifier):
+            return lambda_error(400, "InvalidParameterValueException", UNQUALIFIED_DURABLE)
+        name = request.header("X-Amz-Durable-Execution-Name")
+        if name is None:
+            name = str(uuid.uuid4())
+        elif not durable.valid_execution_name(name):
+            return lambda_error(
+                400,
+                "InvalidParameterValueException",
+                f"Invalid DurableExecutionName {name!r}: 1 to 64 letters, digits, hyphens or underscores",
+            )
+        if invocation_type not in ("Event", "RequestResponse", "DryRun"):
+            return lambda_error(
+                400, "InvalidParameterValueException", f"Unknown X-Amz-Invocation-Type {invocation_type!r}"
+            )
+        request_id = str(uuid.uuid4())
+        if invocation_type == "DryRun":
+            return HttpResponse(204, [("x-amzn-RequestId", request_id)])
+        limit = ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else SYNC_PAYLOAD_LIMIT
+        if len(payload) > limit:
+            return _too_large(len(payload), limit)
+        try:
+            execution, existed = self._durable.start(function, name, payload, tenant_id)
+        except ExecutionNameConflict as err:
+            return lambda_error(409, "DurableExecutionAlreadyStartedException", str(err))
+        headers = [
+            ("X-Amz-Durable-Execution-Arn", execution.arn),
+            ("X-Amz-Executed-Version", function.version),
+            ("x-amzn-RequestId", request_id),
+        ]
+        if existed:
+            log.info("Durable execution %s exists already: not started again", execution.arn)
+        if invocation_type == "Event":
+            return HttpResponse(202, headers)
+        document = self._durable.wait(execution, min(durable.SYNC_WAIT_SECONDS, execution.timeout_seconds))
+        headers.append(("Content-Type", "application/json"))
+        if document is None:
+            # The execution goes on; the synchronous caller stops waiting, as Lambda's 15 minutes allow.
+            error = {
+                "errorMessage": f"Durable execution {execution.arn} did not end within the synchronous limit",
+                "errorType": "Sandbox.Timedout",
+            }
+            return HttpResponse(200, [*headers, ("X-Amz-Function-Error", UNHANDLED)], json.dumps(error).encode())
+        if document["Status"] == "SUCCEEDED":
+            result = document.get("Result")
+            return HttpResponse(200, headers, (result if result is not None else "null").encode())
+        error_body = json.dumps(durable.error_payload(document)).encode()
+        return HttpResponse(200, [*headers, ("X-Amz-Function-Error", UNHANDLED)], error_body)
 
     # -- control plane: forward, then record what moto accepted --------------------------------------------------
 
@@ -271,7 +350,7 @@ class LambdaInterceptor:
     def _with_logging_config(
         self, response: HttpResponse, region: str, fn: str, qualifier: str | None, *, key: str | None = None
     ) -> HttpResponse:
-        """Add the ``LoggingConfig`` moto drops, as Lambda returns it for every function."""
+        """Add what moto drops: ``LoggingConfig`` (Lambda returns it for every function), ``DurableConfig``, ..."""
         if not response.ok:
             return response
         function = self._registry.find(region, fn, qualifier)
@@ -279,13 +358,16 @@ class LambdaInterceptor:
             return response
         document = json.loads(response.body)
         target = document.get(key) if key else document
-        if not isinstance(target, dict) or target.get("LoggingConfig"):
+        if not isinstance(target, dict):
             return response
-        target["LoggingConfig"] = _logging_config(function)
+        if not target.get("LoggingConfig"):
+            target["LoggingConfig"] = _logging_config(function)
         if function.tenant_isolation:
             target["TenancyConfig"] = {"TenantIsolationMode": "PER_TENANT"}
         if function.capacity_provider_config:
             target["CapacityProviderConfig"] = dict(function.capacity_provider_config)
+        if function.durable_config:
+            target["DurableConfig"] = durable.durable_config(function)
         headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
         return HttpResponse(response.status, headers, json.dumps(document).encode())
 

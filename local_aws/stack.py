@@ -14,10 +14,12 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local_aws.cloudwatch_writer import CloudWatchWriter
+from local_aws.durable import DurableExecutions
+from local_aws.durable_server import DurableServer
 from local_aws.environments import EnvironmentPool, ExecutionEnvironment, RuntimeSettings
 from local_aws.functions import FunctionRegistry, FunctionVersion
 from local_aws.invoker import Invoker
-from local_aws.lambda_api import LambdaInterceptor
+from local_aws.lambda_api import LambdaInterceptor, lambda_error
 from local_aws.platform_lines import TextGeneration
 from local_aws.proxy import Forward, FrontServer, HttpRequest, HttpResponse, UpstreamForwarder
 
@@ -73,6 +75,7 @@ class LocalAwsStack:
         self._pool: EnvironmentPool | None = None
         self._invoker: Invoker | None = None
         self._lambda: LambdaInterceptor | None = None
+        self._durable: DurableExecutions | None = None
         self._front: FrontServer | None = None
         self._settings = RuntimeSettings()
 
@@ -109,10 +112,20 @@ class LocalAwsStack:
             retry_delays=self._async_retry_delays,
             text_generation=self._text_generation,
         )
-        self._lambda = LambdaInterceptor(
-            self._registry, self._invoker, self._pool, default_region=self._region, on_reset=self._after_reset
-        )
         self._front = FrontServer(self._host, self._port, UpstreamForwarder(self._moto_url), self._intercept)
+        # The durable server process starts only when a durable function is first invoked.
+        self._durable = DurableExecutions(
+            DurableServer(self.endpoint_url, region=self._region, log_path=self._work_dir / "durable-server.log"),
+            lambda_error,
+        )
+        self._lambda = LambdaInterceptor(
+            self._registry,
+            self._invoker,
+            self._pool,
+            default_region=self._region,
+            on_reset=self._after_reset,
+            durable_executions=self._durable,
+        )
         self._settings = RuntimeSettings(endpoint_url=self.endpoint_url)
         self._front.start()
 
@@ -120,6 +133,8 @@ class LocalAwsStack:
         """Stop taking requests, kill every environment, write the queued log lines, then stop moto."""
         if self._front is not None:
             self._front.stop()
+        if self._durable is not None:
+            self._durable.close()
         if self._invoker is not None:
             self._invoker.close()
         if self._pool is not None:
@@ -131,7 +146,7 @@ class LocalAwsStack:
         if self._work_dir is not None and self._given_work_dir is None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
         self._front = self._invoker = self._pool = self._writer = self._moto = None
-        self._lambda = self._registry = None
+        self._lambda = self._registry = self._durable = None
         self._work_dir = self._moto_url = None
 
     def __enter__(self) -> LocalAwsStack:
@@ -162,6 +177,11 @@ class LocalAwsStack:
     def flush_logs(self, timeout: float = 30.0) -> bool:
         """Wait until every log line printed so far is in CloudWatch Logs; return False on timeout."""
         return self._writer.flush(timeout) if self._writer is not None else True
+
+    @property
+    def durable_server_running(self) -> bool:
+        """Return whether AWS's local durable server runs (it starts when a durable function is first invoked)."""
+        return self._durable is not None and self._durable.server_running
 
     def environments(self) -> list[ExecutionEnvironment]:
         """Return the execution environments that exist now (for diagnostics and tests)."""
@@ -195,6 +215,8 @@ class LocalAwsStack:
     def _after_reset(self) -> None:
         assert self._registry is not None and self._pool is not None and self._writer is not None
         self._registry.reset()
+        if self._durable is not None:
+            self._durable.reset()
         self._pool.reopen()
         self._writer.forget_resources()
         self._configure_moto()

@@ -65,9 +65,9 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def function(template: dict[str, Any]) -> dict[str, Any]:
-    """Return the properties of the one function."""
+    """Return the properties of the example function (the one the DAGs invoke; it comes first)."""
     functions = resources_of_type(template, "AWS::Serverless::Function")
-    assert list(functions) == ["ExampleFunction"]
+    assert list(functions) == ["ExampleFunction", "DurableExampleFunction"]
     return functions["ExampleFunction"]["Properties"]
 
 
@@ -86,16 +86,22 @@ def test_cfn_lint_finds_nothing() -> None:
     [
         pytest.param("Runtime: python3.12", "Runtime: python3.8", "W2531", id="deprecated-runtime"),
         pytest.param("RetentionInDays: 1\n", "RetentionInDays: 7777\n", "E3030", id="bad-retention"),
-        pytest.param("MaximumRetryAttempts: 0\n\nOutputs", "MaximumRetryAttempts: 5\n\nOutputs", "E3034", id="retries"),
         pytest.param(
-            "MaximumEventAgeInSeconds: 300\n      MaximumRetryAttempts: 0\n\nOutputs",
-            "MaximumEventAgeInSeconds: 30\n      MaximumRetryAttempts: 0\n\nOutputs",
+            "MaximumRetryAttempts: 0\n\n  # A durable",
+            "MaximumRetryAttempts: 5\n\n  # A durable",
+            "E3034",
+            id="retries",
+        ),
+        pytest.param(
+            "MaximumEventAgeInSeconds: 300\n      MaximumRetryAttempts: 0\n\n  # A durable",
+            "MaximumEventAgeInSeconds: 30\n      MaximumRetryAttempts: 0\n\n  # A durable",
             "E3034",
             id="event-age",
         ),
         pytest.param("MemorySize: 128", "MemorySize: 128\n      Colour: blue", "E3002", id="unknown-property"),
         pytest.param("LogGroup: !Ref ExampleFunctionLogGroup", "LogGroup: !Ref Nowhere", "E3030", id="dangling-ref"),
         pytest.param("Default: latest", "Default: 27", "E2015", id="layer-number-instead-of-release"),
+        pytest.param("ExecutionTimeout: 3600", "ExecutionTimeot: 3600", "E3002", id="durable-config-typo"),
     ],
 )
 def test_cfn_lint_flags_a_broken_copy(old: str, new: str, rule: str) -> None:
@@ -195,6 +201,7 @@ def test_outputs_name_the_function_alias_and_log_group(template: dict[str, Any])
         "FunctionName": Tag("Ref", "ExampleFunction"),
         "FunctionAliasArn": Tag("Ref", "ExampleFunction.Alias"),
         "LogGroupName": Tag("Ref", "ExampleFunctionLogGroup"),
+        "DurableFunctionAliasArn": Tag("Ref", "DurableExampleFunction.Alias"),
     }
 
 
@@ -207,4 +214,21 @@ def test_loader_keeps_tags_instead_of_failing() -> None:
         "A": Tag("GetAtt", "Fn.Arn"),
         "B": Tag("Sub", ["x-${y}", {"y": 1}]),
         "C": Tag("If", {"Cond": [1, 2]}),
+    }
+
+
+def test_durable_function_is_durable_and_points_at_its_handler(template: dict[str, Any]) -> None:
+    durable = resources_of_type(template, "AWS::Serverless::Function")["DurableExampleFunction"]["Properties"]
+    assert durable["FunctionName"] == "example-durable-function"
+    assert durable["DurableConfig"] == {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 1}
+    # Lambda refuses to start an execution of an unqualified durable function: the alias is what callers invoke.
+    assert durable["AutoPublishAlias"] == "live"
+    module_name, _, handler_name = durable["Handler"].rpartition(".")
+    source = ROOT / durable["CodeUri"] / f"{module_name}.py"
+    assert handler_name in {
+        target.id
+        for node in ast.parse(source.read_text()).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
     }
