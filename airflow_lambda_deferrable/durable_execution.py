@@ -36,15 +36,28 @@ MAX_STATUS_READ_SECONDS = 300.0
 MAX_EXECUTION_TIMEOUT_SECONDS = 366 * 86_400
 
 
-def execution_name_for_try(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
+def execution_name_for_try(task_id: str, try_key: str) -> str:
     """Return the durable execution name of one task try: the same whenever it is recomputed, new per try.
 
     It starts with the task id (cut, other characters as ``_``) so that a reader of the Lambda console
-    knows whose it is; the digest makes it unique to the try.
+    knows whose it is; the digest of `try_key` (`try_key_of`) makes it unique to the try.
     """
-    digest = uuid.uuid5(EXECUTION_NAMESPACE, f"{dag_id}\n{run_id}\n{task_id}\n{map_index}\n{try_number}").hex
+    digest = uuid.uuid5(EXECUTION_NAMESPACE, try_key).hex
     readable = re.sub(r"[^a-zA-Z0-9_-]", "_", task_id)[:TASK_ID_CHARS]
     return f"{readable}-{digest}"
+
+
+def try_key_of(ti: Any) -> str:
+    """Return what identifies a task try for naming its execution.
+
+    Names are unique per AWS account and region, and two Airflow deployments sharing an account have the
+    same dag, run and task ids (scheduled run ids are dates): Airflow's task instance id (a UUID, new for
+    each try) tells them apart. Without one (an older or stand-in task instance), the try's coordinates.
+    """
+    ti_id = getattr(ti, "id", None)
+    if ti_id:
+        return f"ti:{ti_id}"
+    return f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{ti.map_index}\n{ti.try_number}"
 
 
 def check_execution_name(name: Any) -> str:

@@ -22,6 +22,7 @@ from airflow_lambda_deferrable.durable_execution import (
     execution_name_for_try,
     execution_timeout_of,
     is_qualified,
+    try_key_of,
 )
 from airflow_lambda_deferrable.exceptions import (
     LambdaDurableExecutionFailed,
@@ -397,7 +398,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             except LambdaInvokeInputError as err:
                 raise LambdaInvokeInputError(f"{who}: {err}") from None
         ti = context["ti"]
-        return execution_name_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+        return execution_name_for_try(ti.task_id, try_key_of(ti))
 
     def _end_link_time_range(self, context: Context) -> None:
         """Close the CloudWatch link's time range now that the outcome is known (it ran to "now" until then)."""

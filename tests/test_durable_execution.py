@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from airflow_lambda_deferrable.durable_execution import (
@@ -16,20 +18,42 @@ from airflow_lambda_deferrable.durable_execution import (
     execution_timeout_of,
     is_qualified,
     status_read_delay,
+    try_key_of,
 )
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
 
 
+@dataclass
+class Try:
+    dag_id: str = "dag"
+    run_id: str = "scheduled__2026-12-01T00:00:00+00:00"
+    task_id: str = "task"
+    map_index: int = -1
+    try_number: int = 1
+    id: str | None = None
+
+
+def name_of(ti: Try) -> str:
+    return execution_name_for_try(ti.task_id, try_key_of(ti))
+
+
 def test_a_try_always_derives_the_same_name_and_another_try_another():
-    first = execution_name_for_try("dag", "run-1", "task", -1, 1)
-    assert first == execution_name_for_try("dag", "run-1", "task", -1, 1)
+    first = name_of(Try())
+    assert first == name_of(Try())
     others = {
-        execution_name_for_try("dag", "run-1", "task", -1, 2),
-        execution_name_for_try("dag", "run-2", "task", -1, 1),
-        execution_name_for_try("dag", "run-1", "task", 0, 1),
-        execution_name_for_try("dag2", "run-1", "task", -1, 1),
+        name_of(Try(try_number=2)),
+        name_of(Try(run_id="scheduled__2026-12-02T00:00:00+00:00")),
+        name_of(Try(map_index=0)),
+        name_of(Try(dag_id="dag2")),
     }
     assert first not in others and len(others) == 4
+
+
+def test_the_task_instance_id_tells_two_deployments_apart():
+    """Two deployments sharing an AWS account run the same scheduled run of the same DAG."""
+    prod, dev = Try(id="0193a1b2-0000-7000-8000-000000000001"), Try(id="0193a1b2-0000-7000-8000-000000000002")
+    assert name_of(prod) != name_of(dev)
+    assert name_of(prod) == name_of(Try(id=prod.id, try_number=9))  # the id alone names the try
 
 
 @pytest.mark.parametrize(
@@ -42,7 +66,7 @@ def test_a_try_always_derives_the_same_name_and_another_try_another():
     ],
 )
 def test_a_derived_name_is_one_lambda_accepts_and_starts_with_the_task_id(task_id, prefix):
-    name = execution_name_for_try("dag", "manual__2026-12-01T00:00:00+00:00", task_id, 3, 7)
+    name = name_of(Try(task_id=task_id, id="0193a1b2-0000-7000-8000-000000000001"))
     assert EXECUTION_NAME_PATTERN.fullmatch(name)
     assert name.startswith(prefix)
 

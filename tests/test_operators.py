@@ -6,6 +6,7 @@ import json
 import math
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,8 @@ class TaskInstanceStandIn:
     task_id: str = "invoke"
     map_index: int = -1
     try_number: int = 1
+    # Airflow's task instance id: a UUID, new for each try.
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
     xcoms: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
