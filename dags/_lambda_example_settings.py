@@ -25,3 +25,15 @@ POLL_INTERVAL = float(os.environ.get("LAMBDA_POLL_INTERVAL", "5"))
 def payload(n: int = ITERATIONS, to_fail: bool = False) -> str:
     """Return the example function's event as JSON."""
     return json.dumps({"n": n, "to_fail": to_fail})
+
+
+# The durable example (dags/example_lambda_durable.py): the durable function of the SAM template, and how
+# long its durable waits last (seconds). During a wait no invocation runs and no task holds a worker slot.
+DURABLE_FUNCTION_NAME = os.environ.get("LAMBDA_DURABLE_FUNCTION_NAME", "example-durable-function")
+DURABLE_WAIT_SECONDS = int(os.environ.get("LAMBDA_DEMO_DURABLE_WAIT_SECONDS", "5"))
+DURABLE_LONG_WAIT_SECONDS = int(os.environ.get("LAMBDA_DEMO_DURABLE_LONG_WAIT_SECONDS", "300"))
+
+
+def durable_payload(wait_seconds: int = DURABLE_WAIT_SECONDS, to_fail: bool = False) -> str:
+    """Return the durable example function's event as JSON."""
+    return json.dumps({"wait_seconds": wait_seconds, "to_fail": to_fail})

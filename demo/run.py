@@ -21,8 +21,21 @@ from local_aws.stack import LocalAwsStack
 ROOT = Path(__file__).resolve().parent.parent
 OUR_DAG = "example_lambda_deferrable"
 STOCK_DAG = "example_lambda_stock"
+DURABLE_DAG = "example_lambda_durable"
+EXPECTED = {
+    OUR_DAG: {
+        "sync_with_error": "failed",
+        "async_with_error": "failed",
+        "sync_without_error": "success",
+        "async_without_error": "success",
+        "async_timeout": "failed",
+    },
+    DURABLE_DAG: {"durable_succeeds": "success", "durable_fails": "failed", "durable_long_wait": "success"},
+}
 # What the task log shows of our operator's work: the function's lines and the verdict.
-SHOWN = re.compile(r"\[lambda\]|succeeded:|failed:|timed out:|could not be followed:|Invoked |Exception|Error:")
+SHOWN = re.compile(
+    r"\[lambda\]|succeeded:|failed:|timed out:|could not be followed:|Invoked |Exception|Error:|Durable execution"
+)
 
 
 def airflow_env(endpoint_url: str, args: argparse.Namespace) -> dict[str, str]:
@@ -40,6 +53,7 @@ def airflow_env(endpoint_url: str, args: argparse.Namespace) -> dict[str, str]:
         "LAMBDA_DEMO_ITERATIONS": str(args.iterations),
         "LAMBDA_DEMO_TIMEOUT_ITERATIONS": str(args.function_timeout + 10),
         "LAMBDA_POLL_INTERVAL": str(args.poll_interval),
+        "LAMBDA_DEMO_DURABLE_LONG_WAIT_SECONDS": str(args.durable_wait),
     }
 
 
@@ -81,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-timeout", type=int, default=30, help="Lambda timeout of the deployed function")
     parser.add_argument("--poll-interval", type=float, default=5.0, help="CloudWatch polling interval (s)")
     parser.add_argument("--no-stock", action="store_true", help="skip the stock-operator DAG")
+    parser.add_argument(
+        "--durable-wait", type=int, default=60, help="the durable example's long wait (s), spent deferred"
+    )
     parser.add_argument("--home", type=Path, help="Airflow home (default: a fresh temporary directory)")
     args = parser.parse_args(argv)
 
@@ -92,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"starting Airflow 3 in {home} (api-server, scheduler, dag-processor, triggerer); about 30 s")
         with AirflowStack(home, ROOT / "dags", env=airflow_env(aws.endpoint_url, args)) as airflow:
             step(f"Airflow is up at {airflow.url}")
-            dags = [OUR_DAG] if args.no_stock else [OUR_DAG, STOCK_DAG]
+            dags = [OUR_DAG, DURABLE_DAG] if args.no_stock else [OUR_DAG, DURABLE_DAG, STOCK_DAG]
             runs = {}
             for dag_id in dags:
                 runs[dag_id] = airflow.trigger(dag_id)
@@ -104,19 +121,19 @@ def main(argv: list[str] | None = None) -> int:
             step(f"all runs finished in {time.monotonic() - started:.0f}s; Airflow used up to {peak_mb:.0f} MB (RSS)")
             for dag_id, run_id in runs.items():
                 report(airflow, dag_id, run_id)
-            ours = {task["task_id"]: task["state"] for task in airflow.task_instances(OUR_DAG, runs[OUR_DAG])}
-    expected = {
-        "sync_with_error": "failed",
-        "async_with_error": "failed",
-        "sync_without_error": "success",
-        "async_without_error": "success",
-        "async_timeout": "failed",
-    }
+            outcomes = {
+                dag_id: {task["task_id"]: task["state"] for task in airflow.task_instances(dag_id, runs[dag_id])}
+                for dag_id in EXPECTED
+            }
     print()
-    if ours == expected:
-        step("as expected: 2 successes, 3 failures, each failure with its exact cause above")
+    unexpected = {dag_id: states for dag_id, states in outcomes.items() if states != EXPECTED[dag_id]}
+    if not unexpected:
+        step(
+            f"as expected: {OUR_DAG} 2 successes, 3 failures; {DURABLE_DAG} 2 successes (one after a "
+            f"{args.durable_wait} s durable wait, deferred), 1 failure; each failure with its exact cause above"
+        )
         return 0
-    step(f"UNEXPECTED outcomes for {OUR_DAG}: {ours} (expected {expected}); Airflow logs are in {home}")
+    step(f"UNEXPECTED outcomes: {unexpected} (expected {EXPECTED}); Airflow logs are in {home}")
     return 1
 
 

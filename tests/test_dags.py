@@ -29,7 +29,15 @@ def dagbag() -> Iterator[DagBag]:
 
 def test_every_dag_file_imports(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"example_lambda_deferrable", "example_lambda_stock"}
+    assert set(dagbag.dag_ids) == {"example_lambda_deferrable", "example_lambda_stock", "example_lambda_durable"}
+
+
+def test_the_durable_example_shows_success_failure_and_a_long_wait(dagbag):
+    dag = dagbag.dags["example_lambda_durable"]
+    assert set(dag.task_ids) == {"durable_succeeds", "durable_fails", "durable_long_wait"}
+    for task in dag.tasks:
+        assert task.function_name == "example-durable-function"
+        assert task.qualifier  # Lambda starts durable executions only for a version or alias
 
 
 @pytest.mark.parametrize("dag_id", ["example_lambda_deferrable", "example_lambda_stock"])

@@ -34,6 +34,8 @@ EXPECTED = {
     "sync_without_error": ("success", "succeeded:"),
     "async_without_error": ("success", "succeeded:"),
 }
+# "Several minutes": long beside the other task, and beside the triggerer's and scheduler's own cadences.
+DURABLE_WAIT_SECONDS = 180
 LAMBDA_LINE = re.compile(r"\[lambda\] (\S+) (\S+) (.*)")
 
 
@@ -62,6 +64,7 @@ def airflow(aws, counted, tmp_path_factory):
         "LAMBDA_DEMO_ITERATIONS": str(ITERATIONS),
         "LAMBDA_DEMO_TIMEOUT_ITERATIONS": str(FUNCTION_TIMEOUT + 10),
         "LAMBDA_POLL_INTERVAL": "2",
+        "E2E_DURABLE_WAIT_SECONDS": str(DURABLE_WAIT_SECONDS),
     }
     with AirflowStack(tmp_path_factory.mktemp("airflow-home"), dags, env=env) as stack:
         yield stack
@@ -142,8 +145,15 @@ def test_example_dag_survives_a_triggerer_restart(airflow, aws):
     assert value == {"iterations": ITERATIONS, "correlation_id": correlation_id}
 
 
+def pool_of_one(airflow: AirflowStack) -> None:
+    """Create the pool ``one_slot`` (one slot; deferred tasks do not hold it) unless it exists."""
+    names = {pool["name"] for pool in airflow.api("GET", "/pools")["pools"]}
+    if "one_slot" not in names:
+        airflow.api("POST", "/pools", json={"name": "one_slot", "slots": 1, "include_deferred": False})
+
+
 def test_no_worker_slot_is_held_while_functions_run(airflow, aws):
-    airflow.api("POST", "/pools", json={"name": "one_slot", "slots": 1, "include_deferred": False})
+    pool_of_one(airflow)
     started = time.monotonic()
     run_id = airflow.trigger("pool_of_one")
     history = watch(airflow, "pool_of_one", run_id, timeout=300)
@@ -224,3 +234,26 @@ def test_the_functions_lines_show_in_the_task_log_while_it_is_deferred(airflow):
     assert len(live) == len(set(live)), "a line was shown twice live"
     assert [i for i in iterations if any(line.endswith(f"INFO {i}") for line in live)] == iterations
     assert [i for i in iterations if any(line.endswith(f"INFO {i}") for line in resumed)] == iterations
+
+
+def test_a_durable_execution_waits_minutes_deferred_while_its_slot_runs_another_task(airflow):
+    pool_of_one(airflow)
+    run_id = airflow.trigger("durable_in_pool_of_one")
+    history = watch(airflow, "durable_in_pool_of_one", run_id, timeout=DURABLE_WAIT_SECONDS + 300)
+    assert history["durable_waits"][-1] == "success", history
+    assert "deferred" in history["durable_waits"]
+    assert history["plain_meanwhile"][-1] == "success", history
+    tasks = {task["task_id"]: task for task in airflow.task_instances("durable_in_pool_of_one", run_id)}
+    waits, meanwhile = tasks["durable_waits"], tasks["plain_meanwhile"]
+    # The only slot ran the other task to its end while the durable task was still waiting (holding the slot,
+    # it could only have started once the durable task had ended).
+    assert meanwhile["end_date"] < waits["end_date"], tasks
+    entry = airflow.api(
+        "GET", f"/dags/durable_in_pool_of_one/dagRuns/{run_id}/taskInstances/durable_waits/xcomEntries/return_value"
+    )
+    value = json.loads(entry["value"]) if isinstance(entry["value"], str) else entry["value"]
+    assert value["waited_seconds"] == DURABLE_WAIT_SECONDS
+    log = airflow.task_log("durable_in_pool_of_one", run_id, "durable_waits")
+    # One invocation before the wait, and a replay after it: two request ids, each starting over.
+    assert len(re.findall(r"\[lambda\] .*Replay started", log)) >= 2, log[-3000:]
+    assert "SUCCEEDED" in log
