@@ -21,6 +21,9 @@ from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
 from tests.conftest import local_client
 
+# The durable SDKs are the "durable" extra (they need a newer boto3 than the package's lowest botocore allows).
+pytest.importorskip("aws_durable_execution_sdk_python_testing", reason="needs pip install -e '.[test,durable]'")
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "lambda" / "src"
 HANDLER = "durable_function.lambda_handler"
@@ -143,23 +146,27 @@ def test_durable_config_is_recorded_and_returned(lambda_client: Any, make_durabl
 def test_no_durable_server_without_durable_functions(code: bytes) -> None:
     """A stack whose functions are not durable never starts the durable server, even when they run."""
     with LocalAwsStack(port=0, ingestion_delay=0.2) as quiet:
+        # Names of their own: moto's state is shared by every stack of this process.
+        plain, durable = f"plain-{uuid.uuid4().hex[:8]}", f"durable-{uuid.uuid4().hex[:8]}"
         client = local_client(quiet.endpoint_url, "lambda")
-        role = local_client(quiet.endpoint_url, "iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+        role = local_client(quiet.endpoint_url, "iam").create_role(
+            RoleName=f"role-{plain}", AssumeRolePolicyDocument="{}"
+        )
         client.create_function(
-            FunctionName="plain",
+            FunctionName=plain,
             Runtime="python3.12",
             Role=role["Role"]["Arn"],
             Handler="lambda_function.lambda_handler",
             Code={"ZipFile": code},
             Timeout=30,
         )
-        answer = client.invoke(FunctionName="plain", Payload=json.dumps({"n": 0}))
+        answer = client.invoke(FunctionName=plain, Payload=json.dumps({"n": 0}))
         assert "FunctionError" not in answer, answer["Payload"].read()
-        assert client.list_durable_executions_by_function(FunctionName="plain")["DurableExecutions"] == []
+        assert client.list_durable_executions_by_function(FunctionName=plain)["DurableExecutions"] == []
         assert not quiet.durable_server_running
         # Creating a durable function does not start it either: its first Invoke does.
         client.create_function(
-            FunctionName="durable",
+            FunctionName=durable,
             Runtime="python3.12",
             Role=role["Role"]["Arn"],
             Handler=HANDLER,
@@ -167,7 +174,7 @@ def test_no_durable_server_without_durable_functions(code: bytes) -> None:
             DurableConfig={"ExecutionTimeout": 60},
         )
         assert not quiet.durable_server_running
-        start(client, "durable:$LATEST", {"wait_seconds": 1})
+        start(client, f"{durable}:$LATEST", {"wait_seconds": 1})
         assert quiet.durable_server_running
 
 
