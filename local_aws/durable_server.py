@@ -8,6 +8,7 @@ function needs it, so stacks without durable functions never pay for it.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import logging
 import os
 import socket
@@ -110,6 +111,10 @@ class DurableServer:
     # -- internals -----------------------------------------------------------------------------------------------
 
     def _start_locked(self) -> None:
+        if importlib.util.find_spec(_CLI_MODULE.rsplit(".", 1)[0]) is None:
+            raise DurableServerError(
+                "aws-durable-execution-sdk-python-testing is not installed (pip install -e '.[durable]')"
+            )
         port = _free_port()
         command = [
             sys.executable,

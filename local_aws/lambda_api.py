@@ -18,6 +18,7 @@ from typing import Any
 
 from local_aws import durable
 from local_aws.durable import DurableExecutions, ExecutionNameConflict
+from local_aws.durable_server import DurableServerError
 from local_aws.environments import EnvironmentPool
 from local_aws.functions import (
     FunctionNotFound,
@@ -219,6 +220,8 @@ class LambdaInterceptor:
             execution, existed = self._durable.start(function, name, payload, tenant_id)
         except ExecutionNameConflict as err:
             return lambda_error(409, "DurableExecutionAlreadyStartedException", str(err))
+        except DurableServerError as err:
+            return lambda_error(500, "ServiceException", f"local_aws cannot run durable executions: {err}")
         headers = [
             ("X-Amz-Durable-Execution-Arn", execution.arn),
             ("X-Amz-Executed-Version", function.version),
