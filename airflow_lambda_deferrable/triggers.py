@@ -191,19 +191,22 @@ class LambdaInvocationTrigger(BaseTrigger):
 
     @staticmethod
     async def _until_news(news: asyncio.Event, running: list[asyncio.Task[None]]) -> None:
-        """Wait until a source has news; raise a source's error. Sources that have ended count as news."""
-        still_running = [task for task in running if not task.done()]
-        if still_running and not news.is_set():
+        """Wait until a source has news; raise a source's error, or a `RuntimeError` once every source has
+        ended and none has news. A source may end quietly after its last news (closing its client, say)."""
+        while True:
+            for task in running:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if news.is_set():
+                return
+            still_running = [task for task in running if not task.done()]
+            if not still_running:
+                raise RuntimeError("every completion source ended without a verdict")
             waiting = asyncio.ensure_future(news.wait())
             try:
                 await asyncio.wait([waiting, *still_running], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiting.cancel()
-        for task in running:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        if not news.is_set():
-            raise RuntimeError("every completion source ended without a verdict")
 
     def _payload(self, status: str, message: str, evidence: Evidence, verdict: Verdict | None) -> dict[str, Any]:
         settings = self.settings

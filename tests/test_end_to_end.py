@@ -240,7 +240,8 @@ def test_a_durable_execution_waits_minutes_deferred_while_its_slot_runs_another_
     pool_of_one(airflow)
     run_id = airflow.trigger("durable_in_pool_of_one")
     history = watch(airflow, "durable_in_pool_of_one", run_id, timeout=DURABLE_WAIT_SECONDS + 300)
-    assert history["durable_waits"][-1] == "success", history
+    log = airflow.task_log("durable_in_pool_of_one", run_id, "durable_waits")
+    assert history["durable_waits"][-1] == "success", (history, log[-6000:])
     assert "deferred" in history["durable_waits"]
     assert history["plain_meanwhile"][-1] == "success", history
     tasks = {task["task_id"]: task for task in airflow.task_instances("durable_in_pool_of_one", run_id)}
@@ -253,7 +254,6 @@ def test_a_durable_execution_waits_minutes_deferred_while_its_slot_runs_another_
     )
     value = json.loads(entry["value"]) if isinstance(entry["value"], str) else entry["value"]
     assert value["waited_seconds"] == DURABLE_WAIT_SECONDS
-    log = airflow.task_log("durable_in_pool_of_one", run_id, "durable_waits")
     # One invocation before the wait, and a replay after it: two request ids, each starting over.
     assert len(re.findall(r"\[lambda\] .*Replay started", log)) >= 2, log[-3000:]
     assert "SUCCEEDED" in log

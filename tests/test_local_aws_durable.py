@@ -22,7 +22,6 @@ from local_aws.deploy import zip_directory
 from tests.conftest import local_client
 
 # The durable SDKs are the "durable" extra (they need a newer boto3 than the package's lowest botocore allows).
-pytest.importorskip("aws_durable_execution_sdk_python_testing", reason="needs pip install -e '.[test,durable]'")
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "lambda" / "src"

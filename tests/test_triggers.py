@@ -651,13 +651,16 @@ class ExecutionStatus:
     """A completion source other than logs (as a durable execution's status will be): after a while it
     learns the invocation's result."""
 
-    def __init__(self, known: KnownResult | None, *, after: float, unfollowable: str | None = None) -> None:
-        self.known, self.after, self.unfollowable = known, after, unfollowable
+    def __init__(
+        self, known: KnownResult | None, *, after: float, unfollowable: str | None = None, linger: float = 0.0
+    ) -> None:
+        self.known, self.after, self.unfollowable, self.linger = known, after, unfollowable, linger
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         await asyncio.sleep(self.after)
         evidence.known, evidence.unfollowable = self.known, self.unfollowable
         news.set()
+        await asyncio.sleep(self.linger)  # closing a client, say: the source ends after its news, quietly
 
 
 @pytest.mark.asyncio
@@ -667,6 +670,17 @@ async def test_a_registered_source_adds_evidence_the_verdict_uses(logs_client, m
     monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: ExecutionStatus(failed, after=0.1)))
     payload = await first_event(make_trigger(end_marker=None, settle_seconds=1.0))
     assert payload["status"] == "failed"
+    assert payload["message"] == "States.Timeout: the execution timed out"
+
+
+@pytest.mark.asyncio
+async def test_a_source_that_ends_quietly_after_its_news_leaves_the_others_running(logs_client, monkeypatch):
+    """Its news does not settle the verdict yet; its end alone is no news, and the log goes on deciding."""
+    lines.put(logs_client, GROUP, [lines.start(RID), lines.end(RID), lines.report(RID)])
+    failed = KnownResult(failed=True, error_type="States.Timeout", error_message="the execution timed out")
+    status = ExecutionStatus(failed, after=0.1, linger=0.3)
+    monkeypatch.setattr(triggers, "SOURCES", (*triggers.SOURCES, lambda trigger: status))
+    payload = await first_event(make_trigger(end_marker=None, settle_seconds=1.0))
     assert payload["message"] == "States.Timeout: the execution timed out"
 
 
