@@ -23,7 +23,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "AWS Lambda", "python-modules": ["airflow_lambda_deferrable.triggers"]},
         ],
-        "extra-links": ["airflow_lambda_deferrable.links.LambdaInvocationLogsLink"],
+        "extra-links": [
+            "airflow_lambda_deferrable.links.LambdaInvocationLogsLink",
+            "airflow_lambda_deferrable.links.LambdaDurableExecutionLink",
+        ],
         "config": {
             "lambda_deferrable": {
                 "description": "How LambdaInvocationTrigger reads CloudWatch Logs in the triggerer.",

@@ -56,3 +56,27 @@ class LambdaInvocationLogsLink(BaseAwsLink):
                 "time_range": time_range,
             }
         )
+
+
+class LambdaDurableExecutionLink(BaseAwsLink):
+    """Open, in the Lambda console, the function version a durable execution runs (the version is part of the
+    execution's ARN; an alias is resolved to it). The console's address of one execution is not documented,
+    so the link stops at the version, whose page lists its executions; the task log names the execution.
+    """
+
+    name = "Lambda console (durable execution)"
+    key = "lambda_durable_execution"
+    format_str = BASE_AWS_CONSOLE_LINK + "/lambda/home?region={region_name}#/functions/{function}/versions/{version}"
+
+    def format_link(self, **kwargs: Any) -> str:
+        """Return the link, or "" when the task started no durable execution.
+
+        :param execution_arn: ``arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME:VERSION/durable-execution/...``
+        """
+        parts = str(kwargs.get("execution_arn") or "").split(":")
+        if len(parts) != 8 or "/durable-execution/" not in parts[7]:
+            return ""
+        version = parts[7].split("/", 1)[0]
+        return super().format_link(
+            **{**kwargs, "function": quote(parts[6], safe=""), "version": quote(version, safe="")}
+        )

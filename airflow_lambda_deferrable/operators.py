@@ -39,7 +39,7 @@ from airflow_lambda_deferrable.invocation_request import (
     correlation_id_for_try,
     describe_payload,
 )
-from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.links import LambdaDurableExecutionLink, LambdaInvocationLogsLink
 from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.outcome import KnownResult
@@ -148,7 +148,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         "function_name", "payload", "qualifier", "correlation_id", "tenant_id", "durable_execution_name"
     )
     template_fields_renderers = {"payload": "json"}
-    operator_extra_links = (LambdaInvocationLogsLink(),)
+    operator_extra_links = (LambdaInvocationLogsLink(), LambdaDurableExecutionLink())
     ui_color = "#ff9900"
 
     def __init__(
@@ -269,6 +269,14 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             correlation_id=correlation_id,
             invoked_at=invoked_at,
         )
+        if execution_arn:
+            LambdaDurableExecutionLink.persist(
+                context=context,
+                operator=self,
+                region_name=self.hook.conn_region_name,
+                aws_partition=self.hook.conn_partition,
+                execution_arn=execution_arn,
+            )
 
         known_result, result = self._read_response(response)
         deadline = deadline_for(
@@ -622,9 +630,14 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             report.log_group,
             report.correlation_id,
         )
+        invocation = None  # a durable execution's lines are grouped by invocation (each replay is one)
         for index, line in enumerate(report.lines):
             if index == report.omitted_at and report.omitted_lines:
                 self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
+            request_id = line.get("request_id")
+            if report.durable_execution_arn and request_id and request_id != invocation:
+                invocation = request_id
+                self.log.info("%s --- invocation %s ---", RESUMED_LABEL, request_id)
             level, text = task_log_line(
                 timestamp_ms=line["timestamp"],
                 level=line.get("level"),

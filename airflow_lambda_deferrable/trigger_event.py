@@ -60,13 +60,14 @@ def clip_line(line: LogLine) -> LogLine:
 
 
 def line_to_dict(line: LogLine) -> dict[str, Any]:
-    """Return the stored form of a line: time, level, message, traceback, stream."""
+    """Return the stored form of a line: time, level, message, traceback, stream, request id (if it has one)."""
     return {
         "timestamp": line.timestamp,
         "level": line.level,
         "message": _clip(line.message, MAX_MESSAGE_CHARS),
         "detail": _clip(line.detail, MAX_DETAIL_CHARS),
         "stream": line.stream,
+        "request_id": line.request_id,
     }
 
 

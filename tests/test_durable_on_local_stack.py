@@ -24,6 +24,7 @@ from airflow_lambda_deferrable.exceptions import (
     LambdaInvokeError,
     LambdaInvokeInputError,
 )
+from airflow_lambda_deferrable.links import LambdaDurableExecutionLink
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
@@ -102,16 +103,29 @@ def executions(stack: LocalAwsStack, name: str) -> list[dict[str, Any]]:
 
 def test_a_durable_execution_succeeds_with_its_result_in_xcom_and_every_replays_lines(stack, counted, capsys):
     name = make_durable_function(stack)
-    result = operator(name, qualifier="1", payload={"wait_seconds": 2}).execute(context_for(TaskInstanceStandIn()))
+    ti = TaskInstanceStandIn()
+    result = operator(name, qualifier="1", payload={"wait_seconds": 2}).execute(context_for(ti))
     assert result["waited_seconds"] == 2
     assert re.fullmatch(r"[0-9a-f-]{36}", result["correlation_id"])
     output = capsys.readouterr().out
     # The wait ends one invocation; Lambda invokes the function again (a replay), with its own request id.
     replays = re.findall(r"\[lambda\] .*Replay started", output)
     assert len(replays) >= 2, output
+    # Grouped by invocation: a header names each replay's request id before its lines.
+    headers = re.findall(r"\[lambda\] --- invocation ([0-9a-f-]{36}) ---", output)
+    assert len(headers) == len(set(headers)) >= 2, output
     assert len(re.findall(r"\[lambda\] .*Preparing: waiting 2 s next", output)) == 1
     assert "durable execution invoke-" in output  # named for the task try (task id "invoke")
     assert "SUCCEEDED" in output
+    # The extra link opens the function version the execution ran.
+    link = LambdaDurableExecutionLink().format_link(**ti.xcoms[LambdaDurableExecutionLink.key])
+    assert link == f"https://console.aws.amazon.com/lambda/home?region=us-east-1#/functions/{name}/versions/1"
+
+
+def test_a_plain_invocation_stores_no_durable_link(stack, counted):
+    ti = TaskInstanceStandIn()
+    operator(make_plain_function(stack)).execute(context_for(ti))
+    assert LambdaDurableExecutionLink.key not in ti.xcoms
 
 
 def test_a_failed_durable_execution_raises_its_error_type_and_message(stack, counted, capsys):
