@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from local_aws.durable_server import DurableServer, quote_segment
@@ -216,6 +216,8 @@ class DurableExecutions:
         if execution is None or not self._server.running:
             return self._error(404, "ResourceNotFoundException", f"Durable execution {arn} does not exist")
         target = f"/2025-12-01/durable-executions/{quote_segment(execution.server_arn)}{action}{suffix}"
+        if action == "/stop":
+            request = replace(request, body=stop_body_for_server(request.body))
         response = self._relay(request, target)
         if response.ok and not action and request.method == "GET":
             document = json.loads(response.body)
@@ -300,6 +302,21 @@ class DurableExecutions:
             "ExecutionTimeout": execution_timeout(execution.function),
             "RetentionPeriodInDays": int(durable_config(execution.function)["RetentionPeriodInDays"]),
         }
+
+
+def stop_body_for_server(body: bytes) -> bytes:
+    """Return StopDurableExecution's body as the durable server reads it.
+
+    Lambda's API sends the ``Error`` structure as the whole body (botocore's ``payload``); the server looks
+    for it under an ``Error`` key and otherwise records its own "Execution stopped by user request".
+    """
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        return body
+    if isinstance(document, dict) and document and "Error" not in document:
+        return json.dumps({"Error": document}).encode()
+    return body
 
 
 def error_payload(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -246,7 +246,8 @@ async def test_on_kill_stops_the_execution_and_the_trigger_reports_it_stopped(st
     assert status_of(stack, arn) == "STOPPED"
     event = await first_event(LambdaInvocationTrigger(settings))
     assert event["status"] == "failed"
-    assert "ended STOPPED" in event["message"]
+    # Lambda keeps the error StopDurableExecution was given: the task is named.
+    assert "ended STOPPED: AirflowTaskKilled: the Airflow task durable was killed by a user" in event["message"]
 
 
 @pytest.mark.asyncio

@@ -239,7 +239,24 @@ def test_the_functions_lines_show_in_the_task_log_while_it_is_deferred(airflow):
 def test_a_durable_execution_waits_minutes_deferred_while_its_slot_runs_another_task(airflow):
     pool_of_one(airflow)
     run_id = airflow.trigger("durable_in_pool_of_one")
-    history = watch(airflow, "durable_in_pool_of_one", run_id, timeout=DURABLE_WAIT_SECONDS + 300)
+    restarted = {}
+
+    def restart_triggerer_once_the_other_task_is_done(history: dict[str, list[str]]) -> None:
+        durable, other = history.get("durable_waits", [None]), history.get("plain_meanwhile", [None])
+        if not restarted and durable[-1] == "deferred" and other[-1] == "success":
+            airflow.kill_component("triggerer")
+            restarted["at"] = time.monotonic()
+            time.sleep(3)
+            airflow.start_component("triggerer")
+
+    history = watch(
+        airflow,
+        "durable_in_pool_of_one",
+        run_id,
+        timeout=DURABLE_WAIT_SECONDS + 300,
+        on_poll=restart_triggerer_once_the_other_task_is_done,
+    )
+    assert restarted, f"the triggerer was never restarted mid-execution: {history}"
     log = airflow.task_log("durable_in_pool_of_one", run_id, "durable_waits")
     assert history["durable_waits"][-1] == "success", (history, log[-6000:])
     assert "deferred" in history["durable_waits"]
@@ -257,3 +274,40 @@ def test_a_durable_execution_waits_minutes_deferred_while_its_slot_runs_another_
     # One invocation before the wait, and a replay after it: two request ids, each starting over.
     assert len(re.findall(r"\[lambda\] .*Replay started", log)) >= 2, log[-3000:]
     assert "SUCCEEDED" in log
+
+
+def durable_executions(aws: LocalAwsStack, name_prefix: str) -> list[dict]:
+    client = boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        endpoint_url=aws.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    found = client.list_durable_executions_by_function(FunctionName="example-durable-function")["DurableExecutions"]
+    return [execution for execution in found if execution["DurableExecutionName"].startswith(name_prefix)]
+
+
+def test_marking_a_deferred_durable_task_failed_stops_its_execution(airflow, aws):
+    run_id = airflow.trigger("durable_killed")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        (task,) = airflow.task_instances("durable_killed", run_id)
+        if task["state"] == "deferred" and durable_executions(aws, "killed_by_user-"):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the task never deferred with a running execution: {task}")
+    (execution,) = durable_executions(aws, "killed_by_user-")
+    assert execution["Status"] == "RUNNING"
+
+    airflow.api(
+        "PATCH",
+        f"/dags/durable_killed/dagRuns/{run_id}/taskInstances/killed_by_user",
+        json={"new_state": "failed"},
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and durable_executions(aws, "killed_by_user-")[0]["Status"] == "RUNNING":
+        time.sleep(1)
+    (execution,) = durable_executions(aws, "killed_by_user-")
+    assert execution["Status"] == "STOPPED", execution

@@ -279,6 +279,18 @@ def test_stop_ends_a_running_execution(lambda_client: Any, make_durable: Callabl
     assert execution["EndTimestamp"]
 
 
+def test_stop_keeps_the_error_it_was_given(lambda_client: Any, make_durable: Callable[..., str]) -> None:
+    """botocore sends the Error structure as the whole body; the execution records it."""
+    function = make_durable()
+    arn = start(lambda_client, f"{function}:$LATEST", {"wait_seconds": 600}, "to-stop-why")["DurableExecutionArn"]
+    wait_for(lambda_client, arn, {"RUNNING"})
+    lambda_client.stop_durable_execution(
+        DurableExecutionArn=arn, Error={"ErrorType": "Cancelled", "ErrorMessage": "no longer needed"}
+    )
+    error = wait_for(lambda_client, arn, {"STOPPED"})["Error"]
+    assert (error["ErrorType"], error["ErrorMessage"]) == ("Cancelled", "no longer needed")
+
+
 # -- names and qualifiers ----------------------------------------------------------------------------------------
 
 
