@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
@@ -50,6 +51,10 @@ class StreamStretches:
         times.insert(at, timestamp)
         events.insert(at, event)
         self.count += 1
+
+    def add_all(self, events: Iterable[dict[str, Any]]) -> None:
+        for event in events:
+            self.add(event)
 
     def covers(self, span: Span) -> bool:
         """Whether the read spanned the whole stretch (so what it did not hold, the stream did not have)."""

@@ -39,7 +39,7 @@ import random
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -56,6 +56,7 @@ from airflow_lambda_deferrable.log_source import (
     needs_fresh_client,
     only_new,
 )
+from airflow_lambda_deferrable.loop_turns import loop_turns
 from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
 from airflow_lambda_deferrable.routing import Span, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
@@ -74,8 +75,6 @@ MAX_STREAMS_PER_CALL = 100
 # after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
 MAX_PAGE_RETRIES = 6
 MAX_PAGE_PAUSE_SECONDS = 8.0
-# Routing yields to the event loop after this many events (a page holds up to 10,000).
-ROUTE_CHUNK = 500
 
 log = logging.getLogger(__name__)
 
@@ -482,9 +481,7 @@ class LogGroupPoller:
             async for page in self._pages(
                 client, concerned, logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
             ):
-                for event in page:
-                    read.add(event)
-                await asyncio.sleep(0)
+                await loop_turns().map(page, read.add_all)
             for span in batch:
                 found[span] = read.within(span)
         for subscription in served:
@@ -495,11 +492,12 @@ class LogGroupPoller:
 
     async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
         """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);
-        return the newest timestamp routed. Yields to the event loop every `ROUTE_CHUNK` events."""
+        return the newest timestamp routed. Works in chunks that take turns on the loop (`loop_turns`)."""
+        return max(await loop_turns().map(events, lambda chunk: self._route_chunk(chunk, untaken)), default=0)
+
+    def _route_chunk(self, events: Sequence[dict[str, Any]], untaken: StreamStretches | None) -> int:
         newest = 0
-        for index, event in enumerate(events):
-            if index and index % ROUTE_CHUNK == 0:
-                await asyncio.sleep(0)  # a 10,000-event page never holds the loop for long
+        for event in events:
             receivers: set[Subscription] = set()
             for token in tokens(event.get("message", "")):
                 receivers |= self._by_term.get(token, set())

@@ -8,7 +8,9 @@ import time
 
 import pytest
 
+from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable.loop_turns import loop_turns
 from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
@@ -412,3 +414,22 @@ async def test_a_throttled_page_is_asked_again_not_the_whole_read(logs_client, p
     assert len(continued) >= 2 and reads[continued[0]]["nextToken"] == reads[continued[0] + 1]["nextToken"]
     assert "nextToken" not in reads[0] and all("nextToken" in reads[index] for index in (1, 2))
     assert shared_poller.registry().budget.throttled_calls == 1
+
+
+@pytest.mark.asyncio
+async def test_a_chatty_stretch_is_parsed_and_kept_in_turns_of_the_loop_without_losing_a_line(
+    logs_client, proxy, monkeypatch
+):
+    # 1,200 print lines without ids in our request's stretch: the poller routes them and the trigger
+    # parses and keeps them in chunks of at most 50 events, taking turns on the loop.
+    monkeypatch.setattr(loop_turns_module, "WORK_CHUNK", 50)
+    request_id = "00000000-0000-4000-8000-000000000001"
+    prints = [f"processed record {n} status=ok" for n in range(1_200)]
+    body = [lines.start(request_id), *prints, *invocation(1)[1:]]
+    lines.put(logs_client, GROUP, body, at=lines.now_ms() - 5_000)
+    payload = await asyncio.wait_for(first_payload(trigger(1, max_lines=2_000, max_bytes=1_000_000)), 60)
+    assert payload["status"] == "success"
+    assert [line["message"] for line in payload["lines"] if line["message"].startswith("processed")] == prints
+    turns = loop_turns()
+    assert turns.largest_chunk <= 50
+    assert turns.chunks >= 2 * len(prints) // 50  # parsed, then kept: each in chunks
