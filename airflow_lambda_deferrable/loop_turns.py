@@ -7,6 +7,10 @@ into chunks of at most `WORK_CHUNK` items (events parsed, lines kept or logged, 
 chunk is done only while holding the loop's one turn, which its holder keeps until the loop has made
 one more pass (timers, I/O, other tasks): a thousand woken triggers queue for it in arrival order, and
 each pass of the loop does at most one chunk.
+
+The triggers share the loop's turns (`loop_turns`); a log group's poller, which serves them all, has turns
+of its own, so that routing a page never waits behind a queue of triggers (each pass of the loop then
+does at most one trigger's chunk and one chunk per poller).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ async def _next_pass() -> None:
 class LoopTurns:
     """One event loop's turn for CPU work: chunks of at most `chunk` items, one task at a time."""
 
-    def __init__(self, *, chunk: int = WORK_CHUNK, pause: Callable[[], Awaitable[None]] = _next_pass) -> None:
-        """:param pause: what a task awaits after each chunk (by default one pass of the loop)."""
+    def __init__(self, *, chunk: int | None = None, pause: Callable[[], Awaitable[None]] = _next_pass) -> None:
+        """:param chunk: items per chunk (`WORK_CHUNK` by default).
+        :param pause: what a task awaits after each chunk (by default one pass of the loop)."""
+        chunk = WORK_CHUNK if chunk is None else chunk
         if chunk < 1:
             raise ValueError(f"LoopTurns: chunk must be at least 1, not {chunk}")
         self.chunk = chunk
@@ -71,5 +77,5 @@ def loop_turns() -> LoopTurns:
     loop = asyncio.get_running_loop()
     turns = _turns.get(loop)
     if turns is None:
-        turns = _turns[loop] = LoopTurns(chunk=WORK_CHUNK)
+        turns = _turns[loop] = LoopTurns()
     return turns

@@ -12,19 +12,20 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-# Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request).
+# Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request), and
+# the parts of such a run between ``= : / @ +`` (the value of ``key=value``, of ``a:b``, ...).
 _TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
-_TOKEN_PARTS = re.compile(r"[=:/@+]")
+_TOKEN_PART = re.compile(r"[A-Za-z0-9._-]+")
 
 Span = tuple[str, int, int]  # (stream, first timestamp, last timestamp), both ends included
 
 
 def tokens(message: str) -> set[str]:
-    """Return the words of `message` an id could be, whole and split at ``= : / @ +``."""
+    """Return the words of `message` an id could be, whole and split at ``= : / @ +``.
+
+    The parts are the runs of the narrower alphabet: two scans of the text in C, no loop over the words."""
     found = set(_TOKEN.findall(message))
-    for token in list(found):
-        if _TOKEN_PARTS.search(token):
-            found.update(part for part in _TOKEN_PARTS.split(token) if part)
+    found.update(_TOKEN_PART.findall(message))
     return found
 
 

@@ -55,8 +55,9 @@ from airflow_lambda_deferrable.log_source import (
     error_code,
     needs_fresh_client,
     only_new,
+    parse_pages_as_plain_json,
 )
-from airflow_lambda_deferrable.loop_turns import loop_turns
+from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
 from airflow_lambda_deferrable.routing import Span, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
@@ -250,6 +251,7 @@ class LogGroupPoller:
         self._budget = budget
         self._clock = clock
         self.planner = ReadPlanner()
+        self.turns = LoopTurns()  # its own: routing does not queue behind the triggers' work
         self.subscriptions: list[Subscription] = []
         self._intervals: Counter[float] = Counter()  # the subscribers' poll intervals: the shortest paces reads
         self._by_term: dict[str, set[Subscription]] = {}
@@ -342,6 +344,7 @@ class LogGroupPoller:
                 if client is None:
                     self.clients += 1
                     client = await open_client.enter_async_context(await self._client_factory())
+                    parse_pages_as_plain_json(client)
                 await self._cycle(client, step, began=began)
                 self.planner.cycle_succeeded(step, began=began)
             except Exception as err:
@@ -481,7 +484,7 @@ class LogGroupPoller:
             async for page in self._pages(
                 client, concerned, logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
             ):
-                await loop_turns().map(page, read.add_all)
+                await self.turns.map(page, read.add_all)
             for span in batch:
                 found[span] = read.within(span)
         for subscription in served:
@@ -492,15 +495,18 @@ class LogGroupPoller:
 
     async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
         """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);
-        return the newest timestamp routed. Works in chunks that take turns on the loop (`loop_turns`)."""
-        return max(await loop_turns().map(events, lambda chunk: self._route_chunk(chunk, untaken)), default=0)
+        return the newest timestamp routed. Works in chunks, a pass of the loop between two (`loop_turns`)."""
+        return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, untaken)), default=0)
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], untaken: StreamStretches | None) -> int:
         newest = 0
+        by_term = self._by_term
         for event in events:
             receivers: set[Subscription] = set()
             for token in tokens(event.get("message", "")):
-                receivers |= self._by_term.get(token, set())
+                holders = by_term.get(token)
+                if holders:
+                    receivers |= holders
             if not receivers:
                 if untaken is not None:
                     untaken.add(event)
