@@ -57,6 +57,19 @@ class StreamStretches:
         for event in events:
             self.add(event)
 
+    def release(self, count: int) -> None:
+        """Let go of up to `count` events (freeing hundreds of thousands at once holds the loop for a while)."""
+        while count > 0 and self._events:
+            stream, events = next(iter(self._events.items()))
+            if len(events) <= count:
+                count -= len(events)
+                self.count -= len(events)
+                del self._events[stream], self._times[stream]
+            else:
+                del events[-count:], self._times[stream][-count:]
+                self.count -= count
+                count = 0
+
     def covers(self, span: Span) -> bool:
         """Whether the read spanned the whole stretch (so what it did not hold, the stream did not have)."""
         _, first, last = span

@@ -440,7 +440,9 @@ class LogGroupPoller:
 
         Pages are routed as they come: only the events of an unfiltered read that nobody took are kept
         (for stream stretches), so memory follows one page, not the window."""
-        self._window_read = None
+        if self._window_read is not None:
+            window_read, self._window_read = self._window_read, None
+            await self._release(window_read)
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
@@ -487,11 +489,16 @@ class LogGroupPoller:
                 await self.turns.map(page, read.add_all)
             for span in batch:
                 found[span] = read.within(span)
+            await self._release(read)
         for subscription in served:
             for span in list(subscription.spans):
                 if span in found:
                     subscription.spans_done[span] = found[span]
                     subscription.spans.discard(span)
+
+    async def _release(self, read: StreamStretches) -> None:
+        """Let go of a read's events in chunks: each freed event is a dict and its strings."""
+        await self.turns.map(range(read.count), lambda chunk: read.release(len(chunk)))
 
     async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
         """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);

@@ -54,3 +54,16 @@ def test_tokens_are_every_word_and_every_part_of_it():
     for _ in range(2_000):
         message = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert tokens(message) == _tokens_split_word_by_word(message), message
+
+
+def test_a_read_lets_go_of_its_events_a_few_at_a_time():
+    read = StreamStretches(0, 1_000)
+    for number in range(100):
+        read.add(event(f"s{number % 7}", number, number))
+    counts = []
+    while read.count:
+        read.release(9)
+        counts.append(read.count)
+        held = sum(len(read.within((f"s{stream}", 0, 1_000))) for stream in range(7))
+        assert held == read.count
+    assert counts == list(range(91, 0, -9)) + [0]

@@ -10,8 +10,9 @@ import pytest
 
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable import shared_poller
-from airflow_lambda_deferrable.loop_turns import loop_turns
+from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
 from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
+from airflow_lambda_deferrable.routing import StreamStretches
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
@@ -433,3 +434,19 @@ async def test_a_chatty_stretch_is_parsed_and_kept_in_turns_of_the_loop_without_
     turns = loop_turns()
     assert turns.largest_chunk <= 50
     assert turns.chunks >= 2 * len(prints) // 50  # parsed, then kept: each in chunks
+
+
+@pytest.mark.asyncio
+async def test_the_poller_lets_go_of_a_large_read_a_chunk_per_pass_of_the_loop():
+    held_at_each_pause: list[int] = []
+    read = StreamStretches(0, 10**6)
+
+    async def pause() -> None:
+        held_at_each_pause.append(read.count)
+
+    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
+    poller.turns = LoopTurns(chunk=40, pause=pause)
+    for number in range(1_000):
+        read.add({"logStreamName": f"s{number % 13}", "timestamp": number, "eventId": str(number), "message": "x"})
+    await poller._release(read)
+    assert held_at_each_pause == list(range(960, -1, -40))
