@@ -3,6 +3,7 @@ which terms fit in a filter pattern, and which events were already returned. Pur
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import (
@@ -80,3 +81,28 @@ def only_new(events: list[dict[str, Any]], returned: set[str]) -> list[dict[str,
             returned.add(event_id)
             new.append(event)
     return new
+
+
+def parse_pages_as_plain_json(client: Any) -> None:
+    """Have `client` decode ``FilterLogEvents`` answers with `json` alone.
+
+    botocore walks every event of a page through the response's shape after decoding it: for a page of
+    1 MB (about 7,000 events) that is about a tenth of a second of CPU, on the event loop with aiobotocore,
+    for plain strings and integers that `json` already gives. Its ``before-parse`` event lets a handler
+    supply the parsed fields; error answers are left to botocore.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-parse.{service}.FilterLogEvents", _plain_json_page)
+
+
+def _plain_json_page(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    if response_dict.get("status_code") != 200:
+        return
+    try:
+        page = json.loads(response_dict.get("body") or b"")
+    except (TypeError, ValueError):
+        return
+    if not isinstance(page, dict) or not isinstance(page.get("events", []), list):
+        return
+    customized_response_dict.update(page)
+    response_dict["body"] = b"{}"  # botocore then parses an empty answer and adds the response metadata

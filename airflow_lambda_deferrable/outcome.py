@@ -118,12 +118,20 @@ class InvocationLog:
         self.request_ids |= new
         return new
 
+    def note_spans(self, lines: Iterable[LogLine]) -> None:
+        """Note our request's stretches of stream that `lines` open or close (and others' lines in them).
+
+        `add` learns request ids and notes stretches for its own batch first; a reader that adds one read's
+        lines in several batches calls `learn_request_ids` on all of them, then this on all of them, so
+        every batch is judged with what the whole read showed (both are idempotent)."""
+        for line in lines:
+            self._note_span(line)
+
     def add(self, lines: Iterable[LogLine], *, seen_at: float) -> list[LogLine]:
         """Keep the lines that belong to the invocation; return them (the others are not ours)."""
         batch = list(lines)
         self.learn_request_ids(batch)
-        for line in batch:
-            self._note_span(line)
+        self.note_spans(batch)
         accepted = []
         for line in batch:
             if self._belongs(line):

@@ -39,7 +39,7 @@ import random
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,7 +55,9 @@ from airflow_lambda_deferrable.log_source import (
     error_code,
     needs_fresh_client,
     only_new,
+    parse_pages_as_plain_json,
 )
+from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
 from airflow_lambda_deferrable.routing import Span, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
@@ -74,8 +76,6 @@ MAX_STREAMS_PER_CALL = 100
 # after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
 MAX_PAGE_RETRIES = 6
 MAX_PAGE_PAUSE_SECONDS = 8.0
-# Routing yields to the event loop after this many events (a page holds up to 10,000).
-ROUTE_CHUNK = 500
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,7 @@ class LogGroupPoller:
         self._budget = budget
         self._clock = clock
         self.planner = ReadPlanner()
+        self.turns = LoopTurns()  # its own: routing does not queue behind the triggers' work
         self.subscriptions: list[Subscription] = []
         self._intervals: Counter[float] = Counter()  # the subscribers' poll intervals: the shortest paces reads
         self._by_term: dict[str, set[Subscription]] = {}
@@ -343,6 +344,7 @@ class LogGroupPoller:
                 if client is None:
                     self.clients += 1
                     client = await open_client.enter_async_context(await self._client_factory())
+                    parse_pages_as_plain_json(client)
                 await self._cycle(client, step, began=began)
                 self.planner.cycle_succeeded(step, began=began)
             except Exception as err:
@@ -438,7 +440,9 @@ class LogGroupPoller:
 
         Pages are routed as they come: only the events of an unfiltered read that nobody took are kept
         (for stream stretches), so memory follows one page, not the window."""
-        self._window_read = None
+        if self._window_read is not None:
+            window_read, self._window_read = self._window_read, None
+            await self._release(window_read)
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
@@ -482,27 +486,34 @@ class LogGroupPoller:
             async for page in self._pages(
                 client, concerned, logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
             ):
-                for event in page:
-                    read.add(event)
-                await asyncio.sleep(0)
+                await self.turns.map(page, read.add_all)
             for span in batch:
                 found[span] = read.within(span)
+            await self._release(read)
         for subscription in served:
             for span in list(subscription.spans):
                 if span in found:
                     subscription.spans_done[span] = found[span]
                     subscription.spans.discard(span)
 
+    async def _release(self, read: StreamStretches) -> None:
+        """Let go of a read's events in chunks: each freed event is a dict and its strings."""
+        await self.turns.map(range(read.count), lambda chunk: read.release(len(chunk)))
+
     async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
         """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);
-        return the newest timestamp routed. Yields to the event loop every `ROUTE_CHUNK` events."""
+        return the newest timestamp routed. Works in chunks, a pass of the loop between two (`loop_turns`)."""
+        return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, untaken)), default=0)
+
+    def _route_chunk(self, events: Sequence[dict[str, Any]], untaken: StreamStretches | None) -> int:
         newest = 0
-        for index, event in enumerate(events):
-            if index and index % ROUTE_CHUNK == 0:
-                await asyncio.sleep(0)  # a 10,000-event page never holds the loop for long
+        by_term = self._by_term
+        for event in events:
             receivers: set[Subscription] = set()
             for token in tokens(event.get("message", "")):
-                receivers |= self._by_term.get(token, set())
+                holders = by_term.get(token)
+                if holders:
+                    receivers |= holders
             if not receivers:
                 if untaken is not None:
                     untaken.add(event)

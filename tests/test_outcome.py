@@ -490,3 +490,37 @@ def test_lines_without_ids_are_never_claimed_when_the_environment_is_known_to_be
     log.add(events(lines.start(RID), "printed", lines.end(RID)), seen_at=10)
     assert [line.message for line in log.lines] == [lines.start(RID), lines.end(RID)]
     assert log.unattributed_lines == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_one_reads_lines_added_in_chunks_after_noting_them_all_keep_what_one_add_keeps(chunk):
+    # Our request id is learned from a line after its START and its print lines; another request's
+    # START inside our stretch comes last. Added chunk by chunk without noting the whole read first, the
+    # print lines would be judged before the START that opens our stretch is known.
+    read = events(
+        lines.start(RID),
+        "print inside",
+        lines.powertools(CID, RID, "Function started"),
+        "another print",
+        lines.end(RID),
+        lines.report(RID),
+    )
+    overlapped = events(lines.start(RID), "whose print?", lines.start(OTHER_RID), lines.end(RID), start=300)
+
+    for batch in (read, overlapped):
+        whole, chunked = new_log(request_id=None), new_log(request_id=None)
+        if batch is overlapped:
+            whole.request_ids.add(RID)
+            chunked.request_ids.add(RID)
+        accepted_whole = whole.add(batch, seen_at=10)
+        parts = [batch[first : first + chunk] for first in range(0, len(batch), chunk)]
+        for part in parts:
+            chunked.learn_request_ids(part)
+        for part in parts:
+            chunked.note_spans(part)
+        accepted_chunked = [line for part in parts for line in chunked.add(part, seen_at=10)]
+        assert accepted_chunked == accepted_whole
+        assert chunked.lines == whole.lines and chunked.closed_spans() == whole.closed_spans()
+        assert chunked.unattributed_lines == whole.unattributed_lines
+        assert verdict(chunked, 100) == verdict(whole, 100)
+    assert [line.message for line in whole.lines] == [lines.start(RID), lines.end(RID)]  # overlapped: unclaimed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from airflow_lambda_deferrable.routing import StreamStretches, tokens
 
@@ -37,3 +38,32 @@ def test_only_stretches_inside_the_read_are_covered():
     held = StreamStretches(1_000, 2_000)
     assert held.covers(("s", 1_000, 2_000)) and held.covers(("s", 1_500, 1_600))
     assert not held.covers(("s", 999, 1_500)) and not held.covers(("s", 1_500, 2_001))
+
+
+def _tokens_split_word_by_word(message: str) -> set[str]:
+    """The definition: every run of id characters, and its parts between ``= : / @ +``."""
+    found = set(re.findall(r"[A-Za-z0-9._:@+=/-]+", message))
+    for token in list(found):
+        found.update(part for part in re.split(r"[=:/@+]", token) if part)
+    return found
+
+
+def test_tokens_are_every_word_and_every_part_of_it():
+    rng = random.Random(11)
+    alphabet = 'aZ9.-_:@+=/ "{},\\tü'
+    for _ in range(2_000):
+        message = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert tokens(message) == _tokens_split_word_by_word(message), message
+
+
+def test_a_read_lets_go_of_its_events_a_few_at_a_time():
+    read = StreamStretches(0, 1_000)
+    for number in range(100):
+        read.add(event(f"s{number % 7}", number, number))
+    counts = []
+    while read.count:
+        read.release(9)
+        counts.append(read.count)
+        held = sum(len(read.within((f"s{stream}", 0, 1_000))) for stream in range(7))
+        assert held == read.count
+    assert counts == list(range(91, 0, -9)) + [0]

@@ -8,8 +8,11 @@ import time
 
 import pytest
 
+from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
 from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
+from airflow_lambda_deferrable.routing import StreamStretches
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
@@ -412,3 +415,38 @@ async def test_a_throttled_page_is_asked_again_not_the_whole_read(logs_client, p
     assert len(continued) >= 2 and reads[continued[0]]["nextToken"] == reads[continued[0] + 1]["nextToken"]
     assert "nextToken" not in reads[0] and all("nextToken" in reads[index] for index in (1, 2))
     assert shared_poller.registry().budget.throttled_calls == 1
+
+
+@pytest.mark.asyncio
+async def test_a_chatty_stretch_is_parsed_and_kept_in_turns_of_the_loop_without_losing_a_line(
+    logs_client, proxy, monkeypatch
+):
+    # 1,200 print lines without ids in our request's stretch: the poller routes them and the trigger
+    # parses and keeps them in chunks of at most 50 events, taking turns on the loop.
+    monkeypatch.setattr(loop_turns_module, "WORK_CHUNK", 50)
+    request_id = "00000000-0000-4000-8000-000000000001"
+    prints = [f"processed record {n} status=ok" for n in range(1_200)]
+    body = [lines.start(request_id), *prints, *invocation(1)[1:]]
+    lines.put(logs_client, GROUP, body, at=lines.now_ms() - 5_000)
+    payload = await asyncio.wait_for(first_payload(trigger(1, max_lines=2_000, max_bytes=1_000_000)), 60)
+    assert payload["status"] == "success"
+    assert [line["message"] for line in payload["lines"] if line["message"].startswith("processed")] == prints
+    turns = loop_turns()
+    assert turns.largest_chunk <= 50
+    assert turns.chunks >= 2 * len(prints) // 50  # parsed, then kept: each in chunks
+
+
+@pytest.mark.asyncio
+async def test_the_poller_lets_go_of_a_large_read_a_chunk_per_pass_of_the_loop():
+    held_at_each_pause: list[int] = []
+    read = StreamStretches(0, 10**6)
+
+    async def pause() -> None:
+        held_at_each_pause.append(read.count)
+
+    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
+    poller.turns = LoopTurns(chunk=40, pause=pause)
+    for number in range(1_000):
+        read.add({"logStreamName": f"s{number % 13}", "timestamp": number, "eventId": str(number), "message": "x"})
+    await poller._release(read)
+    assert held_at_each_pause == list(range(960, -1, -40))

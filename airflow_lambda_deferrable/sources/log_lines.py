@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 from airflow_lambda_deferrable.evidence import Evidence
 from airflow_lambda_deferrable.log_lines import LogLine, parse_event
 from airflow_lambda_deferrable.log_source import error_code
+from airflow_lambda_deferrable.loop_turns import loop_turns
 from airflow_lambda_deferrable.outcome import InvocationLog
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
@@ -66,7 +68,7 @@ class LogLines:
     async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
         evidence.polls += 1
         try:
-            accepted = self._accept(await subscription.fetch_new(), subscription, evidence.log)
+            accepted = await self._accept(await subscription.fetch_new(), subscription, evidence.log)
             evidence.checked_at = subscription.read_started_at
             accepted += await self._read_stretches(subscription, evidence.log)
         except ClientError as err:  # the poller hands a subscriber only errors retrying will not cure
@@ -85,13 +87,19 @@ class LogLines:
                 len(accepted),
                 evidence.log.line_count,
             )
-            self._show_live(accepted)
+            await self._show_live(accepted)
 
-    def _show_live(self, lines: list[LogLine]) -> None:
+    async def _show_live(self, lines: list[LogLine]) -> None:
         """Log new lines as they are read (Airflow shows a deferred task's trigger log in its task log), up
         to the event's line budget; say once when the rest is left out of this live view."""
         budget = self.settings.max_lines
-        for line in sorted(lines, key=lambda line: line.timestamp):
+        shown = sorted(lines, key=lambda line: line.timestamp)[: max(0, budget + 1 - self._shown_live)]
+        await loop_turns().map(shown, self._log_live)
+        self._shown_live += len(lines) - len(shown)  # the rest is only counted
+
+    def _log_live(self, lines: Sequence[LogLine]) -> None:
+        budget = self.settings.max_lines
+        for line in lines:
             if self._shown_live < budget:
                 level, text = task_log_line(
                     timestamp_ms=line.timestamp, level=line.level, message=line.message, detail=line.detail
@@ -114,19 +122,34 @@ class LogLines:
             settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
             if last_read is None or last_read < settle_end <= time.time():
                 read_at = time.time()
-                accepted += self._accept(await subscription.fetch_span(*span), subscription, log)
+                accepted += await self._accept(await subscription.fetch_span(*span), subscription, log)
                 self._stretch_reads[span] = read_at  # only once the read has succeeded
         return accepted
 
-    def _accept(self, events: list[dict[str, Any]], subscription: Subscription, log: InvocationLog) -> list[LogLine]:
+    async def _accept(
+        self, events: list[dict[str, Any]], subscription: Subscription, log: InvocationLog
+    ) -> list[LogLine]:
+        """Parse `events` and keep the invocation's lines, in chunks that take turns on the event loop
+        (`loop_turns`): a read can bring a chatty request thousands of lines."""
+        if not events:
+            return []
         settings = self.settings
-        lines = [
-            clip_line(
-                parse_event(event, correlation_id_key=settings.correlation_id_key, end_marker=settings.end_marker)
-            )
-            for event in events
-        ]
-        accepted = log.add(lines, seen_at=time.time())
+        turns = loop_turns()
+
+        def parse(chunk: Sequence[dict[str, Any]]) -> list[LogLine]:
+            return [
+                clip_line(
+                    parse_event(event, correlation_id_key=settings.correlation_id_key, end_marker=settings.end_marker)
+                )
+                for event in chunk
+            ]
+
+        lines = await turns.flat_map(events, parse)
+        # Ids and stretches from the whole read first, so that each chunk is judged as one batch would be.
+        await turns.map(lines, log.learn_request_ids)
+        await turns.map(lines, log.note_spans)
+        seen_at = time.time()
+        accepted = await turns.flat_map(lines, lambda chunk: log.add(chunk, seen_at=seen_at))
         for request_id in sorted(log.request_ids):
             subscription.watch(request_id)
         return accepted
