@@ -8,7 +8,7 @@ response, the function's log lines, later an execution's status. Each adds what 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from airflow_lambda_deferrable.durable_execution import ExecutionEnd
@@ -31,6 +31,8 @@ class Evidence:
     # How a durable execution ended (`GetDurableExecution`), and when that was first seen (epoch seconds).
     execution_end: ExecutionEnd | None = None
     execution_ended_seen_at: float | None = None
+    # Set with the two above, for sources that wait on something else meanwhile (the log's slow pace).
+    execution_ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class CompletionSource(Protocol):

@@ -179,6 +179,11 @@ class Subscription:
         """Ask for a full read to start at `when` (epoch seconds): a settle window or the deadline ends then."""
         self.poller.want_read_at(when)
 
+    def pace(self, poll_interval: float) -> None:
+        """Ask for full reads every `poll_interval` seconds from now on (the group is read at the pace of its
+        most eager subscriber)."""
+        self.poller.repace(self, poll_interval)
+
     async def fetch_new(self) -> list[dict[str, Any]]:
         """Wait for the poller's next full read of the group; return the events routed here that are new."""
         seen = self.cycles
@@ -293,11 +298,23 @@ class LogGroupPoller:
         """Route `term` to `subscription` too; its catch-up comes with the next full read."""
         self._by_term.setdefault(term, set()).add(subscription)
 
+    def repace(self, subscription: Subscription, poll_interval: float) -> None:
+        """Count `subscription` at its new `poll_interval`; wake up if that makes reads due sooner."""
+        if poll_interval == subscription.poll_interval:
+            return
+        self._forget_interval(subscription.poll_interval)
+        subscription.poll_interval = poll_interval
+        self._intervals[poll_interval] += 1
+        self.wake()
+
+    def _forget_interval(self, poll_interval: float) -> None:
+        self._intervals[poll_interval] -= 1
+        if not self._intervals[poll_interval]:
+            del self._intervals[poll_interval]
+
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
-        self._intervals[subscription.poll_interval] -= 1
-        if not self._intervals[subscription.poll_interval]:
-            del self._intervals[subscription.poll_interval]
+        self._forget_interval(subscription.poll_interval)
         for term in subscription.terms:
             holders = self._by_term.get(term, set())
             holders.discard(subscription)

@@ -26,6 +26,7 @@ from airflow_lambda_deferrable.exceptions import (
 )
 from airflow_lambda_deferrable.links import LambdaDurableExecutionLink
 from airflow_lambda_deferrable.settings import FollowSettings
+from airflow_lambda_deferrable.sources import log_lines
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
@@ -276,3 +277,26 @@ async def test_throttled_status_reads_are_retried_and_an_unknown_execution_is_an
     event = await first_event(LambdaInvocationTrigger(unknown))
     assert event["status"] == "error"
     assert "GetDurableExecution of" in event["message"] and "ResourceNotFoundException" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_the_log_is_read_slowly_while_an_execution_waits_and_promptly_once_it_ends(stack, counted, monkeypatch):
+    """An execution that runs for days is not followed by reading its log every poll interval. Here the
+    log's slow pace is two minutes (a day-old execution's is five), set for a six-second wait."""
+    name = make_durable_function(stack)
+
+    async def follow(paced: bool) -> tuple[dict[str, Any], int]:
+        if paced:
+            monkeypatch.setattr(log_lines, "status_read_delay", lambda age, poll_interval: 120.0)
+        settings, _ = start(stack, name, wait_seconds=6)
+        before = counted.count("FilterLogEvents")
+        # Without the hurry at the execution's end, the verdict would wait for the next slow read.
+        event = await first_event(LambdaInvocationTrigger(settings), timeout=60)
+        return event, counted.count("FilterLogEvents") - before
+
+    steady_event, steady_calls = await follow(paced=False)
+    paced_event, paced_calls = await follow(paced=True)
+    assert steady_event["status"] == paced_event["status"] == "success", paced_event["message"]
+    # Every replay's lines still reach the event.
+    assert sum("Replay started" in line["message"] for line in paced_event["lines"]) >= 2
+    assert paced_calls * 2 <= steady_calls, (paced_calls, steady_calls)

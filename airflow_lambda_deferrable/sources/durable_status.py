@@ -91,6 +91,7 @@ class DurableStatus:
                 if end is not None:
                     evidence.execution_end = end
                     evidence.execution_ended_seen_at = time.time()
+                    evidence.execution_ended.set()
                     news.set()
                     return
                 news.set()  # the trigger checks its deadline on news

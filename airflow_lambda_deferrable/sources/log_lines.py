@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from botocore.exceptions import ClientError
 
+from airflow_lambda_deferrable.durable_execution import status_read_delay
 from airflow_lambda_deferrable.evidence import Evidence
 from airflow_lambda_deferrable.log_lines import LogLine, parse_event
 from airflow_lambda_deferrable.log_source import error_code
@@ -56,14 +57,36 @@ class LogLines:
             max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
             shared=conf.getboolean("lambda_deferrable", "shared_poller", fallback=True),
         ) as subscription:
-            while evidence.unfollowable is None:
-                await self._read(subscription, evidence)
-                news.set()
-                wanted = read_wanted_at(
-                    evidence.log, now=time.time(), checked_at=evidence.checked_at, settings=settings
-                )
-                if wanted is not None:
-                    subscription.want_read_at(wanted)
+            durable = settings.durable_execution_arn is not None
+            hurry = (
+                asyncio.create_task(self._hurry_when_the_execution_ends(subscription, evidence)) if durable else None
+            )
+            try:
+                while evidence.unfollowable is None:
+                    await self._read(subscription, evidence)
+                    news.set()
+                    now = time.time()
+                    if durable and evidence.execution_end is None:
+                        subscription.pace(status_read_delay(now - settings.invoked_at, settings.poll_interval))
+                    wanted = read_wanted_at(
+                        evidence.log,
+                        now=now,
+                        checked_at=evidence.checked_at,
+                        settings=settings,
+                        execution_ended_seen_at=evidence.execution_ended_seen_at,
+                    )
+                    if wanted is not None:
+                        subscription.want_read_at(wanted)
+            finally:
+                if hurry is not None:
+                    hurry.cancel()
+
+    async def _hurry_when_the_execution_ends(self, subscription: Subscription, evidence: Evidence) -> None:
+        """Back to the task's poll interval once a durable execution has ended, and a read after its settle
+        window: the verdict waits for that read (an execution that ran for days was read slowly)."""
+        await evidence.execution_ended.wait()
+        subscription.pace(self.settings.poll_interval)
+        subscription.want_read_at((evidence.execution_ended_seen_at or time.time()) + self.settings.settle_seconds)
 
     async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
         evidence.polls += 1
@@ -155,15 +178,23 @@ class LogLines:
         return accepted
 
 
-def read_wanted_at(log: InvocationLog, *, now: float, checked_at: float, settings: FollowSettings) -> float | None:
+def read_wanted_at(
+    log: InvocationLog,
+    *,
+    now: float,
+    checked_at: float,
+    settings: FollowSettings,
+    execution_ended_seen_at: float | None = None,
+) -> float | None:
     """Return when a read should start for this invocation sooner than the poller's pace, or ``None``.
 
-    A settle window or the deadline that ends before the next regular read, with no read started since it
-    ended, wants a read right then (at once if it already has ended): the verdict waits for that read.
+    A settle window (after a sign in the log, or after a durable execution's end) or the deadline that ends
+    before the next regular read, with no read started since it ended, wants a read right then (at once if
+    it already has ended): the verdict waits for that read.
     """
     settle_ends = (
         seen + settings.settle_seconds
-        for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at)
+        for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at, execution_ended_seen_at)
         if seen is not None
     )
     uncovered = [moment for moment in (settings.deadline, *settle_ends) if moment > checked_at]
