@@ -52,37 +52,38 @@ def counted(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         yield proxy
 
 
+def create_function(stack: LocalAwsStack, prefix: str, **settings: Any) -> str:
+    """Create a function (with a role of its own) from `settings`; return its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    role = local_client(stack.endpoint_url, "iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+    local_client(stack.endpoint_url, "lambda").create_function(FunctionName=name, Role=role["Role"]["Arn"], **settings)
+    return name
+
+
 def make_durable_function(stack: LocalAwsStack, execution_timeout: int = 120) -> str:
     """Create the example durable function and publish version 1; return its name."""
-    client = local_client(stack.endpoint_url, "lambda")
-    name = f"durable-{uuid.uuid4().hex[:8]}"
-    role = local_client(stack.endpoint_url, "iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")
-    client.create_function(
-        FunctionName=name,
+    name = create_function(
+        stack,
+        "durable",
         Runtime="python3.13",
-        Role=role["Role"]["Arn"],
         Handler="durable_function.lambda_handler",
         Code={"ZipFile": zip_directory(EXAMPLE)},
         Timeout=30,
         DurableConfig={"ExecutionTimeout": execution_timeout, "RetentionPeriodInDays": 1},
     )
-    client.publish_version(FunctionName=name)
+    local_client(stack.endpoint_url, "lambda").publish_version(FunctionName=name)
     return name
 
 
 def make_plain_function(stack: LocalAwsStack) -> str:
-    client = local_client(stack.endpoint_url, "lambda")
-    name = f"plain-{uuid.uuid4().hex[:8]}"
-    role = local_client(stack.endpoint_url, "iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")
-    client.create_function(
-        FunctionName=name,
+    return create_function(
+        stack,
+        "plain",
         Runtime="python3.11",
-        Role=role["Role"]["Arn"],
         Handler="handlers.work",
         Code={"ZipFile": zip_directory(HANDLERS)},
         Timeout=10,
     )
-    return name
 
 
 def operator(name: str, **kwargs: Any) -> LambdaInvokeDeferrableOperator:

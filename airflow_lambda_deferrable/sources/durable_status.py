@@ -14,6 +14,7 @@ import logging
 import random
 import time
 import weakref
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -62,9 +63,8 @@ class DurableStatus:
         settings = self.settings
         budget = status_budget(settings.connection_key)
         failures = 0
-        client_context = await self.trigger.lambda_client()
-        client = await client_context.__aenter__()
-        try:
+        async with AsyncExitStack() as opened:
+            client = await opened.enter_async_context(await self.trigger.lambda_client())
             while True:
                 await budget.acquire()
                 try:
@@ -77,9 +77,8 @@ class DurableStatus:
                     if isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES:
                         budget.throttled()
                     if needs_fresh_client(err):
-                        await client_context.__aexit__(None, None, None)
-                        client_context = await self.trigger.lambda_client()
-                        client = await client_context.__aenter__()
+                        await opened.aclose()
+                        client = await opened.enter_async_context(await self.trigger.lambda_client())
                     failures += 1
                     self.log.warning("GetDurableExecution of %s failed (%s); retrying", self.arn, err)
                     await asyncio.sleep(random.uniform(1.0, min(MAX_RETRY_PAUSE_SECONDS, 2.0**failures)))
@@ -96,8 +95,6 @@ class DurableStatus:
                     return
                 news.set()  # the trigger checks its deadline on news
                 await asyncio.sleep(status_read_delay(time.time() - settings.invoked_at, settings.poll_interval))
-        finally:
-            await client_context.__aexit__(None, None, None)
 
     def _note_status(self, response: dict[str, Any]) -> None:
         status = response.get("Status")
