@@ -1,16 +1,19 @@
-"""Which ids an event carries, and the stretches of streams a read already holds. Pure: no I/O.
+"""Which ids an event carries, which streams subscribers follow, and the stretches a stream read holds.
+Pure: no I/O.
 
-The poller tokenises each event it reads once, gives it to the subscribers of those tokens, and keeps the
-events nobody took, indexed by stream and time, so that a stretch of a stream inside that read is a
-lookup rather than another call or a scan of the whole read.
+The poller tokenises each event it reads once and gives it to the subscribers of those tokens. A line
+without ids belongs to the request whose stretch of stream holds it, so a subscriber that gets an event
+of a stream from an unfiltered read of the group follows that stream from then on (`StreamFollowing`):
+every later event of it goes to the subscriber as the reads bring it, and its stretch needs no read of
+its own. A stretch the reads did not follow is read with a call for its streams (`StreamStretches`).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Hashable, Iterable
+from typing import Any, Generic, TypeVar
 
 # Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request), and
 # the parts of such a run between ``= : / @ +`` (the value of ``key=value``, of ``a:b``, ...).
@@ -18,6 +21,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
 _TOKEN_PART = re.compile(r"[A-Za-z0-9._-]+")
 
 Span = tuple[str, int, int]  # (stream, first timestamp, last timestamp), both ends included
+Follower = TypeVar("Follower", bound=Hashable)
 
 
 def tokens(message: str) -> set[str]:
@@ -29,12 +33,72 @@ def tokens(message: str) -> set[str]:
     return found
 
 
-class StreamStretches:
-    """The events of one read between two timestamps, by stream and sorted by time.
+class StreamFollowing(Generic[Follower]):
+    """Which followers follow which streams, and since when (ms), as unfiltered reads of the group go.
 
-    Holds only what the read's router gave to nobody: the events it gave to a subscriber already reached
-    it, and a line carrying another followed invocation's id is that invocation's.
+    A follower follows a stream from the first event of it routed to the follower by the follower's ids;
+    from then on it gets every event of the stream the reads bring, so every line of its stretch reaches
+    it once the reads have covered it. A read that does not bring every event (an OR-pattern read) breaks
+    all following (`clear`): lines without ids in its window were not read.
+
+    Events of one millisecond may come in any order: the events of a stream at its latest millisecond in
+    the current read are kept, and a follower that starts there gets them too (`start`).
     """
+
+    def __init__(self) -> None:
+        self._since: dict[str, dict[Follower, int]] = {}
+        self._streams_of: dict[Follower, set[str]] = {}
+        self._latest: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+
+    def begin_read(self) -> None:
+        """A new read of the group begins: the events of one millisecond come together within one read."""
+        self._latest.clear()
+
+    def followers(self, stream: str) -> dict[Follower, int]:
+        """Return who follows `stream`, each with the timestamp it follows from (empty if nobody)."""
+        return self._since.get(stream, {})
+
+    def start(self, follower: Follower, stream: str, timestamp: int) -> list[dict[str, Any]]:
+        """Follow `stream` from `timestamp`; return the events of that millisecond the read already brought."""
+        self._since.setdefault(stream, {})[follower] = timestamp
+        self._streams_of.setdefault(follower, set()).add(stream)
+        latest = self._latest.get(stream)
+        return list(latest[1]) if latest is not None and latest[0] == timestamp else []
+
+    def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> None:
+        """Remember `event` as one of its stream's latest millisecond in this read."""
+        latest = self._latest.get(stream)
+        if latest is not None and latest[0] == timestamp:
+            latest[1].append(event)
+        else:
+            self._latest[stream] = (timestamp, [event])
+
+    def since(self, follower: Follower, stream: str) -> int | None:
+        """Return the timestamp from which `follower` has followed `stream` without a break, or ``None``."""
+        return self._since.get(stream, {}).get(follower)
+
+    def forget(self, follower: Follower) -> None:
+        """Stop following anything for `follower` (it left)."""
+        for stream in self._streams_of.pop(follower, set()):
+            followers = self._since.get(stream)
+            if followers is not None:
+                followers.pop(follower, None)
+                if not followers:
+                    del self._since[stream]
+
+    def clear(self) -> None:
+        """Break all following: a read left lines without ids unread."""
+        self._since.clear()
+        self._streams_of.clear()
+        self._latest.clear()
+
+    @property
+    def streams(self) -> int:
+        return len(self._since)
+
+
+class StreamStretches:
+    """The events of one read of some streams between two timestamps, by stream and sorted by time."""
 
     def __init__(self, start_ms: int, end_ms: int) -> None:
         self.start_ms = start_ms
@@ -69,11 +133,6 @@ class StreamStretches:
                 del events[-count:], self._times[stream][-count:]
                 self.count -= count
                 count = 0
-
-    def covers(self, span: Span) -> bool:
-        """Whether the read spanned the whole stretch (so what it did not hold, the stream did not have)."""
-        _, first, last = span
-        return self.start_ms <= first <= last <= self.end_ms
 
     def within(self, span: Span) -> list[dict[str, Any]]:
         """Return the events held of the stretch, in time order."""

@@ -15,7 +15,12 @@ stream of calls serves them all:
   re-reading two minutes of a busy group every five seconds would cost most of the budget;
 * the read also covers subscribers new to the poller from the start of their invocations; one that
   joins later than the allowance (a restarted trigger) or learns a new id gets a one-off catch-up
-  search by id with the next full read; stretches of a stream (`fetch_span`) are read on request;
+  search by id with the next full read;
+* lines without ids (``print`` output, the runtime's error line) belong to the request whose stretch of
+  stream holds them: a subscriber that gets an event of a stream from an unfiltered read follows that
+  stream (`routing.StreamFollowing`) and gets its later events as the reads bring them, so its stretch
+  is never read again; a stretch the reads did not follow (read with patterns, or joined late) is read
+  on request (`fetch_span`), up to 100 streams a call;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
   halves its rate on throttling and creeps back afterwards (the client makes one attempt per call, so
   every throttling answer reaches it);
@@ -59,7 +64,7 @@ from airflow_lambda_deferrable.log_source import (
 )
 from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
-from airflow_lambda_deferrable.routing import Span, StreamStretches, tokens
+from airflow_lambda_deferrable.routing import Span, StreamFollowing, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 # `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
@@ -193,11 +198,12 @@ class Subscription:
         return events
 
     async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """Read a stretch of one stream (from the last window read when it covers it); return new events."""
+        """Read a stretch of one stream; return its new events. Nothing to read when the reads have followed
+        the stream for this subscriber since the stretch began: its events came, and come, with `fetch_new`."""
+        since = self.poller.following.since(self, stream)
+        if since is not None and since <= start_ms:
+            return []
         span = (stream, start_ms, end_ms)
-        from_window = self.poller.span_from_window(span)
-        if from_window is not None:
-            return self._only_new(from_window)
         self.spans.add(span)
         self.poller.wake()
         await self._wait_until(lambda: span in self.spans_done)
@@ -262,9 +268,7 @@ class LogGroupPoller:
         self._by_term: dict[str, set[Subscription]] = {}
         self.cycle_done = _Condition()
         self._wake = asyncio.Event()
-        # The last unfiltered read's events that no subscriber took, if it made one: stream stretches
-        # inside it need no call of their own.
-        self._window_read: StreamStretches | None = None
+        self.following: StreamFollowing[Subscription] = StreamFollowing()
         self.closing = False
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
@@ -314,6 +318,7 @@ class LogGroupPoller:
 
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
+        self.following.forget(subscription)
         self._forget_interval(subscription.poll_interval)
         for term in subscription.terms:
             holders = self._by_term.get(term, set())
@@ -455,46 +460,30 @@ class LogGroupPoller:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
         expects to cost fewer calls; return the newest timestamp routed (0 if none).
 
-        Pages are routed as they come: only the events of an unfiltered read that nobody took are kept
-        (for stream stretches), so memory follows one page, not the window."""
-        if self._window_read is not None:
-            window_read, self._window_read = self._window_read, None
-            await self._release(window_read)
+        Pages are routed as they come, and an unfiltered read's events go to the followers of their
+        streams too; nothing else is kept, so memory follows one page, not the window."""
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
         if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
-            untaken = StreamStretches(start, now_ms)
+            self.following.begin_read()
             read = 0
             async for page in self._pages(client, self.subscriptions, startTime=start, endTime=now_ms):
                 read += len(page)
-                newest = max(newest, await self._route(page, untaken=untaken))
+                newest = max(newest, await self._route(page, follow=True))
             self.planner.note_window_rate(read, start_ms=start, end_ms=now_ms)
-            self._window_read = untaken
             return newest
+        self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
             async for page in self._pages(client, concerned, startTime=start, filterPattern=or_pattern(group)):
                 newest = max(newest, await self._route(page))
         return newest
 
-    def span_from_window(self, span: Span) -> list[dict[str, Any]] | None:
-        """Return a stream stretch's untaken events from the last unfiltered read if it covered the stretch."""
-        if self._window_read is None or not self._window_read.covers(span):
-            return None
-        return self._window_read.within(span)
-
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
-        """Serve requested stretches of streams: from this cycle's unfiltered read when it covers them,
-        else with one call for up to 100 streams at once."""
-        wanted = {span for subscription in served for span in subscription.spans}
+        """Serve requested stretches of streams, with one call for up to 100 streams at once."""
         found: dict[Span, list[dict[str, Any]]] = {}
-        for span in list(wanted):
-            from_window = self.span_from_window(span)
-            if from_window is not None:
-                found[span] = from_window
-                wanted.discard(span)
-        remaining = sorted(wanted)
+        remaining = sorted({span for subscription in served for span in subscription.spans})
         for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
             batch = remaining[first : first + MAX_STREAMS_PER_CALL]
             streams = sorted({stream for stream, _, _ in batch})
@@ -517,27 +506,37 @@ class LogGroupPoller:
         """Let go of a read's events in chunks: each freed event is a dict and its strings."""
         await self.turns.map(range(read.count), lambda chunk: read.release(len(chunk)))
 
-    async def _route(self, events: list[dict[str, Any]], *, untaken: StreamStretches | None = None) -> int:
-        """Give each event to the subscribers whose ids it carries (events nobody takes go to `untaken`);
-        return the newest timestamp routed. Works in chunks, a pass of the loop between two (`loop_turns`)."""
-        return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, untaken)), default=0)
+    async def _route(self, events: list[dict[str, Any]], *, follow: bool = False) -> int:
+        """Give each event to the subscribers whose ids it carries and, when `follow` (an unfiltered read of
+        the group), to the followers of its stream; return the newest timestamp routed by ids. Works in
+        chunks, a pass of the loop between two (`loop_turns`)."""
+        return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, follow)), default=0)
 
-    def _route_chunk(self, events: Sequence[dict[str, Any]], untaken: StreamStretches | None) -> int:
+    def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool) -> int:
         newest = 0
         by_term = self._by_term
+        following = self.following
         for event in events:
             receivers: set[Subscription] = set()
             for token in tokens(event.get("message", "")):
                 holders = by_term.get(token)
                 if holders:
                     receivers |= holders
-            if not receivers:
-                if untaken is not None:
-                    untaken.add(event)
-                continue
-            newest = max(newest, int(event.get("timestamp", 0)))
-            for subscription in receivers:
-                subscription.deliver([event])
+            if follow:
+                stream = str(event.get("logStreamName", ""))
+                timestamp = int(event.get("timestamp", 0))
+                followers = following.followers(stream)
+                for subscription in followers:
+                    if subscription not in receivers:
+                        subscription.deliver([event])
+                for subscription in receivers:
+                    if subscription not in followers:
+                        subscription.deliver(following.start(subscription, stream, timestamp))
+                following.note(stream, timestamp, event)
+            if receivers:
+                newest = max(newest, int(event.get("timestamp", 0)))
+                for subscription in receivers:
+                    subscription.deliver([event])
         return newest
 
     async def _pages(

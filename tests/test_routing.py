@@ -1,11 +1,11 @@
-"""Tokens of a line, and the stretches of streams one read holds."""
+"""Tokens of a line, the streams subscribers follow, and the stretches of streams one read holds."""
 
 from __future__ import annotations
 
 import random
 import re
 
-from airflow_lambda_deferrable.routing import StreamStretches, tokens
+from airflow_lambda_deferrable.routing import StreamFollowing, StreamStretches, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():
@@ -34,10 +34,32 @@ def test_a_stretch_is_every_held_event_of_its_stream_between_its_ends_in_time_or
     assert held.count == 2_000
 
 
-def test_only_stretches_inside_the_read_are_covered():
-    held = StreamStretches(1_000, 2_000)
-    assert held.covers(("s", 1_000, 2_000)) and held.covers(("s", 1_500, 1_600))
-    assert not held.covers(("s", 999, 1_500)) and not held.covers(("s", 1_500, 2_001))
+def test_a_follower_follows_a_stream_from_its_first_event_until_it_leaves_or_a_read_breaks_following():
+    following: StreamFollowing[str] = StreamFollowing()
+    assert following.since("a", "s1") is None and following.followers("s1") == {}
+    following.begin_read()
+    assert following.start("a", "s1", 1_000) == []
+    following.start("b", "s1", 1_500)
+    following.start("a", "s2", 1_200)
+    assert following.followers("s1") == {"a": 1_000, "b": 1_500}
+    assert following.since("a", "s2") == 1_200 and following.streams == 2
+    following.forget("a")
+    assert following.followers("s1") == {"b": 1_500} and following.since("a", "s2") is None
+    assert following.streams == 1  # nobody follows s2 any more
+    following.clear()
+    assert following.since("b", "s1") is None and following.streams == 0
+
+
+def test_a_follower_starting_at_a_millisecond_gets_the_events_of_it_the_read_brought_before():
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read()
+    earlier, same_a, same_b = event("s", 999, 1), event("s", 1_000, 2), event("s", 1_000, 3)
+    for one in (earlier, same_a, same_b, event("t", 1_000, 4)):
+        following.note(one["logStreamName"], one["timestamp"], one)
+    assert following.start("a", "s", 1_000) == [same_a, same_b]  # not the earlier one, not stream t's
+    assert following.start("b", "s", 1_001) == []
+    following.begin_read()  # a new read: the last one's millisecond is gone
+    assert following.start("c", "s", 1_000) == []
 
 
 def _tokens_split_word_by_word(message: str) -> set[str]:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
-from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable import read_planner, shared_poller
 from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
 from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
 from airflow_lambda_deferrable.routing import StreamStretches
@@ -378,24 +378,59 @@ async def test_a_throttled_call_is_one_request_and_reaches_the_budget(logs_clien
 
 
 @pytest.mark.asyncio
-async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs_client, proxy):
-    # Thirty invocations in ten streams, each printing one line without ids: more ids than fit in one
-    # pattern, so the poller reads the window unfiltered and serves stretches from what nobody took.
-    for index in range(30):
-        correlation_id, request_id = f"corr-shared-{index:04d}", f"00000000-0000-4000-8000-{index:012d}"
-        body = [
-            lines.start(request_id),
-            f"print from {index}",
-            lines.powertools(correlation_id, request_id, "Function ended"),
-            lines.end(request_id),
-            lines.report(request_id),
-        ]
-        lines.put(logs_client, GROUP, body, stream=f"stream-{index % 10}", at=lines.now_ms() + index * 10)
-    payloads = await run_all([trigger(index) for index in range(30)])
+async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs_client, proxy, monkeypatch):
+    # Thirty invocations, each printing one line without ids: more ids than fit in one pattern, so the
+    # poller reads the window unfiltered. Their ends come once the reads' window has moved past their
+    # STARTs (a lookback of 0.5 s here), so no read holds a whole stretch.
+    monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
+    monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
+    ids = [(f"corr-shared-{index:04d}", f"00000000-0000-4000-8000-{index:012d}") for index in range(30)]
+    started_ms = lines.now_ms()
+    for index, (_, request_id) in enumerate(ids):
+        lines.put(logs_client, GROUP, [lines.start(request_id), f"print from {index}"], stream=f"stream-{index}")
+    running = [asyncio.create_task(first_payload(trigger(index))) for index in range(30)]
+    await asyncio.sleep(2.0)
+    for index, (correlation_id, request_id) in enumerate(ids):
+        ending = [lines.powertools(correlation_id, request_id, "Function ended"), lines.end(request_id)]
+        lines.put(logs_client, GROUP, [*ending, lines.report(request_id)], stream=f"stream-{index}")
+    payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
     for index, payload in enumerate(payloads):
         prints = [line["message"] for line in payload["lines"] if line["message"].startswith("print from")]
         assert prints == [f"print from {index}"], (index, prints)
+    starts = [request["startTime"] for _, request in full_reads(proxy)]
+    assert all("filterPattern" not in request for _, request in full_reads(proxy))
+    assert starts[-1] > started_ms + 1_000  # the last reads did not reach back to the STARTs
+    # Each trigger followed its stream from its START as the unfiltered reads went: no stretch was read again.
+    assert stream_reads(proxy) == []
+
+
+def stream_reads(proxy: FaultProxy) -> list[dict]:
+    """Every FilterLogEvents call that read stretches of named streams."""
+    return [request for _, request in proxy.requests_of("FilterLogEvents") if "logStreamNames" in request]
+
+
+@pytest.mark.asyncio
+async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_call_for_its_stream(logs_client, proxy):
+    # Thirty running invocations keep the reads unfiltered. Invocation 99 began ten minutes ago, older than
+    # the window reaches: its START is found by a search for its ids, which brings no line without ids, so
+    # its print line is found by a read of its stream's stretch.
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
+    running = [asyncio.create_task(first_payload(trigger(index, deadline=time.time() + 60))) for index in range(30)]
+    await asyncio.sleep(1.0)
+    ten_minutes_ago = lines.now_ms() - 600_000
+    body = invocation(99)
+    lines.put(logs_client, GROUP, [body[0], "print from 99", *body[1:]], stream="stream-99", at=ten_minutes_ago)
+    restarted = trigger(99, invoked_at=ten_minutes_ago / 1000, ingestion_allowance_seconds=5)
+    late = await asyncio.wait_for(first_payload(restarted), 30)
+    assert late["status"] == "success"
+    assert "print from 99" in [line["message"] for line in late["lines"]]
+    # Read when the stretch closed, and once more after the settle window; no other stretch was read.
+    assert [request["logStreamNames"] for request in stream_reads(proxy)] == [["stream-99"]] * 2
     assert any("filterPattern" not in request for _, request in full_reads(proxy))
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
+    assert all(payload["status"] == "success" for payload in await asyncio.wait_for(asyncio.gather(*running), 60))
 
 
 @pytest.mark.asyncio
