@@ -11,12 +11,16 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   stretches asked for are read on their own. After a failed cycle, nothing is read until a jittered,
   exponentially growing, capped backoff has passed.
 * **Lookback.** Everything ingested before the last whole full read began has been read; a line ingested
-  since carries a timestamp at most the longest ingestion delay seen before that. So a full read starts
-  there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the last one began,
-  however long that read took: a slow read does not make the next one longer. Once every
+  since carries a timestamp at most the longest ingestion delay seen recently (in this read and the
+  last `DELAY_MEMORY_READS`: one late batch widens the lookback for a while, not for ever). So a full
+  read starts there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the
+  last one began, however long that read took: a slow read does not make the next one longer. Once every
   `SWEEP_EVERY_INTERVALS` intervals (and `MIN_READS_BETWEEN_SWEEPS` reads) it reaches back the whole
-  ingestion allowance from the newest event,
-  so a line later than any before is still found (and widens the lookback).
+  ingestion allowance from the newest event, so a line later than any before is still found (and widens
+  the lookback). When the poller follows streams (`routing.StreamFollowing`: their late lines are read
+  from where each stream is complete), the delays of followed streams do not count, and a sweep is a
+  search for the ids of the subscribers that follow no stream instead (`FullRead.by_search`): reading
+  the whole allowance of a busy group unfiltered would cost dozens of pages.
   Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
   (a restarted trigger) are caught up by a search for their ids.
 * **Patterns or window.** A read of the whole window costs its pages; OR-patterns of the ids cost one
@@ -28,6 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +50,9 @@ SWEEP_EVERY_INTERVALS = 6
 # ... and only after this many whole reads since the last: when reads take longer than the sweep period
 # (a busy group), not every read becomes a sweep of the whole allowance, which would only make it longer.
 MIN_READS_BETWEEN_SWEEPS = 3
+# The lookback follows the longest ingestion delay seen in the read under way and this many whole reads
+# before it.
+DELAY_MEMORY_READS = SWEEP_EVERY_INTERVALS
 MAX_BACKOFF_SECONDS = 60.0
 # 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
@@ -72,10 +80,12 @@ class Step:
 
 @dataclass(frozen=True)
 class FullRead:
-    """Where a full read starts (ms), and whether it is a sweep of the whole allowance."""
+    """Where a full read starts (ms), whether it is a sweep of the whole allowance, and whether that sweep
+    is a search by id for the subscribers that follow no stream (the window then starts as usual)."""
 
     start_ms: int
     sweep: bool
+    by_search: bool = False
 
 
 class ReadPlanner:
@@ -87,7 +97,9 @@ class ReadPlanner:
         self.newest_ms: int | None = None
         # When the last whole full read began (ms): what was ingested before then has been read.
         self.read_through_ms: int | None = None
-        self.longest_delay_ms: int | None = None
+        self._delay_this_read: int | None = None
+        self._delays_of_reads: deque[int | None] = deque(maxlen=DELAY_MEMORY_READS)
+        self._any_delay_seen = False  # before any, the lookback is the whole allowance
         self.last_read_ms = 0  # how long the last whole full read took
         self.events_per_ms: float | None = None
         self.last_full_at = -math.inf
@@ -119,15 +131,22 @@ class ReadPlanner:
             return Step(sleep_until=next_full)
         return Step()
 
-    def plan_full_read(self, now: float, reaches: Sequence[Reach], *, interval: float) -> FullRead:
-        """Start a full read at `now` for these subscribers: the wishes it serves are dropped."""
+    def plan_full_read(
+        self, now: float, reaches: Sequence[Reach], *, interval: float, following: bool = False
+    ) -> FullRead:
+        """Start a full read at `now` for these subscribers: the wishes it serves are dropped.
+
+        :param following: the poller follows streams, so a sweep is a search by id (`FullRead.by_search`).
+        """
         while self._wanted and self._wanted[0] <= now:
             heapq.heappop(self._wanted)
         sweep = (
             now - self.last_sweep_at >= SWEEP_EVERY_INTERVALS * interval
             and self.reads_since_sweep >= MIN_READS_BETWEEN_SWEEPS
         )
-        return FullRead(start_ms=self.window_start(reaches, sweep=sweep), sweep=sweep)
+        by_search = sweep and following and self.read_through_ms is not None
+        start = self.window_start(reaches, sweep=sweep and not by_search)
+        return FullRead(start_ms=start, sweep=sweep, by_search=by_search)
 
     def window_start(self, reaches: Sequence[Reach], *, sweep: bool) -> int:
         """Back from the last whole read's start by the recent lookback (on a sweep, from the newest event by
@@ -172,14 +191,24 @@ class ReadPlanner:
         self.events_per_ms = events / max(end_ms - start_ms, 1)
 
     def note_delays(self, delays_ms: Iterable[int]) -> None:
-        """Remember the longest ingestion delay seen (``ingestionTime - timestamp``)."""
+        """Remember the longest ingestion delay (``ingestionTime - timestamp``) seen in this read."""
         for delay in delays_ms:
-            self.longest_delay_ms = max(self.longest_delay_ms or 0, delay)
+            self._delay_this_read = max(self._delay_this_read or 0, delay)
+            self._any_delay_seen = True
+
+    @property
+    def longest_delay_ms(self) -> int | None:
+        """The longest ingestion delay seen in the read under way and the last `DELAY_MEMORY_READS`."""
+        if not self._any_delay_seen:
+            return None
+        return max(delay or 0 for delay in (self._delay_this_read, *self._delays_of_reads))
 
     def full_read_done(self, plan: FullRead, *, began: float, ended: float, newest_ms: int) -> None:
         """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
         self.read_through_ms = int(began * 1000)
+        self._delays_of_reads.append(self._delay_this_read)
+        self._delay_this_read = None
         self.last_read_ms = int((ended - began) * 1000)
         self.reads_since_sweep += 1
         if plan.sweep:

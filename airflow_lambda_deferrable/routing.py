@@ -43,16 +43,51 @@ class StreamFollowing(Generic[Follower]):
 
     Events of one millisecond may come in any order: the events of a stream at its latest millisecond in
     the current read are kept, and a follower that starts there gets them too (`start`).
+
+    **Complete up to** (`complete`): every event of a followed stream up to that timestamp has been
+    routed. A read from `start_ms` that began at `horizon_ms` brought every event ingested before then;
+    a stream is ingested in order, so an event of it ingested before the horizon has every earlier event
+    of its stream before it: the stream is complete up to the newest such event, if the read started no
+    later than where the stream was complete before (else a stretch in between may be missing, and the
+    stream is `behind` the next read's start: the poller reads it on its own).
     """
 
     def __init__(self) -> None:
         self._since: dict[str, dict[Follower, int]] = {}
         self._streams_of: dict[Follower, set[str]] = {}
         self._latest: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self._complete: dict[str, int] = {}
+        # The read in progress: where it starts, what it brings whole, and per stream the newest event
+        # ingested before its horizon.
+        self._read_start_ms = 0
+        self._horizon_ms = 0
+        self._safe: dict[str, int] = {}
 
-    def begin_read(self) -> None:
-        """A new read of the group begins: the events of one millisecond come together within one read."""
+    def begin_read(self, *, start_ms: int, horizon_ms: int) -> None:
+        """A read of the group (or of some streams) from `start_ms` begins; events ingested before
+        `horizon_ms` (the moment it began, less the clocks' possible difference) are all in it."""
         self._latest.clear()
+        self._safe.clear()
+        self._read_start_ms = start_ms
+        self._horizon_ms = horizon_ms
+
+    def end_read(self, streams: Iterable[str] | None = None) -> None:
+        """The read begun last brought all its pages: move the followed `streams` (default: all) on."""
+        for stream in self._complete if streams is None else streams:
+            complete = self._complete.get(stream)
+            safe = self._safe.get(stream)
+            if complete is not None and safe is not None and complete >= self._read_start_ms - 1:
+                self._complete[stream] = max(complete, safe)
+        self._safe.clear()
+
+    def complete(self, stream: str) -> int | None:
+        """Return up to which timestamp every event of `stream` has been routed, if it is followed."""
+        return self._complete.get(stream)
+
+    def behind(self, start_ms: int) -> dict[str, int]:
+        """Return the followed streams a read from `start_ms` would leave a gap in, with where each is
+        complete up to."""
+        return {stream: complete for stream, complete in self._complete.items() if complete < start_ms - 1}
 
     def followers(self, stream: str) -> dict[Follower, int]:
         """Return who follows `stream`, each with the timestamp it follows from (empty if nobody)."""
@@ -62,16 +97,24 @@ class StreamFollowing(Generic[Follower]):
         """Follow `stream` from `timestamp`; return the events of that millisecond the read already brought."""
         self._since.setdefault(stream, {})[follower] = timestamp
         self._streams_of.setdefault(follower, set()).add(stream)
+        self._complete.setdefault(stream, timestamp - 1)
         latest = self._latest.get(stream)
         return list(latest[1]) if latest is not None and latest[0] == timestamp else []
 
     def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> None:
-        """Remember `event` as one of its stream's latest millisecond in this read."""
+        """Remember `event` as one of its stream's latest millisecond in this read, and how far the stream
+        is whole if it was ingested before the read's horizon."""
+        if int(event.get("ingestionTime", self._horizon_ms)) < self._horizon_ms:
+            self._safe[stream] = max(self._safe.get(stream, timestamp), timestamp)
         latest = self._latest.get(stream)
         if latest is not None and latest[0] == timestamp:
             latest[1].append(event)
         else:
             self._latest[stream] = (timestamp, [event])
+
+    def follows_any(self, follower: Follower) -> bool:
+        """Whether `follower` follows some stream."""
+        return bool(self._streams_of.get(follower))
 
     def since(self, follower: Follower, stream: str) -> int | None:
         """Return the timestamp from which `follower` has followed `stream` without a break, or ``None``."""
@@ -85,12 +128,14 @@ class StreamFollowing(Generic[Follower]):
                 followers.pop(follower, None)
                 if not followers:
                     del self._since[stream]
+                    self._complete.pop(stream, None)
 
     def clear(self) -> None:
         """Break all following: a read left lines without ids unread."""
         self._since.clear()
         self._streams_of.clear()
         self._latest.clear()
+        self._complete.clear()
 
     @property
     def streams(self) -> int:

@@ -81,6 +81,9 @@ MAX_STREAMS_PER_CALL = 100
 # after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
 MAX_PAGE_RETRIES = 6
 MAX_PAGE_PAUSE_SECONDS = 8.0
+# An event ingested this long before a read began is surely in it: CloudWatch's clock and the triggerer's
+# may differ a little, and a just-ingested event may take a moment to be searchable.
+INGESTION_HORIZON_MARGIN_MS = 2_000
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,7 @@ class RequestBudget:
         self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
         self.calls = 0
         self.throttled_calls = 0
+        self.calls_by_kind: Counter[str] = Counter()  # what the calls were for (`LogGroupPoller._pages`)
 
     async def acquire(self) -> None:
         """Wait for this caller's turn and a token."""
@@ -161,6 +165,9 @@ class Subscription:
     spans_done: dict[Span, list[dict[str, Any]]] = field(default_factory=dict)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     returned: set[str] = field(default_factory=set)
+    # Its lines may come in streams it does not follow yet (a durable execution's replays): a sweep
+    # searches for its ids even when the poller follows streams.
+    roaming: bool = False
     cycles: int = 0
     # When the last full read that served this subscriber began (epoch seconds), and when the last one
     # whose events `fetch_new` returned did: what that read could not see yet, the trigger has not seen.
@@ -273,6 +280,7 @@ class LogGroupPoller:
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
+        self.calls_by_kind: Counter[str] = Counter()
         self.clients = 0  # clients opened (a failed one is replaced)
 
     def wait_limit(self) -> float:
@@ -411,7 +419,13 @@ class LogGroupPoller:
         calls_before = self.calls
         if step.full:
             reaches = [subscription.reach() for subscription in served]
-            plan = self.planner.plan_full_read(began, reaches, interval=self._interval())
+            plan = self.planner.plan_full_read(
+                began, reaches, interval=self._interval(), following=self.following.streams > 0
+            )
+            if plan.by_search:
+                for subscription in served:
+                    if subscription.roaming or not self.following.follows_any(subscription):
+                        subscription.catch_up.update(subscription.terms)
             caught_up = await self._catch_up(client, served, plan.start_ms)
             read = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
@@ -450,7 +464,9 @@ class LogGroupPoller:
         newest = 0
         for group in term_groups(terms):
             concerned = [subscription for subscription, wanted in pending if set(wanted) & set(group)]
-            async for page in self._pages(client, concerned, startTime=start, filterPattern=or_pattern(group)):
+            async for page in self._pages(
+                client, concerned, "catch-up", startTime=start, filterPattern=or_pattern(group)
+            ):
                 newest = max(newest, await self._route(page))
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
@@ -466,18 +482,42 @@ class LogGroupPoller:
         groups = term_groups(sorted(self._by_term))
         newest = 0
         if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
-            self.following.begin_read()
+            newest = await self._read_behind(client, start)
+            now_ms = int(self._clock() * 1000)
+            self.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
             read = 0
-            async for page in self._pages(client, self.subscriptions, startTime=start, endTime=now_ms):
+            async for page in self._pages(client, self.subscriptions, "window", startTime=start, endTime=now_ms):
                 read += len(page)
                 newest = max(newest, await self._route(page, follow=True))
+            self.following.end_read()
             self.planner.note_window_rate(read, start_ms=start, end_ms=now_ms)
             return newest
         self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
-            async for page in self._pages(client, concerned, startTime=start, filterPattern=or_pattern(group)):
+            async for page in self._pages(
+                client, concerned, "pattern", startTime=start, filterPattern=or_pattern(group)
+            ):
                 newest = max(newest, await self._route(page))
+        return newest
+
+    async def _read_behind(self, client: Any, window_start_ms: int) -> int:
+        """Read the followed streams that a window from `window_start_ms` would leave a gap in (a late
+        batch holds them back, or they were quiet), each from where it is complete, up to 100 streams a
+        call; return the newest timestamp routed by ids (0 if none)."""
+        behind = sorted(self.following.behind(window_start_ms).items(), key=lambda item: item[1])
+        newest = 0
+        for first in range(0, len(behind), MAX_STREAMS_PER_CALL):
+            batch = behind[first : first + MAX_STREAMS_PER_CALL]
+            streams = [stream for stream, _ in batch]
+            start, now_ms = batch[0][1] + 1, int(self._clock() * 1000)
+            concerned = {follower for stream in streams for follower in self.following.followers(stream)}
+            self.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
+            async for page in self._pages(
+                client, concerned, "behind", logStreamNames=sorted(streams), startTime=start, endTime=now_ms
+            ):
+                newest = max(newest, await self._route(page, follow=True))
+            self.following.end_read(streams)
         return newest
 
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
@@ -490,7 +530,7 @@ class LogGroupPoller:
             concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
             read = StreamStretches(min(start for _, start, _ in batch), max(end for _, _, end in batch))
             async for page in self._pages(
-                client, concerned, logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
+                client, concerned, "stretch", logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
             ):
                 await self.turns.map(page, read.add_all)
             for span in batch:
@@ -513,7 +553,7 @@ class LogGroupPoller:
         return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, follow)), default=0)
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool) -> int:
-        newest = 0
+        newest = longest_delay = 0
         by_term = self._by_term
         following = self.following
         for event in events:
@@ -526,6 +566,8 @@ class LogGroupPoller:
                 stream = str(event.get("logStreamName", ""))
                 timestamp = int(event.get("timestamp", 0))
                 followers = following.followers(stream)
+                if not followers:  # a followed stream's late lines are read from where it is complete
+                    longest_delay = max(longest_delay, _ingestion_delay(event))
                 for subscription in followers:
                     if subscription not in receivers:
                         subscription.deliver([event])
@@ -533,17 +575,24 @@ class LogGroupPoller:
                     if subscription not in followers:
                         subscription.deliver(following.start(subscription, stream, timestamp))
                 following.note(stream, timestamp, event)
+            else:
+                longest_delay = max(longest_delay, _ingestion_delay(event))
             if receivers:
                 newest = max(newest, int(event.get("timestamp", 0)))
                 for subscription in receivers:
                     subscription.deliver([event])
+        if events:
+            self.planner.note_delays([longest_delay])
         return newest
 
     async def _pages(
-        self, client: Any, concerned: Collection[Subscription], **request: Any
+        self, client: Any, concerned: Collection[Subscription], kind: str, **request: Any
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
+        :param kind: what the call is for, counted in `calls_by_kind` and logged: ``window`` (the group),
+            ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``behind``
+            (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
             and the client's own failures are raised.
@@ -555,6 +604,8 @@ class LogGroupPoller:
             await self._budget.acquire()
             granted = time.monotonic()
             self.calls += 1
+            self.calls_by_kind[kind] += 1
+            self._budget.calls_by_kind[kind] += 1
             try:
                 response = await client.filter_log_events(**request)
             except ClientError as err:
@@ -585,11 +636,10 @@ class LogGroupPoller:
             self._budget.succeeded()
             retries = 0
             events = response.get("events", [])
-            self.planner.note_delays(_ingestion_delays(events))
             log.debug(
                 "%s: FilterLogEvents (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
-                "pattern" if "filterPattern" in request else "streams" if "logStreamNames" in request else "window",
+                kind,
                 request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
                 time.monotonic() - granted,
@@ -602,12 +652,11 @@ class LogGroupPoller:
             request["nextToken"] = token
 
 
-def _ingestion_delays(events: list[dict[str, Any]]) -> list[int]:
-    return [
-        int(event["ingestionTime"]) - int(event["timestamp"])
-        for event in events
-        if "ingestionTime" in event and "timestamp" in event
-    ]
+def _ingestion_delay(event: dict[str, Any]) -> int:
+    """``ingestionTime - timestamp`` of `event` (0 when either is missing)."""
+    if "ingestionTime" not in event or "timestamp" not in event:
+        return 0
+    return int(event["ingestionTime"]) - int(event["timestamp"])
 
 
 def or_pattern(terms: list[str]) -> str:
@@ -668,12 +717,14 @@ async def subscribe(
     poll_interval: float,
     max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
     shared: bool = True,
+    roaming: bool = False,
 ) -> AsyncIterator[Subscription]:
     """Join the poller of (connection, log group) for the duration of the block.
 
     :param connection_key: what makes two triggers' clients interchangeable (connection id, region, ...).
     :param client_factory: makes the poller's client when it starts (an awaitable of an aiobotocore
         client context manager, as ``AwsLogsHook.get_async_conn``).
+    :param roaming: its lines may come in any stream at any time (`Subscription.roaming`).
     :param shared: ``False`` gives this subscriber a poller, a client and a budget of its own (the
         ``[lambda_deferrable] shared_poller = False`` setting: what sharing is measured against).
     """
@@ -691,6 +742,7 @@ async def subscribe(
         start_ms=start_ms,
         ingestion_allowance_ms=ingestion_allowance_ms,
         poll_interval=poll_interval,
+        roaming=roaming,
     )
     poller.add(subscription)
     try:

@@ -119,6 +119,7 @@ def summarize(
         "throttled": proxy["throttled"],
         "budget_calls": events.get("budget_calls"),
         "budget_throttled": events.get("budget_throttled"),
+        "budget_calls_by_kind": events.get("budget_calls_by_kind") or {},
         "tenant_calls": proxy.get("tenant_calls", 0),
         "tenant_throttled": proxy.get("tenant_throttled", 0),
         "bytes_downloaded": proxy.get("filter_bytes"),

@@ -170,10 +170,18 @@ def _quota_and_loop(r: dict[str, Any]) -> str:
     return (
         f"N={r['n']} {r['mode']}: other tenants {r.get('tenant_calls', 0)} calls "
         f"({r.get('tenant_throttled', 0)} throttled); the triggers' calls by the budget "
-        f"{_count(r.get('budget_calls'))} vs at the enforcer {r['filter_calls']}; "
+        f"{_count(r.get('budget_calls'))} vs at the enforcer {r['filter_calls']}"
+        f"{_by_kind(r.get('budget_calls_by_kind'))}; "
         f"loop lag p99 {_seconds(r.get('loop_lag_p99'))} s, worst {_seconds(r.get('loop_lag_max'))} s "
         f"at t0 + {_seconds(r.get('loop_lag_max_at'))} s, {_count(r.get('loop_lags_over_1s'))} wake-ups over 1 s late"
     )
+
+
+def _by_kind(calls_by_kind: dict[str, int] | None) -> str:
+    """Say what the budget's calls were for (window, pattern, catch-up, behind, stretch), if it counted."""
+    if not calls_by_kind:
+        return ""
+    return " (" + ", ".join(f"{kind} {count}" for kind, count in sorted(calls_by_kind.items())) + ")"
 
 
 def _crashes(results: list[dict[str, Any]]) -> list[str]:

@@ -225,6 +225,7 @@ def budget_counts(mode: Mode) -> dict[str, Any]:
     return {
         "budget_calls": getattr(budget, "calls", None),
         "budget_throttled": getattr(budget, "throttled_calls", None),
+        "budget_calls_by_kind": dict(getattr(budget, "calls_by_kind", {})),
     }
 
 

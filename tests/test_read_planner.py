@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from airflow_lambda_deferrable.read_planner import (
+    DELAY_MEMORY_READS,
     LOOKBACK_MARGIN_MS,
     MAX_BACKOFF_SECONDS,
     MIN_CYCLE_SECONDS,
     MIN_LOOKBACK_MS,
+    MIN_READS_BETWEEN_SWEEPS,
     FullRead,
     Reach,
     ReadPlanner,
@@ -179,3 +181,43 @@ def test_when_reads_take_longer_than_the_sweep_period_not_every_read_is_a_sweep(
         planner.full_read_done(plan, began=began, ended=began + 45.0, newest_ms=int(began * 1000))
         sweeps.append(plan.sweep)
     assert sweeps == [True, False, False, False, True, False, False, False, True]  # one in four reads
+
+
+def test_a_late_batch_widens_the_lookback_for_a_few_reads_then_it_shrinks_back():
+    planner = ReadPlanner()
+    planner.note_delays([500])
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=0)
+    planner.note_delays([20_000, 800])  # one batch 20 s late
+    lookbacks = []
+    for number in range(1, DELAY_MEMORY_READS + 3):
+        lookbacks.append(planner.recent_lookback_ms(ALLOWANCE_MS))
+        planner.full_read_done(FullRead(0, sweep=False), began=T0 + number, ended=T0 + number, newest_ms=0)
+        planner.note_delays([700])
+    wide = 20_000 + LOOKBACK_MARGIN_MS
+    # While under way and for the DELAY_MEMORY_READS whole reads after the one that saw it, then no more.
+    assert lookbacks == [wide] * (DELAY_MEMORY_READS + 1) + [MIN_LOOKBACK_MS]
+    assert planner.longest_delay_ms == 700
+
+
+def test_an_idle_spell_keeps_the_lookback_short_rather_than_the_whole_allowance():
+    planner = ReadPlanner()
+    planner.note_delays([300])
+    for number in range(DELAY_MEMORY_READS + 2):  # reads that bring nothing
+        planner.full_read_done(FullRead(0, sweep=False), began=T0 + number, ended=T0 + number, newest_ms=0)
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == MIN_LOOKBACK_MS
+
+
+def test_when_streams_are_followed_a_sweep_is_a_search_by_id_and_the_window_starts_as_usual():
+    planner = ReadPlanner()
+    newest = int(T0 * 1000)
+    planner.note_delays([0])
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=newest)
+    planner.reads_since_sweep = MIN_READS_BETWEEN_SWEEPS
+    following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0, following=True)
+    not_following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0)
+    assert following == FullRead(newest - MIN_LOOKBACK_MS, sweep=True, by_search=True)
+    assert (
+        not not_following.by_search
+        and not_following.sweep
+        and not_following.start_ms == max(newest - 100_000, newest - ALLOWANCE_MS)
+    )

@@ -37,7 +37,7 @@ def test_a_stretch_is_every_held_event_of_its_stream_between_its_ends_in_time_or
 def test_a_follower_follows_a_stream_from_its_first_event_until_it_leaves_or_a_read_breaks_following():
     following: StreamFollowing[str] = StreamFollowing()
     assert following.since("a", "s1") is None and following.followers("s1") == {}
-    following.begin_read()
+    following.begin_read(start_ms=0, horizon_ms=0)
     assert following.start("a", "s1", 1_000) == []
     following.start("b", "s1", 1_500)
     following.start("a", "s2", 1_200)
@@ -52,13 +52,13 @@ def test_a_follower_follows_a_stream_from_its_first_event_until_it_leaves_or_a_r
 
 def test_a_follower_starting_at_a_millisecond_gets_the_events_of_it_the_read_brought_before():
     following: StreamFollowing[str] = StreamFollowing()
-    following.begin_read()
+    following.begin_read(start_ms=0, horizon_ms=0)
     earlier, same_a, same_b = event("s", 999, 1), event("s", 1_000, 2), event("s", 1_000, 3)
     for one in (earlier, same_a, same_b, event("t", 1_000, 4)):
         following.note(one["logStreamName"], one["timestamp"], one)
     assert following.start("a", "s", 1_000) == [same_a, same_b]  # not the earlier one, not stream t's
     assert following.start("b", "s", 1_001) == []
-    following.begin_read()  # a new read: the last one's millisecond is gone
+    following.begin_read(start_ms=0, horizon_ms=0)  # a new read: the last one's millisecond is gone
     assert following.start("c", "s", 1_000) == []
 
 
@@ -89,3 +89,41 @@ def test_a_read_lets_go_of_its_events_a_few_at_a_time():
         held = sum(len(read.within((f"s{stream}", 0, 1_000))) for stream in range(7))
         assert held == read.count
     assert counts == list(range(91, 0, -9)) + [0]
+
+
+def ingested(stream: str, timestamp: int, number: int, at: int) -> dict:
+    return {**event(stream, timestamp, number), "ingestionTime": at}
+
+
+def test_a_stream_is_complete_up_to_its_newest_event_ingested_before_the_read_began():
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=1_000, horizon_ms=5_000)
+    following.start("a", "s", 1_200)
+    assert following.complete("s") == 1_199
+    for one in (ingested("s", 1_200, 1, 1_300), ingested("s", 1_400, 2, 4_999), ingested("s", 1_500, 3, 5_000)):
+        following.note("s", one["timestamp"], one)
+    assert following.complete("s") == 1_199  # only once the read has brought all its pages
+    following.end_read()
+    # 1_500 was ingested as the read began: events of the stream before it may still have been on their way.
+    assert following.complete("s") == 1_400
+    assert following.behind(1_401) == {} and following.behind(1_402) == {"s": 1_400}
+
+
+def test_a_read_starting_after_where_a_stream_is_complete_does_not_move_it_on():
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=1_000, horizon_ms=5_000)
+    following.start("a", "s", 1_000)
+    following.end_read()
+    assert following.complete("s") == 999
+    # A later read from 2_000: the stream's events from 1_000 to 1_999 (a late batch) may be missing.
+    following.begin_read(start_ms=2_000, horizon_ms=9_000)
+    following.note("s", 2_500, ingested("s", 2_500, 1, 3_000))
+    following.end_read()
+    assert following.complete("s") == 999 and following.behind(2_000) == {"s": 999}
+    # The stream read on its own from where it is complete moves it on; other streams are left as they are.
+    following.begin_read(start_ms=1_000, horizon_ms=9_000)
+    following.note("s", 2_500, ingested("s", 2_500, 1, 3_000))
+    following.end_read(["s"])
+    assert following.complete("s") == 2_500
+    following.forget("a")
+    assert following.complete("s") is None and following.behind(10**9) == {}

@@ -389,6 +389,7 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
     for index, (_, request_id) in enumerate(ids):
         lines.put(logs_client, GROUP, [lines.start(request_id), f"print from {index}"], stream=f"stream-{index}")
     running = [asyncio.create_task(first_payload(trigger(index))) for index in range(30)]
+    poller = await poller_of(GROUP)
     await asyncio.sleep(2.0)
     for index, (correlation_id, request_id) in enumerate(ids):
         ending = [lines.powertools(correlation_id, request_id, "Function ended"), lines.end(request_id)]
@@ -401,7 +402,37 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
     assert all("filterPattern" not in request for _, request in full_reads(proxy))
     assert starts[-1] > started_ms + 1_000  # the last reads did not reach back to the STARTs
     # Each trigger followed its stream from its START as the unfiltered reads went: no stretch was read again.
-    assert stream_reads(proxy) == []
+    assert poller.calls_by_kind["stretch"] == 0 and poller.calls_by_kind["window"] > 0
+
+
+@pytest.mark.asyncio
+async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_from_where_the_stream_is_complete(
+    logs_client, proxy, monkeypatch
+):
+    # A lookback of 0.5 s and an allowance of 5 s: no window or sweep reaches back 30 s. Invocation 0's
+    # print line, stamped 30 s ago, lands after its START was read: only a read of its stream from where the
+    # stream was complete finds it (a late batch; its END lands after it, as a stream is ingested in order).
+    monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
+    monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
+    begun_ms = lines.now_ms() - 40_000
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}", at=begun_ms + index)
+    running = [
+        asyncio.create_task(
+            first_payload(trigger(index, invoked_at=begun_ms / 1000 - 1, ingestion_allowance_seconds=5))
+        )
+        for index in range(30)
+    ]
+    await asyncio.sleep(2.0)
+    lines.put(logs_client, GROUP, ["late print of 0"], stream="stream-0", at=begun_ms + 10_000)
+    await asyncio.sleep(1.0)
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
+    payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
+    assert all(payload["status"] == "success" for payload in payloads)
+    assert "late print of 0" in [line["message"] for line in payloads[0]["lines"]]
+    assert all("filterPattern" not in request for _, request in full_reads(proxy))
+    assert all(start > begun_ms + 10_000 for start in full_read_starts(proxy)[1:])
 
 
 def stream_reads(proxy: FaultProxy) -> list[dict]:
@@ -417,6 +448,7 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
     for index in range(30):
         lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
     running = [asyncio.create_task(first_payload(trigger(index, deadline=time.time() + 60))) for index in range(30)]
+    poller = await poller_of(GROUP)
     await asyncio.sleep(1.0)
     ten_minutes_ago = lines.now_ms() - 600_000
     body = invocation(99)
@@ -426,7 +458,9 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
     assert late["status"] == "success"
     assert "print from 99" in [line["message"] for line in late["lines"]]
     # Read when the stretch closed, and once more after the settle window; no other stretch was read.
-    assert [request["logStreamNames"] for request in stream_reads(proxy)] == [["stream-99"]] * 2
+    stretch_reads = [request for request in stream_reads(proxy) if request["startTime"] == ten_minutes_ago]
+    assert [request["logStreamNames"] for request in stretch_reads] == [["stream-99"]] * 2
+    assert poller.calls_by_kind["stretch"] == 2
     assert any("filterPattern" not in request for _, request in full_reads(proxy))
     for index in range(30):
         lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")

@@ -56,6 +56,7 @@ class LogLines:
             poll_interval=settings.poll_interval,
             max_rate=checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)),
             shared=conf.getboolean("lambda_deferrable", "shared_poller", fallback=True),
+            roaming=settings.durable_execution_arn is not None,  # each replay runs in any environment
         ) as subscription:
             durable = settings.durable_execution_arn is not None
             hurry = (
