@@ -261,6 +261,17 @@ class InvocationLog:
             return False
         return _inside(span, line)
 
+    def awaits_its_stretch(self, line: LogLine) -> bool:
+        """Return whether `line` has no id and comes from a stream where no stretch of ours is known yet:
+        it may still turn out to be ours, once a read brings our START there (reads can bring a stream's
+        later lines first)."""
+        return (
+            line.request_id is None
+            and line.correlation_id is None
+            and line.stream not in self._spans
+            and self.correlation_id not in line.message
+        )
+
     def _unattributable(self, line: LogLine) -> bool:
         """Return whether `line` has no id and lies in our stretch of its stream, yet is not claimed."""
         if line.request_id is not None or line.correlation_id is not None:

@@ -12,7 +12,8 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   exponentially growing, capped backoff has passed.
 * **Lookback.** Everything ingested before the last whole full read began has been read; a line ingested
   since carries a timestamp at most the longest ingestion delay seen recently (in this read and the
-  last `DELAY_MEMORY_READS`: one late batch widens the lookback for a while, not for ever). So a full
+  last `DELAY_MEMORY_READS` begun within `DELAY_MEMORY_SECONDS`: one late batch widens the lookback for a
+  while, not for ever, and long reads do not make that while longer). So a full
   read starts there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the
   last one began, however long that read took: a slow read does not make the next one longer. Once every
   `SWEEP_EVERY_INTERVALS` intervals (and `MIN_READS_BETWEEN_SWEEPS` reads) it reaches back the whole
@@ -53,6 +54,7 @@ MIN_READS_BETWEEN_SWEEPS = 3
 # The lookback follows the longest ingestion delay seen in the read under way and this many whole reads
 # before it.
 DELAY_MEMORY_READS = SWEEP_EVERY_INTERVALS
+DELAY_MEMORY_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 60.0
 # 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
@@ -98,7 +100,7 @@ class ReadPlanner:
         # When the last whole full read began (ms): what was ingested before then has been read.
         self.read_through_ms: int | None = None
         self._delay_this_read: int | None = None
-        self._delays_of_reads: deque[int | None] = deque(maxlen=DELAY_MEMORY_READS)
+        self._delays_of_reads: deque[tuple[float, int | None]] = deque(maxlen=DELAY_MEMORY_READS)  # (began, delay)
         self._any_delay_seen = False  # before any, the lookback is the whole allowance
         self.last_read_ms = 0  # how long the last whole full read took
         self.events_per_ms: float | None = None
@@ -198,16 +200,19 @@ class ReadPlanner:
 
     @property
     def longest_delay_ms(self) -> int | None:
-        """The longest ingestion delay seen in the read under way and the last `DELAY_MEMORY_READS`."""
+        """The longest ingestion delay seen in the read under way and the last `DELAY_MEMORY_READS` whole
+        reads that began within `DELAY_MEMORY_SECONDS` of the last."""
         if not self._any_delay_seen:
             return None
-        return max(delay or 0 for delay in (self._delay_this_read, *self._delays_of_reads))
+        latest = self._delays_of_reads[-1][0] if self._delays_of_reads else 0.0
+        recent = [delay for began, delay in self._delays_of_reads if began >= latest - DELAY_MEMORY_SECONDS]
+        return max(delay or 0 for delay in (self._delay_this_read, *recent))
 
     def full_read_done(self, plan: FullRead, *, began: float, ended: float, newest_ms: int) -> None:
         """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
         self.read_through_ms = int(began * 1000)
-        self._delays_of_reads.append(self._delay_this_read)
+        self._delays_of_reads.append((began, self._delay_this_read))
         self._delay_this_read = None
         self.last_read_ms = int((ended - began) * 1000)
         self.reads_since_sweep += 1

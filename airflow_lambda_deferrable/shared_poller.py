@@ -234,6 +234,11 @@ class Subscription:
     def deliver(self, events: list[dict[str, Any]]) -> None:
         self.inbox.extend(self._only_new(events))
 
+    def give_back(self, event_ids: Collection[str]) -> None:
+        """Let these events be delivered again: the trigger could not place them yet (lines without ids
+        from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
+        self.returned.difference_update(event_ids)
+
     def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return only_new(events, self.returned)
 

@@ -221,3 +221,15 @@ def test_when_streams_are_followed_a_sweep_is_a_search_by_id_and_the_window_star
         and not_following.sweep
         and not_following.start_ms == max(newest - 100_000, newest - ALLOWANCE_MS)
     )
+
+
+def test_after_long_reads_a_late_batch_stops_widening_the_lookback_once_it_is_a_minute_old():
+    planner = ReadPlanner()
+    planner.note_delays([20_000])
+    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0 + 40, newest_ms=0)
+    planner.note_delays([900])
+    planner.full_read_done(FullRead(0, sweep=False), began=T0 + 40, ended=T0 + 80, newest_ms=0)
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == 20_000 + LOOKBACK_MARGIN_MS  # 40 s old: still counts
+    planner.note_delays([800])
+    planner.full_read_done(FullRead(0, sweep=False), began=T0 + 80, ended=T0 + 120, newest_ms=0)
+    assert planner.recent_lookback_ms(ALLOWANCE_MS) == MIN_LOOKBACK_MS  # 80 s old: two reads, yet forgotten

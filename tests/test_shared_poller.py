@@ -435,6 +435,33 @@ async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_fro
     assert all(start > begun_ms + 10_000 for start in full_read_starts(proxy)[1:])
 
 
+@pytest.mark.asyncio
+async def test_a_line_without_ids_read_before_its_requests_start_is_known_still_reaches_the_request(logs_client, proxy):
+    # The trigger of invocation 99 knows only its correlation id (as for a durable execution's replays):
+    # its stream is followed from the first line carrying that id, after START, so "print after" comes
+    # before the request id and the START that open the stretch are known; "print before" only with the
+    # stretch's own read. Both must reach the task (thirty other invocations keep the reads unfiltered).
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index), stream=f"stream-{index}")
+    correlation_id, request_id = "corr-shared-0099", "00000000-0000-4000-8000-000000000099"
+    body = [
+        lines.start(request_id),
+        "print before",
+        lines.powertools(correlation_id, request_id, "work of 99"),
+        "print after",
+        lines.powertools(correlation_id, request_id, "Function ended"),
+        lines.end(request_id),
+        lines.report(request_id),
+    ]
+    lines.put(logs_client, GROUP, body, stream="stream-99")
+    unknown_request = trigger(99, request_id=None)
+    payloads = await run_all([trigger(index) for index in range(30)] + [unknown_request])
+    assert all(payload["status"] == "success" for payload in payloads)
+    prints = [line["message"] for line in payloads[-1]["lines"] if line["message"].startswith("print")]
+    assert prints == ["print before", "print after"]
+    assert any("filterPattern" not in request for _, request in full_reads(proxy))
+
+
 def stream_reads(proxy: FaultProxy) -> list[dict]:
     """Every FilterLogEvents call that read stretches of named streams."""
     return [request for _, request in proxy.requests_of("FilterLogEvents") if "logStreamNames" in request]

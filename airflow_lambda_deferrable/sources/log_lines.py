@@ -174,6 +174,11 @@ class LogLines:
         await turns.map(lines, log.note_spans)
         seen_at = time.time()
         accepted = await turns.flat_map(lines, lambda chunk: log.add(chunk, seen_at=seen_at))
+        if len(accepted) < len(lines):
+            kept = {id(line) for line in accepted}
+            subscription.give_back(
+                [line.event_id for line in lines if id(line) not in kept and log.awaits_its_stretch(line)]
+            )
         for request_id in sorted(log.request_ids):
             subscription.watch(request_id)
         return accepted
