@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -92,7 +93,8 @@ def parse_event(
     base = {
         "event_id": str(event.get("eventId", "")),
         "timestamp": int(event.get("timestamp", 0)),
-        "stream": str(event.get("logStreamName", "")),
+        # One string per stream, not per line: a trigger holds up to thousands of lines of one stream.
+        "stream": sys.intern(str(event.get("logStreamName", ""))),
     }
     text = str(event.get("message", "")).rstrip("\r\n")
     if text.startswith("{"):
