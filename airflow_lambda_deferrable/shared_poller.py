@@ -427,11 +427,9 @@ class LogGroupPoller:
             plan = self.planner.plan_full_read(
                 began, reaches, interval=self._interval(), following=self.following.streams > 0
             )
-            if plan.by_search:
-                for subscription in served:
-                    if subscription.roaming or not self.following.follows_any(subscription):
-                        subscription.catch_up.update(subscription.terms)
             caught_up = await self._catch_up(client, served, plan.start_ms)
+            if plan.by_search:
+                caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.start_ms))
             read = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
             self.planner.full_read_done(plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read))
@@ -464,17 +462,37 @@ class LogGroupPoller:
         ]
         if not pending:
             return 0
-        terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
-        start = min(subscription.start_ms for subscription, _ in pending)
-        newest = 0
-        for group in term_groups(terms):
-            concerned = [subscription for subscription, wanted in pending if set(wanted) & set(group)]
-            async for page in self._pages(
-                client, concerned, "catch-up", startTime=start, filterPattern=or_pattern(group)
-            ):
-                newest = max(newest, await self._route(page))
+        newest = await self._search(
+            client, [(subscription, terms, subscription.start_ms) for subscription, terms in pending], "catch-up"
+        )
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
+        return newest
+
+    async def _sweep_by_search(self, client: Any, served: list[Subscription], window_start: int) -> int:
+        """Search, as far back as a sweep reaches, for the ids of the subscribers whose lines may be in
+        streams nobody follows: those that follow no stream yet (a START ingested later than the lookback)
+        and the roaming ones; return the newest timestamp routed (0 if none)."""
+        wanted = [
+            (subscription, sorted(subscription.terms), self.planner.sweep_start_ms(subscription.reach()))
+            for subscription in served
+            if (subscription.roaming or not self.following.follows_any(subscription))
+            and subscription.start_ms < window_start
+        ]
+        return await self._search(client, wanted, "sweep")
+
+    async def _search(self, client: Any, wanted: list[tuple[Subscription, list[str], int]], kind: str) -> int:
+        """Read the group with OR-patterns of these subscribers' ids, from the earliest of their starts;
+        return the newest timestamp routed (0 if none)."""
+        if not wanted:
+            return 0
+        terms = sorted({term for _, subscription_terms, _ in wanted for term in subscription_terms})
+        start = min(start for _, _, start in wanted)
+        newest = 0
+        for group in term_groups(terms):
+            concerned = [subscription for subscription, some, _ in wanted if set(some) & set(group)]
+            async for page in self._pages(client, concerned, kind, startTime=start, filterPattern=or_pattern(group)):
+                newest = max(newest, await self._route(page))
         return newest
 
     async def _read_window(self, client: Any, plan: FullRead) -> int:
@@ -596,7 +614,8 @@ class LogGroupPoller:
         """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
         :param kind: what the call is for, counted in `calls_by_kind` and logged: ``window`` (the group),
-            ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``behind``
+            ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``sweep`` (the
+            ids of subscribers that follow no stream, as far back as a sweep), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
