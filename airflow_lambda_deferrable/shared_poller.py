@@ -58,6 +58,7 @@ from airflow_lambda_deferrable.log_source import (
     THROTTLING_ERROR_CODES,
     check_term,
     error_code,
+    id_key,
     needs_fresh_client,
     only_new,
     parse_pages_as_plain_json,
@@ -164,7 +165,7 @@ class Subscription:
     spans: set[Span] = field(default_factory=set)
     spans_done: dict[Span, list[dict[str, Any]]] = field(default_factory=dict)
     inbox: list[dict[str, Any]] = field(default_factory=list)
-    returned: set[str] = field(default_factory=set)
+    returned: set[int | str] = field(default_factory=set)
     # Its lines may come in streams it does not follow yet (a durable execution's replays): a sweep
     # searches for its ids even when the poller follows streams.
     roaming: bool = False
@@ -237,7 +238,7 @@ class Subscription:
     def give_back(self, event_ids: Collection[str]) -> None:
         """Let these events be delivered again: the trigger could not place them yet (lines without ids
         from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
-        self.returned.difference_update(event_ids)
+        self.returned.difference_update(id_key(event_id) for event_id in event_ids)
 
     def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return only_new(events, self.returned)
