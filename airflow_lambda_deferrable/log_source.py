@@ -72,13 +72,20 @@ def check_term(term: str, caller: str) -> None:
         )
 
 
-def only_new(events: list[dict[str, Any]], returned: set[str]) -> list[dict[str, Any]]:
-    """Return the events whose ``eventId`` is not in `returned`, and add their ids to it."""
+def id_key(event_id: str) -> int | str:
+    """Return what a set of returned events holds for `event_id`: CloudWatch's ids are 56 digits, which
+    as a number take half the memory of the text (a leading 1 keeps ids that differ only in leading zeros
+    apart); any other id as it is."""
+    return int("1" + event_id) if event_id.isdecimal() and event_id.isascii() else event_id
+
+
+def only_new(events: list[dict[str, Any]], returned: set[int | str]) -> list[dict[str, Any]]:
+    """Return the events whose ``eventId`` is not in `returned`, and add their ids (`id_key`) to it."""
     new = []
     for event in events:
-        event_id = str(event.get("eventId"))
-        if event_id not in returned:
-            returned.add(event_id)
+        key = id_key(str(event.get("eventId")))
+        if key not in returned:
+            returned.add(key)
             new.append(event)
     return new
 

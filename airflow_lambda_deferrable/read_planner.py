@@ -83,7 +83,8 @@ class Step:
 @dataclass(frozen=True)
 class FullRead:
     """Where a full read starts (ms), whether it is a sweep of the whole allowance, and whether that sweep
-    is a search by id for the subscribers that follow no stream (the window then starts as usual)."""
+    is a search by id for the subscribers that follow no stream (the window then starts as usual; each
+    subscriber is searched from `ReadPlanner.sweep_start_ms`)."""
 
     start_ms: int
     sweep: bool
@@ -149,6 +150,12 @@ class ReadPlanner:
         by_search = sweep and following and self.read_through_ms is not None
         start = self.window_start(reaches, sweep=sweep and not by_search)
         return FullRead(start_ms=start, sweep=sweep, by_search=by_search)
+
+    def sweep_start_ms(self, reach: Reach) -> int:
+        """Where a sweep reaches back for one subscriber: its whole allowance before the newest event, never
+        before its start."""
+        newest = self.newest_ms or self.read_through_ms or reach.start_ms
+        return max(reach.start_ms, newest - reach.ingestion_allowance_ms)
 
     def window_start(self, reaches: Sequence[Reach], *, sweep: bool) -> int:
         """Back from the last whole read's start by the recent lookback (on a sweep, from the newest event by

@@ -58,6 +58,7 @@ from airflow_lambda_deferrable.log_source import (
     THROTTLING_ERROR_CODES,
     check_term,
     error_code,
+    id_key,
     needs_fresh_client,
     only_new,
     parse_pages_as_plain_json,
@@ -164,7 +165,7 @@ class Subscription:
     spans: set[Span] = field(default_factory=set)
     spans_done: dict[Span, list[dict[str, Any]]] = field(default_factory=dict)
     inbox: list[dict[str, Any]] = field(default_factory=list)
-    returned: set[str] = field(default_factory=set)
+    returned: set[int | str] = field(default_factory=set)
     # Its lines may come in streams it does not follow yet (a durable execution's replays): a sweep
     # searches for its ids even when the poller follows streams.
     roaming: bool = False
@@ -237,7 +238,7 @@ class Subscription:
     def give_back(self, event_ids: Collection[str]) -> None:
         """Let these events be delivered again: the trigger could not place them yet (lines without ids
         from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
-        self.returned.difference_update(event_ids)
+        self.returned.difference_update(id_key(event_id) for event_id in event_ids)
 
     def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return only_new(events, self.returned)
@@ -427,11 +428,9 @@ class LogGroupPoller:
             plan = self.planner.plan_full_read(
                 began, reaches, interval=self._interval(), following=self.following.streams > 0
             )
-            if plan.by_search:
-                for subscription in served:
-                    if subscription.roaming or not self.following.follows_any(subscription):
-                        subscription.catch_up.update(subscription.terms)
             caught_up = await self._catch_up(client, served, plan.start_ms)
+            if plan.by_search:
+                caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.start_ms))
             read = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
             self.planner.full_read_done(plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read))
@@ -464,17 +463,37 @@ class LogGroupPoller:
         ]
         if not pending:
             return 0
-        terms = sorted({term for _, subscription_terms in pending for term in subscription_terms})
-        start = min(subscription.start_ms for subscription, _ in pending)
-        newest = 0
-        for group in term_groups(terms):
-            concerned = [subscription for subscription, wanted in pending if set(wanted) & set(group)]
-            async for page in self._pages(
-                client, concerned, "catch-up", startTime=start, filterPattern=or_pattern(group)
-            ):
-                newest = max(newest, await self._route(page))
+        newest = await self._search(
+            client, [(subscription, terms, subscription.start_ms) for subscription, terms in pending], "catch-up"
+        )
         for subscription, subscription_terms in pending:
             subscription.catch_up.difference_update(subscription_terms)
+        return newest
+
+    async def _sweep_by_search(self, client: Any, served: list[Subscription], window_start: int) -> int:
+        """Search, as far back as a sweep reaches, for the ids of the subscribers whose lines may be in
+        streams nobody follows: those that follow no stream yet (a START ingested later than the lookback)
+        and the roaming ones; return the newest timestamp routed (0 if none)."""
+        wanted = [
+            (subscription, sorted(subscription.terms), self.planner.sweep_start_ms(subscription.reach()))
+            for subscription in served
+            if (subscription.roaming or not self.following.follows_any(subscription))
+            and subscription.start_ms < window_start
+        ]
+        return await self._search(client, wanted, "sweep")
+
+    async def _search(self, client: Any, wanted: list[tuple[Subscription, list[str], int]], kind: str) -> int:
+        """Read the group with OR-patterns of these subscribers' ids, from the earliest of their starts;
+        return the newest timestamp routed (0 if none)."""
+        if not wanted:
+            return 0
+        terms = sorted({term for _, subscription_terms, _ in wanted for term in subscription_terms})
+        start = min(start for _, _, start in wanted)
+        newest = 0
+        for group in term_groups(terms):
+            concerned = [subscription for subscription, some, _ in wanted if set(some) & set(group)]
+            async for page in self._pages(client, concerned, kind, startTime=start, filterPattern=or_pattern(group)):
+                newest = max(newest, await self._route(page))
         return newest
 
     async def _read_window(self, client: Any, plan: FullRead) -> int:
@@ -596,7 +615,8 @@ class LogGroupPoller:
         """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
         :param kind: what the call is for, counted in `calls_by_kind` and logged: ``window`` (the group),
-            ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``behind``
+            ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``sweep`` (the
+            ids of subscribers that follow no stream, as far back as a sweep), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors

@@ -216,6 +216,9 @@ def test_when_streams_are_followed_a_sweep_is_a_search_by_id_and_the_window_star
     following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0, following=True)
     not_following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0)
     assert following == FullRead(newest - MIN_LOOKBACK_MS, sweep=True, by_search=True)
+    # Each subscriber is searched as far back as a sweep reaches for it: its allowance, not before its start.
+    assert planner.sweep_start_ms(reach(newest - 100_000)) == newest - 100_000
+    assert planner.sweep_start_ms(reach(newest - 600_000)) == newest - ALLOWANCE_MS
     assert (
         not not_following.by_search
         and not_following.sweep

@@ -156,8 +156,13 @@ async def test_full_reads_reach_back_as_far_as_ingestion_delays_require(logs_cli
 async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_lookback(logs_client, proxy):
     lines.put(logs_client, GROUP, invocation(1)[:2])
     running = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 12)))
-    await asyncio.sleep(1.0)  # a few full reads: the lookback is down to its minimum
-    (poller,) = shared_poller.registry().pollers.values()
+    poller = await poller_of(GROUP)
+
+    async def read_once() -> None:  # a whole read has seen the lines: the lookback is down to its minimum
+        while poller.planner.read_through_ms is None:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(read_once(), 30)
     assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     # The function's error line, logged 40 s ago, becomes visible only now: older than the recent
     # lookback, inside the two-minute late-arrival allowance.
@@ -460,6 +465,39 @@ async def test_a_line_without_ids_read_before_its_requests_start_is_known_still_
     prints = [line["message"] for line in payloads[-1]["lines"] if line["message"].startswith("print")]
     assert prints == ["print before", "print after"]
     assert any("filterPattern" not in request for _, request in full_reads(proxy))
+
+
+@pytest.mark.asyncio
+async def test_a_start_later_than_the_lookback_is_found_by_a_sweep_searching_as_far_back_as_a_sweep(
+    logs_client, proxy, monkeypatch
+):
+    # Thirty running invocations keep the reads unfiltered and their streams followed. Invocation 99 began
+    # 100 s ago; its lines, stamped 30 s ago, land once the reads' lookback (0.5 s here) has passed them:
+    # only a sweep finds them, searching for 99's ids as far back as a sweep reaches (its 60 s allowance),
+    # not from its start.
+    monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
+    monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
+    running = [asyncio.create_task(first_payload(trigger(index, deadline=time.time() + 60))) for index in range(30)]
+    began_ms = lines.now_ms() - 100_000
+    late = asyncio.create_task(first_payload(trigger(99, invoked_at=began_ms / 1000, ingestion_allowance_seconds=60)))
+    poller = await poller_of(GROUP)
+    await asyncio.sleep(1.5)
+    body = invocation(99)
+    lines.put(logs_client, GROUP, [body[0], "print from 99", *body[1:]], stream="stream-99", at=lines.now_ms() - 30_000)
+    payload = await asyncio.wait_for(late, 30)
+    assert payload["status"] == "success" and "print from 99" in [line["message"] for line in payload["lines"]]
+    assert poller.calls_by_kind["sweep"] >= 1
+    searches = [
+        request
+        for _, request in full_reads(proxy)
+        if "00000000-0000-4000-8000-000000000099" in request.get("filterPattern", "")
+    ]
+    assert searches and all(request["startTime"] > began_ms + 20_000 for request in searches)  # not from its start
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
+    assert all(one["status"] == "success" for one in await asyncio.wait_for(asyncio.gather(*running), 60))
 
 
 def stream_reads(proxy: FaultProxy) -> list[dict]:
