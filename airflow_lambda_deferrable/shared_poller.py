@@ -500,8 +500,10 @@ class LogGroupPoller:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
         expects to cost fewer calls; return the newest timestamp routed (0 if none).
 
-        Pages are routed as they come, and an unfiltered read's events go to the followers of their
-        streams too; nothing else is kept, so memory follows one page, not the window."""
+        An unfiltered read first reads the followed streams it would leave a gap in (`_read_behind`: the
+        choice between the two ways is made here), and its events go to the followers of their streams
+        too; a read with patterns breaks all following. Pages are routed as they come and nothing else is
+        kept, so memory follows one page, not the window."""
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
