@@ -220,10 +220,12 @@ class Subscription:
     async def _wait_until(self, served: Callable[[], bool]) -> None:
         poller = self.poller
         try:
-            await asyncio.wait_for(
-                poller.cycle_done.wait_for(lambda: served() or self.error is not None or poller.crashed is not None),
-                poller.wait_limit(),
-            )
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a cancellation that
+            # arrives as the wait ends, and a trigger that had decided then never finished.
+            async with asyncio.timeout(poller.wait_limit()):
+                await poller.cycle_done.wait_for(
+                    lambda: served() or self.error is not None or poller.crashed is not None
+                )
         except TimeoutError as err:
             raise PollNotServed(f"no CloudWatch Logs read of {poller.log_group} completed in time") from err
         if poller.crashed is not None:
@@ -410,7 +412,8 @@ class LogGroupPoller:
     async def _sleep_until_woken(self, seconds: float) -> None:
         """Sleep up to `seconds`; a wish, a stretch request, a new subscriber or closing ends it sooner."""
         try:
-            await asyncio.wait_for(self._wake.wait(), max(seconds, MIN_CYCLE_SECONDS))
+            async with asyncio.timeout(max(seconds, MIN_CYCLE_SECONDS)):  # not wait_for: see `_wait_until`
+                await self._wake.wait()
         except TimeoutError:
             pass
 
