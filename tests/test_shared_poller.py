@@ -584,3 +584,20 @@ async def test_the_poller_lets_go_of_a_large_read_a_chunk_per_pass_of_the_loop()
         read.add({"logStreamName": f"s{number % 13}", "timestamp": number, "eventId": str(number), "message": "x"})
     await poller._release(read)
     assert held_at_each_pause == list(range(960, -1, -40))
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_cancelled_as_its_read_completes_is_cancelled():
+    # The trigger decided and cancels its log source just as the poller's cycle completes: the source must
+    # end. (`asyncio.wait_for` on Python 3.11 swallows such a cancellation, and the source read on for ever.)
+    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
+    subscription = shared_poller.Subscription(
+        poller=poller, terms=["corr-1"], start_ms=0, ingestion_allowance_ms=120_000, poll_interval=5.0
+    )
+    reading = asyncio.create_task(subscription.fetch_new())
+    await asyncio.sleep(0)  # it waits for the cycle
+    subscription.cycles += 1
+    await poller.cycle_done.notify_all()
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
