@@ -23,7 +23,8 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   search for the ids of the subscribers that follow no stream instead (`FullRead.by_search`): reading
   the whole allowance of a busy group unfiltered would cost dozens of pages.
   Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
-  (a restarted trigger) are caught up by a search for their ids.
+  (a restarted trigger) are caught up by a search for their ids. A delay counts once, when its event is
+  first read (`is_news`), not each time the overlapping windows bring it again.
 * **Patterns or window.** A read of the whole window costs its pages; OR-patterns of the ids cost one
   read per pattern group. The window's event rate, measured on each unfiltered read, picks the cheaper.
 """
@@ -55,6 +56,9 @@ MIN_READS_BETWEEN_SWEEPS = 3
 # before it.
 DELAY_MEMORY_READS = SWEEP_EVERY_INTERVALS
 DELAY_MEMORY_SECONDS = 60.0
+# An event ingested this long before a read began is surely in it: CloudWatch's clock and the triggerer's
+# may differ a little, and a just-ingested event may take a moment to be searchable.
+INGESTION_HORIZON_MARGIN_MS = 2_000
 MAX_BACKOFF_SECONDS = 60.0
 # 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
@@ -98,8 +102,10 @@ class ReadPlanner:
         """:param draw: picks a backoff in a range (``random.uniform``; tests pass a fixed rule)."""
         self._draw = draw
         self.newest_ms: int | None = None
-        # When the last whole full read began (ms): what was ingested before then has been read.
+        # When the last whole full read began (ms): what was ingested before then has been read, from where
+        # that read started (`read_from_ms`).
         self.read_through_ms: int | None = None
+        self.read_from_ms: int | None = None
         self._delay_this_read: int | None = None
         self._delays_of_reads: deque[tuple[float, int | None]] = deque(maxlen=DELAY_MEMORY_READS)  # (began, delay)
         self._any_delay_seen = False  # before any, the lookback is the whole allowance
@@ -199,6 +205,17 @@ class ReadPlanner:
         """Remember how many events an unfiltered read found per millisecond of window."""
         self.events_per_ms = events / max(end_ms - start_ms, 1)
 
+    def is_news(self, timestamp_ms: int, ingested_ms: int) -> bool:
+        """Whether the last whole full read could not have brought this event: it was ingested after that
+        read began (less `INGESTION_HORIZON_MARGIN_MS`), or stamped before where that read started.
+
+        Only such an event's ingestion delay says how far back the next read must reach. An event the
+        windows bring again (they overlap by the lookback) counted when it was first read: counting it at
+        every read kept the lookback as wide as the oldest late batch still inside it, for ever."""
+        if self.read_through_ms is None or self.read_from_ms is None:
+            return True
+        return ingested_ms >= self.read_through_ms - INGESTION_HORIZON_MARGIN_MS or timestamp_ms < self.read_from_ms
+
     def note_delays(self, delays_ms: Iterable[int]) -> None:
         """Remember the longest ingestion delay (``ingestionTime - timestamp``) seen in this read."""
         for delay in delays_ms:
@@ -219,6 +236,7 @@ class ReadPlanner:
         """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
         self.read_through_ms = int(began * 1000)
+        self.read_from_ms = plan.start_ms
         self._delays_of_reads.append((began, self._delay_this_read))
         self._delay_this_read = None
         self.last_read_ms = int((ended - began) * 1000)

@@ -64,7 +64,14 @@ from airflow_lambda_deferrable.log_source import (
     parse_pages_as_plain_json,
 )
 from airflow_lambda_deferrable.loop_turns import LoopTurns
-from airflow_lambda_deferrable.read_planner import MIN_CYCLE_SECONDS, FullRead, Reach, ReadPlanner, Step
+from airflow_lambda_deferrable.read_planner import (
+    INGESTION_HORIZON_MARGIN_MS,
+    MIN_CYCLE_SECONDS,
+    FullRead,
+    Reach,
+    ReadPlanner,
+    Step,
+)
 from airflow_lambda_deferrable.routing import Span, StreamFollowing, StreamStretches, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
@@ -82,9 +89,6 @@ MAX_STREAMS_PER_CALL = 100
 # after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
 MAX_PAGE_RETRIES = 6
 MAX_PAGE_PAUSE_SECONDS = 8.0
-# An event ingested this long before a read began is surely in it: CloudWatch's clock and the triggerer's
-# may differ a little, and a just-ingested event may take a moment to be searchable.
-INGESTION_HORIZON_MARGIN_MS = 2_000
 
 log = logging.getLogger(__name__)
 
@@ -596,7 +600,7 @@ class LogGroupPoller:
                 timestamp = int(event.get("timestamp", 0))
                 followers = following.followers(stream)
                 if not followers:  # a followed stream's late lines are read from where it is complete
-                    longest_delay = max(longest_delay, _ingestion_delay(event))
+                    longest_delay = max(longest_delay, self._delay_if_news(event))
                 for subscription in followers:
                     if subscription not in receivers:
                         subscription.deliver([event])
@@ -605,7 +609,7 @@ class LogGroupPoller:
                         subscription.deliver(following.start(subscription, stream, timestamp))
                 following.note(stream, timestamp, event)
             else:
-                longest_delay = max(longest_delay, _ingestion_delay(event))
+                longest_delay = max(longest_delay, self._delay_if_news(event))
             if receivers:
                 newest = max(newest, int(event.get("timestamp", 0)))
                 for subscription in receivers:
@@ -613,6 +617,14 @@ class LogGroupPoller:
         if events:
             self.planner.note_delays([longest_delay])
         return newest
+
+    def _delay_if_news(self, event: dict[str, Any]) -> int:
+        """``ingestionTime - timestamp`` of `event` if the last whole read could not have brought it (else,
+        or when either is missing, 0): `ReadPlanner.is_news`."""
+        if "ingestionTime" not in event or "timestamp" not in event:
+            return 0
+        timestamp, ingested = int(event["timestamp"]), int(event["ingestionTime"])
+        return ingested - timestamp if self.planner.is_news(timestamp, ingested) else 0
 
     async def _pages(
         self, client: Any, concerned: Collection[Subscription], kind: str, **request: Any
@@ -680,13 +692,6 @@ class LogGroupPoller:
             if not token or token == request.get("nextToken"):
                 return
             request["nextToken"] = token
-
-
-def _ingestion_delay(event: dict[str, Any]) -> int:
-    """``ingestionTime - timestamp`` of `event` (0 when either is missing)."""
-    if "ingestionTime" not in event or "timestamp" not in event:
-        return 0
-    return int(event["ingestionTime"]) - int(event["timestamp"])
 
 
 def or_pattern(terms: list[str]) -> str:

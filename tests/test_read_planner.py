@@ -6,6 +6,7 @@ import pytest
 
 from airflow_lambda_deferrable.read_planner import (
     DELAY_MEMORY_READS,
+    INGESTION_HORIZON_MARGIN_MS,
     LOOKBACK_MARGIN_MS,
     MAX_BACKOFF_SECONDS,
     MIN_CYCLE_SECONDS,
@@ -236,3 +237,17 @@ def test_after_long_reads_a_late_batch_stops_widening_the_lookback_once_it_is_a_
     planner.note_delays([800])
     planner.full_read_done(FullRead(0, sweep=False), began=T0 + 80, ended=T0 + 120, newest_ms=0)
     assert planner.recent_lookback_ms(ALLOWANCE_MS) == MIN_LOOKBACK_MS  # 80 s old: two reads, yet forgotten
+
+
+def test_a_delay_is_news_only_if_the_last_whole_read_could_not_have_brought_its_event():
+    planner = ReadPlanner()
+    assert planner.is_news(timestamp_ms=0, ingested_ms=0)  # before any read, everything is
+    began_ms, start_ms = int(T0 * 1000), int(T0 * 1000) - 30_000
+    planner.full_read_done(FullRead(start_ms, sweep=False), began=T0, ended=T0 + 5, newest_ms=began_ms)
+    # Read again by an overlapping window: stamped inside the last read, ingested before it began.
+    assert not planner.is_news(timestamp_ms=start_ms + 1_000, ingested_ms=began_ms - INGESTION_HORIZON_MARGIN_MS - 1)
+    # Ingested as the last read began (the clocks may differ), or after: that read may have missed it.
+    assert planner.is_news(timestamp_ms=start_ms + 1_000, ingested_ms=began_ms - INGESTION_HORIZON_MARGIN_MS)
+    assert planner.is_news(timestamp_ms=start_ms + 1_000, ingested_ms=began_ms + 10_000)
+    # Stamped before where the last read started: it did not reach it, however early it was ingested.
+    assert planner.is_news(timestamp_ms=start_ms - 1, ingested_ms=start_ms)

@@ -11,7 +11,7 @@ import pytest
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable import read_planner, shared_poller
 from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
-from airflow_lambda_deferrable.read_planner import MIN_LOOKBACK_MS
+from airflow_lambda_deferrable.read_planner import DELAY_MEMORY_READS, INGESTION_HORIZON_MARGIN_MS, MIN_LOOKBACK_MS
 from airflow_lambda_deferrable.routing import StreamStretches
 from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
@@ -179,6 +179,33 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     assert "Function invocation failed" in [line["message"] for line in payload["lines"]]
     assert poller.planner.longest_delay_ms >= 40_000
     assert poller.planner.recent_lookback_ms(120_000) >= 40_000
+
+
+@pytest.mark.asyncio
+async def test_a_late_line_read_again_by_overlapping_windows_widens_the_lookback_only_for_a_few_reads(
+    logs_client, proxy
+):
+    # Another request's line, logged 40 s ago, was ingested before the trigger's first read began (more than
+    # the clocks' margin before): that read counts its delay, so the next windows reach back 45 s and bring
+    # it again. Counted again at each of those reads, it kept the lookback wide as long as a window reached
+    # it; counted once, it is forgotten after `DELAY_MEMORY_READS` reads.
+    lines.put(logs_client, GROUP, invocation(1)[:2])
+    lines.put(logs_client, GROUP, ["another request's line"], stream="other", at=lines.now_ms() - 40_000)
+    await asyncio.sleep(INGESTION_HORIZON_MARGIN_MS / 1000 + 0.5)
+    running = asyncio.create_task(first_payload(trigger(1, invoked_at=time.time() - 60, deadline=time.time() + 30)))
+    poller = await poller_of(GROUP)
+
+    async def reads(count: int) -> None:
+        while not poller.subscriptions or poller.subscriptions[0].cycles < count:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(reads(1), 30)
+    assert poller.planner.recent_lookback_ms(120_000) >= 40_000
+    await asyncio.wait_for(reads(DELAY_MEMORY_READS + 1), 30)
+    assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
 
 
 @pytest.mark.asyncio
