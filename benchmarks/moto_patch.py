@@ -2,8 +2,9 @@
 
 moto 5.2.5 differs in four ways that matter at volume, each of which would flatter or burden the trigger:
 
-* it ignores OR patterns (``?"a" ?"b"``) and returns every event, so each per-trigger poll would page
-  through the whole group; CloudWatch returns the events that contain any of the quoted terms;
+* it ignores OR patterns (``?"a" ?"b"``) and regex patterns (``%[0-9a-f]{8}%``) and returns every event, so
+  each per-trigger poll would page through the whole group; CloudWatch returns the events that contain any
+  of the quoted terms, or a match of the regex (which may not hold ``( )``);
 * it sorts across streams only when the (deprecated) ``interleaved`` flag is set; CloudWatch always
   returns events sorted by timestamp across the streams searched;
 * its pages end at 10,000 events only; CloudWatch's end at 1 MB or 10,000 events, whichever comes first
@@ -16,7 +17,7 @@ It also rescans every event of every stream for each page; the replacement finds
 bisection in each stream, which needs a stream's events in timestamp order: the benchmark's writer
 ingests each stream in order. Other patterns keep moto's matcher. Matchers are cached per pattern.
 
-OR patterns are taught in every run; the rest (``cloudwatch_pages``) only under issue 9's conditions, so
+OR and regex patterns are taught in every run; the rest (``cloudwatch_pages``) only under issue 9's conditions, so
 that runs under today's conditions page as the rows measured before it did.
 """
 
@@ -34,6 +35,7 @@ from moto.logs.utils import EventMessageFilter
 
 _OR_TERMS = re.compile(r'^\s*(?:\?"[^"]*"\s*)+$')
 _TERM = re.compile(r'\?"([^"]*)"')
+_REGEX = re.compile(r"^\s*%([^%]+)%\s*$")
 MAX_PAGE_EVENTS = 10_000
 MAX_PAGE_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
@@ -47,6 +49,12 @@ def matcher(pattern: str) -> Callable[[str], bool]:
         return lambda message: True
     if _OR_TERMS.match(pattern):
         search = re.compile("|".join(re.escape(term) for term in _TERM.findall(pattern))).search
+        return lambda message: search(message) is not None
+    regex = _REGEX.match(pattern)
+    if regex:
+        if "(" in regex[1] or ")" in regex[1]:
+            raise ValueError(f"matcher: CloudWatch refuses ( ) in the regex pattern {pattern!r}")
+        search = re.compile(regex[1]).search
         return lambda message: search(message) is not None
     return EventMessageFilter(pattern).matches
 

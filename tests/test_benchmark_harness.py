@@ -237,6 +237,19 @@ def test_patched_moto_filters_or_patterns_and_sorts_across_streams() -> None:
     assert [event["timestamp"] for event in one_stream] == [1002, 1005, 1008]
 
 
+def test_patched_moto_filters_regex_patterns_as_cloudwatch() -> None:
+    group = _group(
+        {
+            "a": [(1000, "START RequestId: 0a1b2c3d-0000-4000-8000-000000000001 Version: $LATEST")],
+            "b": [(1001, "processed record 7 of shard 2"), (1002, "REPORT RequestId: 0a1b2c3d-0000")],
+        }
+    )
+    [page] = _all_pages(group, filter_pattern="%[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}%")
+    assert [event["timestamp"] for event in page] == [1000]
+    with pytest.raises(ValueError, match="refuses"):
+        moto_patch.matcher("%(ab)+%")
+
+
 def test_patched_moto_pages_end_at_one_megabyte_or_ten_thousand_events() -> None:
     big = "x" * 10_000
     group = _group({"big-a": [(k * 2, big) for k in range(150)], "big-b": [(k * 2 + 1, big) for k in range(150)]})
