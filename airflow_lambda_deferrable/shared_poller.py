@@ -22,8 +22,8 @@ stream of calls serves them all:
   is never read again; a stretch the reads did not follow (read with patterns, or joined late) is read
   on request (`fetch_span`), up to 100 streams a call;
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
-  halves its rate on throttling and creeps back afterwards (the client makes one attempt per call, so
-  every throttling answer reaches it);
+  halves its rate on throttling (once per burst of throttling answers) and creeps back in time afterwards
+  (the client makes one attempt per call, so every throttling answer reaches it);
 * an error belongs to the call that got it: throttling and the service's transient errors are retried
   with backoff; missing or expired credentials and lost connections too, with a fresh client; any other
   error (access denied, a pattern refused) goes to the subscribers that call served, and ends only them.
@@ -79,8 +79,12 @@ from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 # default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
 MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
 MIN_REQUESTS_PER_SECOND = 0.2
-# Added to the rate after each call that was not throttled (additive increase, multiplicative decrease).
-RATE_RECOVERY_STEP = 0.05
+# Additive increase, multiplicative decrease: without throttling the rate creeps back by this much per
+# second (counted in time, not in calls: at a low rate, recovering per call took a minute or more).
+RATE_RECOVERY_PER_SECOND = 0.1
+# Throttling answers within this long of a halving are the same burst (calls in flight together, a page
+# asked again): the rate is halved once per burst, not once per answer, which drove it to the floor.
+THROTTLE_BURST_SECONDS = 2.0
 # A stream-stretch request waits this long, so that requests made together share calls.
 LIGHT_CYCLE_BATCH_SECONDS = 0.5
 # FilterLogEvents accepts at most this many names in logStreamNames.
@@ -123,11 +127,14 @@ def checked_max_rate(setting: str | float | None) -> float:
 class RequestBudget:
     """A process-wide rate for ``FilterLogEvents`` calls, shared fairly by every poller of a loop."""
 
-    def __init__(self, max_rate: float) -> None:
+    def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_rate = max_rate
         self.rate = max_rate
+        self._clock = clock
         self._tokens = 1.0
-        self._updated = time.monotonic()
+        self._updated = clock()
+        self._halved_at = -math.inf
+        self._recovered_at = self._updated
         self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
         self.calls = 0
         self.throttled_calls = 0
@@ -137,7 +144,7 @@ class RequestBudget:
         """Wait for this caller's turn and a token."""
         async with self._turn:
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 self._tokens = min(1.0, self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
                 if self._tokens >= 1.0:
@@ -147,13 +154,19 @@ class RequestBudget:
                 await asyncio.sleep((1.0 - self._tokens) / self.rate)
 
     def throttled(self) -> None:
-        """Halve the rate after a throttling answer."""
+        """Halve the rate after a throttling answer, once per burst (`THROTTLE_BURST_SECONDS`)."""
         self.throttled_calls += 1
-        self.rate = max(min(MIN_REQUESTS_PER_SECOND, self.max_rate), self.rate / 2)
+        now = self._clock()
+        self._recovered_at = now
+        if now - self._halved_at >= THROTTLE_BURST_SECONDS:
+            self._halved_at = now
+            self.rate = max(min(MIN_REQUESTS_PER_SECOND, self.max_rate), self.rate / 2)
 
     def succeeded(self) -> None:
-        """Creep back towards the configured rate."""
-        self.rate = min(self.max_rate, self.rate + RATE_RECOVERY_STEP)
+        """Creep back towards the configured rate, by `RATE_RECOVERY_PER_SECOND` since the last answer."""
+        now = self._clock()
+        self.rate = min(self.max_rate, self.rate + (now - self._recovered_at) * RATE_RECOVERY_PER_SECOND)
+        self._recovered_at = now
 
 
 @dataclass(eq=False)
@@ -292,7 +305,6 @@ class LogGroupPoller:
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
-        self.calls_by_kind: Counter[str] = Counter()
         self.clients = 0  # clients opened (a failed one is replaced)
 
     def wait_limit(self) -> float:
@@ -631,7 +643,7 @@ class LogGroupPoller:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
-        :param kind: what the call is for, counted in `calls_by_kind` and logged: ``window`` (the group),
+        :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window`` (the group),
             ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``sweep`` (the
             ids of subscribers that follow no stream, as far back as a sweep), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
@@ -646,7 +658,6 @@ class LogGroupPoller:
             await self._budget.acquire()
             granted = time.monotonic()
             self.calls += 1
-            self.calls_by_kind[kind] += 1
             self._budget.calls_by_kind[kind] += 1
             try:
                 response = await client.filter_log_events(**request)

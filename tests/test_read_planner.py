@@ -28,6 +28,14 @@ def planner_after_full_read_at(when: float, *, draw=lambda low, high: high) -> R
     return planner
 
 
+def planner_after_one_read(newest_ms: int, *, sweep: bool) -> ReadPlanner:
+    """A planner whose first full read, at T0, saw events ingested at once up to `newest_ms`."""
+    planner = ReadPlanner()
+    planner.note_delays([0])
+    planner.full_read_done(FullRead(0, sweep=sweep), began=T0, ended=T0, newest_ms=newest_ms)
+    return planner
+
+
 def reach(start_ms: int, *, new: bool = False) -> Reach:
     return Reach(start_ms=start_ms, ingestion_allowance_ms=ALLOWANCE_MS, new=new)
 
@@ -133,10 +141,8 @@ def test_a_late_line_widens_the_lookback_up_to_the_allowance():
 
 
 def test_newcomers_within_the_allowance_are_read_from_their_start_older_ones_caught_up_by_id():
-    planner = ReadPlanner()
     newest = int(T0 * 1000)
-    planner.note_delays([0])
-    planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0, newest_ms=newest)
+    planner = planner_after_one_read(newest, sweep=True)
     old = reach(newest - 300_000)
     recent_newcomer = reach(newest - 60_000, new=True)
     restarted = reach(newest - 600_000, new=True)
@@ -209,10 +215,8 @@ def test_an_idle_spell_keeps_the_lookback_short_rather_than_the_whole_allowance(
 
 
 def test_when_streams_are_followed_a_sweep_is_a_search_by_id_and_the_window_starts_as_usual():
-    planner = ReadPlanner()
     newest = int(T0 * 1000)
-    planner.note_delays([0])
-    planner.full_read_done(FullRead(0, sweep=False), began=T0, ended=T0, newest_ms=newest)
+    planner = planner_after_one_read(newest, sweep=False)
     planner.reads_since_sweep = MIN_READS_BETWEEN_SWEEPS
     following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0, following=True)
     not_following = planner.plan_full_read(T0 + 60, [reach(newest - 100_000)], interval=5.0)
