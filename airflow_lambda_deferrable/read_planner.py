@@ -22,6 +22,10 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   from where each stream is complete), the delays of followed streams do not count, and a sweep is a
   search for the ids of the subscribers that follow no stream instead (`FullRead.by_search`): reading
   the whole allowance of a busy group unfiltered would cost dozens of pages.
+  Only the usual lookback (`MIN_LOOKBACK_MS`) is read whole: further back, a read brings only the lines
+  that open or close a request (`FullRead.unfiltered_from_ms`), which is all a stream nobody follows yet
+  needs (the poller then reads that stream on its own), while a followed stream's late lines are read
+  from where it is complete.
   Subscribers new to the poller are covered from their start when the allowance reaches it; older ones
   (a restarted trigger) are caught up by a search for their ids. A delay counts once, when its event is
   first read (`is_news`), not each time the overlapping windows bring it again.
@@ -88,11 +92,15 @@ class Step:
 class FullRead:
     """Where a full read starts (ms), whether it is a sweep of the whole allowance, and whether that sweep
     is a search by id for the subscribers that follow no stream (the window then starts as usual; each
-    subscriber is searched from `ReadPlanner.sweep_start_ms`)."""
+    subscriber is searched from `ReadPlanner.sweep_start_ms`).
+
+    `unfiltered_from_ms`: read without a pattern from there only; before it (late batches beyond the
+    usual delays) only the lines that open or close a request are read (`None`: all of it unfiltered)."""
 
     start_ms: int
     sweep: bool
     by_search: bool = False
+    unfiltered_from_ms: int | None = None
 
 
 class ReadPlanner:
@@ -155,7 +163,9 @@ class ReadPlanner:
         )
         by_search = sweep and following and self.read_through_ms is not None
         start = self.window_start(reaches, sweep=sweep and not by_search)
-        return FullRead(start_ms=start, sweep=sweep, by_search=by_search)
+        usual = None if self.read_through_ms is None else self.read_through_ms - MIN_LOOKBACK_MS
+        unfiltered_from = usual if usual is not None and usual > start else None
+        return FullRead(start_ms=start, sweep=sweep, by_search=by_search, unfiltered_from_ms=unfiltered_from)
 
     def sweep_start_ms(self, reach: Reach) -> int:
         """Where a sweep reaches back for one subscriber: its whole allowance before the newest event, never

@@ -101,6 +101,22 @@ class StreamFollowing(Generic[Follower]):
         latest = self._latest.get(stream)
         return list(latest[1]) if latest is not None and latest[0] == timestamp else []
 
+    def start_behind(self, follower: Follower, stream: str, timestamp: int) -> bool:
+        """Follow `stream` from `timestamp`, found by a read that did not bring every event (one that opens a
+        request, read further back than the unfiltered window): the stream is then behind, and read on its
+        own from where it is complete. Return whether `follower` follows it; not when the stream is complete
+        past `timestamp` (its events since went to its other followers only: the follower's stretch must
+        be read on its own)."""
+        if self.since(follower, stream) is not None:
+            return True
+        complete = self._complete.get(stream)
+        if complete is not None and complete >= timestamp:
+            return False
+        self._since.setdefault(stream, {})[follower] = timestamp
+        self._streams_of.setdefault(follower, set()).add(stream)
+        self._complete[stream] = timestamp - 1 if complete is None else complete
+        return True
+
     def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> None:
         """Remember `event` as one of its stream's latest millisecond in this read, and how far the stream
         is whole if it was ingested before the read's horizon."""

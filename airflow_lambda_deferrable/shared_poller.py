@@ -97,6 +97,12 @@ MAX_PAGE_PAUSE_SECONDS = 8.0
 log = logging.getLogger(__name__)
 
 
+# The lines that open or close a request, as one CloudWatch regex pattern (which allows no space, quote or
+# parenthesis): the text format's START, END, REPORT and the runtime's exit line ("RequestId: <id>"), the
+# JSON format's platform events ("requestId":"<id>") and the text format's timeout line before 2026.
+REQUEST_LINES_PATTERN = "%RequestId:.[0-9a-f]{8}-|requestId.:.{1,2}[0-9a-f]{8}-|Task.timed.out%"
+
+
 class PollNotServed(Exception):
     """The shared poller did not complete a read in time (throttled or slow); try again later."""
 
@@ -519,23 +525,29 @@ class LogGroupPoller:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
         expects to cost fewer calls; return the newest timestamp routed (0 if none).
 
-        An unfiltered read first reads the followed streams it would leave a gap in (`_read_behind`: the
-        choice between the two ways is made here), and its events go to the followers of their streams
-        too; a read with patterns breaks all following. Pages are routed as they come and nothing else is
-        kept, so memory follows one page, not the window."""
+        An unfiltered read reaches back only the usual lookback (`FullRead.unfiltered_from_ms`); before that
+        it reads the lines that open or close a request (`_read_request_lines`). It then reads the followed
+        streams it would leave a gap in (`_read_behind`: the choice between the two ways is made here), and
+        its events go to the followers of their streams too; a read with patterns breaks all following.
+        Pages are routed as they come and nothing else is kept, so memory follows one page, not the window."""
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
-        if self.planner.read_unfiltered(start_ms=start, now_ms=now_ms, pattern_groups=len(groups)):
-            newest = await self._read_behind(client, start)
+        unfiltered_from = plan.unfiltered_from_ms or start
+        if self.planner.read_unfiltered(start_ms=unfiltered_from, now_ms=now_ms, pattern_groups=len(groups)):
+            if unfiltered_from > start:
+                newest = await self._read_request_lines(client, start, unfiltered_from - 1)
+            newest = max(newest, await self._read_behind(client, unfiltered_from))
             now_ms = int(self._clock() * 1000)
-            self.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
+            self.following.begin_read(start_ms=unfiltered_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
             read = 0
-            async for page in self._pages(client, self.subscriptions, "window", startTime=start, endTime=now_ms):
+            async for page in self._pages(
+                client, self.subscriptions, "window", startTime=unfiltered_from, endTime=now_ms
+            ):
                 read += len(page)
                 newest = max(newest, await self._route(page, follow=True))
             self.following.end_read()
-            self.planner.note_window_rate(read, start_ms=start, end_ms=now_ms)
+            self.planner.note_window_rate(read, start_ms=unfiltered_from, end_ms=now_ms)
             return newest
         self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
         for group in groups:
@@ -544,6 +556,23 @@ class LogGroupPoller:
                 client, concerned, "pattern", startTime=start, filterPattern=or_pattern(group)
             ):
                 newest = max(newest, await self._route(page))
+        return newest
+
+    async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int) -> int:
+        """Read the lines that open or close a request (`REQUEST_LINES_PATTERN`) from `start_ms` to `end_ms`:
+        late batches beyond the usual delays. A subscriber that finds its request in a stream it does not
+        follow follows it from there (`StreamFollowing.start_behind`), and `_read_behind` reads the rest of
+        that stream; return the newest timestamp routed by ids (0 if none)."""
+        newest = 0
+        async for page in self._pages(
+            client,
+            self.subscriptions,
+            "request-lines",
+            startTime=start_ms,
+            endTime=end_ms,
+            filterPattern=REQUEST_LINES_PATTERN,
+        ):
+            newest = max(newest, await self._route(page, find_streams=True))
         return newest
 
     async def _read_behind(self, client: Any, window_start_ms: int) -> int:
@@ -591,13 +620,16 @@ class LogGroupPoller:
         """Let go of a read's events in chunks: each freed event is a dict and its strings."""
         await self.turns.map(range(read.count), lambda chunk: read.release(len(chunk)))
 
-    async def _route(self, events: list[dict[str, Any]], *, follow: bool = False) -> int:
+    async def _route(self, events: list[dict[str, Any]], *, follow: bool = False, find_streams: bool = False) -> int:
         """Give each event to the subscribers whose ids it carries and, when `follow` (an unfiltered read of
-        the group), to the followers of its stream; return the newest timestamp routed by ids. Works in
-        chunks, a pass of the loop between two (`loop_turns`)."""
-        return max(await self.turns.map(events, lambda chunk: self._route_chunk(chunk, follow)), default=0)
+        the group), to the followers of its stream; with `find_streams` (a read of request lines), a
+        subscriber also starts following the stream it finds its request in. Return the newest timestamp
+        routed by ids. Works in chunks, a pass of the loop between two (`loop_turns`)."""
+        return max(
+            await self.turns.map(events, lambda chunk: self._route_chunk(chunk, follow, find_streams)), default=0
+        )
 
-    def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool) -> int:
+    def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool, find_streams: bool = False) -> int:
         newest = longest_delay = 0
         by_term = self._by_term
         following = self.following
@@ -622,6 +654,10 @@ class LogGroupPoller:
                 following.note(stream, timestamp, event)
             else:
                 longest_delay = max(longest_delay, self._delay_if_news(event))
+                if find_streams and receivers:
+                    stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
+                    for subscription in receivers:
+                        following.start_behind(subscription, stream, timestamp)
             if receivers:
                 newest = max(newest, int(event.get("timestamp", 0)))
                 for subscription in receivers:
@@ -645,7 +681,8 @@ class LogGroupPoller:
 
         :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window`` (the group),
             ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``sweep`` (the
-            ids of subscribers that follow no stream, as far back as a sweep), ``behind``
+            ids of subscribers that follow no stream, as far back as a sweep), ``request-lines`` (the lines
+            that open or close a request, beyond the usual lookback), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors

@@ -127,3 +127,20 @@ def test_a_read_starting_after_where_a_stream_is_complete_does_not_move_it_on():
     assert following.complete("s") == 2_500
     following.forget("a")
     assert following.complete("s") is None and following.behind(10**9) == {}
+
+
+def test_a_stream_found_by_a_read_of_request_openers_is_followed_from_there_and_left_behind():
+    following: StreamFollowing[str] = StreamFollowing()
+    assert following.start_behind("a", "s", 1_000)
+    assert following.since("a", "s") == 1_000 and following.behind(5_000) == {"s": 999}
+    # Another request of the same stream: followed too, from where the stream is complete, which stays.
+    assert following.start_behind("b", "s", 3_000)
+    assert following.since("b", "s") == 3_000 and following.complete("s") == 999
+    # Once the stream is complete past a request's start, its events since went to other followers only:
+    # that request's stretch must be read on its own.
+    following.begin_read(start_ms=999, horizon_ms=9_000)
+    following.note("s", 4_000, ingested("s", 4_000, 1, 4_500))
+    following.end_read(["s"])
+    assert following.complete("s") == 4_000
+    assert not following.start_behind("c", "s", 3_500)
+    assert following.since("c", "s") is None and not following.follows_any("c")

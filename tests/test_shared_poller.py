@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -129,6 +130,11 @@ async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_cl
 def full_reads(proxy: FaultProxy) -> list[tuple[float, dict]]:
     """Every FilterLogEvents call that read the whole group (not a stretch of one stream), with its time."""
     return [(at, request) for at, request in proxy.requests_of("FilterLogEvents") if "logStreamNames" not in request]
+
+
+def id_pattern_reads(proxy: FaultProxy) -> list[dict]:
+    """Every read of the whole group made with OR-patterns of ids (not unfiltered, nor of request lines)."""
+    return [request for _, request in full_reads(proxy) if request.get("filterPattern", "").startswith("?")]
 
 
 def full_read_starts(proxy: FaultProxy) -> list[int]:
@@ -279,6 +285,22 @@ def test_a_burst_of_throttling_halves_the_rate_once_and_time_brings_it_back():
         now[0] += shared_poller.THROTTLE_BURST_SECONDS
         budget.throttled()
     assert budget.rate == shared_poller.MIN_REQUESTS_PER_SECOND
+
+
+def test_the_request_lines_pattern_is_a_regex_cloudwatch_accepts_that_finds_every_line_opening_or_closing_one():
+    pattern = shared_poller.REQUEST_LINES_PATTERN
+    assert pattern.startswith("%") and pattern.endswith("%")
+    regex = pattern[1:-1]
+    # CloudWatch's regex patterns: letters, digits, : _ # = @ / ; , - and operators, no ( ).
+    assert re.fullmatch(r"[A-Za-z0-9:_#=@/;,\-^$?\[\]{}|\\*+.]+", regex)
+    search = re.compile(regex).search
+    request_id = "0a1b2c3d-0000-4000-8000-000000000001"
+    for shape in lines.SHAPES:
+        boundaries = [lines.request_start(shape, request_id), *lines.request_end(shape, request_id, "timeout")]
+        assert all(search(line) for line in boundaries), shape
+    assert search(lines.timed_out(request_id)) and search(lines.runtime_exit(request_id))
+    ordinary = [lines.powertools("corr-1", request_id, "work"), lines.unhandled(), "processed record 7 of shard 2"]
+    assert not any(search(line) for line in ordinary)
 
 
 def test_or_patterns_stay_within_the_length_limit():
@@ -446,7 +468,7 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
         prints = [line["message"] for line in payload["lines"] if line["message"].startswith("print from")]
         assert prints == [f"print from {index}"], (index, prints)
     starts = [request["startTime"] for _, request in full_reads(proxy)]
-    assert all("filterPattern" not in request for _, request in full_reads(proxy))
+    assert not id_pattern_reads(proxy)  # reads by ids would have broken following
     assert starts[-1] > started_ms + 1_000  # the last reads did not reach back to the STARTs
     # Each trigger followed its stream from its START as the unfiltered reads went: no stretch was read again.
     assert calls_by_kind["stretch"] == 0 and calls_by_kind["window"] > 0
@@ -478,8 +500,43 @@ async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_fro
     payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
     assert all(payload["status"] == "success" for payload in payloads)
     assert "late print of 0" in [line["message"] for line in payloads[0]["lines"]]
-    assert all("filterPattern" not in request for _, request in full_reads(proxy))
+    assert not id_pattern_reads(proxy)  # reads by ids would have broken following
     assert all(start > begun_ms + 10_000 for start in full_read_starts(proxy)[1:])
+
+
+@pytest.mark.asyncio
+async def test_beyond_the_usual_lookback_only_request_lines_are_read_and_a_stream_found_there_is_read_on_its_own(
+    logs_client, proxy, monkeypatch
+):
+    # A usual lookback of 0.5 s; a line of another stream, ingested 10 s late and never forgotten, widens
+    # the lookback to 10 s. Invocation 30's START and print, stamped 5 s back, land after the first read:
+    # only a read of request lines reaches them, and its stream is then read on its own from the START.
+    monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
+    monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
+    monkeypatch.setattr(read_planner, "DELAY_MEMORY_READS", 1000)
+    lines.put(logs_client, GROUP, ["another request's line"], stream="other", at=lines.now_ms() - 10_000)
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
+    invoked_at = time.time() - 12
+    running = [asyncio.create_task(first_payload(trigger(index, invoked_at=invoked_at))) for index in range(31)]
+    poller = await poller_of(GROUP)
+    while poller.planner.read_through_ms is None:
+        await asyncio.sleep(0.02)
+    late_ms = lines.now_ms() - 5_000
+    body = invocation(30)
+    lines.put(logs_client, GROUP, [body[0], "print from 30", *body[1:2]], stream="stream-30", at=late_ms)
+    for index in range(31):
+        lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
+    payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
+    assert all(payload["status"] == "success" for payload in payloads)
+    assert "print from 30" in [line["message"] for line in payloads[30]["lines"]]
+    requests = [request for _, request in full_reads(proxy)]
+    assert any(request.get("filterPattern") == shared_poller.REQUEST_LINES_PATTERN for request in requests)
+    unfiltered = [request for request in requests if "filterPattern" not in request]
+    assert all(request["startTime"] > late_ms + 1 for request in unfiltered[1:])  # none brought the print
+    assert any("stream-30" in request["logStreamNames"] for request in stream_reads(proxy))
+    calls_by_kind = shared_poller.registry().budget.calls_by_kind
+    assert calls_by_kind["behind"] >= 1 and calls_by_kind["stretch"] == 0  # followed, not read again at its end
 
 
 @pytest.mark.asyncio
