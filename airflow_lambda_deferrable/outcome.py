@@ -103,6 +103,9 @@ class InvocationLog:
     _gap: tuple[tuple[int, int], tuple[int, int]] | None = None
     _arrivals: int = 0
     _spans: dict[str, _Span] = field(default_factory=dict)
+    # The latest END or REPORT of ours per stream whose START had not been read: a late batch can hold the
+    # START while the end comes on time. It closes the stretch once the START comes.
+    _ends_before_start: dict[str, int] = field(default_factory=dict)
 
     def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
         """Add the request ids named by lines that carry our correlation id; return the new ones (only
@@ -244,10 +247,15 @@ class InvocationLog:
                     span.shared = True
             return
         if line.marker is Marker.START:
-            self._spans.setdefault(line.stream, _Span(start=line.timestamp))
+            span = self._spans.setdefault(line.stream, _Span(start=line.timestamp))
+            early_end = self._ends_before_start.pop(line.stream, None)
+            if early_end is not None and early_end >= span.start:
+                span.end = max(span.end or early_end, early_end)
         elif line.ends_invocation and line.stream in self._spans:
             span = self._spans[line.stream]
             span.end = max(span.end or line.timestamp, line.timestamp)
+        elif line.ends_invocation:
+            self._ends_before_start[line.stream] = max(self._ends_before_start.get(line.stream, 0), line.timestamp)
 
     def _belongs(self, line: LogLine) -> bool:
         if line.correlation_id is not None:

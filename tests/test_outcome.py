@@ -228,6 +228,15 @@ def test_request_id_learned_from_correlated_lines():
     assert log.closed_spans() == [("s1", 100, 103)]
 
 
+def test_an_end_read_before_its_start_closes_the_stretch_once_the_start_comes():
+    # A late batch holds the START (and the lines after it) while END and REPORT were ingested on time.
+    log = new_log()
+    log.add(events(lines.end(RID), lines.report(RID), start=200), seen_at=10)
+    assert log.closed_spans() == []
+    log.add(events(lines.start(RID), "print after the start", start=100), seen_at=11)
+    assert log.closed_spans() == [("s1", 100, 201)]  # so its whole stretch is read, as for any other
+
+
 def test_lines_without_ids_outside_our_span_are_not_ours():
     log = new_log()
     log.add(events("before us", lines.start(RID), "during us", lines.end(RID), "after us", start=100), seen_at=10)
