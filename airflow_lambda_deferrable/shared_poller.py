@@ -103,6 +103,10 @@ log = logging.getLogger(__name__)
 REQUEST_LINES_PATTERN = "%RequestId:.[0-9a-f]{8}-|requestId.:.{1,2}[0-9a-f]{8}-|Task.timed.out%"
 
 
+class PatternRefused(Exception):
+    """CloudWatch refused a filter pattern the poller chose (not one made of the subscribers' ids)."""
+
+
 class PollNotServed(Exception):
     """The shared poller did not complete a read in time (throttled or slow); try again later."""
 
@@ -308,6 +312,7 @@ class LogGroupPoller:
         self._wake = asyncio.Event()
         self.following: StreamFollowing[Subscription] = StreamFollowing()
         self.closing = False
+        self.request_lines_refused = False  # CloudWatch refused `REQUEST_LINES_PATTERN`: read lookbacks whole
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
@@ -535,8 +540,20 @@ class LogGroupPoller:
         newest = 0
         unfiltered_from = plan.unfiltered_from_ms or start
         if self.planner.read_unfiltered(start_ms=unfiltered_from, now_ms=now_ms, pattern_groups=len(groups)):
-            if unfiltered_from > start:
-                newest = await self._read_request_lines(client, start, unfiltered_from - 1)
+            if unfiltered_from > start and not self.request_lines_refused:
+                try:
+                    newest = await self._read_request_lines(client, start, unfiltered_from - 1)
+                except PatternRefused as refused:
+                    log.warning(
+                        "%s: FilterLogEvents refused the pattern of request lines %r (%s); reading the whole "
+                        "lookback without a pattern from now on",
+                        self.log_group,
+                        REQUEST_LINES_PATTERN,
+                        refused,
+                    )
+                    self.request_lines_refused = True
+            if self.request_lines_refused:
+                unfiltered_from = start
             newest = max(newest, await self._read_behind(client, unfiltered_from))
             now_ms = int(self._clock() * 1000)
             self.following.begin_read(start_ms=unfiltered_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
@@ -562,7 +579,8 @@ class LogGroupPoller:
         """Read the lines that open or close a request (`REQUEST_LINES_PATTERN`) from `start_ms` to `end_ms`:
         late batches beyond the usual delays. A subscriber that finds its request in a stream it does not
         follow follows it from there (`StreamFollowing.start_behind`), and `_read_behind` reads the rest of
-        that stream; return the newest timestamp routed by ids (0 if none)."""
+        that stream; return the newest timestamp routed by ids (0 if none). Raises `PatternRefused` when
+        CloudWatch refuses the pattern (regex patterns are documented for FilterLogEvents, not tried here)."""
         newest = 0
         async for page in self._pages(
             client,
@@ -571,6 +589,7 @@ class LogGroupPoller:
             startTime=start_ms,
             endTime=end_ms,
             filterPattern=REQUEST_LINES_PATTERN,
+            refusable=True,
         ):
             newest = max(newest, await self._route(page, find_streams=True))
         return newest
@@ -675,7 +694,7 @@ class LogGroupPoller:
         return ingested - timestamp if self.planner.is_news(timestamp, ingested) else 0
 
     async def _pages(
-        self, client: Any, concerned: Collection[Subscription], kind: str, **request: Any
+        self, client: Any, concerned: Collection[Subscription], kind: str, *, refusable: bool = False, **request: Any
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
 
@@ -684,6 +703,8 @@ class LogGroupPoller:
             ids of subscribers that follow no stream, as far back as a sweep), ``request-lines`` (the lines
             that open or close a request, beyond the usual lookback), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
+        :param refusable: the poller chose the pattern: an ``InvalidParameterException`` raises
+            `PatternRefused` instead of going to the subscribers.
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
             and the client's own failures are raised.
@@ -712,6 +733,8 @@ class LogGroupPoller:
                     continue
                 if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
                     raise
+                if refusable and code == "InvalidParameterException":
+                    raise PatternRefused(f"{code}: {err}") from err
                 log.warning(
                     "%s: FilterLogEvents %s failed with %s for %d subscriber(s): %s",
                     self.log_group,

@@ -504,13 +504,11 @@ async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_fro
     assert all(start > begun_ms + 10_000 for start in full_read_starts(proxy)[1:])
 
 
-@pytest.mark.asyncio
-async def test_beyond_the_usual_lookback_only_request_lines_are_read_and_a_stream_found_there_is_read_on_its_own(
-    logs_client, proxy, monkeypatch
-):
-    # A usual lookback of 0.5 s; a line of another stream, ingested 10 s late and never forgotten, widens
-    # the lookback to 10 s. Invocation 30's START and print, stamped 5 s back, land after the first read:
-    # only a read of request lines reaches them, and its stream is then read on its own from the START.
+async def late_request_beyond_the_usual_lookback(logs_client, monkeypatch) -> tuple[list[dict], int]:
+    """Run 31 triggers; invocation 30's START and print, stamped 5 s back, land after the first read.
+
+    The usual lookback is 0.5 s; a line of another stream, ingested 10 s late and never forgotten, widens
+    the lookback to 10 s. Return the payloads and the START's timestamp."""
     monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
     monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
     monkeypatch.setattr(read_planner, "DELAY_MEMORY_READS", 1000)
@@ -530,13 +528,42 @@ async def test_beyond_the_usual_lookback_only_request_lines_are_read_and_a_strea
     payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
     assert all(payload["status"] == "success" for payload in payloads)
     assert "print from 30" in [line["message"] for line in payloads[30]["lines"]]
-    requests = [request for _, request in full_reads(proxy)]
-    assert any(request.get("filterPattern") == shared_poller.REQUEST_LINES_PATTERN for request in requests)
-    unfiltered = [request for request in requests if "filterPattern" not in request]
+    return payloads, late_ms
+
+
+def request_lines_reads(proxy: FaultProxy) -> list[dict]:
+    return [
+        request
+        for _, request in full_reads(proxy)
+        if request.get("filterPattern") == shared_poller.REQUEST_LINES_PATTERN
+    ]
+
+
+@pytest.mark.asyncio
+async def test_beyond_the_usual_lookback_only_request_lines_are_read_and_a_stream_found_there_is_read_on_its_own(
+    logs_client, proxy, monkeypatch
+):
+    _, late_ms = await late_request_beyond_the_usual_lookback(logs_client, monkeypatch)
+    assert request_lines_reads(proxy)
+    unfiltered = [request for _, request in full_reads(proxy) if "filterPattern" not in request]
     assert all(request["startTime"] > late_ms + 1 for request in unfiltered[1:])  # none brought the print
     assert any("stream-30" in request["logStreamNames"] for request in stream_reads(proxy))
     calls_by_kind = shared_poller.registry().budget.calls_by_kind
     assert calls_by_kind["behind"] >= 1 and calls_by_kind["stretch"] == 0  # followed, not read again at its end
+
+
+@pytest.mark.asyncio
+async def test_when_cloudwatch_refuses_the_request_lines_pattern_the_lookback_is_read_whole(
+    logs_client, proxy, monkeypatch, caplog
+):
+    proxy.fail_next(
+        "FilterLogEvents", 1, code="InvalidParameterException", message="Invalid regex", body_contains="Task.timed"
+    )
+    _, late_ms = await late_request_beyond_the_usual_lookback(logs_client, monkeypatch)
+    assert len(request_lines_reads(proxy)) == 1  # refused once, never asked again
+    assert "refused the pattern of request lines" in caplog.text
+    unfiltered = [request for _, request in full_reads(proxy) if "filterPattern" not in request]
+    assert any(request["startTime"] <= late_ms for request in unfiltered[1:])
 
 
 @pytest.mark.asyncio
