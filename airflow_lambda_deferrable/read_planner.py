@@ -10,12 +10,13 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   interval after the last: with many settle windows ending, reads stay spaced. Between full reads, stream
   stretches asked for are read on their own. After a failed cycle, nothing is read until a jittered,
   exponentially growing, capped backoff has passed.
-* **Lookback.** Everything ingested before the last whole full read began has been read; a line ingested
+* **Lookback.** Everything ingested before the window of the last whole full read began to be read (after
+  its searches and reads of streams left behind) has been read; a line ingested
   since carries a timestamp at most the longest ingestion delay seen recently (in this read and the
   last `DELAY_MEMORY_READS` begun within `DELAY_MEMORY_SECONDS`: one late batch widens the lookback for a
   while, not for ever, and long reads do not make that while longer). So a full
-  read starts there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before the
-  last one began, however long that read took: a slow read does not make the next one longer. Once every
+  read starts there, by that delay plus `LOOKBACK_MARGIN_MS` (at least `MIN_LOOKBACK_MS`) before that
+  window began, however long that read took: a slow read does not make the next one longer. Once every
   `SWEEP_EVERY_INTERVALS` intervals (and `MIN_READS_BETWEEN_SWEEPS` reads) it reaches back the whole
   ingestion allowance from the newest event, so a line later than any before is still found (and widens
   the lookback). When the poller follows streams (`routing.StreamFollowing`: their late lines are read
@@ -242,10 +243,15 @@ class ReadPlanner:
         recent = [delay for began, delay in self._delays_of_reads if began >= latest - DELAY_MEMORY_SECONDS]
         return max(delay or 0 for delay in (self._delay_this_read, *recent))
 
-    def full_read_done(self, plan: FullRead, *, began: float, ended: float, newest_ms: int) -> None:
-        """A full read (catch-ups and window) completed: the window moves on from the newest event routed."""
+    def full_read_done(
+        self, plan: FullRead, *, began: float, ended: float, newest_ms: int, window_began: float | None = None
+    ) -> None:
+        """A full read (catch-ups and window) completed: the window moves on from the newest event routed.
+
+        :param window_began: when its read of the window began (after the searches and the reads of streams
+            left behind): what was ingested before then has been read. Default: when the full read began."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
-        self.read_through_ms = int(began * 1000)
+        self.read_through_ms = int((began if window_began is None else window_began) * 1000)
         self.read_from_ms = plan.start_ms
         self._delays_of_reads.append((began, self._delay_this_read))
         self._delay_this_read = None

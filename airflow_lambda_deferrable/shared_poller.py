@@ -461,9 +461,11 @@ class LogGroupPoller:
             caught_up = await self._catch_up(client, served, plan.start_ms)
             if plan.by_search:
                 caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.start_ms))
-            read = await self._read_window(client, plan)
+            read, window_began = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
-            self.planner.full_read_done(plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read))
+            self.planner.full_read_done(
+                plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read), window_began=window_began
+            )
             for subscription in served:
                 if subscription.start_ms >= plan.start_ms:
                     subscription.catch_up.clear()
@@ -526,9 +528,10 @@ class LogGroupPoller:
                 newest = max(newest, await self._route(page))
         return newest
 
-    async def _read_window(self, client: Any, plan: FullRead) -> int:
+    async def _read_window(self, client: Any, plan: FullRead) -> tuple[int, float]:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
-        expects to cost fewer calls; return the newest timestamp routed (0 if none).
+        expects to cost fewer calls; return the newest timestamp routed (0 if none) and when the read of the
+        window itself began (epoch seconds: everything ingested before then is in it).
 
         An unfiltered read reaches back only the usual lookback (`FullRead.unfiltered_from_ms`); before that
         it reads the lines that open or close a request (`_read_request_lines`). It then reads the followed
@@ -555,7 +558,8 @@ class LogGroupPoller:
             if self.request_lines_refused:
                 unfiltered_from = start
             newest = max(newest, await self._read_behind(client, unfiltered_from))
-            now_ms = int(self._clock() * 1000)
+            window_began = self._clock()
+            now_ms = int(window_began * 1000)
             self.following.begin_read(start_ms=unfiltered_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
             read = 0
             async for page in self._pages(
@@ -565,15 +569,16 @@ class LogGroupPoller:
                 newest = max(newest, await self._route(page, follow=True))
             self.following.end_read()
             self.planner.note_window_rate(read, start_ms=unfiltered_from, end_ms=now_ms)
-            return newest
+            return newest, window_began
         self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
+        window_began = self._clock()
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
             async for page in self._pages(
                 client, concerned, "pattern", startTime=start, filterPattern=or_pattern(group)
             ):
                 newest = max(newest, await self._route(page))
-        return newest
+        return newest, window_began
 
     async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int) -> int:
         """Read the lines that open or close a request (`REQUEST_LINES_PATTERN`) from `start_ms` to `end_ms`:

@@ -255,3 +255,11 @@ def test_a_delay_is_news_only_if_the_last_whole_read_could_not_have_brought_its_
     assert planner.is_news(timestamp_ms=start_ms + 1_000, ingested_ms=began_ms + 10_000)
     # Stamped before where the last read started: it did not reach it, however early it was ingested.
     assert planner.is_news(timestamp_ms=start_ms - 1, ingested_ms=start_ms)
+
+
+def test_the_next_window_reaches_back_from_where_the_last_window_read_began_not_the_searches_before_it():
+    planner = ReadPlanner()
+    planner.note_delays([0])
+    planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0 + 6, newest_ms=0, window_began=T0 + 4)
+    assert planner.read_through_ms == int((T0 + 4) * 1000)
+    assert planner.plan_full_read(T0 + 10, [reach(0)], interval=5.0).start_ms == int((T0 + 4) * 1000) - MIN_LOOKBACK_MS
