@@ -103,6 +103,11 @@ class FullRead:
     by_search: bool = False
     unfiltered_from_ms: int | None = None
 
+    @property
+    def whole_from_ms(self) -> int:
+        """Where the read brings every line (what a search by id need not reach)."""
+        return self.unfiltered_from_ms or self.start_ms
+
 
 class ReadPlanner:
     """The cadence, lookback and backoff of one log group's reads."""
@@ -164,7 +169,9 @@ class ReadPlanner:
         )
         by_search = sweep and following and self.read_through_ms is not None
         start = self.window_start(reaches, sweep=sweep and not by_search)
-        usual = None if self.read_through_ms is None else self.read_through_ms - MIN_LOOKBACK_MS
+        # A sweep that reads the whole allowance (no stream followed) reads it whole: it is what finds any line
+        # later than the lookback, a durable execution's replay lines that carry only its correlation id too.
+        usual = None if self.read_through_ms is None or sweep else self.read_through_ms - MIN_LOOKBACK_MS
         unfiltered_from = usual if usual is not None and usual > start else None
         return FullRead(start_ms=start, sweep=sweep, by_search=by_search, unfiltered_from_ms=unfiltered_from)
 
@@ -252,6 +259,9 @@ class ReadPlanner:
             left behind): what was ingested before then has been read. Default: when the full read began."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
         self.read_through_ms = int((began if window_began is None else window_began) * 1000)
+        # From the plan's start even when only request lines were read before `unfiltered_from_ms`: the other
+        # lines there are never read by the group again (the next unfiltered window starts later), so whether
+        # their delays would be news does not arise.
         self.read_from_ms = plan.start_ms
         self._delays_of_reads.append((began, self._delay_this_read))
         self._delay_this_read = None

@@ -458,16 +458,16 @@ class LogGroupPoller:
             plan = self.planner.plan_full_read(
                 began, reaches, interval=self._interval(), following=self.following.streams > 0
             )
-            caught_up = await self._catch_up(client, served, plan.start_ms)
+            caught_up = await self._catch_up(client, served, plan.whole_from_ms)
             if plan.by_search:
-                caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.start_ms))
+                caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.whole_from_ms))
             read, window_began = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
             self.planner.full_read_done(
                 plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read), window_began=window_began
             )
             for subscription in served:
-                if subscription.start_ms >= plan.start_ms:
+                if subscription.start_ms >= plan.whole_from_ms:
                     subscription.catch_up.clear()
         await self._read_spans(client, served)
         if step.full:
@@ -530,8 +530,8 @@ class LogGroupPoller:
 
     async def _read_window(self, client: Any, plan: FullRead) -> tuple[int, float]:
         """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
-        expects to cost fewer calls; return the newest timestamp routed (0 if none) and when the read of the
-        window itself began (epoch seconds: everything ingested before then is in it).
+        expects to cost fewer calls; return the newest timestamp routed (0 if none) and when the reads of
+        the window began (epoch seconds: everything ingested before then is in them, as far as each reads).
 
         An unfiltered read reaches back only the usual lookback (`FullRead.unfiltered_from_ms`); before that
         it reads the lines that open or close a request (`_read_request_lines`). It then reads the followed
@@ -541,7 +541,8 @@ class LogGroupPoller:
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
         newest = 0
-        unfiltered_from = plan.unfiltered_from_ms or start
+        unfiltered_from = plan.whole_from_ms
+        window_began = self._clock()  # what was ingested before then, each part of the read below brings
         if self.planner.read_unfiltered(start_ms=unfiltered_from, now_ms=now_ms, pattern_groups=len(groups)):
             if unfiltered_from > start and not self.request_lines_refused:
                 try:
@@ -558,8 +559,7 @@ class LogGroupPoller:
             if self.request_lines_refused:
                 unfiltered_from = start
             newest = max(newest, await self._read_behind(client, unfiltered_from))
-            window_began = self._clock()
-            now_ms = int(window_began * 1000)
+            now_ms = int(self._clock() * 1000)
             self.following.begin_read(start_ms=unfiltered_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
             read = 0
             async for page in self._pages(
@@ -571,7 +571,6 @@ class LogGroupPoller:
             self.planner.note_window_rate(read, start_ms=unfiltered_from, end_ms=now_ms)
             return newest, window_began
         self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
-        window_began = self._clock()
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
             async for page in self._pages(
@@ -676,12 +675,14 @@ class LogGroupPoller:
                     if subscription not in followers:
                         subscription.deliver(following.start(subscription, stream, timestamp))
                 following.note(stream, timestamp, event)
+            elif find_streams:  # a followed stream's late lines are read from where it is complete
+                stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
+                if not following.followers(stream):
+                    longest_delay = max(longest_delay, self._delay_if_news(event))
+                for subscription in receivers:
+                    following.start_behind(subscription, stream, timestamp)
             else:
                 longest_delay = max(longest_delay, self._delay_if_news(event))
-                if find_streams and receivers:
-                    stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
-                    for subscription in receivers:
-                        following.start_behind(subscription, stream, timestamp)
             if receivers:
                 newest = max(newest, int(event.get("timestamp", 0)))
                 for subscription in receivers:

@@ -263,3 +263,16 @@ def test_the_next_window_reaches_back_from_where_the_last_window_read_began_not_
     planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0 + 6, newest_ms=0, window_began=T0 + 4)
     assert planner.read_through_ms == int((T0 + 4) * 1000)
     assert planner.plan_full_read(T0 + 10, [reach(0)], interval=5.0).start_ms == int((T0 + 4) * 1000) - MIN_LOOKBACK_MS
+
+
+def test_beyond_the_usual_lookback_a_read_brings_request_lines_only_but_a_sweep_of_the_allowance_reads_it_whole():
+    planner = ReadPlanner()
+    planner.note_delays([40_000])
+    planner.full_read_done(FullRead(0, sweep=True), began=T0, ended=T0 + 1, newest_ms=int(T0 * 1000))
+    read = planner.plan_full_read(T0 + 5, [reach(0)], interval=5.0)
+    assert read.start_ms == int(T0 * 1000) - 40_000 - LOOKBACK_MARGIN_MS
+    assert read.unfiltered_from_ms == read.whole_from_ms == int(T0 * 1000) - MIN_LOOKBACK_MS
+    planner.reads_since_sweep = MIN_READS_BETWEEN_SWEEPS
+    sweep = planner.plan_full_read(T0 + 60, [reach(0)], interval=5.0)  # no stream followed: not a search
+    assert sweep.sweep and not sweep.by_search
+    assert sweep.unfiltered_from_ms is None and sweep.whole_from_ms == sweep.start_ms

@@ -188,17 +188,22 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
 
 
 @pytest.mark.asyncio
-async def test_a_late_line_read_again_by_overlapping_windows_widens_the_lookback_only_for_a_few_reads(
-    logs_client, proxy
-):
-    # Another request's line, logged 40 s ago, was ingested before the trigger's first read began (more than
-    # the clocks' margin before): that read counts its delay, so the next windows reach back 45 s and bring
-    # it again. Counted again at each of those reads, it kept the lookback wide as long as a window reached
-    # it; counted once, it is forgotten after `DELAY_MEMORY_READS` reads.
-    lines.put(logs_client, GROUP, invocation(1)[:2])
-    lines.put(logs_client, GROUP, ["another request's line"], stream="other", at=lines.now_ms() - 40_000)
+async def test_a_late_line_read_again_by_overlapping_reads_widens_the_lookback_only_for_a_few_reads(logs_client, proxy):
+    # Another request's START, logged 40 s ago, was ingested before the first read began (by more than the
+    # clocks' margin): that read counts its delay, so the reads after it reach back 45 s (request lines
+    # only, beyond the usual 10 s) and bring it again. Counted again at each of them, it kept the lookback
+    # wide as long as a read reached it; counted once, it is forgotten after `DELAY_MEMORY_READS` reads.
+    # Thirty triggers: more ids than one pattern holds, so the group is read without OR-patterns.
+    other_request = "00000000-0000-4000-8000-999999999999"
+    lines.put(logs_client, GROUP, [lines.start(other_request)], stream="other", at=lines.now_ms() - 40_000)
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
     await asyncio.sleep(INGESTION_HORIZON_MARGIN_MS / 1000 + 0.5)
-    running = asyncio.create_task(first_payload(trigger(1, invoked_at=time.time() - 60, deadline=time.time() + 30)))
+    invoked_at, deadline = time.time() - 60, time.time() + 30
+    running = [
+        asyncio.create_task(first_payload(trigger(index, invoked_at=invoked_at, deadline=deadline)))
+        for index in range(30)
+    ]
     poller = await poller_of(GROUP)
 
     async def reads(count: int) -> None:
@@ -209,9 +214,10 @@ async def test_a_late_line_read_again_by_overlapping_windows_widens_the_lookback
     assert poller.planner.recent_lookback_ms(120_000) >= 40_000
     await asyncio.wait_for(reads(DELAY_MEMORY_READS + 1), 30)
     assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
+    assert not id_pattern_reads(proxy) and request_lines_reads(proxy)
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 @pytest.mark.asyncio
