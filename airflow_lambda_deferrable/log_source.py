@@ -91,7 +91,7 @@ def only_new(events: list[dict[str, Any]], returned: set[int | str]) -> list[dic
 
 
 def parse_pages_as_plain_json(client: Any) -> None:
-    """Have `client` decode ``FilterLogEvents`` answers with `json` alone.
+    """Have `client` decode ``FilterLogEvents`` and ``GetLogEvents`` answers with `json` alone.
 
     botocore walks every event of a page through the response's shape after decoding it: for a page of
     1 MB (about 7,000 events) that is about a tenth of a second of CPU, on the event loop with aiobotocore,
@@ -99,7 +99,8 @@ def parse_pages_as_plain_json(client: Any) -> None:
     supply the parsed fields; error answers are left to botocore.
     """
     service = client.meta.service_model.service_id.hyphenize()
-    client.meta.events.register(f"before-parse.{service}.FilterLogEvents", _plain_json_page)
+    for operation in ("FilterLogEvents", "GetLogEvents"):
+        client.meta.events.register(f"before-parse.{service}.{operation}", _plain_json_page)
 
 
 def _plain_json_page(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:

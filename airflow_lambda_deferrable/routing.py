@@ -178,6 +178,15 @@ class StreamStretches:
         events.insert(at, event)
         self.count += 1
 
+    def count_of(self, stream: str) -> int:
+        """How many events of `stream` the read holds."""
+        return len(self._times.get(stream, ()))
+
+    def newest_of(self, stream: str) -> int | None:
+        """The newest timestamp of `stream` the read holds (``None``: none)."""
+        times = self._times.get(stream)
+        return times[-1] if times else None
+
     def add_all(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             self.add(event)

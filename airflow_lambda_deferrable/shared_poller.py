@@ -21,6 +21,11 @@ stream of calls serves them all:
   stream (`routing.StreamFollowing`) and gets its later events as the reads bring them, so its stretch
   is never read again; a stretch the reads did not follow (read with patterns, or joined late) is read
   on request (`fetch_span`), up to 100 streams a call;
+* when every id routed has the shape of a request id (the operator's correlation ids are UUIDs), the
+  group is read for the lines that carry one (`ID_LINES_PATTERN`) instead: lines without ids then come
+  only with the requests' stretches, read when they close; a stream that brings `BUSY_STREAM_EVENTS` to
+  such a read is read on its own with ``GetLogEvents`` (its own quota and budget), and every event is
+  keyed the same whichever API brought it (`event_keys`);
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
   halves its rate on throttling (once per burst of throttling answers) and creeps back in time afterwards
   (the client makes one attempt per call, so every throttling answer reaches it);
@@ -41,17 +46,19 @@ import json
 import logging
 import math
 import random
+import re
 import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from airflow_lambda_deferrable.event_keys import EventKeys
 from airflow_lambda_deferrable.log_source import (
     MAX_FILTER_PATTERN_LENGTH,
     RETRYABLE_ERROR_CODES,
@@ -65,6 +72,7 @@ from airflow_lambda_deferrable.log_source import (
 )
 from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import (
+    EVENTS_PER_PAGE,
     INGESTION_HORIZON_MARGIN_MS,
     MIN_CYCLE_SECONDS,
     FullRead,
@@ -101,10 +109,40 @@ log = logging.getLogger(__name__)
 # parenthesis): the text format's START, END, REPORT and the runtime's exit line ("RequestId: <id>"), the
 # JSON format's platform events ("requestId":"<id>") and the text format's timeout line before 2026.
 REQUEST_LINES_PATTERN = "%RequestId:.[0-9a-f]{8}-|requestId.:.{1,2}[0-9a-f]{8}-|Task.timed.out%"
+# The lines that carry a request id or an id in the shape of one (the operator's correlation ids are UUIDs):
+# the request lines above, Powertools' lines, the runtime's text and JSON lines. A group read with it leaves
+# out only lines without ids (``print`` output), which each request's stretch of stream brings.
+ID_LINES_PATTERN = "%[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}%"
+UUID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# What a cycle that reads the group by lines with ids costs, in calls: its page, and about one read of the
+# stretches it closed (measured at volume: 346 calls in 176 cycles). The window is read unfiltered, and
+# streams followed, while that costs no more (the first read always: it measures the group's rate). Under
+# today's conditions (no chatty functions) reading by lines with ids took 115 calls against 55.
+ID_LINES_CYCLE_CALLS = 2
+# GetLogEvents allows 10 requests per second per account and region, FilterLogEvents 5: the budget of
+# stream reads is this many times the configured rate.
+STREAM_READS_PER_FILTER_CALL = 2.0
+# A stream that has brought this many events to a read of stretches that needs another page is read on its
+# own with GetLogEvents: its own quota (10 per second against 5), no stream names or event ids in its
+# answers (half the bytes of a short line), and no other stream's events in its pages. (A function logging
+# a line a second for its 15 minutes stays under it; at 100, 894 streams were read one by one at volume,
+# and GetLogEvents' budget made p95 latency 189 s.)
+BUSY_STREAM_EVENTS = 1_000
+# CloudWatch's page and event sizes (PutLogEvents counts 26 bytes per event on top of its message).
+PAGE_BYTES = 1_048_576
+MAX_EVENT_BYTES = 262_144
+EVENT_OVERHEAD_BYTES = 26
+# A stream known busy is read on its own when its stretch is this long (at 50 lines a second, 500 lines).
+BUSY_SPAN_MS = 10_000
+MAX_BUSY_STREAMS_KEPT = 10_000
 
 
 class PatternRefused(Exception):
     """CloudWatch refused a filter pattern the poller chose (not one made of the subscribers' ids)."""
+
+
+class StreamReadRefused(Exception):
+    """GetLogEvents was denied (a policy that allows only FilterLogEvents): busy streams go back to it."""
 
 
 class PollNotServed(Exception):
@@ -135,7 +173,8 @@ def checked_max_rate(setting: str | float | None) -> float:
 
 
 class RequestBudget:
-    """A process-wide rate for ``FilterLogEvents`` calls, shared fairly by every poller of a loop."""
+    """A process-wide rate for the calls of one API (``FilterLogEvents``, or ``GetLogEvents``), shared fairly
+    by every poller of a loop."""
 
     def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_rate = max_rate
@@ -297,11 +336,14 @@ class LogGroupPoller:
         log_group: str,
         client_factory: Callable[[], Any],
         budget: RequestBudget,
+        stream_budget: RequestBudget | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """:param stream_budget: for GetLogEvents (a quota of its own); by default one of twice `budget`'s rate."""
         self.log_group = log_group
         self._client_factory = client_factory
         self._budget = budget
+        self._stream_budget = stream_budget or RequestBudget(budget.max_rate * STREAM_READS_PER_FILTER_CALL)
         self._clock = clock
         self.planner = ReadPlanner()
         self.turns = LoopTurns()  # its own: routing does not queue behind the triggers' work
@@ -313,6 +355,12 @@ class LogGroupPoller:
         self.following: StreamFollowing[Subscription] = StreamFollowing()
         self.closing = False
         self.request_lines_refused = False  # CloudWatch refused `REQUEST_LINES_PATTERN`: read lookbacks whole
+        self.id_lines_refused = False  # CloudWatch refused `ID_LINES_PATTERN`: read by the subscribers' ids
+        self.stream_reads_refused = False  # GetLogEvents was denied: busy streams are read with FilterLogEvents
+        # Whether the page `_pages` yielded last has another after it (read by `_read_together`, while no other
+        # read runs).
+        self.more_pages = False
+        self.busy_streams: set[str] = set()  # streams a read of stretches found busy (`BUSY_STREAM_EVENTS`)
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
@@ -448,7 +496,8 @@ class LogGroupPoller:
         return any(subscription.spans for subscription in self.subscriptions)
 
     async def _cycle(self, client: Any, step: Step, *, began: float) -> None:
-        """Read requested spans; on a full cycle first catch up new ids and read the window."""
+        """Read requested spans; on a full cycle first catch up new ids and read the window, and let the
+        subscribers see its events (and ask for the stretches they close) before the spans are read."""
         served = list(self.subscriptions)
         if not served:
             return
@@ -472,11 +521,15 @@ class LogGroupPoller:
             for subscription in served:
                 if subscription.start_ms >= plan.start_ms:
                     subscription.catch_up.clear()
-        await self._read_spans(client, served)
-        if step.full:
             for subscription in served:
                 subscription.cycles += 1
                 subscription.cycle_started_at = began
+            # The subscribers take in what the read brought, and ask for the stretches it closed: read them in
+            # this cycle, not the next (at volume a cycle takes seconds).
+            await self.cycle_done.notify_all()
+            await asyncio.sleep(LIGHT_CYCLE_BATCH_SECONDS)
+            served = list(self.subscriptions)
+        await self._read_spans(client, served)
         log.debug(
             "%s: %s cycle for %d subscribers: %d calls in %.2fs (longest ingestion delay seen: %s ms)",
             self.log_group,
@@ -532,47 +585,53 @@ class LogGroupPoller:
         return newest
 
     async def _read_window(self, client: Any, plan: FullRead) -> tuple[int, float]:
-        """Read the group from the plan's start, with OR-patterns or unfiltered, whichever the planner
-        expects to cost fewer calls; return the newest timestamp routed (0 if none) and when the reads of
-        the window began (epoch seconds: everything ingested before then is in them, as far as each reads).
+        """Read the group from the plan's start, by its lines with ids (`ID_LINES_PATTERN`) when every id
+        routed has their shape, else with OR-patterns of the ids or unfiltered, whichever the planner expects
+        to cost fewer calls; return the newest timestamp routed (0 if none) and when the reads of the window
+        began (epoch seconds: everything ingested before then is in them, as far as each reads).
 
-        An unfiltered read reaches back only the usual lookback (`FullRead.unfiltered_from_ms`); before that
-        it reads the lines that open or close a request (`_read_request_lines`). It then reads the followed
-        streams it would leave a gap in (`_read_behind`: the choice between the two ways is made here), and
-        its events go to the followers of their streams too; a read with patterns breaks all following.
+        A read by lines with ids or unfiltered reads so only the usual lookback (`FullRead.unfiltered_from_ms`);
+        before that it reads the lines that open or close a request (`_read_request_lines`). An unfiltered read
+        then reads the followed streams it would leave a gap in (`_read_behind`: the choice between the two
+        ways is made here), and its events go to the followers of their streams too; any other read breaks all
+        following, and lines without ids come with the requests' stretches of stream (`_read_spans`).
         Pages are routed as they come and nothing else is kept, so memory follows one page, not the window."""
         start, now_ms = plan.start_ms, int(self._clock() * 1000)
         groups = term_groups(sorted(self._by_term))
-        newest = 0
-        unfiltered_from = plan.whole_from_ms
+        by_id_lines = self.id_lines_usable()
         window_began = self._clock()  # what was ingested before then, each part of the read below brings
-        if self.planner.read_unfiltered(start_ms=unfiltered_from, now_ms=now_ms, pattern_groups=len(groups)):
-            if unfiltered_from > start and not self.request_lines_refused:
-                try:
-                    newest = await self._read_request_lines(client, start, unfiltered_from - 1)
-                except PatternRefused as refused:
-                    log.warning(
-                        "%s: FilterLogEvents refused the pattern of request lines %r (%s); reading the whole "
-                        "lookback without a pattern from now on",
-                        self.log_group,
-                        REQUEST_LINES_PATTERN,
-                        refused,
-                    )
-                    self.request_lines_refused = True
-            if self.request_lines_refused:
-                unfiltered_from = start
-            newest = max(newest, await self._read_behind(client, unfiltered_from))
-            now_ms = int(self._clock() * 1000)
-            self.following.begin_read(start_ms=unfiltered_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
-            read = 0
-            async for page in self._pages(
-                client, self.subscriptions, "window", startTime=unfiltered_from, endTime=now_ms
-            ):
-                read += len(page)
-                newest = max(newest, await self._route(page, follow=True))
-            self.following.end_read()
-            self.planner.note_window_rate(read, start_ms=unfiltered_from, end_ms=now_ms)
-            return newest, window_began
+        unfiltered = self.planner.read_unfiltered(
+            start_ms=plan.whole_from_ms,
+            now_ms=now_ms,
+            pattern_groups=ID_LINES_CYCLE_CALLS if by_id_lines else len(groups),
+        )
+        if unfiltered or by_id_lines:
+            newest, whole_from = await self._read_request_lines_before(client, plan, find_streams=unfiltered)
+            if unfiltered:
+                return max(newest, await self._read_unfiltered(client, whole_from)), window_began
+            self.following.clear()
+            try:
+                async for page in self._pages(
+                    client,
+                    self.subscriptions,
+                    "id-lines",
+                    startTime=whole_from,
+                    filterPattern=ID_LINES_PATTERN,
+                    refusable=True,
+                ):
+                    newest = max(newest, await self._route(page))
+                return newest, window_began
+            except PatternRefused as refused:
+                log.warning(
+                    "%s: FilterLogEvents refused the pattern of lines with ids %r (%s); reading by the subscribers' "
+                    "ids from now on",
+                    self.log_group,
+                    ID_LINES_PATTERN,
+                    refused,
+                )
+                self.id_lines_refused = True
+        else:
+            newest = 0
         self.following.clear()  # lines without ids in this window are not read: stretches need their own reads
         for group in groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
@@ -582,12 +641,51 @@ class LogGroupPoller:
                 newest = max(newest, await self._route(page))
         return newest, window_began
 
-    async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int) -> int:
+    async def _read_request_lines_before(self, client: Any, plan: FullRead, *, find_streams: bool) -> tuple[int, int]:
+        """Read the request lines from the plan's start to where the read brings every line, if it does not
+        from its start; return the newest timestamp routed by ids (0 if none) and where the read of every
+        line starts (the plan's start if CloudWatch refused the pattern, now or before)."""
+        newest, whole_from = 0, plan.whole_from_ms
+        if whole_from > plan.start_ms and not self.request_lines_refused:
+            try:
+                newest = await self._read_request_lines(client, plan.start_ms, whole_from - 1, find_streams)
+            except PatternRefused as refused:
+                log.warning(
+                    "%s: FilterLogEvents refused the pattern of request lines %r (%s); reading the whole "
+                    "lookback without a pattern from now on",
+                    self.log_group,
+                    REQUEST_LINES_PATTERN,
+                    refused,
+                )
+                self.request_lines_refused = True
+        return newest, plan.start_ms if self.request_lines_refused else whole_from
+
+    async def _read_unfiltered(self, client: Any, whole_from: int) -> int:
+        """Read the followed streams left behind, then every line of the group from `whole_from`; follow
+        streams. Return the newest timestamp routed by ids (0 if none)."""
+        newest = await self._read_behind(client, whole_from)
+        now_ms = int(self._clock() * 1000)
+        self.following.begin_read(start_ms=whole_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
+        read = 0
+        async for page in self._pages(client, self.subscriptions, "window", startTime=whole_from, endTime=now_ms):
+            read += len(page)
+            newest = max(newest, await self._route(page, follow=True))
+        self.following.end_read()
+        self.planner.note_window_rate(read, start_ms=whole_from, end_ms=now_ms)
+        return newest
+
+    def id_lines_usable(self) -> bool:
+        """Whether a read of the lines with ids (`ID_LINES_PATTERN`) brings every subscriber's: all their ids
+        have the shape of a request id, and CloudWatch has not refused the pattern."""
+        return not self.id_lines_refused and all(UUID_SHAPE.fullmatch(term) for term in self._by_term)
+
+    async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int, find_streams: bool) -> int:
         """Read the lines that open or close a request (`REQUEST_LINES_PATTERN`) from `start_ms` to `end_ms`:
-        late batches beyond the usual delays. A subscriber that finds its request in a stream it does not
-        follow follows it from there (`StreamFollowing.start_behind`), and `_read_behind` reads the rest of
-        that stream; return the newest timestamp routed by ids (0 if none). Raises `PatternRefused` when
-        CloudWatch refuses the pattern (regex patterns are documented for FilterLogEvents, not tried here)."""
+        late batches beyond the usual delays. With `find_streams` (an unfiltered read follows streams), a
+        subscriber that finds its request in a stream it does not follow follows it from there
+        (`StreamFollowing.start_behind`), and `_read_behind` reads the rest of that stream; return the newest
+        timestamp routed by ids (0 if none). Raises `PatternRefused` when CloudWatch refuses the pattern
+        (regex patterns are documented for FilterLogEvents, not tried here)."""
         newest = 0
         async for page in self._pages(
             client,
@@ -598,7 +696,7 @@ class LogGroupPoller:
             filterPattern=REQUEST_LINES_PATTERN,
             refusable=True,
         ):
-            newest = max(newest, await self._route(page, find_streams=True))
+            newest = max(newest, await self._route(page, find_streams=find_streams))
         return newest
 
     async def _read_behind(self, client: Any, window_start_ms: int) -> int:
@@ -623,16 +721,17 @@ class LogGroupPoller:
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
         """Serve requested stretches of streams, with one call for up to 100 streams at once."""
         found: dict[Span, list[dict[str, Any]]] = {}
-        remaining = sorted({span for subscription in served for span in subscription.spans})
+        # By start: stretches read together start close together (a read reaches back to its earliest start),
+        # and a stretch read again from its newest line is not read with ones read from their start.
+        remaining = sorted(
+            {span for subscription in served for span in subscription.spans}, key=lambda span: (span[1], span)
+        )
         for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
             batch = remaining[first : first + MAX_STREAMS_PER_CALL]
-            streams = sorted({stream for stream, _, _ in batch})
             concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
             read = StreamStretches(min(start for _, start, _ in batch), max(end for _, _, end in batch))
-            async for page in self._pages(
-                client, concerned, "stretch", logStreamNames=streams, startTime=read.start_ms, endTime=read.end_ms
-            ):
-                await self.turns.map(page, read.add_all)
+            busy = await self._read_together(client, concerned, batch, read)
+            await self._read_streams(client, concerned, batch, busy, read)
             for span in batch:
                 found[span] = read.within(span)
             await self._release(read)
@@ -641,6 +740,112 @@ class LogGroupPoller:
                 if span in found:
                     subscription.spans_done[span] = found[span]
                     subscription.spans.discard(span)
+
+    async def _read_together(
+        self, client: Any, concerned: list[Subscription], batch: list[Span], read: StreamStretches
+    ) -> list[str]:
+        """Read the stretches of `batch` with FilterLogEvents, all in one read, except the busy streams': those
+        known busy from an earlier read (when their stretch here is `BUSY_SPAN_MS` long or more: a stretch read
+        again from its newest line is short), and those that have brought `BUSY_STREAM_EVENTS` to this read
+        when it needs another page. The others are then read again from the start: CloudWatch's pages
+        interleave streams, but their order is not documented (moto's are stream after stream), so what the
+        first pages held of them is read twice, and each event kept once, by its key. Return the busy
+        streams, left to `_read_stream`."""
+        spans_of: dict[str, list[Span]] = {}
+        for span in batch:
+            spans_of.setdefault(span[0], []).append(span)
+        busy = [
+            stream
+            for stream, spans in spans_of.items()
+            if stream in self.busy_streams
+            and max(end for *_, end in spans) - min(start for _, start, _ in spans) >= BUSY_SPAN_MS
+        ]
+        if self.stream_reads_refused:
+            busy = []
+        together = sorted(stream for stream in spans_of if stream not in busy)
+        while together:
+            found: list[str] = []
+            pages = self._pages(
+                client, concerned, "stretch", logStreamNames=together, startTime=read.start_ms, endTime=read.end_ms
+            )
+            async with aclosing(pages):
+                async for page in pages:
+                    await self.turns.map(page, read.add_all)
+                    if self.more_pages and not self.stream_reads_refused:
+                        found = [stream for stream in together if read.count_of(stream) >= BUSY_STREAM_EVENTS]
+                        if found:
+                            break
+            if not found:
+                break
+            self._note_busy(found)
+            busy += found
+            together = [stream for stream in together if stream not in found]
+        return busy
+
+    def _note_busy(self, streams: list[str]) -> None:
+        if len(self.busy_streams) + len(streams) > MAX_BUSY_STREAMS_KEPT:
+            self.busy_streams.clear()  # a poller of a busy group for days: forget, and tell them anew
+        self.busy_streams.update(streams)
+
+    async def _read_streams(
+        self, client: Any, concerned: list[Subscription], batch: list[Span], busy: list[str], read: StreamStretches
+    ) -> None:
+        """Read the busy streams of `batch` at once (the budget of stream reads spaces the calls), each from the
+        newest event the read of the others brought of it, or from its stretch's start; the first error
+        stops the others and is raised as it is (the poller tells retryable errors apart)."""
+        reads = []
+        for stream in busy:
+            spans = [span for span in batch if span[0] == stream]
+            reads.append(
+                asyncio.ensure_future(
+                    self._read_stream(
+                        client,
+                        [subscription for subscription in concerned if subscription.spans.intersection(spans)],
+                        stream,
+                        max(read.newest_of(stream) or 0, min(start for _, start, _ in spans)),
+                        max(end for _, _, end in spans),
+                        read,
+                    )
+                )
+            )
+        try:
+            await asyncio.gather(*reads)
+        except BaseException:
+            for pending in reads:
+                pending.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
+
+    async def _read_stream(
+        self,
+        client: Any,
+        concerned: list[Subscription],
+        stream: str,
+        start_ms: int,
+        end_ms: int,
+        read: StreamStretches,
+    ) -> None:
+        """Read one busy stream from `start_ms` to `end_ms` with GetLogEvents (with FilterLogEvents if
+        GetLogEvents is denied: the permission is new in this release)."""
+        if not self.stream_reads_refused:
+            try:
+                async for page in self._pages(  # GetLogEvents leaves `endTime` out, FilterLogEvents counts it in
+                    client, concerned, "busy-stream", stream=stream, startTime=start_ms, endTime=end_ms + 1
+                ):
+                    await self.turns.map(page, read.add_all)
+                return
+            except StreamReadRefused as refused:
+                log.warning(
+                    "%s: GetLogEvents was refused (%s); reading busy streams with FilterLogEvents from now on "
+                    "(allow logs:GetLogEvents on the log group: it has its own quota)",
+                    self.log_group,
+                    refused,
+                )
+                self.stream_reads_refused = True
+        async for page in self._pages(
+            client, concerned, "stretch", logStreamNames=[stream], startTime=start_ms, endTime=end_ms
+        ):
+            await self.turns.map(page, read.add_all)
 
     async def _release(self, read: StreamStretches) -> None:
         """Let go of a read's events in chunks: each freed event is a dict and its strings."""
@@ -703,47 +908,65 @@ class LogGroupPoller:
         return ingested - timestamp if self.planner.is_news(timestamp, ingested) else 0
 
     async def _pages(
-        self, client: Any, concerned: Collection[Subscription], kind: str, *, refusable: bool = False, **request: Any
+        self,
+        client: Any,
+        concerned: Collection[Subscription],
+        kind: str,
+        *,
+        refusable: bool = False,
+        stream: str | None = None,
+        **request: Any,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Call ``FilterLogEvents`` through the budget and yield each page's events, to the last page.
+        """Call ``FilterLogEvents`` (``GetLogEvents`` on `stream` if given) through its budget and yield each
+        page's events, keyed (`event_keys`), to the last page.
 
         :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window`` (the group),
             ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start), ``sweep`` (the
             ids of subscribers that follow no stream, as far back as a sweep), ``request-lines`` (the lines
             that open or close a request, beyond the usual lookback), ``behind``
             (followed streams from where each is complete), ``stretch`` (a request's stretch of stream).
+            ``busy-stream`` (one busy stream's stretch, with GetLogEvents).
         :param refusable: the poller chose the pattern: an ``InvalidParameterException`` raises
             `PatternRefused` instead of going to the subscribers.
+        :param stream: read this one stream with ``GetLogEvents``, from the head, on the budget of stream reads;
+            an ``AccessDeniedException`` raises `StreamReadRefused` instead of going to the subscribers.
         :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
             a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
             and the client's own failures are raised.
         """
         request["logGroupName"] = self.log_group
+        budget, call, token_field = self._budget, client.filter_log_events, "nextToken"
+        if stream is not None:
+            request.update(logStreamName=stream, startFromHead=True)
+            budget, call, token_field = self._stream_budget, client.get_log_events, "nextForwardToken"
+        keys = EventKeys(stream)
         retries = 0
         while True:
             asked = time.monotonic()
-            await self._budget.acquire()
+            await budget.acquire()
             granted = time.monotonic()
             self.calls += 1
-            self._budget.calls_by_kind[kind] += 1
+            budget.calls_by_kind[kind] += 1
             try:
-                response = await client.filter_log_events(**request)
+                response = await call(**request)
             except ClientError as err:
                 code = error_code(err)
                 if code == "ResourceNotFoundException":
-                    self._budget.succeeded()
+                    budget.succeeded()
                     return
                 if code in RETRYABLE_ERROR_CODES and retries < MAX_PAGE_RETRIES:
                     # Ask for this page again, not the whole read: the pages before it are routed already.
                     retries += 1
                     if code in THROTTLING_ERROR_CODES:
-                        self._budget.throttled()
+                        budget.throttled()
                     await asyncio.sleep(random.uniform(MIN_CYCLE_SECONDS, min(MAX_PAGE_PAUSE_SECONDS, 2.0**retries)))
                     continue
                 if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
                     raise
                 if refusable and code == "InvalidParameterException":
                     raise PatternRefused(f"{code}: {err}") from err
+                if stream is not None and code == "AccessDeniedException":
+                    raise StreamReadRefused(f"{code}: {err}") from err
                 log.warning(
                     "%s: FilterLogEvents %s failed with %s for %d subscriber(s): %s",
                     self.log_group,
@@ -755,23 +978,40 @@ class LogGroupPoller:
                 for subscription in concerned:
                     subscription.error = err
                 return
-            self._budget.succeeded()
+            budget.succeeded()
             retries = 0
             events = response.get("events", [])
+            await self.turns.map(events, keys.assign)
             log.debug(
-                "%s: FilterLogEvents (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
+                "%s: %s (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
+                "FilterLogEvents" if stream is None else "GetLogEvents",
                 kind,
                 request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
                 time.monotonic() - granted,
                 len(events),
             )
+            token = response.get(token_field)
+            # GetLogEvents answers the token it was given at the end of the stream, and fills a page up to
+            # 1 MB or 10,000 events: a page of events short of both was the last of the time range.
+            self.more_pages = bool(token) and token != request.get("nextToken")
+            if stream is not None and events and not page_may_be_cut(events):
+                self.more_pages = False
             yield events
-            token = response.get("nextToken")
-            if not token or token == request.get("nextToken"):
+            if not self.more_pages:
                 return
             request["nextToken"] = token
+
+
+def page_may_be_cut(events: list[dict[str, Any]]) -> bool:
+    """Whether a GetLogEvents page may have ended at its size limits (10,000 events, or 1 MB counted as
+    PutLogEvents counts: each message's UTF-8 bytes plus 26) rather than at the end of its time range:
+    within the largest event (256 KiB) of 1 MB, another event may not have fitted."""
+    if len(events) >= EVENTS_PER_PAGE:
+        return True
+    size = sum(len(str(event.get("message", "")).encode()) + EVENT_OVERHEAD_BYTES for event in events)
+    return size > PAGE_BYTES - MAX_EVENT_BYTES
 
 
 def or_pattern(terms: list[str]) -> str:
@@ -806,6 +1046,7 @@ class _Registry:
 
     def __init__(self, max_rate: float) -> None:
         self.budget = RequestBudget(max_rate)
+        self.stream_budget = RequestBudget(max_rate * STREAM_READS_PER_FILTER_CALL)
         self.pollers: dict[str, LogGroupPoller] = {}
 
 
@@ -849,7 +1090,12 @@ async def subscribe(
         pollers = _Registry(max_rate)
     poller = pollers.pollers.get(key)
     if poller is None or poller.closing:
-        poller = LogGroupPoller(log_group=log_group, client_factory=client_factory, budget=pollers.budget)
+        poller = LogGroupPoller(
+            log_group=log_group,
+            client_factory=client_factory,
+            budget=pollers.budget,
+            stream_budget=pollers.stream_budget,
+        )
         pollers.pollers[key] = poller
     subscription = Subscription(
         poller=poller,

@@ -17,6 +17,9 @@ It also rescans every event of every stream for each page; the replacement finds
 bisection in each stream, which needs a stream's events in timestamp order: the benchmark's writer
 ingests each stream in order. Other patterns keep moto's matcher. Matchers are cached per pattern.
 
+Its ``GetLogEvents``, read forwards, pages at 10,000 events only and counts `endTime` in; CloudWatch's
+pages end at 1 MB too, and leave `endTime` out. The replacement does as CloudWatch, by bisection too.
+
 OR and regex patterns are taught in every run; the rest (``cloudwatch_pages``) only under issue 9's conditions, so
 that runs under today's conditions page as the rows measured before it did.
 """
@@ -129,9 +132,45 @@ def filter_log_events(
     return page, None, []
 
 
+_moto_get_log_events = moto.logs.models.LogStream.get_log_events
+
+
+def get_log_events(
+    self: Any,
+    start_time: int | None,
+    end_time: int | None,
+    limit: int | None,
+    next_token: str | None,
+    start_from_head: Any,
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Return one page of ``GetLogEvents`` read forwards as CloudWatch does: `end_time` excluded, at most 1 MB
+    or `limit` events, and at the end of the stream the forward token it was given (or its own, first)."""
+    if next_token is None and not start_from_head or next_token is not None and not next_token.startswith("f/"):
+        return _moto_get_log_events(self, start_time, end_time, limit, next_token, start_from_head)
+    limit = min(limit or MAX_PAGE_EVENTS, MAX_PAGE_EVENTS)
+    events = self.events
+    if next_token:
+        first = int(next_token[2:])
+    else:
+        first = bisect.bisect_left(events, start_time or 0, key=lambda event: event.timestamp)
+    page: list[dict[str, Any]] = []
+    size = 0
+    index = first
+    while index < len(events) and (end_time is None or events[index].timestamp < end_time):
+        event_size = len(events[index].message.encode()) + EVENT_OVERHEAD_BYTES
+        if len(page) >= limit or (page and size + event_size > MAX_PAGE_BYTES):
+            break
+        page.append(events[index].to_response_dict())
+        size += event_size
+        index += 1
+    forward = next_token if not page and next_token else f"f/{index:056d}"
+    return page, f"b/{first:056d}", forward
+
+
 def install(*, cloudwatch_pages: bool = False) -> None:
     """Make moto's log groups, in this process, filter OR patterns as CloudWatch does, and with
     `cloudwatch_pages` also sort and page as CloudWatch does."""
     moto.logs.models.EventMessageFilter = OrAwareFilter  # type: ignore[misc,assignment]
     if cloudwatch_pages:
         moto.logs.models.LogGroup.filter_log_events = filter_log_events  # type: ignore[method-assign]
+        moto.logs.models.LogStream.get_log_events = get_log_events  # type: ignore[method-assign]

@@ -189,7 +189,8 @@ def make_plan(n: int, shape: Shape = FULL, seed: int = 7) -> Plan:
     for index, outcome in enumerate(outcomes_for(n, rng)):
         stream = f"2026/11/23/[$LATEST]{rng.getrandbits(128):032x}"
         request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        correlation_id = f"bench-{index:05d}-{rng.getrandbits(32):08x}"
+        # Shaped as the operator's default correlation id (a UUID), from the numbers the plan always drew.
+        correlation_id = f"{index:08x}-0000-5000-8000-{rng.getrandbits(32):012x}"
         invoked_at = rng.uniform(0.0, shape.spread)
         warm = rng.random() < shape.warm_share
         init = None if warm else rng.uniform(0.15, 0.8)
@@ -219,7 +220,7 @@ def _earlier_request(run_start: float, index: int, rng: random.Random) -> list[t
     end = run_start - rng.uniform(2.0, 30.0)
     begin = end - rng.uniform(1.0, 5.0)
     request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    correlation_id = f"warm-{index:05d}-{rng.getrandbits(32):08x}"
+    correlation_id = f"{index:08x}-0000-5000-9000-{rng.getrandbits(32):012x}"
     texts = [
         lines.start(request_id),
         lines.powertools(correlation_id, request_id, "Function started", cold_start=True),

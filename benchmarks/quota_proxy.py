@@ -3,14 +3,16 @@
 Every request is forwarded to moto, except that ``FilterLogEvents`` is answered with AWS's throttling
 error (HTTP 400 ``ThrottlingException``) whenever `rate` calls were already let through in the last
 `window` seconds: the 5 requests per second per account and region that AWS documents, shared by every
-caller. Other operations are never throttled. ``GET /__stats`` returns the counts.
+caller. ``GetLogEvents`` has a quota of its own, `GET_EVENTS_RATE` in the same window. Other operations are
+never throttled. ``GET /__stats`` returns the counts.
 
 Other tenants of the account can take a share of that quota: with ``other_tenants_rate`` the proxy itself
 makes calls at that mean rate (Poisson arrivals from a seed, never forwarded), each counted against the
 quota like the triggers' calls. A tenant's call that finds the window full waits and takes the next free
 place before any trigger's call (it would be throttled and retried by its SDK until it got through), so
 the tenants take their share whatever the triggers do, and the triggers get what is left. It also
-counts the bytes of the ``FilterLogEvents`` answers it forwards: what the triggers downloaded.
+counts the bytes of the ``FilterLogEvents`` and ``GetLogEvents`` answers it forwards: what the triggers
+downloaded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 FILTER_TARGET = "Logs_20140328.FilterLogEvents"
+GET_EVENTS_TARGET = "Logs_20140328.GetLogEvents"
+# GetLogEvents' own quota: 10 requests per second per account and region (no other tenant takes a share here).
+GET_EVENTS_RATE = 10
 THROTTLING_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
 # Hop-by-hop and length headers are the proxy's own business.
 _SKIPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -47,6 +52,10 @@ class QuotaProxy:
         self.throttled = 0
         self.other_calls = 0
         self.filter_bytes = 0
+        self.get_events_calls = 0
+        self.get_events_throttled = 0
+        self.get_events_bytes = 0
+        self._get_events_admitted: deque[float] = deque()
         self.tenant_calls = 0
         self.tenant_throttled = 0
         self.tenants_waiting = 0
@@ -62,6 +71,16 @@ class QuotaProxy:
         if len(self._admitted) >= self.rate:
             return False
         self._admitted.append(now)
+        return True
+
+    def admit_get_events(self, now: float) -> bool:
+        """Return whether a ``GetLogEvents`` call arriving at `now` is within its own quota (and count it)."""
+        admitted = self._get_events_admitted
+        while admitted and admitted[0] <= now - self.window:
+            admitted.popleft()
+        if len(admitted) >= GET_EVENTS_RATE:
+            return False
+        admitted.append(now)
         return True
 
     def tenant_call(self, now: float) -> None:
@@ -92,6 +111,9 @@ class QuotaProxy:
             "throttled": self.throttled,
             "other_calls": self.other_calls,
             "filter_bytes": self.filter_bytes,
+            "get_events_calls": self.get_events_calls,
+            "get_events_throttled": self.get_events_throttled,
+            "get_events_bytes": self.get_events_bytes,
             "tenant_calls": self.tenant_calls,
             "tenant_throttled": self.tenant_throttled,
         }
@@ -135,19 +157,17 @@ class QuotaProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        if request.headers.get("X-Amz-Target") == FILTER_TARGET:
+        target = request.headers.get("X-Amz-Target")
+        if target == FILTER_TARGET:
             self.filter_calls += 1
             if not self.admit(time.monotonic()):
                 self.throttled += 1
-                return web.Response(
-                    status=400,
-                    body=THROTTLING_BODY.encode(),
-                    headers={
-                        "Content-Type": "application/x-amz-json-1.1",
-                        "x-amzn-RequestId": str(uuid.uuid4()),
-                        "x-amzn-ErrorType": "ThrottlingException",
-                    },
-                )
+                return _throttling_answer()
+        elif target == GET_EVENTS_TARGET:
+            self.get_events_calls += 1
+            if not self.admit_get_events(time.monotonic()):
+                self.get_events_throttled += 1
+                return _throttling_answer()
         else:
             self.other_calls += 1
         assert self._session is not None, "start() first"
@@ -161,12 +181,26 @@ class QuotaProxy:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         ) as answer:
             payload = await answer.read()
-            if request.headers.get("X-Amz-Target") == FILTER_TARGET:
+            if target == FILTER_TARGET:
                 self.filter_bytes += len(payload)
+            elif target == GET_EVENTS_TARGET:
+                self.get_events_bytes += len(payload)
             answer_headers = {
                 key: value for key, value in answer.headers.items() if key.lower() not in _SKIPPED_HEADERS
             }
         return web.Response(status=answer.status, body=payload, headers=answer_headers)
+
+
+def _throttling_answer() -> web.Response:
+    return web.Response(
+        status=400,
+        body=THROTTLING_BODY.encode(),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "x-amzn-RequestId": str(uuid.uuid4()),
+            "x-amzn-ErrorType": "ThrottlingException",
+        },
+    )
 
 
 class ThreadedQuotaProxy:

@@ -171,7 +171,9 @@ def _quota_and_loop(r: dict[str, Any]) -> str:
         f"N={r['n']} {r['mode']}: other tenants {r.get('tenant_calls', 0)} calls "
         f"({r.get('tenant_throttled', 0)} throttled); the triggers' calls by the budget "
         f"{_count(r.get('budget_calls'))} vs at the enforcer {r['filter_calls']}"
-        f"{_by_kind(r.get('budget_calls_by_kind'))}; "
+        f"{_by_kind(r.get('budget_calls_by_kind'))}; GetLogEvents (busy streams) {r.get('get_events_calls', 0)} calls "
+        f"({r.get('get_events_throttled', 0)} throttled at the enforcer, "
+        f"{_count(r.get('stream_budget_throttled'))} seen by its budget); "
         f"loop lag p99 {_seconds(r.get('loop_lag_p99'))} s, worst {_seconds(r.get('loop_lag_max'))} s "
         f"at t0 + {_seconds(r.get('loop_lag_max_at'))} s, {_count(r.get('loop_lags_over_1s'))} wake-ups over 1 s late"
     )

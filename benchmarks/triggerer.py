@@ -222,10 +222,13 @@ def budget_counts(mode: Mode) -> dict[str, Any]:
         budget = shared_poller.registry().budget
     except (AttributeError, TypeError):
         return {"budget_calls": None, "budget_throttled": None}
+    stream_budget = getattr(shared_poller.registry(), "stream_budget", None)  # GetLogEvents, since issue 9
     return {
         "budget_calls": getattr(budget, "calls", None),
         "budget_throttled": getattr(budget, "throttled_calls", None),
         "budget_calls_by_kind": dict(getattr(budget, "calls_by_kind", {})),
+        "stream_budget_calls": getattr(stream_budget, "calls", None),
+        "stream_budget_throttled": getattr(stream_budget, "throttled_calls", None),
     }
 
 

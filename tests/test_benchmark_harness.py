@@ -9,6 +9,7 @@ import hashlib
 import inspect
 import json
 import random
+import re
 import time
 from collections import defaultdict
 from dataclasses import asdict, replace
@@ -22,6 +23,7 @@ from moto.logs.models import LogGroup
 
 from airflow_lambda_deferrable.log_lines import parse_event
 from airflow_lambda_deferrable.outcome import InvocationLog, decide
+from airflow_lambda_deferrable.shared_poller import UUID_SHAPE
 from benchmarks import moto_patch
 from benchmarks.lines import LOG_GROUP
 from benchmarks.metrics import check_lines, summarize
@@ -57,6 +59,9 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
         "throttled": throttled,
         "other_calls": 10,
         "filter_bytes": 0,
+        "get_events_calls": 0,
+        "get_events_throttled": 0,
+        "get_events_bytes": 0,
         "tenant_calls": 0,
         "tenant_throttled": 0,
     }
@@ -82,6 +87,13 @@ def test_other_tenants_take_their_share_of_the_quota() -> None:
     assert proxy.tenants_waiting <= 5  # and got through
     assert ours + proxy.tenant_calls - proxy.tenants_waiting <= 5 * seconds + 5
     assert ours >= (5 - 1.8) * seconds - 5  # nothing else is taken from ours
+
+
+def test_get_log_events_has_a_quota_of_its_own_of_ten_per_second() -> None:
+    proxy = QuotaProxy("http://unused", other_tenants_rate=0.0)
+    assert [proxy.admit(0.0) for _ in range(5)] == [True] * 5 and not proxy.admit(0.1)  # FilterLogEvents full
+    assert [proxy.admit_get_events(0.1 + k / 100) for k in range(11)] == [True] * 10 + [False]
+    assert proxy.admit_get_events(1.11)  # the first call of the window has left it
 
 
 @pytest.mark.parametrize("outcome", sorted(EXPECTED_STATUS))
@@ -132,16 +144,25 @@ def test_benchmark_uses_the_operators_defaults():
     assert triggerer.SETTLE_SECONDS == triggers.DEFAULT_SETTLE_SECONDS
 
 
+# A correlation id in a plan: "bench-00001-89abcdef" before issue 9's UUID-shaped ones (the operator's default
+# shape), drawn from the same numbers.
+_CORRELATION_ID = re.compile(r"(?:bench|warm)-\d{5}-[0-9a-f]{8}|[0-9a-f]{8}-0000-5000-[89]000-[0-9a-f]{12}")
+
+
 def _digest(n: int, shape) -> str:
+    """Digest a plan's lines and invocations, with correlation ids left out (their shape changed)."""
     plan = make_plan(n, shape, seed=7)
-    rows = [asdict(line) for line in plan.lines] + [asdict(item) for item in plan.invocations]
+    rows = [asdict(line) | {"message": _CORRELATION_ID.sub("CID", line.message)} for line in plan.lines]
+    rows += [asdict(item) | {"correlation_id": "CID"} for item in plan.invocations]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def test_todays_conditions_plan_the_same_invocations_as_before_the_volume_option() -> None:
-    """Rows measured before ``--conditions volume`` existed stay comparable: same seed, same lines."""
-    assert _digest(100, FULL) == "3a59a23af4a5214ad3020a76f2e75dd2ce6488cb6dc7e253f738548f0ce7ab2f"
-    assert _digest(20, QUICK) == "7a7e9a93a986ecb2e008d6e93f149bd899044cf80bee20390599e3af5a9e5550"
+    """Rows measured before ``--conditions volume`` existed stay comparable: same seed, same lines (but for
+    the correlation ids' shape: the digests are of plans made before and after that change)."""
+    assert _digest(100, FULL) == "069a5ed9334b6dd719ce774d2e948d0e0066ad7e735c70de156c9adb572d0d19"
+    assert _digest(20, QUICK) == "6b780905c93708dc0ced474f3673e3ae45fdbc4d42064054701627009e1605e5"
+    assert all(UUID_SHAPE.fullmatch(item.correlation_id) for item in make_plan(20, QUICK, seed=7).invocations)
 
 
 def test_volume_plan_has_chatty_functions_and_streams_ingested_in_order() -> None:
@@ -262,6 +283,22 @@ def test_patched_moto_pages_end_at_one_megabyte_or_ten_thousand_events() -> None
     small = _group({"s": [(k, "tiny") for k in range(10_050)]})
     assert [len(page) for page in _all_pages(small)] == [10_000, 50]
     assert [len(page) for page in _all_pages(small, limit=4000)] == [4000, 4000, 2050]
+
+
+def test_patched_moto_reads_a_stream_forwards_as_cloudwatch_pages_to_end_time_left_out() -> None:
+    big = "x" * 10_000
+    stream = _group({"s": [(k, big) for k in range(250)]}).streams["s"]
+    pages, token = [], None
+    while True:
+        page, _, forward = moto_patch.get_log_events(stream, 5, 245, None, token, True)
+        pages.append(page)
+        if forward == token:  # CloudWatch answers the token it was given at the end
+            break
+        token = forward
+    per_page = moto_patch.MAX_PAGE_BYTES // (10_000 + moto_patch.EVENT_OVERHEAD_BYTES)
+    assert [len(page) for page in pages] == [per_page, per_page, 240 - 2 * per_page, 0]
+    assert [event["timestamp"] for page in pages for event in page] == list(range(5, 245))  # 245 left out
+    assert all("logStreamName" not in event and "eventId" not in event for page in pages for event in page)
 
 
 def test_lines_left_out_of_a_clipped_event_are_not_lost_lines() -> None:

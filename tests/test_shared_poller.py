@@ -656,9 +656,11 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
     late = await asyncio.wait_for(first_payload(restarted), 30)
     assert late["status"] == "success"
     assert "print from 99" in [line["message"] for line in late["lines"]]
-    # Read when the stretch closed, and once more after the settle window; no other stretch was read.
-    stretch_reads = [request for request in stream_reads(proxy) if request["startTime"] == ten_minutes_ago]
-    assert [request["logStreamNames"] for request in stretch_reads] == [["stream-99"]] * 2
+    # Read when the stretch closed, and once more after the settle window from the newest line the first
+    # read brought that was new to the trigger (the print: the rest came with the search for its ids; a
+    # stream is ingested in order); no other stretch was read.
+    stretch_reads = [request for request in stream_reads(proxy) if request.get("logStreamNames") == ["stream-99"]]
+    assert [request["startTime"] for request in stretch_reads] == [ten_minutes_ago, ten_minutes_ago + 1]
     assert calls_by_kind["stretch"] == 2
     assert any("filterPattern" not in request for _, request in full_reads(proxy))
     for index in range(30):
@@ -735,3 +737,117 @@ async def test_a_trigger_cancelled_as_its_read_completes_is_cancelled():
     reading.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reading
+
+
+def uuid_trigger(index: int, **overrides) -> LambdaInvocationTrigger:
+    """A trigger whose ids both have the shape of a request id (the operator's default correlation ids do)."""
+    return trigger(index, correlation_id=f"00000000-0000-4000-9000-{index:012d}", **overrides)
+
+
+def uuid_invocation(index: int, prints: list[str]) -> list[str]:
+    correlation_id, request_id = f"00000000-0000-4000-9000-{index:012d}", f"00000000-0000-4000-8000-{index:012d}"
+    return [
+        lines.start(request_id),
+        lines.powertools(correlation_id, request_id, f"work of {index}"),
+        *prints,
+        lines.powertools(correlation_id, request_id, "Function ended"),
+        lines.end(request_id),
+        lines.report(request_id),
+    ]
+
+
+def get_events_reads(proxy: FaultProxy) -> list[dict]:
+    return [request for _, request in proxy.requests_of("GetLogEvents")]
+
+
+@pytest.fixture
+def by_id_lines(monkeypatch):
+    """Read by lines with ids whenever the ids allow it, however quiet the group (a busy group does it)."""
+    monkeypatch.setattr(shared_poller, "ID_LINES_CYCLE_CALLS", 0)
+
+
+async def busy_and_quiet_invocations(logs_client) -> tuple[dict, dict, list[str]]:
+    """A request printing 10,500 lines without ids in stream "busy" (more than a page of moto's holds) and
+    one printing one line in "quiet", both followed by triggers whose ids have the shape of request ids;
+    return both payloads and the prints."""
+    chatter = [f"row {n} ok" for n in range(10_500)]
+    at = lines.now_ms() - 5_000
+    lines.put(logs_client, GROUP, uuid_invocation(1, chatter), stream="busy", at=at)
+    lines.put(logs_client, GROUP, uuid_invocation(2, ["quiet print"]), stream="quiet", at=at)
+    busy, quiet = await asyncio.wait_for(
+        asyncio.gather(
+            first_payload(uuid_trigger(1, max_lines=11_000, max_bytes=2_000_000)), first_payload(uuid_trigger(2))
+        ),
+        60,
+    )
+    return busy, quiet, chatter
+
+
+@pytest.mark.asyncio
+async def test_ids_shaped_as_request_ids_read_the_group_for_lines_with_ids_and_a_busy_stream_on_its_own(
+    logs_client, proxy, by_id_lines
+):
+    busy, quiet, chatter = await busy_and_quiet_invocations(logs_client)
+    assert busy["status"] == quiet["status"] == "success"
+    # Every line once: the busy stream's first lines came with the stretches' read, the rest with GetLogEvents
+    # from the newest of them (that millisecond read twice), and each event has one key whichever way it came.
+    assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
+    assert len({(line["timestamp"], line["message"]) for line in busy["lines"]}) == len(busy["lines"])
+    assert "quiet print" in [line["message"] for line in quiet["lines"]]
+    # The group was read for lines with ids (and, beyond the usual lookback, for request lines only).
+    patterns = [request["filterPattern"] for _, request in full_reads(proxy)]
+    assert shared_poller.ID_LINES_PATTERN in patterns
+    assert set(patterns) <= {shared_poller.ID_LINES_PATTERN, shared_poller.REQUEST_LINES_PATTERN}
+    reads_of_streams = get_events_reads(proxy)
+    assert reads_of_streams and {request["logStreamName"] for request in reads_of_streams} == {"busy"}
+    assert shared_poller.registry().stream_budget.calls_by_kind["busy-stream"] == len(reads_of_streams)
+
+
+@pytest.mark.asyncio
+async def test_a_busy_stream_is_read_with_filter_log_events_when_get_log_events_is_denied(
+    logs_client, proxy, caplog, by_id_lines
+):
+    proxy.fail_next("GetLogEvents", 1, code="AccessDeniedException", message="not authorized: logs:GetLogEvents")
+    busy, _, chatter = await busy_and_quiet_invocations(logs_client)
+    assert busy["status"] == "success"
+    assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
+    assert len(get_events_reads(proxy)) == 1  # denied once, never asked again
+    assert "GetLogEvents was refused" in caplog.text
+    assert any(request["logStreamNames"] == ["busy"] for request in stream_reads(proxy))
+
+
+@pytest.mark.asyncio
+async def test_when_cloudwatch_refuses_the_id_lines_pattern_the_group_is_read_by_the_subscribers_ids(
+    logs_client, proxy, caplog, by_id_lines
+):
+    proxy.fail_next("FilterLogEvents", 1, code="InvalidParameterException", message="Invalid regex")
+    at = lines.now_ms() - 5_000
+    lines.put(logs_client, GROUP, uuid_invocation(1, ["a print"]), stream="one", at=at)
+    payload = await asyncio.wait_for(first_payload(uuid_trigger(1)), 60)
+    assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
+    assert "refused the pattern of lines with ids" in caplog.text
+    patterns = [request["filterPattern"] for _, request in full_reads(proxy)]
+    assert patterns[0] == shared_poller.ID_LINES_PATTERN
+    assert shared_poller.ID_LINES_PATTERN not in patterns[1:]
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_group_is_read_unfiltered_even_when_the_ids_would_allow_reading_lines_with_ids(
+    logs_client, proxy
+):
+    lines.put(logs_client, GROUP, uuid_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000)
+    payload = await asyncio.wait_for(first_payload(uuid_trigger(1)), 60)
+    assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
+    patterns = [request.get("filterPattern") for _, request in full_reads(proxy)]
+    assert None in patterns and shared_poller.ID_LINES_PATTERN not in patterns  # (and request lines, further back)
+    assert not stream_reads(proxy)  # its stream followed: no read of its stretch
+
+
+def test_a_get_log_events_page_short_of_both_limits_was_the_last_of_its_time_range():
+    def page(count: int, size: int) -> list[dict]:
+        return [{"message": "x" * (size - 26), "timestamp": k} for k in range(count)]
+
+    assert not shared_poller.page_may_be_cut(page(5_000, 150))  # 750,000 bytes: the read is done
+    assert shared_poller.page_may_be_cut(page(10_000, 50))  # 10,000 events: maybe more
+    assert shared_poller.page_may_be_cut(page(4, 200_000))  # another event of up to 256 KiB may not have fit
+    assert not shared_poller.page_may_be_cut(page(3, 200_000))

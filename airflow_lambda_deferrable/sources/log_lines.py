@@ -41,7 +41,8 @@ class LogLines:
         self.trigger = trigger
         self.settings = trigger.settings
         self.log: logging.Logger = trigger.log
-        self._stretch_reads: dict[tuple[str, int, int], float] = {}
+        # Per stretch read: when the last read began, and the newest timestamp read so far.
+        self._stretch_reads: dict[tuple[str, int, int], tuple[float, int]] = {}
         self._shown_live = 0  # lines logged live so far (each new line once)
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
@@ -139,15 +140,19 @@ class LogLines:
             self._shown_live += 1
 
     async def _read_stretches(self, subscription: Subscription, log: InvocationLog) -> list[LogLine]:
-        """Read our request's closed stretches of stream: when each closes, and once after the settle window."""
+        """Read our request's closed stretches of stream: when each closes, and once after the settle window
+        from the newest line the first read brought (a stream is ingested in order: what came late is newer)."""
         accepted: list[LogLine] = []
         for span in log.closed_spans():
-            last_read = self._stretch_reads.get(span)
+            stream, start_ms, end_ms = span
+            last_read, newest_ms = self._stretch_reads.get(span, (None, start_ms))
             settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
             if last_read is None or last_read < settle_end <= time.time():
                 read_at = time.time()
-                accepted += await self._accept(await subscription.fetch_span(*span), subscription, log)
-                self._stretch_reads[span] = read_at  # only once the read has succeeded
+                events = await subscription.fetch_span(stream, newest_ms, end_ms)
+                newest_ms = max([newest_ms, *(int(event.get("timestamp", newest_ms)) for event in events)])
+                accepted += await self._accept(events, subscription, log)
+                self._stretch_reads[span] = (read_at, newest_ms)  # only once the read has succeeded
         return accepted
 
     async def _accept(
