@@ -9,12 +9,13 @@ import time
 
 import pytest
 
+from airflow_lambda_deferrable import filter_patterns, read_planner, shared_poller
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
-from airflow_lambda_deferrable import read_planner, shared_poller
+from airflow_lambda_deferrable.filter_patterns import or_patterns
 from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
 from airflow_lambda_deferrable.read_planner import DELAY_MEMORY_READS, INGESTION_HORIZON_MARGIN_MS, MIN_LOOKBACK_MS
 from airflow_lambda_deferrable.routing import StreamStretches
-from airflow_lambda_deferrable.shared_poller import RequestBudget, or_patterns
+from airflow_lambda_deferrable.shared_poller import RequestBudget
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
 from tests.conftest import aws_connection
@@ -294,7 +295,7 @@ def test_a_burst_of_throttling_halves_the_rate_once_and_time_brings_it_back():
 
 
 def test_the_request_lines_pattern_is_a_regex_cloudwatch_accepts_that_finds_every_line_opening_or_closing_one():
-    pattern = shared_poller.REQUEST_LINES_PATTERN
+    pattern = filter_patterns.REQUEST_LINES_PATTERN
     assert pattern.startswith("%") and pattern.endswith("%")
     regex = pattern[1:-1]
     # CloudWatch's regex patterns: letters, digits, : _ # = @ / ; , - and operators, no ( ).
@@ -541,7 +542,7 @@ def request_lines_reads(proxy: FaultProxy) -> list[dict]:
     return [
         request
         for _, request in full_reads(proxy)
-        if request.get("filterPattern") == shared_poller.REQUEST_LINES_PATTERN
+        if request.get("filterPattern") == filter_patterns.REQUEST_LINES_PATTERN
     ]
 
 
@@ -656,12 +657,10 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
     late = await asyncio.wait_for(first_payload(restarted), 30)
     assert late["status"] == "success"
     assert "print from 99" in [line["message"] for line in late["lines"]]
-    # Read when the stretch closed, and once more after the settle window from the newest line the first
-    # read brought that was new to the trigger (the print: the rest came with the search for its ids; a
-    # stream is ingested in order); no other stretch was read.
+    # Read once, when the settle window after the request's end was over; no other stretch was read.
     stretch_reads = [request for request in stream_reads(proxy) if request.get("logStreamNames") == ["stream-99"]]
-    assert [request["startTime"] for request in stretch_reads] == [ten_minutes_ago, ten_minutes_ago + 1]
-    assert calls_by_kind["stretch"] == 2
+    assert [request["startTime"] for request in stretch_reads] == [ten_minutes_ago]
+    assert calls_by_kind["stretch"] == 1
     assert any("filterPattern" not in request for _, request in full_reads(proxy))
     for index in range(30):
         lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
@@ -739,21 +738,15 @@ async def test_a_trigger_cancelled_as_its_read_completes_is_cancelled():
         await reading
 
 
-def uuid_trigger(index: int, **overrides) -> LambdaInvocationTrigger:
-    """A trigger whose ids both have the shape of a request id (the operator's default correlation ids do)."""
-    return trigger(index, correlation_id=f"00000000-0000-4000-9000-{index:012d}", **overrides)
-
-
-def uuid_invocation(index: int, prints: list[str]) -> list[str]:
-    correlation_id, request_id = f"00000000-0000-4000-9000-{index:012d}", f"00000000-0000-4000-8000-{index:012d}"
-    return [
-        lines.start(request_id),
-        lines.powertools(correlation_id, request_id, f"work of {index}"),
-        *prints,
-        lines.powertools(correlation_id, request_id, "Function ended"),
-        lines.end(request_id),
-        lines.report(request_id),
-    ]
+def printing_invocation(index: int, prints: list[str], *, fail: bool = False, ended: bool = True) -> list[str]:
+    correlation_id, request_id = f"corr-shared-{index:04d}", f"00000000-0000-4000-8000-{index:012d}"
+    last = (
+        lines.logged_exception(correlation_id, request_id)
+        if fail
+        else lines.powertools(correlation_id, request_id, "Function ended")
+    )
+    body = [lines.start(request_id), lines.powertools(correlation_id, request_id, f"work of {index}"), *prints, last]
+    return [*body, lines.end(request_id), lines.report(request_id)] if ended else body
 
 
 def get_events_reads(proxy: FaultProxy) -> list[dict]:
@@ -761,32 +754,34 @@ def get_events_reads(proxy: FaultProxy) -> list[dict]:
 
 
 @pytest.fixture
-def by_id_lines(monkeypatch):
-    """Read by lines with ids whenever the ids allow it, however quiet the group (a busy group does it)."""
-    monkeypatch.setattr(shared_poller, "ID_LINES_CYCLE_CALLS", 0)
+def many_ids(monkeypatch):
+    """As if the ids needed more OR-patterns than one (a busy group's do): here, one pattern per id."""
+    monkeypatch.setattr(filter_patterns, "MAX_FILTER_PATTERN_LENGTH", 45)
+
+
+@pytest.fixture
+def by_request_lines(monkeypatch, many_ids):
+    """Read the group filtered however quiet it is (a busy group is), by request lines when the subscribers
+    allow it."""
+    monkeypatch.setattr(read_planner.ReadPlanner, "read_unfiltered", lambda planner, **_: False)
 
 
 async def busy_and_quiet_invocations(logs_client) -> tuple[dict, dict, list[str]]:
-    """A request printing 10,500 lines without ids in stream "busy" (more than a page of moto's holds) and
-    one printing one line in "quiet", both followed by triggers whose ids have the shape of request ids;
-    return both payloads and the prints."""
-    chatter = [f"row {n} ok" for n in range(10_500)]
+    """A request printing 25,000 lines without ids in stream "busy" (more than two pages of moto's hold) and
+    one printing one line in "quiet"; return both payloads and the prints."""
+    chatter = [f"row {n} ok" for n in range(25_000)]
     at = lines.now_ms() - 5_000
-    lines.put(logs_client, GROUP, uuid_invocation(1, chatter), stream="busy", at=at)
-    lines.put(logs_client, GROUP, uuid_invocation(2, ["quiet print"]), stream="quiet", at=at)
+    lines.put(logs_client, GROUP, printing_invocation(1, chatter), stream="busy", at=at)
+    lines.put(logs_client, GROUP, printing_invocation(2, ["quiet print"]), stream="quiet", at=at)
     busy, quiet = await asyncio.wait_for(
-        asyncio.gather(
-            first_payload(uuid_trigger(1, max_lines=11_000, max_bytes=2_000_000)), first_payload(uuid_trigger(2))
-        ),
+        asyncio.gather(first_payload(trigger(1, max_lines=26_000, max_bytes=4_000_000)), first_payload(trigger(2))),
         60,
     )
     return busy, quiet, chatter
 
 
 @pytest.mark.asyncio
-async def test_ids_shaped_as_request_ids_read_the_group_for_lines_with_ids_and_a_busy_stream_on_its_own(
-    logs_client, proxy, by_id_lines
-):
+async def test_a_busy_group_is_read_by_request_lines_and_a_busy_stream_on_its_own(logs_client, proxy, by_request_lines):
     busy, quiet, chatter = await busy_and_quiet_invocations(logs_client)
     assert busy["status"] == quiet["status"] == "success"
     # Every line once: the busy stream's first lines came with the stretches' read, the rest with GetLogEvents
@@ -794,10 +789,8 @@ async def test_ids_shaped_as_request_ids_read_the_group_for_lines_with_ids_and_a
     assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
     assert len({(line["timestamp"], line["message"]) for line in busy["lines"]}) == len(busy["lines"])
     assert "quiet print" in [line["message"] for line in quiet["lines"]]
-    # The group was read for lines with ids (and, beyond the usual lookback, for request lines only).
-    patterns = [request["filterPattern"] for _, request in full_reads(proxy)]
-    assert shared_poller.ID_LINES_PATTERN in patterns
-    assert set(patterns) <= {shared_poller.ID_LINES_PATTERN, shared_poller.REQUEST_LINES_PATTERN}
+    # The group was read for request lines only: neither trigger needs its lines with ids as they come.
+    assert {request.get("filterPattern") for _, request in full_reads(proxy)} == {filter_patterns.REQUEST_LINES_PATTERN}
     reads_of_streams = get_events_reads(proxy)
     assert reads_of_streams and {request["logStreamName"] for request in reads_of_streams} == {"busy"}
     assert shared_poller.registry().stream_budget.calls_by_kind["busy-stream"] == len(reads_of_streams)
@@ -805,49 +798,78 @@ async def test_ids_shaped_as_request_ids_read_the_group_for_lines_with_ids_and_a
 
 @pytest.mark.asyncio
 async def test_a_busy_stream_is_read_with_filter_log_events_when_get_log_events_is_denied(
-    logs_client, proxy, caplog, by_id_lines
+    logs_client, proxy, caplog, by_request_lines
 ):
     proxy.fail_next("GetLogEvents", 1, code="AccessDeniedException", message="not authorized: logs:GetLogEvents")
     busy, _, chatter = await busy_and_quiet_invocations(logs_client)
     assert busy["status"] == "success"
     assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
     assert len(get_events_reads(proxy)) == 1  # denied once, never asked again
-    assert "GetLogEvents was refused" in caplog.text
+    assert caplog.text.count("GetLogEvents was refused") == 1
     assert any(request["logStreamNames"] == ["busy"] for request in stream_reads(proxy))
 
 
 @pytest.mark.asyncio
-async def test_when_cloudwatch_refuses_the_id_lines_pattern_the_group_is_read_by_the_subscribers_ids(
-    logs_client, proxy, caplog, by_id_lines
-):
-    proxy.fail_next("FilterLogEvents", 1, code="InvalidParameterException", message="Invalid regex")
+async def test_a_fail_fast_trigger_has_its_ids_read_beside_the_request_lines(logs_client, proxy, by_request_lines):
+    # Trigger 1 fails fast: its ERROR line must be read as it comes, not with its request's stretch once
+    # the request ends (it has not). Trigger 2 waits for its request's end anyway.
     at = lines.now_ms() - 5_000
-    lines.put(logs_client, GROUP, uuid_invocation(1, ["a print"]), stream="one", at=at)
-    payload = await asyncio.wait_for(first_payload(uuid_trigger(1)), 60)
-    assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
-    assert "refused the pattern of lines with ids" in caplog.text
-    patterns = [request["filterPattern"] for _, request in full_reads(proxy)]
-    assert patterns[0] == shared_poller.ID_LINES_PATTERN
-    assert shared_poller.ID_LINES_PATTERN not in patterns[1:]
+    lines.put(logs_client, GROUP, printing_invocation(1, [], fail=True, ended=False), stream="one", at=at)
+    lines.put(logs_client, GROUP, printing_invocation(2, ["a print"]), stream="two", at=at)
+    failed, succeeded = await asyncio.wait_for(
+        asyncio.gather(first_payload(trigger(1, fail_fast=True)), first_payload(trigger(2))), 60
+    )
+    assert failed["status"] == "failed" and succeeded["status"] == "success"
+    assert "a print" in [line["message"] for line in succeeded["lines"]]
+    id_patterns = " ".join(request["filterPattern"] for request in id_pattern_reads(proxy))
+    assert "corr-shared-0001" in id_patterns and "00000000-0000-4000-8000-000000000001" in id_patterns
+    assert "corr-shared-0002" not in id_patterns and "00000000-0000-4000-8000-000000000002" not in id_patterns
+    assert filter_patterns.REQUEST_LINES_PATTERN in [request.get("filterPattern") for _, request in full_reads(proxy)]
 
 
 @pytest.mark.asyncio
-async def test_a_quiet_group_is_read_unfiltered_even_when_the_ids_would_allow_reading_lines_with_ids(
-    logs_client, proxy
+async def test_when_cloudwatch_refuses_the_request_lines_pattern_the_group_is_read_by_the_subscribers_ids(
+    logs_client, proxy, caplog, by_request_lines
 ):
-    lines.put(logs_client, GROUP, uuid_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000)
-    payload = await asyncio.wait_for(first_payload(uuid_trigger(1)), 60)
+    proxy.fail_next("FilterLogEvents", 1, code="InvalidParameterException", message="Invalid regex")
+    at = lines.now_ms() - 5_000
+    lines.put(logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=at)
+    payload = await asyncio.wait_for(first_payload(trigger(1)), 60)
+    assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
+    assert "refused the pattern of request lines" in caplog.text
+    patterns = [request["filterPattern"] for _, request in full_reads(proxy)]
+    assert patterns[0] == filter_patterns.REQUEST_LINES_PATTERN
+    assert patterns[1:] and all(pattern.startswith("?") for pattern in patterns[1:])
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_group_is_read_unfiltered_though_its_ids_need_several_patterns(logs_client, proxy, many_ids):
+    lines.put(logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000)
+    payload = await asyncio.wait_for(first_payload(trigger(1)), 60)
     assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
     patterns = [request.get("filterPattern") for _, request in full_reads(proxy)]
-    assert None in patterns and shared_poller.ID_LINES_PATTERN not in patterns  # (and request lines, further back)
+    assert (
+        set(patterns) <= {None, filter_patterns.REQUEST_LINES_PATTERN} and None in patterns
+    )  # (request lines further back)
     assert not stream_reads(proxy)  # its stream followed: no read of its stretch
 
 
 def test_a_get_log_events_page_short_of_both_limits_was_the_last_of_its_time_range():
-    def page(count: int, size: int) -> list[dict]:
-        return [{"message": "x" * (size - 26), "timestamp": k} for k in range(count)]
+    def cut(count: int, size: int) -> bool:
+        page = [{"message": "x" * (size - 26), "timestamp": k} for k in range(count)]
+        return shared_poller.page_may_be_cut(len(page), shared_poller.put_size(page))
 
-    assert not shared_poller.page_may_be_cut(page(5_000, 150))  # 750,000 bytes: the read is done
-    assert shared_poller.page_may_be_cut(page(10_000, 50))  # 10,000 events: maybe more
-    assert shared_poller.page_may_be_cut(page(4, 200_000))  # another event of up to 256 KiB may not have fit
-    assert not shared_poller.page_may_be_cut(page(3, 200_000))
+    assert not cut(5_000, 150)  # 750,000 bytes: the read is done
+    assert cut(10_000, 50)  # 10,000 events: maybe more
+    assert cut(4, 200_000)  # another event of up to 256 KiB may not have fit
+    assert not cut(3, 200_000)
+
+
+def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_at_its_rate_so_far():
+    rest_looks_busy = shared_poller.rest_looks_busy
+    assert rest_looks_busy(200, 2_000, 0, 60_000)  # 100 a second, 58 s to go
+    assert rest_looks_busy(200, 0, 0, 60_000)  # 200 in one millisecond
+    assert not rest_looks_busy(5_000, 59_900, 0, 60_000)  # almost all read: 8 left at that rate
+    assert not rest_looks_busy(200, 50_000, 0, 60_000)  # 4 a second
+    assert not rest_looks_busy(99, 100, 0, 60_000)  # too few to tell a rate from
+    assert not rest_looks_busy(150, None, 0, 60_000)
