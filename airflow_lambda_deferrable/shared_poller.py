@@ -761,15 +761,13 @@ class LogGroupPoller:
             busy += found
             # Each stream's events come in time order, whatever the order of the streams in the pages: each
             # is read on from its newest event (that millisecond again), or from its start if none came yet.
-            resume = {
-                stream: stretch_of[stream][0] if newest is None else newest
-                for stream in together
-                if stream not in found
-                for newest in [read.newest_of(stream)]
-                if newest is None or newest < stretch_of[stream][1]
-            }
-            together = sorted(resume)
-            start_ms = min(resume.values(), default=start_ms)
+            resume_at: dict[str, int] = {}
+            for stream in together:
+                newest = read.newest_of(stream)
+                if stream not in found and (newest is None or newest < stretch_of[stream][1]):
+                    resume_at[stream] = stretch_of[stream][0] if newest is None else newest
+            together = sorted(resume_at)
+            start_ms = min(resume_at.values(), default=start_ms)
         return busy
 
     def _note_busy(self, streams: list[str]) -> None:
