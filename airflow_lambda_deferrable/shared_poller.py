@@ -77,7 +77,6 @@ from airflow_lambda_deferrable.log_source import (
 )
 from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import (
-    EVENTS_PER_PAGE,
     INGESTION_HORIZON_MARGIN_MS,
     MIN_CYCLE_SECONDS,
     FullRead,
@@ -121,10 +120,6 @@ STREAM_READS_PER_FILTER_CALL = 2.0
 # GetLogEvents' budget made p95 latency 189 s.)
 BUSY_STREAM_EVENTS = 1_000
 BUSY_SAMPLE_EVENTS = 100
-# CloudWatch's page and event sizes (PutLogEvents counts 26 bytes per event on top of its message).
-PAGE_BYTES = 1_048_576
-MAX_EVENT_BYTES = 262_144
-EVENT_OVERHEAD_BYTES = 26
 # A stream known busy is read on its own when its stretch is this long (at 50 lines a second, 500 lines).
 BUSY_SPAN_MS = 10_000
 MAX_BUSY_STREAMS_KEPT = 10_000
@@ -983,11 +978,9 @@ class LogGroupPoller:
             )
             token = response.get(token_field)
             page = Page(events)
-            # GetLogEvents answers the token it was given at the end of the stream, and fills a page up to
-            # 1 MB or 10,000 events: a page of events short of both was the last of the time range.
+            # GetLogEvents answers the token it was given at the end of the stream. A page short of 1 MB and
+            # 10,000 events, or empty, does not mean the end (its API reference says so): only that does.
             page.more = bool(token) and token != request.get("nextToken")
-            if stream is not None and events and page.more:
-                page.more = page_may_be_cut(len(events), sum(await self.turns.map(events, put_size)))
             yield page
             if not page.more:
                 return
@@ -1009,18 +1002,6 @@ class Page(list[dict[str, Any]]):
     """The events of one answer, and whether another page follows (`more`)."""
 
     more: bool = False
-
-
-def put_size(events: Sequence[dict[str, Any]]) -> int:
-    """The size of `events` as PutLogEvents counts it: each message's UTF-8 bytes plus 26."""
-    return sum(len(str(event.get("message", "")).encode()) + EVENT_OVERHEAD_BYTES for event in events)
-
-
-def page_may_be_cut(count: int, size: int) -> bool:
-    """Whether a GetLogEvents page of `count` events and `size` bytes (`put_size`) may have ended at its
-    size limits (10,000 events, or 1 MB) rather than at the end of its time range: within the largest
-    event (256 KiB) of 1 MB, another event may not have fitted."""
-    return count >= EVENTS_PER_PAGE or size > PAGE_BYTES - MAX_EVENT_BYTES
 
 
 class _Registry:

@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from moto.logs.models import LogStream
 
 from airflow_lambda_deferrable import filter_patterns, read_planner, shared_poller
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
@@ -854,15 +855,23 @@ async def test_a_quiet_group_is_read_unfiltered_though_its_ids_need_several_patt
     assert not stream_reads(proxy)  # its stream followed: no read of its stretch
 
 
-def test_a_get_log_events_page_short_of_both_limits_was_the_last_of_its_time_range():
-    def cut(count: int, size: int) -> bool:
-        page = [{"message": "x" * (size - 26), "timestamp": k} for k in range(count)]
-        return shared_poller.page_may_be_cut(len(page), shared_poller.put_size(page))
+@pytest.mark.asyncio
+async def test_a_busy_stream_read_with_partly_full_pages_is_read_to_the_token_that_repeats(
+    logs_client, proxy, by_request_lines, monkeypatch
+):
+    # GetLogEvents' reference: a page short of 1 MB and 10,000 events, or empty, need not be the last; only
+    # the token given back unchanged ends a read. Here moto answers 700 events a page.
+    real_get_log_events = LogStream.get_log_events
 
-    assert not cut(5_000, 150)  # 750,000 bytes: the read is done
-    assert cut(10_000, 50)  # 10,000 events: maybe more
-    assert cut(4, 200_000)  # another event of up to 256 KiB may not have fit
-    assert not cut(3, 200_000)
+    def partly_full_pages(stream, start_time, end_time, limit, next_token, start_from_head):
+        return real_get_log_events(stream, start_time, end_time, 700, next_token, start_from_head)
+
+    monkeypatch.setattr(LogStream, "get_log_events", partly_full_pages)
+    busy, quiet, chatter = await busy_and_quiet_invocations(logs_client)
+    assert busy["status"] == quiet["status"] == "success"
+    assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
+    reads_of_streams = get_events_reads(proxy)
+    assert len(reads_of_streams) > 15_000 // 700  # the rest of the busy stream, 700 events a call
 
 
 def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_at_its_rate_so_far():
