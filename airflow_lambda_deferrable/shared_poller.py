@@ -23,9 +23,10 @@ stream of calls serves them all:
 * a filtered read (`filter_patterns.plan_filtered_read`) uses OR-patterns of the ids when they fit in
   one; with more, it reads the lines that open or close a request (one regex pattern) and finds each
   request's stretch of stream, which brings all its lines when the request ends, plus OR-patterns of the
-  ids of the subscribers that cannot wait for that (`Subscription.ids_read_live`); a stream that brings
-  `BUSY_STREAM_EVENTS` to a read of stretches is read on its own with ``GetLogEvents`` (its own quota and
-  budget), and every event is keyed the same whichever API brought it (`event_keys`);
+  ids of the subscribers that cannot wait for that (`Subscription.ids_read_live`); a stream whose stretch
+  still holds `BUSY_STREAM_EVENTS` at the rate a read of stretches brings them (`rest_looks_busy`) is read
+  on its own with ``GetLogEvents`` (its own quota and budget), and every event is keyed the same whichever
+  API brought it (`event_keys`);
 * every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
   halves its rate on throttling (once per burst of throttling answers) and creeps back in time afterwards
   (the client makes one attempt per call, so every throttling answer reaches it);
