@@ -16,9 +16,10 @@ Read top to bottom:
    * else the **end marker** ("Function ended" by default) decides *success*;
    * else the request's own **END/REPORT** decides *success*;
    * each only once it has **settled**: `settle_seconds` after the request's end was first seen (or,
-     without an END line, after the decisive line), with a full read after that, because lines can be
-     ingested late ("Task timed out" often comes after REPORT, and a line logged before END can
-     still be on its way); an ERROR line the function logged waits for the request's end (or the
+     without an END line, after the decisive line), with a read after that (of the whole group, or of the
+     request's own stretch of stream where that holds all its lines), because lines can be ingested
+     late ("Task timed out" often comes after REPORT, and a line logged before END can still be on its
+     way); an ERROR line the function logged waits for the request's end (or the
      deadline), since its later lines still belong in the task log, unless `fail_fast`;
    * nothing decisive by the **deadline** is a *timeout*.
 
@@ -324,8 +325,10 @@ def decide(
     :param fail_fast: decide *failed* as soon as an ERROR line has settled, without waiting for the
         request's end (its later lines, ``print`` output and the runtime's own error line, may then be
         missing from the task log).
-    :param checked_at: when the last full read of the log began; a settle window ends only with a read
-        that began after it (lines ingested during a read may be missed by it).
+    :param checked_at: when the last read of the log that covers every line of the invocation began (a full
+        read of the group, or of the request's stretch of stream when that holds them all: `sources.log_lines`);
+        a settle window ends only with a read that began after it (lines ingested during a read may be
+        missed by it).
     """
     if known is not None:
         return _decide_known(
@@ -333,7 +336,7 @@ def decide(
         )
 
     # Lines can be ingested late, even ones logged before END: every verdict waits `settle_seconds` after
-    # the request's end (or, without an END line, after the decisive line) and one full read after that.
+    # the request's end (or, without an END line, after the decisive line) and one read after that.
     decisive_at = log.ended_seen_at
     if decisive_at is None and log.failure_seen_at is not None:
         # An ERROR line the function logged while it runs is not its end: its later lines (and the

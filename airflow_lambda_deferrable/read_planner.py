@@ -8,8 +8,9 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
 * **Cadence.** A full read starts an interval after the last one began, or sooner when a subscriber asked
   (`want_read_at`: its settle window or deadline ends), but never sooner than `MIN_READ_GAP_SHARE` of an
   interval after the last: with many settle windows ending, reads stay spaced. Between full reads, stream
-  stretches asked for are read on their own. After a failed cycle, nothing is read until a jittered,
-  exponentially growing, capped backoff has passed.
+  stretches asked for are read on their own, but not sooner than `LIGHT_READ_GAP_SHARE` of an interval
+  after the last cycle began: requests ending one after another share calls. After a failed cycle,
+  nothing is read until a jittered, exponentially growing, capped backoff has passed.
 * **Lookback.** Everything ingested before the window of the last whole full read began to be read (after
   its searches and reads of streams left behind) has been read; a line ingested
   since carries a timestamp at most the longest ingestion delay seen recently (in this read and the
@@ -47,6 +48,10 @@ MIN_CYCLE_SECONDS = 0.1
 # A full read asked for by a subscriber comes early, but never sooner than this share of the interval
 # after the last one.
 MIN_READ_GAP_SHARE = 0.5
+# Stretches asked for between full reads are read together, this share of the interval after the last
+# cycle began: at volume, requests end several times a second, and reading each one's stretch as soon as
+# asked would cost a call or two per request.
+LIGHT_READ_GAP_SHARE = 0.5
 # A full read starts at least this long before the last whole one began.
 MIN_LOOKBACK_MS = 10_000
 # Added to the longest ingestion delay seen: the clocks of the triggerer and of Lambda may differ a little.
@@ -126,6 +131,7 @@ class ReadPlanner:
         self.last_read_ms = 0  # how long the last whole full read took
         self.events_per_ms: float | None = None
         self.last_full_at = -math.inf
+        self.last_cycle_at = -math.inf
         self.last_sweep_at = -math.inf
         self.reads_since_sweep = MIN_READS_BETWEEN_SWEEPS  # the first read may be one
         self.failures = 0
@@ -146,12 +152,16 @@ class ReadPlanner:
 
     def next_step(self, now: float, *, interval: float, stretches_asked: bool) -> Step:
         """Decide what to do at `now`: a full read when one is due and no backoff holds, stream stretches
-        when some are asked for and no backoff holds, else sleep until the next full read."""
+        when some are asked for, no backoff holds and the last cycle began `LIGHT_READ_GAP_SHARE` of an
+        interval ago, else sleep until the next full read (or until those stretches may be read)."""
         next_full = max(self.next_full_read_at(interval), self.hold_until)
         if now >= next_full:
             return Step(full=True)
         if now < self.hold_until or not stretches_asked:
             return Step(sleep_until=next_full)
+        light_at = self.last_cycle_at + interval * LIGHT_READ_GAP_SHARE
+        if now < light_at:
+            return Step(sleep_until=min(next_full, light_at))
         return Step()
 
     def plan_full_read(
@@ -274,6 +284,7 @@ class ReadPlanner:
     def cycle_succeeded(self, step: Step, *, began: float) -> None:
         if step.full:
             self.last_full_at = began
+        self.last_cycle_at = began
         self.failures = 0
 
     def cycle_failed(self, now: float, *, interval: float) -> float:

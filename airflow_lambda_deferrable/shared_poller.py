@@ -19,7 +19,8 @@ stream of calls serves them all:
   stream holds them: a subscriber that gets an event of a stream from an unfiltered read follows that
   stream (`routing.StreamFollowing`) and gets its later events as the reads bring them, so its stretch
   is never read again; a stretch the reads did not follow (read with patterns, or joined late) is read
-  on request (`fetch_span`), up to 100 streams a call;
+  on request (`fetch_span`), up to 100 streams a call, between full reads half an interval after the last
+  read began (`ReadPlanner.next_step`), so that requests ending one after another share calls;
 * a filtered read (`filter_patterns.plan_filtered_read`) uses OR-patterns of the ids when they fit in
   one; with more, it reads the lines that open or close a request (one regex pattern) and finds each
   request's stretch of stream, which brings all its lines when the request ends, plus OR-patterns of the
@@ -264,11 +265,21 @@ class Subscription:
         self.read_started_at = self.cycle_started_at
         return events
 
-    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """Read a stretch of one stream; return its new events. Nothing to read when the reads have followed
-        the stream for this subscriber since the stretch began: its events came, and come, with `fetch_new`."""
+    def take_new(self) -> list[dict[str, Any]]:
+        """Return the events the full reads since the last `fetch_new` routed here, without waiting for one."""
+        events, self.inbox = self.inbox, []
+        return events
+
+    def follows_from(self, stream: str, start_ms: int) -> bool:
+        """Whether the reads have followed `stream` for this subscriber since `start_ms`: its events there
+        came, and come, with `fetch_new`."""
         since = self.poller.following.since(self, stream)
-        if since is not None and since <= start_ms:
+        return since is not None and since <= start_ms
+
+    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Read a stretch of one stream; return its new events (none when it `follows_from` its start: nothing
+        to read)."""
+        if self.follows_from(stream, start_ms):
             return []
         span = (stream, start_ms, end_ms)
         self.spans.add(span)

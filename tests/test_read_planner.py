@@ -62,9 +62,14 @@ def test_a_wish_brings_the_next_full_read_forward_but_not_closer_than_half_an_in
     assert planner.next_full_read_at(4.0) == T0 + 4.0  # the wish for T0 + 3.0, at least 2 s after T0 + 2.0
 
 
-def test_stretches_asked_for_are_read_between_full_reads():
+def test_stretches_asked_for_are_read_between_full_reads_half_an_interval_after_the_last_cycle():
     planner = planner_after_full_read_at(T0)
-    assert planner.next_step(T0 + 1.0, interval=5.0, stretches_asked=True) == Step()
+    # Asked for a second after the full read: read together with those asked for by T0 + 2.5.
+    assert planner.next_step(T0 + 1.0, interval=5.0, stretches_asked=True) == Step(sleep_until=T0 + 2.5)
+    assert planner.next_step(T0 + 2.5, interval=5.0, stretches_asked=True) == Step()
+    planner.cycle_succeeded(Step(), began=T0 + 2.5)
+    assert planner.next_step(T0 + 3.0, interval=5.0, stretches_asked=True) == Step(sleep_until=T0 + 5.0)
+    assert planner.next_step(T0 + 5.0, interval=5.0, stretches_asked=True) == Step(full=True)
 
 
 def test_after_a_failed_cycle_nothing_is_read_until_the_backoff_has_passed():

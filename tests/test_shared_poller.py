@@ -882,3 +882,46 @@ def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_a
     assert not rest_looks_busy(200, 50_000, 0, 60_000)  # 4 a second
     assert not rest_looks_busy(99, 100, 0, 60_000)  # too few to tell a rate from
     assert not rest_looks_busy(150, None, 0, 60_000)
+
+
+@pytest.mark.asyncio
+async def test_a_request_that_ended_is_settled_by_the_read_of_its_stretch_and_its_tail_not_by_a_full_read(
+    logs_client, proxy, by_request_lines, monkeypatch
+):
+    # Full reads a minute apart, stretches read as soon as asked: the settle window after the request's end
+    # is ended by the read of its stretch of stream, which reaches the settle window's length past REPORT.
+    # The older runtimes' "Task timed out" line, written after REPORT and ingested after the only full
+    # read, is found there and decides the verdict.
+    monkeypatch.setattr(read_planner, "LIGHT_READ_GAP_SHARE", 0.0)
+    after_report = lines.put(
+        logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000
+    )
+    one = trigger(1, poll_interval=60.0, settle_seconds=5.0, deadline=time.time() + 120)
+    running = asyncio.create_task(first_payload(one))
+    poller = await poller_of(GROUP)
+    while not poller.subscriptions or poller.subscriptions[0].cycles < 1:
+        await asyncio.sleep(0.05)
+    lines.put(
+        logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
+    )
+    payload = await asyncio.wait_for(running, 60)
+    assert (payload["status"], payload["message"]) == ("failed", "Task timed out after 3.00 seconds")
+    assert "a print" in [line["message"] for line in payload["lines"]]
+    assert len(full_reads(proxy)) == 1
+    (stretch,) = stream_reads(proxy)
+    assert stretch["logStreamNames"] == ["one"] and stretch["endTime"] >= after_report
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_that_follows_its_stream_still_has_its_settle_window_ended_by_a_full_read(
+    logs_client, proxy, monkeypatch, many_ids
+):
+    # A quiet group is read unfiltered: the trigger follows its stream, so no stretch is read, and the full
+    # read it asks for at the end of its settle window ends it.
+    monkeypatch.setattr(read_planner, "LIGHT_READ_GAP_SHARE", 0.0)
+    lines.put(logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000)
+    payload = await asyncio.wait_for(
+        first_payload(trigger(1, poll_interval=4.0, settle_seconds=0.3, deadline=time.time() + 120)), 60
+    )
+    assert payload["status"] == "success" and "a print" in [line["message"] for line in payload["lines"]]
+    assert not stream_reads(proxy) and len(full_reads(proxy)) >= 2

@@ -463,6 +463,10 @@ def test_a_read_is_wanted_when_a_settle_window_or_the_deadline_ends():
     assert wanted(log, checked_at=now - 101) == now + 0.05  # none did: read at once
     log.ended_seen_at = now
     assert wanted(log, checked_at=now) == now + 1.0  # read when it settles
+    # The request's stretch brought its end marker and an ERROR line later: its end's settle window alone counts.
+    log.end_marker_seen_at = log.failure_seen_at = now + 0.5
+    assert wanted(log, checked_at=now + 1.1) is None
+    assert wanted(InvocationLog(correlation_id=CID, failure_seen_at=now), checked_at=now) == now + 1.0
     assert wanted(InvocationLog(correlation_id=CID), checked_at=now, deadline=now + 0.5) == now + 0.5
     assert wanted(InvocationLog(correlation_id=CID), checked_at=now) is None  # nothing ends soon
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -33,6 +33,10 @@ class LogLines:
     """Reads one invocation's lines: each full read of the group, then the request's closed stretches of
     stream (for lines without ids), each read once when the settle window after the request's end is over.
 
+    When the verdict rests on the request's own stream (`settles_by_its_stretch`), that read of its
+    stretches, up to the settle window's length past its end, is the read the settle window waits for: the
+    trigger does not pull a full read of the group forward for it (at volume, one every half interval).
+
     The poller retries throttling, transient errors, credentials and connections; the errors it hands
     over (access denied, ...) make the invocation unfollowable.
     """
@@ -43,6 +47,7 @@ class LogLines:
         self.log: logging.Logger = trigger.log
         self._stretches_read: set[tuple[str, int, int]] = set()
         self._shown_live = 0  # lines logged live so far (each new line once)
+        self._settles_by_its_stretch = settles_by_its_stretch(trigger.settings)
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         settings = self.settings
@@ -65,7 +70,11 @@ class LogLines:
             )
             try:
                 while evidence.unfollowable is None:
-                    await self._read(subscription, evidence)
+                    settling_read_at = self._settling_read_at(subscription, evidence.log)
+                    if settling_read_at is None:
+                        await self._read(subscription, evidence)
+                    else:
+                        await self._read_settling_stretches(subscription, evidence, settling_read_at)
                     news.set()
                     now = time.time()
                     if durable and evidence.execution_end is None:
@@ -77,7 +86,7 @@ class LogLines:
                         settings=settings,
                         execution_ended_seen_at=evidence.execution_ended_seen_at,
                     )
-                    if wanted is not None:
+                    if wanted is not None and self._settling_read_at(subscription, evidence.log) is None:
                         subscription.want_read_at(wanted)
             finally:
                 if hurry is not None:
@@ -91,11 +100,62 @@ class LogLines:
         subscription.want_read_at((evidence.execution_ended_seen_at or time.time()) + self.settings.settle_seconds)
 
     async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
-        evidence.polls += 1
-        try:
+        """Take in the next full read of the group, then the request's stretches whose settle window is over."""
+
+        async def read() -> list[LogLine]:
             accepted = await self._accept(await subscription.fetch_new(), subscription, evidence.log)
             evidence.checked_at = subscription.read_started_at
-            accepted += await self._read_stretches(subscription, evidence.log)
+            return accepted + await self._read_stretches(subscription, evidence.log)
+
+        await self._take_in(read(), evidence)
+
+    def _settling_read_at(self, subscription: Subscription, log: InvocationLog) -> float | None:
+        """When to read the request's closed stretches as the read that ends its settle window (the settle
+        window's end, or the deadline if sooner), or ``None`` when a full read must end it: the verdict does
+        not rest on the request's stream alone, or the request has not ended, or its stretches are read
+        already, or the reads follow one of its streams (its lines come with the full reads)."""
+        if not self._settles_by_its_stretch or log.ended_seen_at is None:
+            return None
+        spans = [span for span in log.closed_spans() if span not in self._stretches_read]
+        if not spans or any(subscription.follows_from(stream, start) for stream, start, _ in spans):
+            return None
+        return min(log.ended_seen_at + self.settings.settle_seconds, self.settings.deadline)
+
+    async def _read_settling_stretches(self, subscription: Subscription, evidence: Evidence, at: float) -> None:
+        """At `at`, read the request's closed stretches, each up to the settle window's length past its end (the
+        older runtimes' "Task timed out" line comes after REPORT), with what the full reads brought meanwhile;
+        the settle window then counts as checked from when the reads were asked for (each began later)."""
+        await asyncio.sleep(max(0.0, at - time.time()))
+        log, asked_at = evidence.log, time.time()
+        tail_ms = round(self.settings.settle_seconds * 1000)
+
+        async def read() -> list[LogLine]:
+            accepted = await self._accept(subscription.take_new(), subscription, log)
+            whole = True
+            for span in log.closed_spans():
+                if span in self._stretches_read:
+                    continue
+                stream, start, end = span
+                whole = whole and not subscription.follows_from(stream, start)
+                events = await subscription.fetch_span(stream, start, end + tail_ms)
+                accepted += await self._accept(events, subscription, log)
+                # Only once the read has succeeded; a line of its tail that ends the request (REPORT after
+                # END) makes the stretch longer, but what the tail held has been read.
+                self._stretches_read.update(
+                    later for later in log.closed_spans() if later[:2] == span[:2] and later[2] <= end + tail_ms
+                )
+            if whole:
+                evidence.checked_at = max(evidence.checked_at, asked_at)
+            return accepted
+
+        await self._take_in(read(), evidence)
+
+    async def _take_in(self, reading: Coroutine[Any, Any, list[LogLine]], evidence: Evidence) -> None:
+        """Run one read of the invocation's lines and show what it accepted; an error the poller hands over
+        makes the invocation unfollowable, a read not served in time is tried again."""
+        evidence.polls += 1
+        try:
+            accepted = await reading
         except ClientError as err:  # the poller hands a subscriber only errors retrying will not cure
             evidence.unfollowable = (
                 f"reading CloudWatch Logs group {self.settings.log_group} failed with {error_code(err)}: "
@@ -201,17 +261,24 @@ def read_wanted_at(
 
     A settle window (after a sign in the log, or after a durable execution's end) or the deadline that ends
     before the next regular read, with no read started since it ended, wants a read right then (at once if
-    it already has ended): the verdict waits for that read.
+    it already has ended): the verdict waits for that read. Once the request's end is seen, the verdict
+    waits for its settle window alone (`outcome.decide`): a failure or the end marker seen later (with the
+    request's stretch of stream) wants no read of its own, which would come after the trigger has gone.
     """
-    settle_ends = (
-        seen + settings.settle_seconds
-        for seen in (log.failure_seen_at, log.end_marker_seen_at, log.ended_seen_at, execution_ended_seen_at)
-        if seen is not None
-    )
+    signs = (log.ended_seen_at,) if log.ended_seen_at is not None else (log.failure_seen_at, log.end_marker_seen_at)
+    settle_ends = (seen + settings.settle_seconds for seen in (*signs, execution_ended_seen_at) if seen is not None)
     uncovered = [moment for moment in (settings.deadline, *settle_ends) if moment > checked_at]
     if uncovered and min(uncovered) < now + settings.poll_interval:
         return max(min(uncovered), now + MIN_WAIT_SECONDS)
     return None
+
+
+def settles_by_its_stretch(settings: FollowSettings) -> bool:
+    """Whether the read of the request's own stretches of stream can end its settle window: all its lines
+    are there (Lambda writes a request's lines to the stream of the environment that runs it), and they
+    need not be read as they come (`ids_read_live`: fail-fast, no request id, durable replays in any
+    stream, a logging config that may hide START and REPORT)."""
+    return not ids_read_live(settings)
 
 
 def ids_read_live(settings: FollowSettings) -> bool:
