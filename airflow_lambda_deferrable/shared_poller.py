@@ -360,7 +360,7 @@ class LogGroupPoller:
         self.closing = False
         self.request_lines_refused = False  # CloudWatch refused `REQUEST_LINES_PATTERN`: read lookbacks whole
         self.stream_reads_refused = False  # GetLogEvents was denied: busy streams are read with FilterLogEvents
-        self.busy_streams: set[str] = set()  # streams a read of stretches found busy (`BUSY_STREAM_EVENTS`)
+        self.busy_streams: set[str] = set()  # found busy by a read of stretches or of the window (`_read_together`)
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
@@ -654,11 +654,16 @@ class LogGroupPoller:
         now_ms = int(self._clock() * 1000)
         self.following.begin_read(start_ms=whole_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
         read = 0
+        per_stream: Counter[str] = Counter()
         async for page in self._pages(client, self.subscriptions, "window", startTime=whole_from, endTime=now_ms):
             read += len(page)
+            per_stream.update(str(event.get("logStreamName", "")) for event in page)
             newest = max(newest, await self._route(page, follow=True))
         self.following.end_read()
         self.planner.note_window_rate(read, start_ms=whole_from, end_ms=now_ms)
+        # A stream that brought this many lines in one window (10 s or more) is busy: when its stretch comes to be
+        # read, it is read on its own from the start, not after a page of its lines with FilterLogEvents.
+        self._note_busy([stream for stream, count in per_stream.items() if count >= BUSY_SAMPLE_EVENTS])
         return newest
 
     async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int | None, find_streams: bool) -> int:
@@ -728,8 +733,9 @@ class LogGroupPoller:
         self, client: Any, concerned: list[Subscription], batch: list[Span], read: StreamStretches
     ) -> list[str]:
         """Read the stretches of `batch` with FilterLogEvents, all in one read, except the busy streams': those
-        known busy from an earlier read (when their stretch here is `BUSY_SPAN_MS` long or more: a stretch read
-        again from its newest line is short), and those whose rest looks busy (`rest_looks_busy`) when this
+        known busy from an earlier read (a read of stretches, or `BUSY_SAMPLE_EVENTS` lines in one unfiltered
+        window), when their stretch here is `BUSY_SPAN_MS` long or more (a stretch read again from its newest
+        line is short), and those whose rest looks busy (`rest_looks_busy`) when this
         read needs another page. The others are then read on, each from its newest event: CloudWatch's pages
         interleave streams in an order that is not documented (moto's come stream after stream), but each
         stream's events come in time order; one read reaches back to the earliest of them, and each event is
