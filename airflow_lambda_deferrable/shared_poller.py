@@ -81,6 +81,7 @@ from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import (
     INGESTION_HORIZON_MARGIN_MS,
     MIN_CYCLE_SECONDS,
+    MIN_LOOKBACK_MS,
     FullRead,
     Reach,
     ReadPlanner,
@@ -661,9 +662,11 @@ class LogGroupPoller:
             newest = max(newest, await self._route(page, follow=True))
         self.following.end_read()
         self.planner.note_window_rate(read, start_ms=whole_from, end_ms=now_ms)
-        # A stream that brought this many lines in one window (10 s or more) is busy: when its stretch comes to be
-        # read, it is read on its own from the start, not after a page of its lines with FilterLogEvents.
-        self._note_busy([stream for stream, count in per_stream.items() if count >= BUSY_SAMPLE_EVENTS])
+        # A stream that brought this many lines in a window of the usual lookback (10 s; as many a second in a
+        # longer one) is busy: when its stretch comes to be read, it is read on its own from the start, not after
+        # a page of its lines with FilterLogEvents.
+        least = BUSY_SAMPLE_EVENTS * max(1.0, (now_ms - whole_from) / MIN_LOOKBACK_MS)
+        self._note_busy([stream for stream, count in per_stream.items() if count >= least])
         return newest
 
     async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int | None, find_streams: bool) -> int:

@@ -913,6 +913,32 @@ async def test_a_request_that_ended_is_settled_by_the_read_of_its_stretch_and_it
 
 
 @pytest.mark.asyncio
+async def test_a_line_a_full_read_routes_while_the_stretch_is_read_is_not_lost(
+    logs_client, proxy, by_request_lines, monkeypatch
+):
+    # Stretches are read only by full cycles here (every second), right after they route their pages. The
+    # "Task timed out" line is ingested once the trigger has asked for its stretch: the next full read routes
+    # it, then the stretch brings it again, no longer new. It must still decide the verdict.
+    monkeypatch.setattr(read_planner, "LIGHT_READ_GAP_SHARE", 100.0)
+    monkeypatch.setattr(shared_poller, "LIGHT_CYCLE_BATCH_SECONDS", 0.0)
+    after_report = lines.put(
+        logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000
+    )
+    running = asyncio.create_task(
+        first_payload(trigger(1, poll_interval=1.0, settle_seconds=1.0, deadline=time.time() + 120))
+    )
+    poller = await poller_of(GROUP)
+    while not poller.subscriptions or not poller.subscriptions[0].spans:
+        await asyncio.sleep(0.02)
+    lines.put(
+        logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
+    )
+    payload = await asyncio.wait_for(running, 60)
+    assert (payload["status"], payload["message"]) == ("failed", "Task timed out after 3.00 seconds")
+    assert "a print" in [line["message"] for line in payload["lines"]]
+
+
+@pytest.mark.asyncio
 async def test_a_trigger_that_follows_its_stream_still_has_its_settle_window_ended_by_a_full_read(
     logs_client, proxy, monkeypatch, many_ids
 ):
@@ -931,13 +957,13 @@ async def test_a_trigger_that_follows_its_stream_still_has_its_settle_window_end
 async def test_a_stream_busy_in_a_window_read_has_its_stretch_read_on_its_own_from_the_start(
     logs_client, proxy, many_ids, monkeypatch
 ):
-    # The first full read is unfiltered and brings 150 prints of stream "chatty" in one window: it is busy.
+    # The first full read is unfiltered and brings 300 prints of stream "chatty" in one window: it is busy.
     # The next reads are filtered, so its stretch (12 s) is read on request: with GetLogEvents at once,
     # not first with FilterLogEvents until a read of stretches tells it busy.
     unfiltered = iter([True])
     monkeypatch.setattr(read_planner.ReadPlanner, "read_unfiltered", lambda planner, **_: next(unfiltered, False))
     at = lines.now_ms() - 15_000
-    prints = [(at + 1 + index * 80, f"chatter {index}") for index in range(150)]
+    prints = [(at + 1 + index * 40, f"chatter {index}") for index in range(300)]
     body = printing_invocation(1, [])
     lines.put_at(
         logs_client,
@@ -945,7 +971,8 @@ async def test_a_stream_busy_in_a_window_read_has_its_stretch_read_on_its_own_fr
         [(at, body[0]), (at + 1, body[1]), *prints, *((at + 12_100 + n, line) for n, line in enumerate(body[2:]))],
         stream="chatty",
     )
-    payload = await asyncio.wait_for(first_payload(trigger(1, invoked_at=at / 1000 - 1)), 60)
+    # (No clock skew: the first window spans 16 s, from the invocation to now.)
+    payload = await asyncio.wait_for(first_payload(trigger(1, invoked_at=at / 1000 - 1, clock_skew_seconds=0.0)), 60)
     assert payload["status"] == "success"
     assert [line["message"] for line in payload["lines"] if line["message"].startswith("chatter ")] == [
         message for _, message in prints
