@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from moto.logs.models import LogStream
@@ -884,6 +885,25 @@ def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_a
     assert not rest_looks_busy(150, None, 0, 60_000)
 
 
+async def timed_out_once_the_trigger_is(
+    logs_client, one: LambdaInvocationTrigger, ready: Callable[[shared_poller.Subscription], bool]
+) -> tuple[dict, int]:
+    """Run `one` on invocation 1 (ended, one print, 5 s ago) in stream "one"; once its subscription is `ready`,
+    ingest the older runtimes' "Task timed out" line just after its REPORT. Return the payload and where
+    that line sits."""
+    after_report = lines.put(
+        logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000
+    )
+    running = asyncio.create_task(first_payload(one))
+    poller = await poller_of(GROUP)
+    while not poller.subscriptions or not ready(poller.subscriptions[0]):
+        await asyncio.sleep(0.02)
+    lines.put(
+        logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
+    )
+    return await asyncio.wait_for(running, 60), after_report
+
+
 @pytest.mark.asyncio
 async def test_a_request_that_ended_is_settled_by_the_read_of_its_stretch_and_its_tail_not_by_a_full_read(
     logs_client, proxy, by_request_lines, monkeypatch
@@ -893,18 +913,10 @@ async def test_a_request_that_ended_is_settled_by_the_read_of_its_stretch_and_it
     # The older runtimes' "Task timed out" line, written after REPORT and ingested after the only full
     # read, is found there and decides the verdict.
     monkeypatch.setattr(read_planner, "LIGHT_READ_GAP_SHARE", 0.0)
-    after_report = lines.put(
-        logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000
-    )
     one = trigger(1, poll_interval=60.0, settle_seconds=5.0, deadline=time.time() + 120)
-    running = asyncio.create_task(first_payload(one))
-    poller = await poller_of(GROUP)
-    while not poller.subscriptions or poller.subscriptions[0].cycles < 1:
-        await asyncio.sleep(0.05)
-    lines.put(
-        logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
+    payload, after_report = await timed_out_once_the_trigger_is(
+        logs_client, one, lambda subscription: subscription.cycles >= 1
     )
-    payload = await asyncio.wait_for(running, 60)
     assert (payload["status"], payload["message"]) == ("failed", "Task timed out after 3.00 seconds")
     assert "a print" in [line["message"] for line in payload["lines"]]
     assert len(full_reads(proxy)) == 1
@@ -921,19 +933,8 @@ async def test_a_line_a_full_read_routes_while_the_stretch_is_read_is_not_lost(
     # it, then the stretch brings it again, no longer new. It must still decide the verdict.
     monkeypatch.setattr(read_planner, "LIGHT_READ_GAP_SHARE", 100.0)
     monkeypatch.setattr(shared_poller, "LIGHT_CYCLE_BATCH_SECONDS", 0.0)
-    after_report = lines.put(
-        logs_client, GROUP, printing_invocation(1, ["a print"]), stream="one", at=lines.now_ms() - 5_000
-    )
-    running = asyncio.create_task(
-        first_payload(trigger(1, poll_interval=1.0, settle_seconds=1.0, deadline=time.time() + 120))
-    )
-    poller = await poller_of(GROUP)
-    while not poller.subscriptions or not poller.subscriptions[0].spans:
-        await asyncio.sleep(0.02)
-    lines.put(
-        logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
-    )
-    payload = await asyncio.wait_for(running, 60)
+    one = trigger(1, poll_interval=1.0, settle_seconds=1.0, deadline=time.time() + 120)
+    payload, _ = await timed_out_once_the_trigger_is(logs_client, one, lambda subscription: bool(subscription.spans))
     assert (payload["status"], payload["message"]) == ("failed", "Task timed out after 3.00 seconds")
     assert "a print" in [line["message"] for line in payload["lines"]]
 
