@@ -128,6 +128,8 @@ def summarize(
         "get_events_throttled": proxy.get("get_events_throttled", 0),
         "bytes_downloaded": proxy.get("filter_bytes", 0) + proxy.get("get_events_bytes", 0),
         "bytes_logged": plan.bytes_logged(),
+        "bytes_reread": (proxy.get("downloads") or {}).get("reread_bytes"),
+        "downloads_by_kind": (proxy.get("downloads") or {}).get("by_kind") or {},
         "calls_per_invocation": proxy["filter_calls"] / n,
         "latency_p50": percentile(latencies, 0.50),
         "latency_p95": percentile(latencies, 0.95),

@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-FILTER_TARGET = "Logs_20140328.FilterLogEvents"
-GET_EVENTS_TARGET = "Logs_20140328.GetLogEvents"
+from benchmarks.download_ledger import FILTER_TARGET, GET_EVENTS_TARGET, DownloadLedger
+
 # GetLogEvents' own quota: 10 requests per second per account and region (no other tenant takes a share here).
 GET_EVENTS_RATE = 10
 THROTTLING_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
@@ -55,6 +55,7 @@ class QuotaProxy:
         self.get_events_calls = 0
         self.get_events_throttled = 0
         self.get_events_bytes = 0
+        self.downloads = DownloadLedger()
         self._get_events_admitted: deque[float] = deque()
         self.tenant_calls = 0
         self.tenant_throttled = 0
@@ -116,6 +117,7 @@ class QuotaProxy:
             "get_events_bytes": self.get_events_bytes,
             "tenant_calls": self.tenant_calls,
             "tenant_throttled": self.tenant_throttled,
+            "downloads": self.downloads.stats(),
         }
 
     async def _other_tenants(self) -> None:
@@ -185,6 +187,8 @@ class QuotaProxy:
                 self.filter_bytes += len(payload)
             elif target == GET_EVENTS_TARGET:
                 self.get_events_bytes += len(payload)
+            if target in (FILTER_TARGET, GET_EVENTS_TARGET) and answer.status == 200:
+                self.downloads.note(target, body, payload)
             answer_headers = {
                 key: value for key, value in answer.headers.items() if key.lower() not in _SKIPPED_HEADERS
             }

@@ -54,6 +54,7 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
         stats = enforcer.proxy.stats()
 
     assert throttled >= 5
+    assert stats.pop("downloads")["by_kind"]["window"]["events"] == 0
     assert stats | {"filter_bytes": 0} == {
         "filter_calls": 10,
         "throttled": throttled,
@@ -67,6 +68,36 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
     }
     # The answers of the calls let through are counted (an empty page is still a JSON body).
     assert stats["filter_bytes"] >= (10 - throttled) * len('{"events": []}')
+
+
+def test_enforcer_counts_what_each_kind_of_read_downloads_again(moto: str) -> None:
+    logs = boto3.client("logs", region_name=REGION, endpoint_url=moto)
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="a")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="a",
+        logEvents=[{"timestamp": now_ms + k, "message": f"line {k}"} for k in range(5)],
+    )
+    with ThreadedQuotaProxy(moto) as enforcer:
+        client = boto3.client("logs", region_name=REGION, endpoint_url=enforcer.url)
+        client.filter_log_events(logGroupName=LOG_GROUP, startTime=now_ms + 3)  # lines 3 and 4
+        client.get_log_events(logGroupName=LOG_GROUP, logStreamName="a", startTime=now_ms, startFromHead=True)
+        client.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=["a"], filterPattern="line")
+        downloads = enforcer.proxy.stats()["downloads"]
+
+    by_kind = downloads["by_kind"]
+    assert {kind: (counts["events"], counts["reread_events"]) for kind, counts in by_kind.items()} == {
+        "window": (2, 0),
+        "stream": (5, 2),
+        "filtered": (5, 5),
+    }
+    assert 0 < by_kind["stream"]["reread_bytes"] < by_kind["stream"]["bytes"]
+    # An answer that brought nothing new was re-read whole (each event's share rounded to a byte).
+    assert abs(by_kind["filtered"]["reread_bytes"] - by_kind["filtered"]["bytes"]) <= 5
+    assert downloads["reread_bytes"] == sum(counts["reread_bytes"] for counts in by_kind.values())
+    assert downloads["stream_events"] == {"a": {"window": 2, "stream": 5, "filtered": 5}}
 
 
 def test_other_tenants_take_their_share_of_the_quota() -> None:
