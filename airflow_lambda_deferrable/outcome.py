@@ -231,6 +231,10 @@ class InvocationLog:
         """Return (stream, start, end) of our request's finished stretches, to fetch whole."""
         return [(stream, span.start, span.end) for stream, span in self._spans.items() if span.end is not None]
 
+    def open_spans(self) -> dict[str, int]:
+        """Return stream: start of our request's stretches that have not ended (the request runs there)."""
+        return {stream: span.start for stream, span in self._spans.items() if span.end is None}
+
     def best_failure(self) -> Failure | None:
         """Return the failure sign that names the cause best (the first of the highest rank)."""
         failures = [line.failure for line in self.failure_lines() if line.failure is not None]

@@ -32,7 +32,11 @@ timestamps milliseconds, so tests drive every rule with made-up times and no sle
   (a restarted trigger) are caught up by a search for their ids. A delay counts once, when its event is
   first read (`is_news`), not each time the overlapping windows bring it again.
 * **Patterns or window.** A read of the whole window costs its pages; OR-patterns of the ids cost one
-  read per pattern group. The window's event rate, measured on each unfiltered read, picks the cheaper.
+  read per pattern group. The window's event rate, measured on each unfiltered read, picks the cheaper,
+  and the window is read whole only while it fits in `MAX_WINDOW_PAGES`: each line comes again with every
+  read whose window still holds it, with its stream's name and an event id, while a filtered read brings
+  a line without ids once, with its request's stretch (at volume, unfiltered reads of two pages were a
+  tenth of the bytes downloaded).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
 MAX_BACKOFF_DOUBLINGS = 16
 EVENTS_PER_PAGE = 10_000
+MAX_WINDOW_PAGES = 1
 
 
 @dataclass(frozen=True)
@@ -223,15 +228,23 @@ class ReadPlanner:
 
     def read_unfiltered(self, *, start_ms: int, now_ms: int, pattern_groups: int) -> bool:
         """Whether to read the window without a pattern: its pages (at the rate measured) cost no more
-        calls than one read per pattern group. Before any measure, only when there are several groups."""
+        calls than one read per pattern group, and no more than `MAX_WINDOW_PAGES`. Before any measure, only
+        when there are several groups."""
         if self.events_per_ms is None:
             return pattern_groups > 1
         pages = max(1, math.ceil(self.events_per_ms * max(now_ms - start_ms, 1) / EVENTS_PER_PAGE))
-        return pages <= pattern_groups
+        return pages <= min(pattern_groups, MAX_WINDOW_PAGES)
 
     def note_window_rate(self, events: int, *, start_ms: int, end_ms: int) -> None:
         """Remember how many events an unfiltered read found per millisecond of window."""
         self.events_per_ms = events / max(end_ms - start_ms, 1)
+
+    def note_window_needs_more_pages(self, pages: int, *, start_ms: int, end_ms: int) -> None:
+        """Remember that an unfiltered read of this window stopped after `pages` pages, more to come: its rate
+        is at least that of one page more in the usual lookback (`MIN_LOOKBACK_MS`), or in the window if
+        shorter, so that no usual window is read unfiltered again (after a sweep's long window stopped, the
+        next short one would be, and stop too)."""
+        self.events_per_ms = (pages + 1) * EVENTS_PER_PAGE / max(min(end_ms - start_ms, MIN_LOOKBACK_MS), 1)
 
     def is_news(self, timestamp_ms: int, ingested_ms: int) -> bool:
         """Whether the last whole full read could not have brought this event: it was ingested after that

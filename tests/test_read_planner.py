@@ -164,14 +164,28 @@ def test_newcomers_within_the_allowance_are_read_from_their_start_older_ones_cau
         (None, 2, True),
         (5_000, 1, True),  # one page of window
         (25_000, 2, False),  # three pages of window against two pattern calls
-        (25_000, 3, True),
+        (15_000, 3, False),  # two pages of window: read filtered though three patterns cost more calls
+        (25_000, 3, False),
     ],
 )
-def test_patterns_or_window_whichever_costs_fewer_calls(events, pattern_groups, unfiltered):
+def test_patterns_or_window_whichever_costs_fewer_calls_and_the_window_only_while_it_fits_one_page(
+    events, pattern_groups, unfiltered
+):
     planner = ReadPlanner()
     if events is not None:
         planner.note_window_rate(events, start_ms=0, end_ms=10_000)
     assert planner.read_unfiltered(start_ms=0, now_ms=10_000, pattern_groups=pattern_groups) is unfiltered
+
+
+def test_a_window_read_stopped_after_its_first_page_is_read_filtered_next():
+    planner = ReadPlanner()
+    planner.note_window_needs_more_pages(1, start_ms=0, end_ms=10_000)
+    assert not planner.read_unfiltered(start_ms=0, now_ms=10_000, pattern_groups=5)
+    # A sweep's window of two minutes stopped: the usual ten seconds are not read unfiltered either.
+    planner.note_window_needs_more_pages(1, start_ms=0, end_ms=120_000)
+    assert not planner.read_unfiltered(start_ms=110_000, now_ms=120_000, pattern_groups=5)
+    planner.note_window_rate(3_000, start_ms=0, end_ms=10_000)  # a whole read of one page: unfiltered again
+    assert planner.read_unfiltered(start_ms=0, now_ms=10_000, pattern_groups=2)
 
 
 def test_only_a_whole_read_moves_the_window_on():

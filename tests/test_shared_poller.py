@@ -8,10 +8,11 @@ import re
 import time
 from collections.abc import Callable
 
+import aiobotocore.session
 import pytest
-from moto.logs.models import LogStream
+from moto.logs.models import LogGroup, LogStream
 
-from airflow_lambda_deferrable import filter_patterns, read_planner, shared_poller
+from airflow_lambda_deferrable import busy_streams, filter_patterns, read_planner, shared_poller
 from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable.filter_patterns import or_patterns
 from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
@@ -20,7 +21,7 @@ from airflow_lambda_deferrable.routing import StreamStretches
 from airflow_lambda_deferrable.shared_poller import RequestBudget
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
-from tests.conftest import aws_connection
+from tests.conftest import REGION, aws_connection
 from tests.fault_proxy import FaultProxy
 
 GROUP = "/aws/lambda/example-lambda-function"
@@ -875,8 +876,22 @@ async def test_a_busy_stream_read_with_partly_full_pages_is_read_to_the_token_th
     assert len(reads_of_streams) > 15_000 // 700  # the rest of the busy stream, 700 events a call
 
 
+def test_a_page_is_asked_again_within_a_second_first_then_later_and_later():
+    longest = [shared_poller.page_retry_pause(retries, draw=lambda low, high: high) for retries in range(1, 7)]
+    assert longest == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert shared_poller.page_retry_pause(1, draw=lambda low, high: low) == read_planner.MIN_CYCLE_SECONDS
+
+
+def test_a_page_that_holds_half_of_what_cloudwatch_puts_in_one_is_full():
+    # CloudWatch answers short or empty pages with more to come when it stops searching: not a busy window.
+    assert not shared_poller.fills_a_page([{"message": "x"}] * 10)
+    assert shared_poller.fills_a_page([{"message": "x"}] * (shared_poller.PAGE_EVENTS // 2))
+    long_line = {"message": "x" * 100_000}
+    assert shared_poller.fills_a_page([long_line] * 6) and not shared_poller.fills_a_page([long_line] * 4)
+
+
 def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_at_its_rate_so_far():
-    rest_looks_busy = shared_poller.rest_looks_busy
+    rest_looks_busy = busy_streams.rest_looks_busy
     assert rest_looks_busy(200, 2_000, 0, 60_000)  # 100 a second, 58 s to go
     assert rest_looks_busy(200, 0, 0, 60_000)  # 200 in one millisecond
     assert not rest_looks_busy(5_000, 59_900, 0, 60_000)  # almost all read: 8 left at that rate
@@ -980,3 +995,104 @@ async def test_a_stream_busy_in_a_window_read_has_its_stretch_read_on_its_own_fr
     ]
     assert [request["logStreamName"] for request in get_events_reads(proxy)][:1] == ["chatty"]
     assert not stream_reads(proxy)
+
+
+@pytest.mark.parametrize("first_sample_throttled", [False, True])
+@pytest.mark.asyncio
+async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_get_log_events_alone(
+    logs_client, proxy, by_request_lines, monkeypatch, caplog, first_sample_throttled
+):
+    # Read by request lines, a request's lines without ids come with its stretch when it ends. A sample of
+    # one second of its stream while it runs finds 20 lines: busy. Its stretch is then read with GetLogEvents
+    # from the start, not first with FilterLogEvents (one page of its 400 prints would not tell it busy).
+    at = lines.now_ms() - 20_000
+    body = printing_invocation(1, [])
+    prints = [(at + 2 + index * 50, f"chatter {index}") for index in range(400)]  # 20 a second, up to now
+    # The slice sampled: one second of the prints, whenever the sample comes (a loaded machine may be late).
+    monkeypatch.setattr(shared_poller, "sample_slice", lambda now_ms: (at + 10_000, at + 10_999))
+    if first_sample_throttled:  # a sample is asked once: it is skipped, and the next full read samples again
+        proxy.fail_next("FilterLogEvents", 1, body_contains=str(at + 10_000))
+    lines.put_at(logs_client, GROUP, [(at, body[0]), (at + 1, body[1]), *prints], stream="chatty")
+    running = asyncio.create_task(
+        first_payload(trigger(1, invoked_at=at / 1000 - 1, deadline=time.time() + 60, max_lines=1_000))
+    )
+    poller = await poller_of(GROUP)
+
+    async def sampled() -> None:
+        while ("chatty", at) not in poller.sampled:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(sampled(), 30)
+    end_at = lines.now_ms()
+    lines.put_at(logs_client, GROUP, [(end_at + n, line) for n, line in enumerate(body[2:])], stream="chatty")
+    payload = await asyncio.wait_for(running, 60)
+
+    assert payload["status"] == "success"
+    assert [line["message"] for line in payload["lines"] if line["message"].startswith("chatter ")] == [
+        message for _, message in prints
+    ]
+    # FilterLogEvents named the stream once: the sample's slice of one second.
+    samples = 1 + first_sample_throttled
+    named = [(request["logStreamNames"], request["endTime"] - request["startTime"]) for request in stream_reads(proxy)]
+    assert named == [(["chatty"], busy_streams.SAMPLE_SLICE_MS - 1)] * samples
+    assert "chatty" in poller.busy_streams
+    reads_of_streams = get_events_reads(proxy)
+    assert reads_of_streams[0]["startTime"] == at
+    assert {request["logStreamName"] for request in reads_of_streams} == {"chatty"}
+    budget = shared_poller.registry().budget
+    assert budget.calls_by_kind["sample"] == samples
+    assert budget.throttled_calls == first_sample_throttled  # the budget saw the throttling answer
+    assert caplog.text.count("sample of running requests' streams failed") == first_sample_throttled
+
+
+@pytest.mark.asyncio
+async def test_a_window_with_more_pages_than_a_filtered_read_costs_calls_is_left_for_the_filtered_read(
+    logs_client, proxy, many_ids, monkeypatch
+):
+    # The first full read is unfiltered (nothing measured yet, and the ids need two patterns). moto answers 300
+    # events a page here, and the window holds 1,000 prints: after one page the read stops, and the window
+    # is read by request lines; the prints come with the request's stretch.
+    real_filter_log_events = LogGroup.filter_log_events
+
+    def pages_of_300(group, name, streams, start, end, limit, token, pattern, interleaved):
+        return real_filter_log_events(group, name, streams, start, end, 300, token, pattern, interleaved)
+
+    monkeypatch.setattr(LogGroup, "filter_log_events", pages_of_300)
+    monkeypatch.setattr(shared_poller, "PAGE_EVENTS", 600)  # 300 events fill half a page: a full one
+    at = lines.now_ms() - 9_000
+    body = printing_invocation(1, [])
+    prints = [(at + 2 + index * 8, f"chatter {index}") for index in range(1_000)]
+    tail = [(at + 8_100 + n, line) for n, line in enumerate(body[2:])]
+    lines.put_at(logs_client, GROUP, [(at, body[0]), (at + 1, body[1]), *prints, *tail], stream="chatty")
+    payload = await asyncio.wait_for(first_payload(trigger(1, invoked_at=at / 1000 - 1, max_lines=2_000)), 60)
+
+    assert payload["status"] == "success"
+    assert [line["message"] for line in payload["lines"] if line["message"].startswith("chatter ")] == [
+        message for _, message in prints
+    ]
+    patterns = [request.get("filterPattern") for _, request in full_reads(proxy)]
+    assert patterns[:2] == [None, filter_patterns.REQUEST_LINES_PATTERN]
+    assert shared_poller.registry().budget.calls_by_kind["window"] == 1  # one page, and never unfiltered again
+
+
+@pytest.mark.asyncio
+async def test_a_stream_a_stretch_was_left_to_is_read_up_to_now_before_following_ends(logs_client, proxy):
+    # A subscriber that follows its stream leaves its stretch to the reads that follow it (`fetch_span` brings
+    # nothing) and does not ask again. When following ends (the group is read filtered from now on), the
+    # stream is read from where it is complete: lines no read had brought yet still reach the subscriber.
+    at = lines.now_ms() - 5_000
+    lines.put_at(logs_client, GROUP, [(at, "first print"), (at + 1_000, "second print")], stream="followed")
+    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
+    subscription = shared_poller.Subscription(
+        poller=poller, terms=["corr-1"], start_ms=at - 1_000, ingestion_allowance_ms=120_000, poll_interval=5.0
+    )
+    poller.following.start(subscription, "followed", at)  # complete up to just before `at`
+    assert await subscription.fetch_span("followed", at, at + 2_000) == []
+    assert poller.left_to_following == {"followed"}
+    session = aiobotocore.session.get_session()
+    async with session.create_client(
+        "logs", region_name=REGION, endpoint_url=proxy.url, aws_access_key_id="x", aws_secret_access_key="x"
+    ) as client:
+        await poller._stop_following(client)
+    assert [event["message"] for event in subscription.take_new()] == ["first print", "second print"]
+    assert poller.following.streams == 0 and not poller.left_to_following

@@ -256,6 +256,7 @@ class LogLines:
             )
         for request_id in sorted(log.request_ids):
             subscription.watch(request_id)
+        subscription.note_running(log.open_spans())
         return accepted
 
 
