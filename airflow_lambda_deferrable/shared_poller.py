@@ -658,7 +658,11 @@ class LogGroupPoller:
         newest = 0
         while self.left_to_following:
             streams, self.left_to_following = self.left_to_following, set()
-            newest = max(newest, await self._read_behind(client, int(self._clock() * 1000), only=streams))
+            try:
+                newest = max(newest, await self._read_behind(client, int(self._clock() * 1000), only=streams))
+            except BaseException:
+                self.left_to_following |= streams  # the cycle fails; the next one reads them again
+                raise
         self.following.clear()
         return newest
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import aiobotocore.session
 import pytest
+from botocore.exceptions import ClientError
 from moto.logs.models import LogGroup, LogStream
 
 from airflow_lambda_deferrable import busy_streams, filter_patterns, read_planner, shared_poller
@@ -1089,10 +1090,14 @@ async def test_a_stream_a_stretch_was_left_to_is_read_up_to_now_before_following
     poller.following.start(subscription, "followed", at)  # complete up to just before `at`
     assert await subscription.fetch_span("followed", at, at + 2_000) == []
     assert poller.left_to_following == {"followed"}
+    proxy.fail_next("FilterLogEvents", 1, code="ExpiredTokenException", message="expired")
     session = aiobotocore.session.get_session()
     async with session.create_client(
         "logs", region_name=REGION, endpoint_url=proxy.url, aws_access_key_id="x", aws_secret_access_key="x"
     ) as client:
+        with pytest.raises(ClientError):  # the cycle fails (a fresh client is made): nothing is forgotten
+            await poller._stop_following(client)
+        assert poller.left_to_following == {"followed"} and poller.following.streams == 1
         await poller._stop_following(client)
     assert [event["message"] for event in subscription.take_new()] == ["first print", "second print"]
     assert poller.following.streams == 0 and not poller.left_to_following
