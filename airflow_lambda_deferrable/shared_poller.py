@@ -93,6 +93,7 @@ from airflow_lambda_deferrable.log_source import (
 )
 from airflow_lambda_deferrable.loop_turns import LoopTurns
 from airflow_lambda_deferrable.read_planner import (
+    EVENTS_PER_PAGE,
     INGESTION_HORIZON_MARGIN_MS,
     MAX_WINDOW_PAGES,
     MIN_CYCLE_SECONDS,
@@ -123,8 +124,8 @@ MAX_STREAMS_PER_CALL = 100
 # after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
 MAX_PAGE_RETRIES = 6
 MAX_PAGE_PAUSE_SECONDS = 8.0
-# What one page of FilterLogEvents holds at most: events, or bytes (each event's message and 26 bytes).
-PAGE_EVENTS = 10_000
+# What one page of FilterLogEvents holds at most in bytes (each event's message and 26 bytes); in events,
+# `read_planner.EVENTS_PER_PAGE`.
 PAGE_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
 
@@ -1122,7 +1123,7 @@ def page_retry_pause(retries: int, draw: Callable[[float, float], float] = rando
 def fills_a_page(page: list[dict[str, Any]]) -> bool:
     """Whether a page holds half of what CloudWatch puts in one (10,000 events, or 1 MB counting 26 bytes per
     event): it also answers short or empty pages with more to come when it stops searching."""
-    if len(page) >= PAGE_EVENTS // 2:
+    if len(page) >= EVENTS_PER_PAGE // 2:
         return True
     return sum(len(str(event.get("message", ""))) + EVENT_OVERHEAD_BYTES for event in page) >= PAGE_BYTES // 2
 

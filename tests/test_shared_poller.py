@@ -886,7 +886,7 @@ def test_a_page_is_asked_again_within_a_second_first_then_later_and_later():
 def test_a_page_that_holds_half_of_what_cloudwatch_puts_in_one_is_full():
     # CloudWatch answers short or empty pages with more to come when it stops searching: not a busy window.
     assert not shared_poller.fills_a_page([{"message": "x"}] * 10)
-    assert shared_poller.fills_a_page([{"message": "x"}] * (shared_poller.PAGE_EVENTS // 2))
+    assert shared_poller.fills_a_page([{"message": "x"}] * (read_planner.EVENTS_PER_PAGE // 2))
     long_line = {"message": "x" * 100_000}
     assert shared_poller.fills_a_page([long_line] * 6) and not shared_poller.fills_a_page([long_line] * 4)
 
@@ -1059,7 +1059,7 @@ async def test_a_window_with_more_pages_than_a_filtered_read_costs_calls_is_left
         return real_filter_log_events(group, name, streams, start, end, 300, token, pattern, interleaved)
 
     monkeypatch.setattr(LogGroup, "filter_log_events", pages_of_300)
-    monkeypatch.setattr(shared_poller, "PAGE_EVENTS", 600)  # 300 events fill half a page: a full one
+    monkeypatch.setattr(shared_poller, "EVENTS_PER_PAGE", 600)  # 300 events fill half a page: a full one
     at = lines.now_ms() - 9_000
     body = printing_invocation(1, [])
     prints = [(at + 2 + index * 8, f"chatter {index}") for index in range(1_000)]
