@@ -31,8 +31,18 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from tests.postgres import postgres_url  # noqa: E402, F401 (a fixture: a throwaway PostgreSQL)
 
 MOTO_CONN_ID = "aws_moto"
+# Seconds a test marked `slow` (a real Airflow, a clean virtual environment) may run before pytest-timeout
+# fails it; the others get pyproject.toml's `timeout`. The longest slow test took about 4 minutes here.
+SLOW_TEST_TIMEOUT = 900
 REGION = "us-east-1"
 FUNCTION = "example-lambda-function"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests marked `slow` the longer timeout, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))
 
 
 def aws_connection(endpoint_url: str) -> str:

@@ -24,10 +24,11 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Build the sdist and, from it, the wheel, as `scripts/build-dist` does; return both paths."""
+    """Build the sdist and, from it, the wheel, as `scripts/build-dist` does (setuptools from the lock);
+    return both paths."""
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
         check=True,
         capture_output=True,
         text=True,
