@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.log_lines import json_text_too_deep
 from airflow_lambda_deferrable.outcome import Verdict
 
 # Invoke's DurableExecutionName: 1 to 64 of these characters, unique per account and region.
@@ -45,19 +46,6 @@ def execution_name_for_try(task_id: str, try_key: str) -> str:
     digest = uuid.uuid5(EXECUTION_NAMESPACE, try_key).hex
     readable = re.sub(r"[^a-zA-Z0-9_-]", "_", task_id)[:TASK_ID_CHARS]
     return f"{readable}-{digest}"
-
-
-def try_key_of(ti: Any) -> str:
-    """Return what identifies a task try for naming its execution.
-
-    Names are unique per AWS account and region, and two Airflow deployments sharing an account have the
-    same dag, run and task ids (scheduled run ids are dates): Airflow's task instance id (a UUID, new for
-    each try) tells them apart. Without one (an older or stand-in task instance), the try's coordinates.
-    """
-    ti_id = getattr(ti, "id", None)
-    if ti_id:
-        return f"ti:{ti_id}"
-    return f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{ti.map_index}\n{ti.try_number}"
 
 
 def check_execution_name(name: Any) -> str:
@@ -127,9 +115,10 @@ class ExecutionEnd:
 
 
 def _parsed(result: str | None) -> Any:
-    """Return the execution's result as JSON data when it is JSON, else as the text it is."""
-    if result is None:
-        return None
+    """Return the execution's result as JSON data when it is JSON, else as the text it is (also when it
+    nests deeper than `log_lines.MAX_JSON_DEPTH`: parsing it would exhaust the stack, in the trigger)."""
+    if result is None or json_text_too_deep(result):
+        return result
     try:
         return json.loads(result)
     except ValueError:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH, json_text_too_deep, json_value_too_deep
 
 INVOCATION_TYPES = ("Event", "RequestResponse")
 # Lambda's payload quotas: 6 MB for a synchronous call, 1 MB for an asynchronous one.
@@ -30,12 +31,29 @@ def check_invocation_type(invocation_type: str) -> str:
 
 # Invoke's TenantId (header X-Amz-Tenant-Id): 1 to 256 of these characters.
 TENANT_ID_PATTERN = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+# What Airflow renders a template to when its value is None (``{{ params.tenant }}`` with no tenant).
+RENDERED_NONE = "None"
 
 
 def check_tenant_id(tenant_id: Any) -> str | None:
-    """Return the tenant id (``None`` when none is given), or raise `LambdaInvokeInputError` naming what is wrong."""
+    """Return the tenant id (``None`` when none is given), or raise `LambdaInvokeInputError` naming what is wrong.
+
+    Blank ids are refused, and so is ``"None"``: it is what a template renders when its value is None, so
+    the function would run for a tenant named "None" where the task meant another one, or none. A tenant
+    really named "None" cannot be invoked by this operator.
+    """
     if tenant_id is None or tenant_id == "":
         return None
+    if isinstance(tenant_id, str) and not tenant_id.strip():
+        raise LambdaInvokeInputError(
+            f"tenant_id is blank ({tenant_id!r}): give a tenant id, or leave it unset for a function that does "
+            "not isolate tenants"
+        )
+    if tenant_id == RENDERED_NONE:
+        raise LambdaInvokeInputError(
+            "tenant_id is the string 'None', which is what a template renders when its value is None (say "
+            "{{ params.tenant }} with no tenant given): give the tenant id, or leave tenant_id unset for no tenant"
+        )
     if not isinstance(tenant_id, str) or not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise LambdaInvokeInputError(
             f"tenant_id must be 1-256 of the characters a-z A-Z 0-9 . _ : / = + - @ and space, got {tenant_id!r}"
@@ -54,9 +72,27 @@ def check_correlation_id(correlation_id: Any) -> str:
     return correlation_id
 
 
-def correlation_id_for_try(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
-    """Return the correlation id of one task try: fresh per try, the same whenever it is recomputed."""
-    return str(uuid.uuid5(CORRELATION_NAMESPACE, f"{dag_id}\n{run_id}\n{task_id}\n{map_index}\n{try_number}"))
+def correlation_id_for_try(try_key: str) -> str:
+    """Return the correlation id of one task try: fresh per try, the same whenever it is recomputed.
+
+    :param try_key: what identifies the try (`try_key_of`): Airflow's task instance id, a UUID new for
+        each try, so that two deployments running the same DAG, run and task (a scheduled run's id is its
+        date) never share an id. The id is a UUID (version 5) of that key.
+    """
+    return str(uuid.uuid5(CORRELATION_NAMESPACE, try_key))
+
+
+def try_key_of(ti: Any) -> str:
+    """Return what identifies a task try, for its correlation id and its durable execution's name.
+
+    Airflow's task instance id (a UUID, new for each try) is unique across deployments, where dag, run and
+    task ids are not (scheduled run ids are dates). Without one (an older or stand-in task instance), the
+    try's coordinates.
+    """
+    ti_id = getattr(ti, "id", None)
+    if ti_id:
+        return f"ti:{ti_id}"
+    return f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{ti.map_index}\n{ti.try_number}"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -64,17 +100,77 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def payload_problem(document: Any) -> str | None:
+    """Return what makes a dict payload unsendable before anything recursive (`json.dumps`, `repr`) meets it,
+    or ``None``: nesting deeper than `MAX_JSON_DEPTH` (or containing itself), or a key that JSON would
+    write twice (``{1: "a", "1": "b"}``), at any depth. Lists and tuples are walked the same way."""
+    if json_value_too_deep(document):
+        return (
+            f"payload is nested more than {MAX_JSON_DEPTH} levels deep (MAX_JSON_DEPTH), or contains itself: "
+            "Python's json and Airflow's serializers recurse per level; send deeper data as a JSON string "
+            "inside the payload"
+        )
+    pending: list[tuple[Any, str]] = [(document, "payload")]
+    while pending:
+        item, where = pending.pop()
+        entries = item.items() if isinstance(item, dict) else enumerate(item)
+        names: dict[str, Any] = {}
+        for key, entry in entries:
+            name = _json_key(key) if isinstance(item, dict) else None
+            if name is not None and name in names:
+                return (
+                    f"{where} has the key {name!r} twice once converted to JSON (from {names[name]!r} and "
+                    f"{key!r}): the function would read only one of them"
+                )
+            if name is not None:
+                names[name] = key
+            if isinstance(entry, (dict, list, tuple)):
+                pending.append((entry, f"{where}[{name if name is not None else key!r}]"))
+    return None
+
+
+def _json_key(key: Any) -> str | None:
+    """Return the name `json.dumps` writes for a dict key (``1`` as ``"1"``, ``True`` as ``"true"``), or
+    ``None`` for a key it refuses (the refusal is `build_payload`'s)."""
+    if isinstance(key, str):
+        return key
+    try:
+        return next(iter(json.loads(json.dumps({key: None}))))
+    except (TypeError, ValueError):
+        return None
+
+
+def _decoded(payload: bytes | bytearray) -> str:
+    """Decode a payload as `json.loads` decodes bytes (UTF-8, -16 or -32, told by its first bytes)."""
+    return payload.decode(json.detect_encoding(payload), "surrogatepass")
+
+
 def load_payload(payload: str | bytes | bytearray | dict[str, Any] | None) -> dict[str, Any]:
-    """Return the payload as a JSON object; a JSON string, bytes or a dict are accepted."""
+    """Return the payload as a JSON object; a JSON string, bytes or a dict are accepted.
+
+    Checked before anything recursive meets it: JSON text nested deeper than `MAX_JSON_DEPTH` is refused
+    unparsed, and a dict as `payload_problem` says.
+    """
     if payload is None:
         return {}
     if isinstance(payload, dict):
         loaded: Any = payload
+        problem = payload_problem(payload)
+        if problem:
+            raise LambdaInvokeInputError(f"LambdaInvokeDeferrableOperator: {problem}")
     elif isinstance(payload, (str, bytes, bytearray)):
         try:
-            loaded = json.loads(payload, parse_constant=_refuse_constant)
+            text = payload if isinstance(payload, str) else _decoded(payload)
+            too_deep = json_text_too_deep(text)
+            loaded = None if too_deep else json.loads(text, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as err:
             raise LambdaInvokeInputError(f"LambdaInvokeDeferrableOperator: payload is not valid JSON: {err}") from err
+        if too_deep:
+            raise LambdaInvokeInputError(
+                f"LambdaInvokeDeferrableOperator: payload nests arrays and objects more than {MAX_JSON_DEPTH} "
+                "levels deep (MAX_JSON_DEPTH): Python's json and Airflow's serializers recurse per level; "
+                "send deeper data as a JSON string inside the payload"
+            )
     else:
         raise LambdaInvokeInputError(
             "LambdaInvokeDeferrableOperator: payload must be a JSON string, bytes or a dict, "

@@ -32,6 +32,12 @@ _UNHANDLED = re.compile(r"^\[ERROR\] (?P<type>[A-Za-z_][\w.]*): ?(?P<text>[^\r\n
 # The runtime's text-format handler for the `logging` module: "[LEVEL]\t<time>\t<request id>\t<message>"
 _RUNTIME_LOGGING = re.compile(r"^\[(?P<level>[A-Z]+)\]\t\S+\t(?P<rid>\S+)\t(?P<text>.*)$", re.DOTALL)
 
+# Python's json and Airflow's serializers (trigger kwargs, events, XCom, templates) recurse a frame or two per
+# level under the interpreter's 1,000-frame limit, from a stack already deep: real JSON is far shallower.
+MAX_JSON_DEPTH = 100
+# A JSON string, to its closing quote or the text's end (so nothing is scanned twice), or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
+
 
 class Marker(Enum):
     """What a line marks in an invocation's life, if anything."""
@@ -107,7 +113,44 @@ def parse_event(
     return _text_line(base, text, end_marker)
 
 
+def json_text_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Return whether JSON `text` nests arrays and objects deeper than `limit`, without parsing it.
+
+    Linear in the text, and stops at the first level too many; brackets inside strings do not count. Text
+    that is not JSON gets an answer too, whatever it is: `json.loads` refuses it anyway.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        char = text[token.start()]
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def json_value_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Return whether dicts, lists and tuples nest deeper than `limit` in `value`, without recursing
+    (a value that contains itself is too deep)."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list, tuple)) else []
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    return False
+
+
 def _load_json_object(text: str) -> dict[str, Any] | None:
+    """Return the JSON object `text` holds, or ``None``: not JSON, not an object, or nested deeper than
+    `MAX_JSON_DEPTH` (then the line is plain text, like anything a function prints)."""
+    if json_text_too_deep(text):
+        return None
     try:
         loaded = json.loads(text)
     except ValueError:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
+from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import conf
@@ -22,7 +23,6 @@ from airflow_lambda_deferrable.durable_execution import (
     execution_name_for_try,
     execution_timeout_of,
     is_qualified,
-    try_key_of,
 )
 from airflow_lambda_deferrable.exceptions import (
     LambdaDurableExecutionFailed,
@@ -38,8 +38,12 @@ from airflow_lambda_deferrable.invocation_request import (
     check_tenant_id,
     correlation_id_for_try,
     describe_payload,
+    payload_problem,
+    try_key_of,
 )
 from airflow_lambda_deferrable.links import LambdaDurableExecutionLink, LambdaInvocationLogsLink
+from airflow_lambda_deferrable.log_groups import check_log_group_name, default_log_group, describe_answer, named_in
+from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH, json_text_too_deep
 from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.outcome import KnownResult
@@ -58,7 +62,7 @@ from airflow_lambda_deferrable.settings import (
     deadline_for,
     problems_with,
 )
-from airflow_lambda_deferrable.task_log_lines import RESUMED_LABEL, task_log_line
+from airflow_lambda_deferrable.task_log_lines import RESUMED_LABEL, detail_lines, escaped, task_log_line
 from airflow_lambda_deferrable.trigger_event import MAX_RESULT_BYTES, InvocationReport, carry_result
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 
@@ -76,6 +80,9 @@ LAMBDA_DEFAULT_MAX_EVENT_AGE_SECONDS = 21_600
 
 # A synchronous invoke of a durable function answers within this (Lambda's limit), else the invocation goes on.
 DURABLE_SYNC_LIMIT_SECONDS = 900
+
+# What CloudWatch Logs answers a caller not allowed to call DescribeLogGroups: the group stays unchecked.
+ACCESS_DENIED_CODES = ("AccessDeniedException", "AccessDenied")
 
 # Set in the environment, `[operators] default_deferrable` is the deployment's own choice (see `default_deferrable`).
 DEFAULT_DEFERRABLE_ENV = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
@@ -186,7 +193,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.invocation_type = check_invocation_type(invocation_type)
         self.correlation_id = correlation_id
         self.correlation_id_key = correlation_id_key
-        self.log_group = log_group
+        self.log_group = log_group if log_group is None else self._checked_log_group(log_group)
         self.end_marker = end_marker
         self.poll_interval = poll_interval
         self.settle_seconds = settle_seconds
@@ -208,6 +215,9 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             self.end_marker_level = lambda_level(end_marker_level)
         except ValueError as err:
             raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: end_marker_level {err}") from err
+        if isinstance(payload, (dict, list, tuple)) and (problem := payload_problem(payload)):
+            # Before `repr` below (and Airflow's templating), which recurse into the payload.
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: {problem}")
         # Templates are rendered later; an id given without the try number in it is the same in every try.
         self._given_id_varies_per_try = "try_number" in repr((correlation_id, payload))
         self._check_tuning()
@@ -232,6 +242,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         tenant_id = self._check_tenant(configuration)
         hidden_success_allowed = self._check_logging_controls(configuration)
         log_group = self.log_group or self._log_group_of(configuration)
+        self._check_log_group(log_group, configuration)
         execution_timeout = execution_timeout_of(configuration)
         execution_name = self._execution_name(context, durable=execution_timeout is not None)
         # A durable execution runs for its own timeout, over many invocations of the function.
@@ -354,17 +365,18 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         if report.durable_execution_name:
             who += f", durable execution {report.durable_execution_name}"
         if report.status == "success":
-            self.log.info("%s succeeded: %s", who, report.message)
+            self.log.info("%s succeeded: %s", who, escaped(report.message))
             if self.invocation_type == "RequestResponse" or report.durable_execution_arn:
                 return self._result_of(report, result)
             identity = {"request_id": report.request_id, "correlation_id": report.correlation_id}
             return identity | ({"tenant_id": report.tenant_id} if report.tenant_id else {})
         if report.error and report.error.get("detail"):
-            self.log.error("%s error detail:\n%s", who, report.error["detail"])
+            self.log.error("%s error detail:%s", who, detail_lines(report.error["detail"]))
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
         if report.status == "failed" and report.durable_execution_arn:
-            raise LambdaDurableExecutionFailed(f"{who} {verb}: {report.message}")
-        raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {report.message}")
+            raise LambdaDurableExecutionFailed(f"{who} {verb}: {escaped(report.message)}")
+        # The cause is in the function's own words, escaped: Airflow logs the exception into the task log.
+        raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {escaped(report.message)}")
 
     def on_kill(self) -> None:
         """Stop the durable execution this task started, if it is still followed from the worker.
@@ -435,7 +447,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         if not isinstance(self.function_name, str) or not self.function_name.strip():
             raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: function_name is empty")
         ti = context["ti"]
-        default_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+        default_id = correlation_id_for_try(try_key_of(ti))
         payload, correlation_id = build_payload(
             self.payload,
             correlation_id=self.correlation_id,
@@ -469,6 +481,69 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     def _log_group_of(configuration: dict[str, Any]) -> str:
         custom = (configuration.get("LoggingConfig") or {}).get("LogGroup")
         return custom or f"/aws/lambda/{configuration['FunctionName']}"
+
+    def _checked_log_group(self, log_group: Any) -> str:
+        """Refuse at parse time a `log_group` CloudWatch Logs could not hold: the task would wait out its deadline."""
+        try:
+            return check_log_group_name(log_group)
+        except LambdaInvokeInputError as err:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: {err}") from None
+
+    def _check_log_group(self, log_group: str, configuration: dict[str, Any]) -> None:
+        """Before invoking, refuse a `log_group` that does not exist and that Lambda will not create, since it
+        writes the function's lines elsewhere; warn of the function's own custom group missing.
+
+        Lambda creates the group it writes to (``/aws/lambda/<name>``, or its ``LoggingConfig.LogGroup``) on
+        the first write, given the execution role's ``logs:CreateLogGroup``: only the default one is not asked
+        about. Access denied on ``DescribeLogGroups`` leaves the group unchecked, with a warning.
+        """
+        function = configuration["FunctionName"]
+        if log_group == default_log_group(function):
+            return
+        who = f"{type(self).__name__} {self.task_id}"
+        request = {"logGroupNamePrefix": log_group}
+        try:
+            answer = self._logs_client().describe_log_groups(**request)
+        except ClientError as err:
+            message = err.response.get("Error", {}).get("Message", err)
+            if error_code(err) not in ACCESS_DENIED_CODES:
+                raise LambdaInvokeError(
+                    f"{who}: DescribeLogGroups of {log_group} (the log group of {self.function_name}) failed with "
+                    f"{error_code(err)}: {message}"
+                ) from err
+            self.log.warning(
+                "%s: log group %s of %s could not be checked (DescribeLogGroups: %s: %s); invoking anyway",
+                who,
+                log_group,
+                self.function_name,
+                error_code(err),
+                message,
+            )
+            return
+        if named_in(answer, log_group):
+            return
+        own = self._log_group_of(configuration)
+        answered = f"DescribeLogGroups (logGroupNamePrefix {log_group}) answered {describe_answer(answer)}"
+        if log_group != own:
+            raise LambdaInvokeInputError(
+                f"{who}: {self.function_name} was not invoked: log group {log_group} (log_group) does not exist, "
+                f"and nothing will create it: Lambda writes {function}'s lines to {own}. {answered}"
+            )
+        self.log.warning(
+            "%s: log group %s (LoggingConfig.LogGroup of %s) does not exist yet: Lambda creates it on the "
+            "function's first write if its execution role may (logs:CreateLogGroup); otherwise the task waits "
+            "out its deadline. %s",
+            who,
+            log_group,
+            self.function_name,
+            answered,
+        )
+
+    def _logs_client(self) -> Any:
+        """Return a CloudWatch Logs client on the operator's connection, region and botocore config."""
+        return AwsLogsHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+        ).conn
 
     def _warn_about_async_config(self) -> None:
         """Warn when Lambda may retry a failed event, or keep it queued longer than this task waits for it."""
@@ -600,14 +675,31 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         return response
 
     def _read_response(self, response: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
-        """Return what a ``RequestResponse`` call said (for the trigger) and its result (for XCom)."""
+        """Return what a ``RequestResponse`` call said (for the trigger) and its result (for XCom).
+
+        Invoke has run, so no shape of result may fail the task (its retry would run the function again): a
+        result nested deeper than `MAX_JSON_DEPTH` is returned as its JSON text, a string, with a warning, as
+        a result that is not JSON is; parsed, it would fail Python's json or Airflow's serializers.
+        """
         if self.invocation_type != "RequestResponse":
             return None, None
         body = response["Payload"].read().decode("utf-8", "replace") if response.get("Payload") else ""
-        try:
-            parsed: Any = json.loads(body, parse_constant=_refuse_constant) if body else None
-        except ValueError:
-            parsed = body
+        parsed: Any = body
+        if body and json_text_too_deep(body):
+            if not response.get("FunctionError"):
+                self.log.warning(
+                    "The result of %s (request %s) nests arrays and objects more than %d levels deep "
+                    "(MAX_JSON_DEPTH): the task returns it as its JSON text, a string, rather than fail after the "
+                    "function ran",
+                    self.function_name,
+                    response.get("ResponseMetadata", {}).get("RequestId"),
+                    MAX_JSON_DEPTH,
+                )
+        else:
+            try:
+                parsed = json.loads(body, parse_constant=_refuse_constant) if body else None
+            except ValueError:
+                parsed = body
         if not response.get("FunctionError"):
             return vars(KnownResult(failed=False)), parsed
         error = parsed if isinstance(parsed, dict) else {"errorMessage": body}

@@ -2,10 +2,24 @@
 
 Read top to bottom:
 
-1. `InvocationLog` keeps the lines that belong to the invocation. A line belongs when it carries our
-   correlation id, or one of our request ids (learned from the invoke response and from lines that carry
-   our correlation id), or when it has no id at all but sits in our request's span of its log stream
-   (between our START and END: the runtime's unhandled-error line and plain ``print`` output).
+1. `InvocationLog` keeps the lines that belong to the invocation. Its identity is the request id that
+   Invoke answered (Lambda's asynchronous retries keep it). A line belongs when it carries that request
+   id; or carries our correlation id and no request id, inside our request's stretch of stream; or has no
+   id at all but sits in that stretch (between our START and END: the runtime's unhandled-error line and
+   plain ``print`` output). A line with our correlation id in *another* request (a function that
+   re-invokes itself with its own event, a twin deployment, a forged line) is counted as foreign and
+   never decides; only a durable execution, whose replays are separate requests tied to it by Lambda's
+   durable API (which decides its verdict), learns request ids from the correlation id, for display.
+
+   Lambda's platform lines (START, END, REPORT) are trusted by place, since in the text format a
+   ``print`` can imitate them exactly: our request's end counts only where it closes a stretch that our
+   START opened in the same stream (a REPORT printed in another stream, or an END read before its START
+   was, decides nothing until that START is read). In an ordinary environment Lambda runs one request at
+   a time, so another request's START or END inside our closed stretch is the function's own output and
+   changes nothing; inside a stretch whose end is not read yet, another request's START caps what is
+   claimed (the next request began there) until our END is read. Where one environment runs several
+   requests at once (Managed Instances: `claim_lines_without_ids` off), lines without ids are never
+   claimed.
 2. `decide` turns what was seen into a `Verdict`, or ``None`` to keep watching:
 
    * a **failure** sign (an ERROR/CRITICAL line, the runtime's unhandled error, Lambda's own status of the
@@ -14,7 +28,9 @@ Read top to bottom:
      out after" and "Runtime exited with error" lines) decides *failed*; a timeout names its duration,
      and an error whose status only says ``Runtime.Unknown`` takes its cause from the function's own line;
    * else the **end marker** ("Function ended" by default) decides *success*;
-   * else the request's own **END/REPORT** decides *success*;
+   * else the request's own **END/REPORT** decides *success*, once it closes our stretch (our START read in
+     the same stream): a success needs the request's whole stretch read, because the runtime's error line
+     has no id and sits only there (a late batch can hold START and that line while END came on time);
    * each only once it has **settled**: `settle_seconds` after the request's end was first seen (or,
      without an END line, after the decisive line), with a read after that (of the whole group, or of the
      request's own stretch of stream where that holds all its lines), because lines can be ingested
@@ -68,9 +84,10 @@ class _Span:
 
     start: int
     end: int | None = None
-    # Another request started or ended inside the stretch (an environment running several requests at
-    # once): lines without ids there cannot be told apart, so none of them is claimed.
-    shared: bool = False
+    # While the end is not read: the earliest START of another request after ours in the stream. In an
+    # ordinary environment that request began after ours ended, so lines from there on are not claimed.
+    # Ignored once the end is read (another START before our END can only be printed by the function).
+    cap: int | None = None
 
 
 @dataclass
@@ -87,6 +104,12 @@ class InvocationLog:
     # False where one environment runs several requests at once (Lambda Managed Instances): lines
     # without ids are then never claimed, only counted.
     claim_lines_without_ids: bool = True
+    # True for a durable execution only: each replay is a request of its own whose id Invoke never answered,
+    # tied to the execution by its correlation id (the durable API, not the log, decides its verdict).
+    trust_correlated_requests: bool = False
+    # Lines carrying our correlation id in another request (or outside our stretch with no request id):
+    # counted, never kept, never deciding.
+    foreign_lines: int = 0
     # Lines without ids inside our request's stretch of stream that could not be told apart from another
     # request's (left out of the invocation's lines, and reported as a count).
     unattributed_lines: int = 0
@@ -104,21 +127,38 @@ class InvocationLog:
     _gap: tuple[tuple[int, int], tuple[int, int]] | None = None
     _arrivals: int = 0
     _spans: dict[str, _Span] = field(default_factory=dict)
+    # A line carrying one of `request_ids` was read, or one request was learnt: no other is learnt.
+    _identity_settled: bool = False
     # The latest END or REPORT of ours per stream whose START had not been read: a late batch can hold the
     # START while the end comes on time. It closes the stretch once the START comes.
     _ends_before_start: dict[str, int] = field(default_factory=dict)
 
     def learn_request_ids(self, lines: Iterable[LogLine]) -> set[str]:
-        """Add the request ids named by lines that carry our correlation id; return the new ones (only
-        well-formed ids: `is_request_id`)."""
-        new = {
-            line.request_id
-            for line in lines
+        """Learn request ids from lines that carry our correlation id; return the new ones (only well-formed
+        ids: `is_request_id`).
+
+        A durable execution (`trust_correlated_requests`) learns every one: its replays are its requests.
+        Otherwise Invoke's request id is the identity, and once a line carrying it is read nothing is learnt.
+        That an ``Event`` invoke's id is the one the function sees is not documented, so until then one
+        request is learnt: the earliest to carry our correlation id (one that re-invokes the function with
+        its own event started first), and no other after it.
+        """
+        batch = [line for line in lines if line.request_id]
+        if not self.trust_correlated_requests:
+            if self._identity_settled or any(line.request_id in self.request_ids for line in batch):
+                self._identity_settled = True
+                return set()
+        candidates = sorted(
+            (line.timestamp, line.request_id)
+            for line in batch
             if line.correlation_id == self.correlation_id
-            and line.request_id
             and line.request_id not in self.request_ids
-            and is_request_id(line.request_id)
-        }
+            and is_request_id(line.request_id or "")
+        )
+        new = {request_id for _, request_id in candidates if request_id is not None}
+        if not self.trust_correlated_requests and candidates:
+            new = {candidates[0][1]} if candidates[0][1] is not None else set()
+            self._identity_settled = True
         self.request_ids |= new
         return new
 
@@ -140,6 +180,8 @@ class InvocationLog:
         for line in batch:
             if self._belongs(line):
                 accepted.append(line)
+            elif self._foreign(line):
+                self.foreign_lines += 1
             elif self._unattributable(line):
                 self.unattributed_lines += 1
         for line in accepted:
@@ -149,8 +191,9 @@ class InvocationLog:
                 self.failure_seen_at = seen_at
             if line.marker is Marker.END_MARKER and self.end_marker_seen_at is None:
                 self.end_marker_seen_at = seen_at
-            if line.ends_invocation and self.ended_seen_at is None:
-                self.ended_seen_at = seen_at
+        if self.ended_seen_at is None and self.closed_spans():
+            # The end counts once it closes a stretch our START opened (whichever of the two came last).
+            self.ended_seen_at = seen_at
         for line in accepted:
             self._note_failure(line)
         self._keep(accepted)
@@ -244,12 +287,10 @@ class InvocationLog:
         if line.request_id is None:
             return
         if line.request_id not in self.request_ids:
-            # Another request's line (START/END or any line carrying its id, as JSON lines do) inside our
-            # stretch: the environment runs requests at once, and lines without ids there are anyone's.
+            # Another request's START after ours while our end is unread: the next request began there.
             span = self._spans.get(line.stream)
-            if span is not None and line.timestamp > span.start:
-                if span.end is None or line.timestamp <= span.end:
-                    span.shared = True
+            if line.marker is Marker.START and span is not None and line.timestamp > span.start:
+                span.cap = line.timestamp if span.cap is None else min(span.cap, line.timestamp)
             return
         if line.marker is Marker.START:
             span = self._spans.setdefault(line.stream, _Span(start=line.timestamp))
@@ -263,26 +304,31 @@ class InvocationLog:
             self._ends_before_start[line.stream] = max(self._ends_before_start.get(line.stream, 0), line.timestamp)
 
     def _belongs(self, line: LogLine) -> bool:
-        if line.correlation_id is not None:
-            return line.correlation_id == self.correlation_id
         if line.request_id is not None:
-            return line.request_id in self.request_ids
-        if self.correlation_id in line.message:
-            return True
+            ours = line.request_id in self.request_ids
+            return ours and (line.correlation_id is None or line.correlation_id == self.correlation_id)
+        if line.correlation_id is not None and line.correlation_id != self.correlation_id:
+            return False
+        if line.correlation_id is not None and self.trust_correlated_requests:
+            return True  # a durable replay's line (its request ids come only from such lines)
         span = self._spans.get(line.stream)
-        if span is None or span.shared or not self.claim_lines_without_ids:
+        if span is None or not self.claim_lines_without_ids:
             return False
         return _inside(span, line)
 
+    def _foreign(self, line: LogLine) -> bool:
+        """Return whether `line` carries our correlation id yet is not ours: another request's, or outside
+        any stretch of ours with no request id (a function re-invoking itself with its own event)."""
+        return line.correlation_id == self.correlation_id and not self.awaits_its_stretch(line)
+
     def awaits_its_stretch(self, line: LogLine) -> bool:
-        """Return whether `line` has no id and comes from a stream where no stretch of ours is known yet:
-        it may still turn out to be ours, once a read brings our START there (reads can bring a stream's
-        later lines first)."""
+        """Return whether `line` has no request id and comes from a stream where no stretch of ours is known
+        yet: it may still turn out to be ours, once a read brings our START there (reads can bring a
+        stream's later lines first)."""
         return (
             line.request_id is None
-            and line.correlation_id is None
+            and (line.correlation_id is None or line.correlation_id == self.correlation_id)
             and line.stream not in self._spans
-            and self.correlation_id not in line.message
         )
 
     def _unattributable(self, line: LogLine) -> bool:
@@ -306,7 +352,9 @@ def _end_within(lines: Iterable[LogLine], max_lines: int, max_bytes: float) -> i
 
 
 def _inside(span: _Span, line: LogLine) -> bool:
-    return span.start <= line.timestamp <= (span.end if span.end is not None else line.timestamp)
+    if span.end is not None:
+        return span.start <= line.timestamp <= span.end
+    return span.start <= line.timestamp and (span.cap is None or line.timestamp < span.cap)
 
 
 def decide(

@@ -2,8 +2,9 @@
 
 Pure: no I/O, no clock of its own. `LogGroupPoller` (the async shell in `shared_poller`) asks `next_step`
 what to do now, `plan_full_read` where a full read starts, `read_unfiltered` how to make it, and tells
-the planner what happened (`full_read_done`, `cycle_succeeded`, `cycle_failed`). Times are epoch seconds,
-timestamps milliseconds, so tests drive every rule with made-up times and no sleeping.
+the planner what happened (`full_read_done`, `cycle_succeeded`, `cycle_failed`). Times are seconds of the
+poller's monotonic clock (`clock.monotonic`: a step of the wall clock neither stalls nor hurries the reads),
+timestamps CloudWatch's epoch milliseconds, so tests drive every rule with made-up times and no sleeping.
 
 * **Cadence.** A full read starts an interval after the last one began, or sooner when a subscriber asked
   (`want_read_at`: its settle window or deadline ends), but never sooner than `MIN_READ_GAP_SHARE` of an
@@ -274,14 +275,26 @@ class ReadPlanner:
         return max(delay or 0 for delay in (self._delay_this_read, *recent))
 
     def full_read_done(
-        self, plan: FullRead, *, began: float, ended: float, newest_ms: int, window_began: float | None = None
+        self,
+        plan: FullRead,
+        *,
+        began: float,
+        ended: float,
+        newest_ms: int,
+        window_began: float | None = None,
+        read_through_ms: int | None = None,
     ) -> None:
         """A full read (catch-ups and window) completed: the window moves on from the newest event routed.
 
         :param window_began: when its read of the window began (after the searches and the reads of streams
-            left behind): what was ingested before then has been read. Default: when the full read began."""
+            left behind): what was ingested before then has been read. Default: when the full read began.
+        :param read_through_ms: that moment in CloudWatch's time (epoch ms), which the poller takes from the
+            wall clock (`clock.ForwardWall`) while it paces by the monotonic one. Default: `window_began` (or
+            `began`) read as epoch seconds."""
         self.newest_ms = max(newest_ms, self.newest_ms or 0) or None
-        self.read_through_ms = int((began if window_began is None else window_began) * 1000)
+        if read_through_ms is None:
+            read_through_ms = int((began if window_began is None else window_began) * 1000)
+        self.read_through_ms = read_through_ms
         # From the plan's start even when only request lines were read before `unfiltered_from_ms`: the other
         # lines there are never read by the group again (the next unfiltered window starts later), so whether
         # their delays would be news does not arise.

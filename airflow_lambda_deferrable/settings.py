@@ -108,7 +108,8 @@ class FollowSettings:
     :param correlation_id: the id injected into the payload, logged by the function.
     :param request_id: the request id of the invoke response.
     :param invoked_at: when the invoke call was made (epoch seconds).
-    :param deadline: when to give up and report a timeout (epoch seconds); see `deadline_for`.
+    :param deadline: when to give up and report a timeout (epoch seconds); see `deadline_for` for what it
+        means across a step of the wall clock.
     :param known_result: for ``RequestResponse``, what the response said (see `outcome.KnownResult`).
     :param result: for ``RequestResponse``, the function's result as `trigger_event.carry_result` made it.
     :param tenant_id: the tenant the invocation ran for (tenant isolation), for messages.
@@ -256,6 +257,12 @@ def deadline_for(
     responded_at: float | None,
 ) -> float:
     """Return when to stop waiting for an invocation's outcome (epoch seconds).
+
+    The deadline (like ``fire_after`` and ``invoked_at``) is an epoch time, so that it survives a triggerer
+    restart. When the trigger (re)starts, it converts the time left (deadline less the wall clock then) into a
+    monotonic deadline, and from then on compares only the monotonic clock (`clock.Timeline`): a step of the
+    wall clock after the start neither ends the trigger early nor extends it; a restart reads the wall clock
+    anew.
 
     A user's ``max_wait_seconds`` counts from invoking. Otherwise a synchronous invocation has already
     ended when the response came (`responded_at`): only its lines may still be ingested. An asynchronous

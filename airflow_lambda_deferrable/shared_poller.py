@@ -42,6 +42,11 @@ A trigger reads through its `Subscription` (`watch`, `want_read_at`, `fetch_new`
 ``shared=False`` it gets a poller of its own, with the same rules. Pollers, budgets and clients belong to one event
 loop (``airflow dags test`` gives each trigger a fresh one); an idle poller closes its client and goes
 away.
+
+Clocks (`clock`): the cadence, backoff, pauses and budgets run on the monotonic clock, so a step of the wall
+clock neither stalls nor hurries the reads; the windows of CloudWatch time (epoch ms) come from the wall
+clock through the loop's `clock.ForwardWall`, which does not follow a step back. A subscriber speaks its
+trigger's time (`clock.Timeline`): `Subscription` converts.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ import json
 import logging
 import math
 import random
-import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -62,6 +66,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_lambda_deferrable import clock
 from airflow_lambda_deferrable.busy_streams import (
     BUSY_SPAN_MS,
     MAX_STREAMS_KEPT,
@@ -73,6 +78,7 @@ from airflow_lambda_deferrable.busy_streams import (
     sampled_enough,
     to_sample,
 )
+from airflow_lambda_deferrable.clock import ForwardWall, Timeline
 from airflow_lambda_deferrable.event_keys import EventKeys
 from airflow_lambda_deferrable.filter_patterns import (
     REQUEST_LINES_PATTERN,
@@ -172,16 +178,21 @@ def checked_max_rate(setting: str | float | None) -> float:
     return DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
+def _monotonic() -> float:
+    return clock.monotonic()  # looked up at each reading: tests replace it
+
+
 class RequestBudget:
     """A process-wide rate for the calls of one API (``FilterLogEvents``, or ``GetLogEvents``), shared fairly
     by every poller of a loop."""
 
-    def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_rate: float, *, clock: Callable[[], float] | None = None) -> None:
+        """:param clock: a monotonic clock (default `clock.monotonic`, read at each call)."""
         self.max_rate = max_rate
         self.rate = max_rate
-        self._clock = clock
+        self._clock = clock or _monotonic
         self._tokens = 1.0
-        self._updated = clock()
+        self._updated = self._clock()
         self._halved_at = -math.inf
         self._recovered_at = self._updated
         self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
@@ -243,11 +254,14 @@ class Subscription:
     # tells the busy ones (`busy_streams`).
     running: dict[str, int] = field(default_factory=dict)
     cycles: int = 0
-    # When the last full read that served this subscriber began (epoch seconds), and when the last one
-    # whose events `fetch_new` returned did: what that read could not see yet, the trigger has not seen.
+    # When the last full read that served this subscriber began (the poller's monotonic clock), and when the
+    # last one whose events `fetch_new` returned did (its trigger's time, `timeline`): what that read could
+    # not see yet, the trigger has not seen.
     cycle_started_at: float = 0.0
     read_started_at: float = 0.0
     error: ClientError | None = None
+    # Its trigger's time: the times a subscriber gives and gets are in it; the poller's are monotonic.
+    timeline: Timeline = field(default_factory=Timeline.start)
 
     def reach(self) -> Reach:
         return Reach(start_ms=self.start_ms, ingestion_allowance_ms=self.ingestion_allowance_ms, new=self.cycles == 0)
@@ -262,8 +276,9 @@ class Subscription:
         self.poller.add_term(self, term)
 
     def want_read_at(self, when: float) -> None:
-        """Ask for a full read to start at `when` (epoch seconds): a settle window or the deadline ends then."""
-        self.poller.want_read_at(when)
+        """Ask for a full read to start at `when` (the trigger's time, `timeline`): a settle window or the
+        deadline ends then."""
+        self.poller.want_read_at(self.timeline.to_monotonic(when))
 
     def note_running(self, running: dict[str, int]) -> None:
         """Say in which streams the request runs now, each from its start (ms)."""
@@ -279,7 +294,7 @@ class Subscription:
         seen = self.cycles
         await self._wait_until(lambda: self.cycles > seen)
         events, self.inbox = self.inbox, []
-        self.read_started_at = self.cycle_started_at
+        self.read_started_at = self.timeline.from_monotonic(self.cycle_started_at)
         return events
 
     def take_new(self) -> list[dict[str, Any]]:
@@ -359,14 +374,18 @@ class LogGroupPoller:
         client_factory: Callable[[], Any],
         budget: RequestBudget,
         stream_budget: RequestBudget | None = None,
-        clock: Callable[[], float] = time.time,
+        window_clock: ForwardWall | None = None,
     ) -> None:
-        """:param stream_budget: for GetLogEvents (a quota of its own); by default one of twice `budget`'s rate."""
+        """Pace the reads by `clock.monotonic`; take the windows of CloudWatch time from `window_clock`.
+
+        :param stream_budget: for GetLogEvents (a quota of its own); by default one of twice `budget`'s rate.
+        :param window_clock: the wall clock as windows read it (the loop's: a step back is not followed even
+            by the next poller); by default one of its own."""
         self.log_group = log_group
         self._client_factory = client_factory
         self._budget = budget
         self._stream_budget = stream_budget or RequestBudget(budget.max_rate * STREAM_READS_PER_FILTER_CALL)
-        self._clock = clock
+        self._window_clock = window_clock or ForwardWall()
         self.planner = ReadPlanner()
         self.turns = LoopTurns()  # its own: routing does not queue behind the triggers' work
         self.subscriptions: list[Subscription] = []
@@ -408,7 +427,7 @@ class LogGroupPoller:
         self.wake()
 
     def want_read_at(self, when: float) -> None:
-        """Start a full read at `when` (epoch seconds) if that comes before the next one (within the
+        """Start a full read at `when` (the monotonic clock) if that comes before the next one (within the
         spacing limit)."""
         if self.planner.want_read_at(when):
             self.wake()
@@ -470,7 +489,7 @@ class LogGroupPoller:
         client = None
         while not self.closing:
             self._wake.clear()
-            began = self._clock()
+            began = clock.monotonic()
             step = self.planner.next_step(began, interval=self._interval(), stretches_asked=self._has_requests())
             if step.sleep_until is not None:
                 await self._sleep_until_woken(step.sleep_until - began)
@@ -496,7 +515,7 @@ class LogGroupPoller:
                 else:
                     log.warning("%s: FilterLogEvents answered %s; backing off", self.log_group, error_code(err))
                 # Jittered exponential backoff, on top of the budget's own slowing down.
-                self.planner.cycle_failed(self._clock(), interval=self._interval())
+                self.planner.cycle_failed(clock.monotonic(), interval=self._interval())
 
     async def _drop_client(self, open_client: AsyncExitStack, err: Exception) -> None:
         """Close the client after `err` (credentials or connection): the next call gets a fresh one."""
@@ -537,10 +556,14 @@ class LogGroupPoller:
             caught_up = await self._catch_up(client, served, plan.start_ms)
             if plan.by_search:
                 caught_up = max(caught_up, await self._sweep_by_search(client, served, plan.whole_from_ms))
-            read, window_began = await self._read_window(client, plan)
+            read, read_through_ms = await self._read_window(client, plan)
             # Only a whole read moves the window on: after a failed one, the next starts as far back.
             self.planner.full_read_done(
-                plan, began=began, ended=self._clock(), newest_ms=max(caught_up, read), window_began=window_began
+                plan,
+                began=began,
+                ended=clock.monotonic(),
+                newest_ms=max(caught_up, read),
+                read_through_ms=read_through_ms,
             )
             for subscription in served:
                 if subscription.start_ms >= plan.start_ms:
@@ -562,7 +585,7 @@ class LogGroupPoller:
             "full" if step.full else "light",
             len(served),
             self.calls - calls_before,
-            self._clock() - began,
+            clock.monotonic() - began,
             self.planner.longest_delay_ms,
         )
         await self.cycle_done.notify_all()
@@ -610,10 +633,10 @@ class LogGroupPoller:
                 newest = max(newest, await self._route(page))
         return newest
 
-    async def _read_window(self, client: Any, plan: FullRead) -> tuple[int, float]:
+    async def _read_window(self, client: Any, plan: FullRead) -> tuple[int, int]:
         """Read the group from the plan's start, unfiltered or filtered (`_filtered_read`), whichever the
         planner expects to cost fewer calls; return the newest timestamp routed (0 if none) and when the reads
-        of the window began (epoch seconds: everything ingested before then is in them, as far as each reads).
+        of the window began (epoch ms: everything ingested before then is in them, as far as each reads).
 
         An unfiltered read reads only the usual lookback (`FullRead.unfiltered_from_ms`): before that, the
         lines that open or close a request (`_read_request_lines`); then the followed streams it would leave a
@@ -622,9 +645,9 @@ class LogGroupPoller:
         read by request lines, those with ids) come with the requests' stretches of stream (`_read_spans`).
         Pages are routed as they come and nothing else is kept, so memory follows one page, not the window."""
         filtered = self._filtered_read()
-        window_began = self._clock()  # what was ingested before then, each part of the read below brings
+        window_began = self._window_clock.now_ms()  # what was ingested before then, each part below brings
         if self.planner.read_unfiltered(
-            start_ms=plan.whole_from_ms, now_ms=int(window_began * 1000), pattern_groups=filtered.calls
+            start_ms=plan.whole_from_ms, now_ms=window_began, pattern_groups=filtered.calls
         ):
             newest, whole_from = await self._read_request_lines_before(client, plan, find_streams=True)
             routed = await self._read_unfiltered(client, whole_from, max_pages=MAX_WINDOW_PAGES)
@@ -660,7 +683,7 @@ class LogGroupPoller:
         while self.left_to_following:
             streams, self.left_to_following = self.left_to_following, set()
             try:
-                newest = max(newest, await self._read_behind(client, int(self._clock() * 1000), only=streams))
+                newest = max(newest, await self._read_behind(client, self._window_clock.now_ms(), only=streams))
             except BaseException:
                 self.left_to_following |= streams  # the cycle fails; the next one reads them again
                 raise
@@ -682,7 +705,7 @@ class LogGroupPoller:
         The sample's lines are only counted: the stretches bring them."""
         if self.stream_reads_refused:
             return
-        first, last = sample_slice(int(self._clock() * 1000))
+        first, last = sample_slice(self._window_clock.now_ms())
         running: dict[str, int] = {}
         for subscription in self.subscriptions:
             for stream, start in subscription.running.items():
@@ -740,7 +763,7 @@ class LogGroupPoller:
         more than `max_pages` full pages (`read_planner.MAX_WINDOW_PAGES`, `fills_a_page`): the read stops
         there, the planner learns that the window is busy, and the caller reads it filtered."""
         newest = await self._read_behind(client, whole_from)
-        now_ms = int(self._clock() * 1000)
+        now_ms = self._window_clock.now_ms()
         self.following.begin_read(start_ms=whole_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
         read = pages_read = 0
         latest = whole_from
@@ -804,7 +827,7 @@ class LogGroupPoller:
         for first in range(0, len(behind), MAX_STREAMS_PER_CALL):
             batch = behind[first : first + MAX_STREAMS_PER_CALL]
             streams = [stream for stream, _ in batch]
-            start, now_ms = batch[0][1] + 1, int(self._clock() * 1000)
+            start, now_ms = batch[0][1] + 1, self._window_clock.now_ms()
             concerned = {follower for stream in streams for follower in self.following.followers(stream)}
             self.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
             async for page in self._pages(
@@ -1051,9 +1074,9 @@ class LogGroupPoller:
         keys = EventKeys(stream)
         retries = 0
         while True:
-            asked = time.monotonic()
+            asked = clock.monotonic()
             await budget.acquire()
-            granted = time.monotonic()
+            granted = clock.monotonic()
             self.calls += 1
             budget.calls_by_kind[kind] += 1
             try:
@@ -1098,7 +1121,7 @@ class LogGroupPoller:
                 kind,
                 request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
-                time.monotonic() - granted,
+                clock.monotonic() - granted,
                 len(events),
             )
             token = response.get(token_field)
@@ -1135,11 +1158,12 @@ class Page(list[dict[str, Any]]):
 
 
 class _Registry:
-    """The pollers and the budget of one event loop."""
+    """The pollers, the budgets and the windows' wall clock of one event loop."""
 
     def __init__(self, max_rate: float) -> None:
         self.budget = RequestBudget(max_rate)
         self.stream_budget = RequestBudget(max_rate * STREAM_READS_PER_FILTER_CALL)
+        self.window_clock = ForwardWall()
         self.pollers: dict[str, LogGroupPoller] = {}
 
 
@@ -1168,6 +1192,7 @@ async def subscribe(
     shared: bool = True,
     roaming: bool = False,
     ids_read_live: bool = True,
+    timeline: Timeline | None = None,
 ) -> AsyncIterator[Subscription]:
     """Join the poller of (connection, log group) for the duration of the block.
 
@@ -1180,8 +1205,10 @@ async def subscribe(
         it waits for the request's end.
     :param shared: ``False`` gives this subscriber a poller, a client and a budget of its own (the
         ``[lambda_deferrable] shared_poller = False`` setting: what sharing is measured against).
+    :param timeline: the trigger's time, in which the subscriber's times are (`clock.Timeline`; default: one
+        that starts now).
     """
-    pollers = registry(max_rate)
+    pollers = loop_registry = registry(max_rate)
     key = json.dumps({**connection_key, "log_group": log_group}, sort_keys=True, default=str)
     if not shared:
         pollers = _Registry(max_rate)
@@ -1192,6 +1219,7 @@ async def subscribe(
             client_factory=client_factory,
             budget=pollers.budget,
             stream_budget=pollers.stream_budget,
+            window_clock=loop_registry.window_clock,
         )
         pollers.pollers[key] = poller
     subscription = Subscription(
@@ -1202,6 +1230,7 @@ async def subscribe(
         poll_interval=poll_interval,
         roaming=roaming,
         ids_read_live=ids_read_live,
+        timeline=timeline or Timeline.start(),
     )
     poller.add(subscription)
     try:

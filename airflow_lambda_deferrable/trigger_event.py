@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
-from airflow_lambda_deferrable.log_lines import LogLine
+from airflow_lambda_deferrable.log_lines import LogLine, json_value_too_deep
 from airflow_lambda_deferrable.outcome import Verdict
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES
 
@@ -103,14 +103,54 @@ def bound_lines(
 
 
 def carry_result(result: Any) -> dict[str, Any]:
-    """Return the function's result as the trigger carries it back to the task.
+    """Return the function's result as the trigger carries it back to the task; never raises, for the
+    function has run (a task failed here would be retried, and run it again).
 
     ``{"value": result}``, or ``{"omitted_bytes": size}`` when its JSON is over `MAX_RESULT_BYTES`.
-    `result` must be JSON data (as parsed from Lambda's response).
+    `result` must be JSON data (as parsed from Lambda's response). A result nested deeper than
+    `MAX_JSON_DEPTH`, or holding NaN or infinity (a durable execution's result is read leniently), is
+    carried as its JSON text, a string, as a response that is not JSON is: Airflow's serializers recurse
+    per level, and the database stores no NaN.
     """
+    if json_value_too_deep(result):
+        result = _json_text(result)
     clean = storable(result)  # stored as the trigger's kwargs and in the event, in the metadata database
-    size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
+    try:
+        size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
+    except ValueError:  # NaN or infinity
+        clean = storable(_json_text(result))
+        size = len(json.dumps(clean).encode())
     return {"value": clean} if size <= MAX_RESULT_BYTES else {"omitted_bytes": size}
+
+
+class _Written(str):
+    """A piece of JSON text already written (a bracket, a separator, a key), as `_json_text` queues it."""
+
+
+def _json_text(value: Any) -> str:
+    """Return JSON data as compact JSON text without recursing, however deep (`json.dumps` recurses)."""
+    parts: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Written):
+            parts.append(item)
+        elif isinstance(item, dict):
+            parts.append("{")
+            pending.append(_Written("}"))
+            for index, (key, entry) in reversed(list(enumerate(item.items()))):
+                pending.append(entry)
+                pending.append(_Written(("," if index else "") + json.dumps(str(key)) + ":"))
+        elif isinstance(item, (list, tuple)):
+            parts.append("[")
+            pending.append(_Written("]"))
+            for index in reversed(range(len(item))):
+                pending.append(item[index])
+                if index:
+                    pending.append(_Written(","))
+        else:
+            parts.append(json.dumps(item, default=str))
+    return "".join(parts)
 
 
 def build_payload(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from asgiref.sync import sync_to_async
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_lambda_deferrable.clock import Timeline
 from airflow_lambda_deferrable.durable_execution import decide_execution
 from airflow_lambda_deferrable.evidence import Evidence
 from airflow_lambda_deferrable.log_source import error_code
@@ -29,6 +29,7 @@ from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults ar
     FollowSettings,
 )
 from airflow_lambda_deferrable.sources import SOURCES
+from airflow_lambda_deferrable.sources.log_lines import with_log_group_note
 from airflow_lambda_deferrable.trigger_event import build_payload, carry_result
 
 # The logs client makes one attempt per call: a throttled call is seen (and paced) by the poller's request
@@ -111,10 +112,22 @@ class LambdaInvocationTrigger(BaseTrigger):
             return
         await stop_execution(self, reason=f"the Airflow task {self.task_id or ''} was killed by a user")
 
+    _timeline: Timeline | None = None
+
+    @property
+    def timeline(self) -> Timeline:
+        """The trigger's time: the wall clock read as it starts (first asked), then advanced by the monotonic
+        clock, so that a step of the wall clock neither ends it early nor extends it (`settings.deadline_for`).
+        A restart re-creates the trigger, which reads the wall clock anew."""
+        if self._timeline is None:
+            self._timeline = Timeline.start()
+        return self._timeline
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Follow the invocation until it is decided, then yield exactly one event."""
+        timeline = self.timeline  # read the wall clock once, as the trigger starts
         payload = await self.follow()
-        early = self.settings.fire_after - time.time()
+        early = self.settings.fire_after - timeline.now()
         if early > 0:
             await asyncio.sleep(early)
         yield TriggerEvent(payload)
@@ -128,6 +141,8 @@ class LambdaInvocationTrigger(BaseTrigger):
                 correlation_id=settings.correlation_id,
                 request_ids={settings.request_id} if settings.request_id else set(),
                 claim_lines_without_ids=settings.claim_lines_without_ids,
+                # A durable execution's replays are requests of their own, tied to it by the correlation id.
+                trust_correlated_requests=settings.durable_execution_arn is not None,
                 # Only the ends the event can carry are kept: memory stays bounded whatever the function prints.
                 keep_lines=settings.max_lines,
                 keep_bytes=settings.max_bytes,
@@ -150,6 +165,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                     return self._payload("error", evidence.unfollowable, evidence, None)
                 verdict = self._decide(evidence)
                 if verdict is not None:
+                    verdict = await with_log_group_note(self, verdict, evidence)  # a timeout says where it looked
                     self.log.info(
                         "Decided %s for %s (request %s) after %d polls, %d lines: %s",
                         verdict.status,
@@ -166,13 +182,15 @@ class LambdaInvocationTrigger(BaseTrigger):
             await asyncio.gather(*running, return_exceptions=True)
 
     def _decide(self, evidence: Evidence) -> Verdict | None:
-        """Ask the rule that applies: a durable execution's status, or the invocation's log."""
+        """Ask the rule that applies: a durable execution's status, or the invocation's log. Every time it
+        compares is on the trigger's `timeline`: `now` is the deadline less the monotonic time left."""
         settings = self.settings
+        now = self.timeline.now()
         if settings.durable_execution_arn:
             return decide_execution(
                 evidence.execution_end,
                 ended_seen_at=evidence.execution_ended_seen_at,
-                now=time.time(),
+                now=now,
                 checked_at=evidence.checked_at,
                 deadline=settings.deadline,
                 settle_seconds=settings.settle_seconds,
@@ -180,7 +198,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             )
         return decide(
             evidence.log,
-            now=time.time(),
+            now=now,
             checked_at=evidence.checked_at,
             deadline=settings.deadline,
             settle_seconds=settings.settle_seconds,

@@ -18,9 +18,10 @@ from airflow_lambda_deferrable.durable_execution import (
     execution_timeout_of,
     is_qualified,
     status_read_delay,
-    try_key_of,
 )
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.invocation_request import try_key_of
+from airflow_lambda_deferrable.trigger_event import carry_result
 
 
 @dataclass
@@ -123,6 +124,14 @@ def test_a_succeeded_execution_carries_its_result_as_json():
     end = ExecutionEnd.from_response({"Status": "SUCCEEDED", "Result": '{"rows": 3}'})
     assert end == ExecutionEnd(status="SUCCEEDED", result={"rows": 3})
     assert ExecutionEnd.from_response({"Status": "SUCCEEDED", "Result": "not json"}).result == "not json"
+
+
+@pytest.mark.parametrize("depth", [1_200, 5_000])
+def test_a_succeeded_execution_with_a_result_nested_too_deep_carries_it_as_text(depth):
+    deep = "[" * depth + "]" * depth
+    end = ExecutionEnd.from_response({"Status": "SUCCEEDED", "Result": deep})
+    assert end == ExecutionEnd(status="SUCCEEDED", result=deep)
+    assert carry_result(end.result) == {"value": deep}
 
 
 def test_a_failed_execution_carries_its_error_and_stack():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,10 +13,14 @@ from airflow_lambda_deferrable.invocation_request import (
     build_payload,
     check_correlation_id,
     check_invocation_type,
+    check_tenant_id,
     correlation_id_for_try,
     describe_payload,
     load_payload,
+    payload_problem,
+    try_key_of,
 )
+from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH
 
 DEFAULT = "default-id-0001"
 
@@ -128,16 +133,115 @@ def test_safe_correlation_ids(good):
     assert check_correlation_id(good) == good
 
 
-def test_correlation_id_is_deterministic_and_differs_per_try_and_map_index():
-    base = ("dag", "manual__2026", "task", -1, 1)
-    assert correlation_id_for_try(*base) == correlation_id_for_try(*base)
-    others = {correlation_id_for_try(*base[:4], 2), correlation_id_for_try(*base[:3], 0, 1)}
-    others.add(correlation_id_for_try("dag", "manual__2026", "task2", -1, 1))
-    assert correlation_id_for_try(*base) not in others and len(others) == 3
-    check_correlation_id(correlation_id_for_try(*base))
+def test_correlation_id_is_deterministic_and_unique_to_the_task_instance_try():
+    # Two deployments, one DAG, run, task and try (a scheduled run's id is its date): their task instance ids
+    # differ, and so do their correlation ids.
+    production = SimpleNamespace(id="0190c3b2-7a1e-7c3d-8e4f-000000000001", **TWIN_COORDINATES)
+    staging = SimpleNamespace(id="0190c3b2-7a1e-7c3d-8e4f-000000000002", **TWIN_COORDINATES)
+    assert correlation_id_for_try(try_key_of(production)) == correlation_id_for_try(try_key_of(production))
+    assert correlation_id_for_try(try_key_of(production)) != correlation_id_for_try(try_key_of(staging))
+    check_correlation_id(correlation_id_for_try(try_key_of(production)))
+    # Without a task instance id (an older or stand-in task instance): the try's coordinates.
+    base = SimpleNamespace(id=None, **TWIN_COORDINATES)
+    others = {
+        try_key_of(SimpleNamespace(**{**vars(base), "try_number": 2})),
+        try_key_of(SimpleNamespace(**{**vars(base), "map_index": 0})),
+        try_key_of(SimpleNamespace(**{**vars(base), "task_id": "task2"})),
+    }
+    assert try_key_of(base) not in others and len(others) == 3
+
+
+TWIN_COORDINATES = {
+    "dag_id": "dag",
+    "run_id": "scheduled__2026-12-06T00:00:00+00:00",
+    "task_id": "task",
+    "map_index": -1,
+    "try_number": 1,
+}
 
 
 def test_payload_description_shows_keys_not_values():
     text = describe_payload({"password": "hunter2", "n": 1}, 40)
     assert text == "40 bytes, keys: n, password"
     assert "hunter2" not in text
+
+
+def nested_dict(depth: int) -> dict:
+    """A dict `depth` levels deep, built without recursing."""
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def nested_text(depth: int) -> str:
+    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        nested_dict(MAX_JSON_DEPTH + 1),
+        nested_dict(10_000),
+        {"rows": [nested_dict(10_000)]},
+        nested_text(MAX_JSON_DEPTH + 1),
+        nested_text(10_000),
+        nested_text(10_000).encode(),
+        nested_text(10_000).encode("utf-16"),  # `json.loads` reads UTF-16 bytes; so does the depth check
+        '{"a": ' + "[" * 10_000,  # not JSON either, but `json.loads` would recurse before saying so
+    ],
+    ids=["dict-101", "dict", "dict-in-list", "text-101", "text", "utf-8", "utf-16", "unfinished-text"],
+)
+def test_a_payload_nested_too_deep_is_refused_naming_the_limit(payload):
+    with pytest.raises(LambdaInvokeInputError, match=rf"more than {MAX_JSON_DEPTH} levels deep \(MAX_JSON_DEPTH\)"):
+        build(payload)
+
+
+def test_a_payload_nested_to_the_limit_is_sent():
+    assert build(nested_dict(MAX_JSON_DEPTH))[0]["a"] == nested_dict(MAX_JSON_DEPTH - 1)
+    assert build(nested_text(MAX_JSON_DEPTH))[0]["a"] == nested_dict(MAX_JSON_DEPTH - 1)
+    assert build({"text": "[" * 10_000})[0]["text"] == "[" * 10_000  # brackets in strings are no depth
+
+
+def test_a_payload_that_contains_itself_is_refused():
+    itself: dict = {"n": 1}
+    itself["again"] = itself
+    with pytest.raises(LambdaInvokeInputError, match="or contains itself"):
+        build(itself)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({1: "a", "1": "b"}, r"payload has the key '1' twice once converted to JSON \(from 1 and '1'\)"),
+        ({"x": [{"y": {True: 1, "true": 2}}]}, r"payload\['x'\]\[0\]\['y'\] has the key 'true' twice"),
+        ({"n": {None: 1, "null": 2}}, r"payload\['n'\] has the key 'null' twice"),
+        ({"f": ({1.0: 1, "1.0": 2},)}, r"payload\['f'\]\[0\] has the key '1.0' twice"),
+    ],
+)
+def test_keys_that_json_writes_twice_are_refused_by_name(payload, match):
+    with pytest.raises(LambdaInvokeInputError, match=match):
+        build(payload)
+
+
+def test_keys_that_differ_once_converted_are_sent():
+    assert build({1: "a", "2": "b", None: 0})[0] == {"1": "a", "2": "b", "null": 0, "correlation_id": DEFAULT}
+    assert payload_problem({"a": [1, {"b": 2}], 3: None}) is None
+
+
+@pytest.mark.parametrize("tenant_id", [" ", "   ", "\t"])
+def test_a_blank_tenant_id_is_refused(tenant_id):
+    with pytest.raises(LambdaInvokeInputError, match="tenant_id is blank"):
+        check_tenant_id(tenant_id)
+
+
+def test_the_string_none_a_template_renders_for_none_is_refused():
+    with pytest.raises(LambdaInvokeInputError, match="what a template renders when its value is None"):
+        check_tenant_id("None")
+
+
+@pytest.mark.parametrize(
+    ("tenant_id", "expected"), [(None, None), ("", None), ("tenant-a", "tenant-a"), ("none", "none")]
+)
+def test_tenant_ids_that_are_given_or_not(tenant_id, expected):
+    assert check_tenant_id(tenant_id) == expected

@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from airflow_lambda_deferrable.log_lines import Marker, parse_event
+from airflow_lambda_deferrable.log_lines import (
+    MAX_JSON_DEPTH,
+    Marker,
+    json_text_too_deep,
+    json_value_too_deep,
+    parse_event,
+)
 from tests import lambda_lines as lines
 
 RID = "3f2b1c4d-1111-2222-3333-444455556666"
@@ -216,3 +222,59 @@ def test_json_without_level_or_message_is_kept_whole():
 def test_json_with_non_string_message_and_unknown_level():
     line = parse(json.dumps({"level": "NOTICE", "message": {"rows": 3}}))
     assert line.level == "INFO" and json.loads(line.message) == {"rows": 3}
+
+
+def nested_line(depth: int) -> str:
+    """An ERROR line with our correlation id whose JSON nests `depth` levels deep (its object included)."""
+    return json.dumps({"level": "ERROR", "correlation_id": CID, "message": "boom"})[:-1] + (
+        ', "data": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    )
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1_200, 5_000])
+def test_json_nested_too_deep_is_plain_text(depth):
+    # Parsed, it would recurse once per level (RecursionError from about 1,000); as text it is like any print.
+    text = nested_line(depth)
+    line = parse(text)
+    assert (line.level, line.message, line.failure, line.correlation_id) == ("INFO", text, None, None)
+
+
+def test_json_nested_to_the_limit_is_still_read():
+    line = parse(nested_line(MAX_JSON_DEPTH))
+    assert (line.level, line.message, line.correlation_id) == ("ERROR", "boom", CID)
+
+
+def test_brackets_inside_strings_do_not_count_as_depth():
+    text = json.dumps({"level": "ERROR", "message": "[{" * 5_000, "note": 'a \\"[ quote'})
+    line = parse(text)
+    assert (line.level, line.message) == ("ERROR", "[{" * 5_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "too_deep"),
+    [
+        ("[" * 3 + "]" * 3, True),
+        ("[[]]", False),
+        (r'[["[[[[", "\\"], {"k[": "\\\"[["}]', False),  # escaped backslashes and quotes
+        ('{"a": [[[1]]]}', True),
+        ('"[[[[[', False),  # a string left open runs to the end
+        ("[[[x", True),  # not JSON, but `json.loads` would recurse before saying so
+    ],
+)
+def test_depth_is_read_from_the_text_without_parsing(text, too_deep):
+    limit = 2
+    assert json_text_too_deep(text, limit) is too_deep
+    if too_deep is False and text.startswith(("[", "{")) and text.endswith(("]", "}")):
+        assert json_value_too_deep(json.loads(text), limit) is False
+
+
+def test_value_depth_is_read_without_recursing():
+    value: list = []
+    for _ in range(100_000):
+        value = [value]
+    assert json_value_too_deep(value)
+    assert not json_value_too_deep({"a": [{"b": 1}]}, 3) and json_value_too_deep({"a": [{"b": {}}]}, 3)
+    itself: list = []
+    itself.append(itself)
+    assert json_value_too_deep(itself)
+    assert not json_value_too_deep("[[[[") and not json_value_too_deep(None)

@@ -23,7 +23,7 @@ from airflow_lambda_deferrable.exceptions import (
     LambdaLogsUnavailable,
     LambdaTriggerEventInvalid,
 )
-from airflow_lambda_deferrable.invocation_request import correlation_id_for_try
+from airflow_lambda_deferrable.invocation_request import correlation_id_for_try, try_key_of
 from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.operators import DEFAULT_DEFERRABLE_ENV
 from tests import lambda_lines as lines
@@ -84,16 +84,15 @@ def defer(op: LambdaInvokeDeferrableOperator, ti: TaskInstanceStandIn | None = N
 
 def test_event_invoke_defers_with_everything_the_trigger_needs(function):
     before = time.time()
-    deferred = defer(operator(payload={"n": 2}, poll_interval=3, settle_seconds=1))
+    ti = TaskInstanceStandIn()
+    deferred = defer(operator(payload={"n": 2}, poll_interval=3, settle_seconds=1), ti)
     after = time.time()
     trigger = deferred.trigger
     assert isinstance(trigger, LambdaInvocationTrigger)
     assert deferred.method_name == "execute_complete"
     _, kwargs = trigger.serialize()
     assert kwargs["function_name"] == FUNCTION and kwargs["log_group"] == GROUP
-    assert kwargs["correlation_id"] == correlation_id_for_try(
-        "lambda_dag", "manual__2026-11-23T10:00:00+00:00", "invoke", -1, 1
-    )
+    assert kwargs["correlation_id"] == correlation_id_for_try(f"ti:{ti.id}")
     assert kwargs["request_id"]  # moto's id for this invoke
     assert before <= kwargs["invoked_at"] <= after
     assert kwargs["deadline"] == pytest.approx(kwargs["invoked_at"] + 300 + 30 + 120)
@@ -125,12 +124,16 @@ def test_request_response_result_shows_the_injected_payload(function):
 def test_correlation_id_is_made_at_run_time_per_try(function):
     op = operator()
     assert op.correlation_id is None  # nothing made at parse time
-    first = defer(op, TaskInstanceStandIn(try_number=1)).trigger.settings.correlation_id
-    again = defer(op, TaskInstanceStandIn(try_number=1)).trigger.settings.correlation_id
+    try_one = TaskInstanceStandIn(try_number=1)
+    first = defer(op, try_one).trigger.settings.correlation_id
+    again = defer(op, try_one).trigger.settings.correlation_id
+    # Airflow gives each try, and each mapped instance, a task instance id of its own.
     second_try = defer(op, TaskInstanceStandIn(try_number=2)).trigger.settings.correlation_id
     mapped = defer(op, TaskInstanceStandIn(map_index=3)).trigger.settings.correlation_id
+    # Another deployment: the same DAG, run, task and try, another task instance id.
+    twin = defer(op, TaskInstanceStandIn(try_number=1)).trigger.settings.correlation_id
     assert first == again
-    assert len({first, second_try, mapped}) == 3
+    assert len({first, second_try, mapped, twin}) == 4
 
 
 def test_templated_fields_are_rendered(function):
@@ -434,7 +437,9 @@ def test_execute_complete_success_returns_ids_for_event_and_result_for_request_r
     ) == {"ok": 1}
     logged = task_log(capsys)
     assert logged.count("Function started") == 2  # once per call
-    failed_line = "[error    ] [lambda] 2025-11-23T10:00:00.500+00:00 ERROR Function invocation failed\nTraceback: boom"
+    failed_line = (
+        "[error    ] [lambda] 2025-11-23T10:00:00.500+00:00 ERROR Function invocation failed\n  | Traceback: boom"
+    )
     assert logged.count(failed_line) == 2
     assert logged.count("[info     ] [lambda] 2025-11-23T10:00:00.000+00:00 INFO Function started") == 2
 
@@ -499,7 +504,7 @@ def test_omitted_lines_are_announced(capsys):
 
 def test_not_deferrable_runs_the_trigger_in_the_worker(function, logs_client):
     ti = TaskInstanceStandIn(task_id="in_worker")
-    correlation_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    correlation_id = correlation_id_for_try(try_key_of(ti))
     request_id = lines.new_request_id()
     lines.put(
         logs_client,
@@ -519,7 +524,7 @@ def test_not_deferrable_runs_the_trigger_in_the_worker(function, logs_client):
 
 def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
     ti = TaskInstanceStandIn(task_id="in_worker_fails")
-    correlation_id = correlation_id_for_try(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    correlation_id = correlation_id_for_try(try_key_of(ti))
     request_id = lines.new_request_id()
     lines.put(
         logs_client,
@@ -590,3 +595,144 @@ def test_deferrable_from_default_args(monkeypatch):
     with DAG(dag_id="no_triggerer_here", schedule=None, default_args={"deferrable": False}):
         task = operator()
     assert task.deferrable is False
+
+
+# --- log_group: its name refused at parse time, a group nothing will create refused before Invoke ---
+
+
+@pytest.mark.parametrize(
+    ("log_group", "match"),
+    [
+        ("bad group*name", r"invoke: log_group 'bad group\*name' is not a CloudWatch Logs group name"),
+        ("x" * 1000, "invoke: log_group is 1000 characters long, over CloudWatch Logs' 512"),
+        ("", "invoke: log_group must be a CloudWatch Logs group name"),
+    ],
+)
+def test_a_malformed_log_group_is_refused_at_parse_time(log_group, match):
+    with pytest.raises(LambdaInvokeInputError, match=f"LambdaInvokeDeferrableOperator {match}"):
+        operator(log_group=log_group)
+
+
+def test_a_missing_log_group_is_refused_before_anything_is_invoked(function, proxy, logs_client):
+    logs_client.create_log_group(logGroupName="/custom/missing-too")  # named like it, but not it
+    with pytest.raises(LambdaInvokeInputError) as refused:
+        operator(aws_conn_id="aws_proxy", log_group="/custom/missing").execute(context_for())
+    assert str(refused.value) == (
+        f"LambdaInvokeDeferrableOperator invoke: {FUNCTION} was not invoked: log group /custom/missing (log_group) "
+        f"does not exist, and nothing will create it: Lambda writes {FUNCTION}'s lines to {GROUP}. DescribeLogGroups "
+        "(logGroupNamePrefix /custom/missing) answered 1 group(s) whose names start so (/custom/missing-too), none of "
+        "that exact name"
+    )
+    assert proxy.count("DescribeLogGroups") == 1
+    assert proxy.count(INVOCATIONS) == 0
+    assert logs_client.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"] == []  # nor did anything run
+
+
+def test_an_existing_custom_log_group_is_followed(function, proxy, logs_client):
+    logs_client.create_log_group(logGroupName="/custom/present")
+    deferred = defer(operator(aws_conn_id="aws_proxy", log_group="/custom/present"))
+    assert deferred.trigger.settings.log_group == "/custom/present"
+    assert (proxy.count("DescribeLogGroups"), proxy.count(INVOCATIONS)) == (1, 1)
+
+
+def test_the_functions_default_group_is_not_asked_about(function, proxy):
+    # Lambda creates /aws/lambda/<name> on the first write: it need not exist before the first invoke.
+    assert defer(operator(aws_conn_id="aws_proxy", log_group=GROUP)).trigger.settings.log_group == GROUP
+    defer(operator(aws_conn_id="aws_proxy"))
+    assert (proxy.count("DescribeLogGroups"), proxy.count(INVOCATIONS)) == (0, 2)
+
+
+def test_access_denied_on_describe_log_groups_leaves_the_group_unchecked(function, proxy, capsys):
+    proxy.fail_next("DescribeLogGroups", 1, code="AccessDeniedException", message="not allowed to describe")
+    deferred = defer(operator(aws_conn_id="aws_proxy", log_group="/custom/unknown"))
+    assert deferred.trigger.settings.log_group == "/custom/unknown"
+    assert proxy.count(INVOCATIONS) == 1
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    assert any(
+        f"log group /custom/unknown of {FUNCTION} could not be checked (DescribeLogGroups: AccessDeniedException: "
+        "not allowed to describe); invoking anyway" in line
+        for line in warnings
+    )
+
+
+def test_another_error_of_describe_log_groups_invokes_nothing(function, proxy):
+    proxy.fail_next("DescribeLogGroups", 5, code="ServiceUnavailableException", status=503, message="down")
+    with pytest.raises(LambdaInvokeError, match="DescribeLogGroups of /custom/unknown .* ServiceUnavailableException"):
+        operator(aws_conn_id="aws_proxy", log_group="/custom/unknown").execute(context_for())
+    assert proxy.count(INVOCATIONS) == 0
+
+
+def test_the_functions_own_custom_group_missing_is_warned_about_not_refused(function, proxy, lambda_client, capsys):
+    # Lambda creates a LoggingConfig.LogGroup that does not exist on the function's first write (given the
+    # execution role's logs:CreateLogGroup), as it does /aws/lambda/<name>. moto keeps no LoggingConfig: the
+    # proxy answers GetFunctionConfiguration with moto's own answer plus one.
+    configuration = lambda_client.get_function_configuration(FunctionName=FUNCTION)
+    del configuration["ResponseMetadata"]
+    configuration["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": "/custom/own"}
+    path = f"GET /2015-03-31/functions/{FUNCTION}/configuration"
+    proxy.respond_next(path, 200, {"Content-Type": "application/json"}, json.dumps(configuration, default=str))
+    deferred = defer(operator(aws_conn_id="aws_proxy"))
+    assert deferred.trigger.settings.log_group == "/custom/own"
+    assert (proxy.count("DescribeLogGroups"), proxy.count(INVOCATIONS)) == (1, 1)
+    warnings = [line for line in task_log(capsys).splitlines() if "[warning" in line]
+    assert any(
+        f"log group /custom/own (LoggingConfig.LogGroup of {FUNCTION}) does not exist yet: Lambda creates it" in line
+        for line in warnings
+    )
+
+
+# --- a function's control characters reach the task log escaped, its traceback behind a prefix ---
+
+
+def test_control_characters_of_a_function_reach_the_resumed_task_log_escaped(function, logs_client, capsys):
+    import asyncio
+
+    from airflow_lambda_deferrable.task_log_lines import DETAIL_PREFIX
+
+    deferred = defer(operator(min_defer_seconds=0, poll_interval=1, settle_seconds=0.2))
+    settings = deferred.trigger.settings
+    cid, rid = settings.correlation_id, settings.request_id
+    forged = "2025-11-23T10:00:00.000+00:00 ERROR [lambda] forged by the function"
+    lines.put(
+        logs_client,
+        GROUP,
+        [
+            lines.start(rid),
+            lines.powertools(cid, rid, f"colour \x1b[31mred\x1b[0m bell\x07 back\rover\n{forged}"),
+            lines.powertools(
+                cid, rid, "handled", exception=f"Traceback (most recent call last):\n{forged}\nValueError: \x1b[2J"
+            ),
+            lines.powertools(cid, rid, "Function ended"),
+            lines.end(rid),
+            lines.report(rid),
+        ],
+    )
+
+    async def first_event() -> dict[str, Any]:
+        async for event in deferred.trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), 40))
+    assert event["status"] == "success"
+    capsys.readouterr()  # only what the resumed task logs
+    operator().execute_complete(context_for(), event)
+    logged = task_log(capsys)
+    assert f"INFO colour \\x1b[31mred\\x1b[0m bell\\x07 back\\rover\\n{forged}" in logged
+    assert f"INFO handled\n{DETAIL_PREFIX}Traceback (most recent call last):\n{DETAIL_PREFIX}{forged}\n" in logged
+    assert f"\n{DETAIL_PREFIX}ValueError: \\x1b[2J" in logged
+    assert not {"\x1b", "\x07", "\r"} & set(logged)
+    # Each line naming the forgery is the function's own record (after the real label) or a traceback line.
+    for line in logged.splitlines():
+        if "forged" in line:
+            assert "] [lambda] 2" in line.split("forged")[0] or line.startswith(DETAIL_PREFIX), line
+
+
+def test_the_raised_cause_cannot_start_a_task_log_line_of_its_own():
+    cause = "ValueError: bad\n[lambda] 2026-12-06T00:00:00.000+00:00 INFO \x1b[32mall fine\x1b[0m"
+    with pytest.raises(LambdaInvocationFailed) as raised:
+        operator().execute_complete(context_for(), event("failed", cause))
+    assert "\n" not in str(raised.value) and "\x1b" not in str(raised.value)
+    assert str(raised.value).endswith(
+        "failed: ValueError: bad\\n[lambda] 2026-12-06T00:00:00.000+00:00 INFO \\x1b[32mall fine\\x1b[0m"
+    )

@@ -243,10 +243,14 @@ def test_lines_without_ids_outside_our_span_are_not_ours():
     assert [line.message for line in log.lines] == [lines.start(RID), "during us", lines.end(RID)]
 
 
-def test_lines_mentioning_our_correlation_id_in_plain_text_are_ours():
+def test_plain_text_naming_our_correlation_id_is_ours_only_inside_our_stretch():
+    # Another request (the function re-invoked with its own event) prints an error naming our id: not ours.
     log = new_log()
-    log.add(events(f"processing {CID} now", stream="other"), seen_at=10)
-    assert len(log.lines) == 1
+    log.add(events(f"[ERROR] RuntimeError: failed {CID}", stream="other"), seen_at=10)
+    assert log.lines == [] and log.failure_seen_at is None
+    log.add(events(lines.start(RID), f"processing {CID} now", lines.end(RID), lines.report(RID)), seen_at=11)
+    assert [line.message for line in log.lines][1] == f"processing {CID} now"
+    assert verdict(log, 20).status == "success"
 
 
 def test_lines_are_kept_in_time_order_with_same_millisecond_order_preserved():
@@ -301,19 +305,39 @@ def test_request_response_without_lines_still_reports_at_the_deadline():
     )
 
 
-def test_overlapping_requests_in_one_stream_leave_lines_without_ids_unclaimed():
+OVERLAPPED = (
+    lines.start(RID),
+    lines.start(OTHER_RID),
+    lines.unhandled("ValueError", "whose?"),
+    lines.end(OTHER_RID),
+    lines.end(RID),
+)
+
+
+def test_overlapping_requests_in_one_stream_leave_lines_without_ids_unclaimed_where_requests_run_at_once():
+    log = InvocationLog(correlation_id=CID, request_ids={RID}, claim_lines_without_ids=False)
+    log.add(events(*OVERLAPPED), seen_at=10)
+    assert [line.request_id for line in log.lines] == [RID, RID]
+    assert log.unattributed_lines == 1
+
+
+def test_platform_lines_printed_inside_our_stretch_do_not_hide_our_unhandled_error():
+    # An ordinary environment runs one request at a time: another request's START/END between our START
+    # and END can only be the function's own print, and the runtime's error line there is ours.
+    log = new_log()
+    log.add(events(*OVERLAPPED), seen_at=10)
+    assert [line.message for line in log.lines if line.request_id is None] == ["ValueError: whose?"]
+    result = verdict(log, 20)
+    assert result.status == "failed" and result.error_type == "ValueError"
+
+
+def test_the_next_requests_start_caps_what_an_open_stretch_claims():
     log = new_log()
     log.add(
-        events(
-            lines.start(RID),
-            lines.start(OTHER_RID),
-            lines.unhandled("ValueError", "whose?"),
-            lines.end(OTHER_RID),
-            lines.end(RID),
-        ),
-        seen_at=10,
+        events(lines.start(RID), "ours", lines.start(OTHER_RID), lines.unhandled("ValueError", "theirs")), seen_at=10
     )
-    assert [line.request_id for line in log.lines] == [RID, RID]
+    assert [line.message for line in log.lines] == [lines.start(RID), "ours"]
+    assert verdict(log, 20) is None
 
 
 def test_previous_request_ending_in_our_first_millisecond_does_not_hide_our_lines():
@@ -461,7 +485,7 @@ def test_a_hidden_success_counts_only_when_allowed_and_only_without_a_failure():
 
 def test_json_lines_of_concurrent_requests_are_attributed_by_their_own_request_id():
     """Managed Instances: several requests at once in one environment, one stream, JSON format."""
-    log = new_log()
+    log = InvocationLog(correlation_id=CID, request_ids={RID}, claim_lines_without_ids=False)
     log.add(
         events(
             lines.platform_json("platform.start", OTHER_RID),
@@ -479,8 +503,8 @@ def test_json_lines_of_concurrent_requests_are_attributed_by_their_own_request_i
     assert verdict(log, 15).status == "success"
 
 
-def test_a_request_enclosing_ours_is_seen_by_any_line_carrying_its_id():
-    log = new_log()
+def test_a_request_enclosing_ours_leaves_lines_without_ids_unclaimed_where_requests_run_at_once():
+    log = InvocationLog(correlation_id=CID, request_ids={RID}, claim_lines_without_ids=False)
     log.add(
         events(
             lines.platform_json("platform.start", RID),
@@ -532,4 +556,90 @@ def test_one_reads_lines_added_in_chunks_after_noting_them_all_keep_what_one_add
         assert chunked.lines == whole.lines and chunked.closed_spans() == whole.closed_spans()
         assert chunked.unattributed_lines == whole.unattributed_lines
         assert verdict(chunked, 100) == verdict(whole, 100)
-    assert [line.message for line in whole.lines] == [lines.start(RID), lines.end(RID)]  # overlapped: unclaimed
+    # Overlapped, in an ordinary environment: the other START inside our closed stretch was printed by ours.
+    assert [line.message for line in whole.lines] == [lines.start(RID), "whose print?", lines.end(RID)]
+
+
+# ---- only our invocation decides: foreign requests, forged platform lines, late batches ----------------
+
+
+def test_lines_of_a_request_that_reinvoked_the_function_with_our_event_are_foreign():
+    log = new_log()
+    ours = events(lines.start(RID), lines.powertools(CID, RID, "Function started"), stream="ours", start=100)
+    log.add(ours, seen_at=10)
+    children = [f"aaaaaaaa-0000-4000-8000-{index:012d}" for index in range(500)]
+    theirs = events(
+        *(lines.powertools(CID, child, "Function ended") for child in children),
+        *(lines.powertools(CID, child, "boom", level="ERROR") for child in children[:3]),
+        stream="children",
+        start=150,
+    )
+    log.add(theirs, seen_at=11)
+    assert log.request_ids == {RID}
+    assert log.foreign_lines == 503
+    assert {line.request_id for line in log.lines} == {RID}
+    assert log.end_marker_seen_at is None and log.failure_seen_at is None
+    assert verdict(log, 100) is None  # still waiting for our own request
+    log.add(events(lines.unhandled("ValueError", "ours failed"), lines.end(RID), stream="ours", start=400), seen_at=12)
+    result = verdict(log, 30)
+    assert result.status == "failed" and "ours failed" in result.reason
+
+
+def test_a_line_with_our_correlation_id_claiming_another_request_decides_nothing():
+    log = new_log()
+    log.add(events(lines.start(RID), stream="ours"), seen_at=10)
+    log.add(events(lines.powertools(CID, OTHER_RID, "Function ended"), lines.end(OTHER_RID)), seen_at=11)
+    assert [line.message for line in log.lines] == [lines.start(RID)] and log.foreign_lines == 1
+    assert verdict(log, 100) is None and log.request_ids == {RID}
+
+
+def test_a_report_of_our_request_in_another_stream_does_not_end_it():
+    log = new_log()
+    log.add(events(lines.start(RID), "working", stream="ours"), seen_at=10)
+    forged = events(lines.report(RID, status="success"), lines.end(RID), stream="forger", start=150)
+    log.add(forged, seen_at=11)
+    assert log.ended_seen_at is None
+    assert verdict(log, 100) is None
+    log.add(events(lines.unhandled("ValueError", "real failure"), lines.end(RID), stream="ours", start=800), seen_at=12)
+    assert verdict(log, 200).status == "failed"
+
+
+def test_an_end_read_before_its_start_decides_nothing_until_the_stretch_is_read():
+    """A late batch holds START and the runtime's id-less error line; END came on time."""
+    log = new_log()
+    log.add(events(lines.end(RID), lines.report(RID), stream="s1", start=500), seen_at=10)
+    assert log.ended_seen_at is None
+    assert verdict(log, 200) is None  # no success from an END whose stretch was never read
+    straggling = events(lines.start(RID), lines.unhandled("KeyError", "'x'"), stream="s1", start=300)
+    log.add(straggling, seen_at=40)
+    assert log.ended_seen_at == 40 and log.closed_spans() == [("s1", 300, 501)]
+    assert verdict(log, 44) is None  # settling from when the stretch closed
+    result = verdict(log, 45)
+    assert result.status == "failed" and result.error_type == "KeyError"
+
+
+def test_an_end_whose_start_never_comes_times_out_at_the_deadline_rather_than_succeeding():
+    log = new_log()
+    log.add(events(lines.end(RID), lines.report(RID)), seen_at=10)
+    result = verdict(log, DEADLINE)
+    assert result.status == "timeout" and "START line was not seen" in result.reason
+
+
+def test_when_invokes_id_is_never_seen_the_earliest_correlated_request_is_learnt_and_no_other():
+    log = new_log(request_id="response-id-the-function-never-saw")
+    first = events(lines.start(RID), lines.powertools(CID, RID, "Function started"), stream="a", start=100)
+    child = events(lines.start(OTHER_RID), lines.powertools(CID, OTHER_RID, "Function started"), stream="b", start=120)
+    log.add(child + first, seen_at=10)
+    assert log.request_ids == {"response-id-the-function-never-saw", RID}
+    assert log.foreign_lines == 1
+    log.add(events(lines.powertools(CID, OTHER_RID, "boom", level="ERROR"), stream="b", start=130), seen_at=11)
+    assert log.failure_seen_at is None
+
+
+def test_a_durable_execution_learns_each_replays_request_from_its_correlation_id():
+    log = InvocationLog(correlation_id=CID, request_ids=set(), trust_correlated_requests=True)
+    log.add(
+        events(lines.powertools(CID, RID, "replay 1"), lines.powertools(CID, OTHER_RID, "replay 2"), stream="s"),
+        seen_at=10,
+    )
+    assert log.request_ids == {RID, OTHER_RID} and len(log.lines) == 2

@@ -8,9 +8,10 @@ import random
 import pytest
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
-from airflow_lambda_deferrable.log_lines import LogLine, parse_event
+from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH, LogLine, parse_event
 from airflow_lambda_deferrable.outcome import Verdict
 from airflow_lambda_deferrable.trigger_event import (
+    MAX_MESSAGE_CHARS,
     MAX_RESULT_BYTES,
     InvocationReport,
     bound_lines,
@@ -221,3 +222,52 @@ def test_a_log_kept_at_its_ends_gives_the_event_of_the_whole_log(max_lines, max_
 
     assert event(bounded) == event(whole)
     assert event(bounded)["status"] == "failed" and event(bounded)["message"].startswith("ERROR: line 10000 ")
+
+
+def nested_list(depth: int) -> list:
+    """A list `depth` levels deep, built without recursing (as `json.loads` or a durable result gives it)."""
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 900, 5_000])
+def test_a_result_nested_too_deep_is_carried_as_its_json_text(depth):
+    # As a value, Airflow's serializers (trigger kwargs, event, XCom) would recurse per level and fail after
+    # the function ran; a retry would run it again.
+    carried = carry_result(nested_list(depth))
+    assert carried == {"value": "[" * depth + "]" * depth}
+    payload = build_payload(status="success", message="ok", identity=IDENTITY, lines=[], result=carried)
+    assert InvocationReport.from_payload(json.loads(json.dumps(payload))).result == carried
+
+
+def test_a_result_nested_to_the_limit_is_carried_as_a_value():
+    assert carry_result(nested_list(MAX_JSON_DEPTH)) == {"value": nested_list(MAX_JSON_DEPTH)}
+
+
+def test_a_deep_result_too_large_is_omitted_and_its_text_keeps_strings_storable():
+    deep = {"s": "\x00"}
+    for _ in range(MAX_JSON_DEPTH):
+        deep = {"a": deep, "pad": "x" * (MAX_RESULT_BYTES // MAX_JSON_DEPTH)}
+    assert set(carry_result(deep)) == {"omitted_bytes"}
+    small = {"s": "\x00", "n": [1.5, None, True]}
+    for _ in range(MAX_JSON_DEPTH):
+        small = {"a": small}
+    text = carry_result(small)["value"]
+    assert text.endswith('{"s":"\\u0000","n":[1.5,null,true]}' + "}" * MAX_JSON_DEPTH)
+
+
+def test_a_result_with_nan_is_carried_as_its_text():
+    # A durable execution's result is read by Python's lenient json; the database stores no NaN.
+    assert carry_result({"ratio": float("nan"), "top": float("inf")}) == {"value": '{"ratio":NaN,"top":Infinity}'}
+
+
+@pytest.mark.parametrize("depth", [1_200, 5_000])
+def test_a_line_nested_too_deep_is_stored_as_its_text(depth):
+    text = '{"level": "ERROR", "data": ' + "[" * depth + "]" * depth + "}"
+    line = parse_event({"eventId": "1", "timestamp": 5, "logStreamName": "s", "message": text})
+    payload = build_payload(status="success", message="ok", identity=IDENTITY, lines=[line])
+    stored = json.loads(json.dumps(payload))["lines"][0]
+    assert stored["level"] == "INFO" and stored["message"][:100] == text[:100]
+    assert len(stored["message"]) == min(len(text), MAX_MESSAGE_CHARS)

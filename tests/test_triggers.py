@@ -215,7 +215,8 @@ async def test_two_invocations_interleaved_in_one_stream(logs_client):
             lines.report(RID),
         ],
     )
-    payload = await first_event(make_trigger())
+    # Managed Instances (requests at once in one stream); in an ordinary environment the line is ours.
+    payload = await first_event(make_trigger(claim_lines_without_ids=False))
     assert payload["status"] == "success"
     assert OTHER_RID not in json.dumps(payload["lines"]) and theirs not in json.dumps(payload["lines"])
 
@@ -480,7 +481,8 @@ async def test_request_ids_of_the_wrong_shape_are_not_learned(moto, logs_client,
         monkeypatch.setenv("AIRFLOW_CONN_AWS_WATCHED", aws_connection(proxy.url))
         payload = await first_event(make_trigger(aws_conn_id="aws_watched"))
     assert payload["status"] == "success"
-    assert {"odd one", "odd two"} <= set(messages(payload))  # still ours, by the correlation id
+    # They claim another request: foreign, whatever correlation id they carry.
+    assert not {"odd one", "odd two"} & set(messages(payload))
     patterns = [body.get("filterPattern", "") for _, body in proxy.requests_of("FilterLogEvents")]
     assert max(len(pattern) for pattern in patterns) <= 1024
 
@@ -562,6 +564,9 @@ async def test_unhandled_exception_in_each_shape(logs_client, shape):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("shape", lines.SHAPES)
 async def test_two_invocations_interleaved_in_one_stream_in_each_shape(logs_client, shape):
+    """Managed Instances: requests run at once in one environment and stream (the operator reads that from
+    the function's CapacityProviderConfig). An ordinary environment runs one at a time: see
+    `test_platform_lines_printed_inside_our_stretch_do_not_hide_our_unhandled_error`."""
     theirs = "corr-someone-else"
     lines.put(
         logs_client,
@@ -577,7 +582,7 @@ async def test_two_invocations_interleaved_in_one_stream_in_each_shape(logs_clie
             *lines.request_end(shape, RID),
         ],
     )
-    payload = await first_event(make_trigger())
+    payload = await first_event(make_trigger(claim_lines_without_ids=False))
     assert payload["status"] == "success"
     assert OTHER_RID not in json.dumps(payload["lines"]) and theirs not in json.dumps(payload["lines"])
     assert "not ours" not in json.dumps(payload["lines"])
@@ -753,4 +758,75 @@ async def test_a_live_line_keeps_its_level_and_traceback(logs_client, capfd):
     assert [text.split(" ", 2)[1:] for level, text in live_lines(printed) if level == "error"] == [
         ["ERROR", "Function invocation failed"]
     ]
-    assert "Function invocation failed\nTraceback (most recent call last):" in printed
+    assert "Function invocation failed\n  | Traceback (most recent call last):" in printed
+
+
+# --- a timeout says which log group it read, whether it exists, and what was read there ---
+
+NEVER_WRITTEN = "/aws/lambda/never-written"
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_names_its_log_group_and_says_it_does_not_exist(moto):
+    payload = await first_event(make_trigger(log_group=NEVER_WRITTEN, deadline=time.time() + 1.5))
+    assert payload["status"] == "timeout"
+    assert payload["message"].endswith(
+        f"; log group {NEVER_WRITTEN} does not exist (DescribeLogGroups), and no line of this invocation was read there"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_in_a_group_that_exists_says_how_many_of_its_lines_were_read(logs_client):
+    lines.put(logs_client, GROUP, [lines.start(OTHER_RID), lines.start(RID)])  # ours started, never ended
+    logs_client.create_log_group(logGroupName=f"{GROUP}-two")  # named like it: not it
+    payload = await first_event(make_trigger(deadline=time.time() + 1.5))
+    assert payload["status"] == "timeout"
+    assert payload["message"].endswith(
+        f"; log group {GROUP} exists (DescribeLogGroups), and 1 line(s) of this invocation were read there"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_whose_log_group_cannot_be_checked_says_so(moto, logs_client, monkeypatch):
+    lines.put(logs_client, GROUP, [])
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_DESCRIBE", aws_connection(proxy.url))
+        proxy.fail_next("DescribeLogGroups", 1, code="AccessDeniedException", message="not authorized")
+        payload = await first_event(make_trigger(aws_conn_id="aws_no_describe", deadline=time.time() + 1.5))
+    assert payload["status"] == "timeout"
+    assert payload["message"].endswith(
+        f"; log group {GROUP} could not be checked (DescribeLogGroups failed with AccessDeniedException: "
+        "not authorized), and no line of this invocation was read there"
+    )
+    assert proxy.count("DescribeLogGroups") == 1
+
+
+@pytest.mark.asyncio
+async def test_only_a_timeout_asks_about_its_log_group(moto, logs_client, monkeypatch):
+    lines.put(logs_client, GROUP, successful_invocation())
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_COUNTED", aws_connection(proxy.url))
+        payload = await first_event(make_trigger(aws_conn_id="aws_counted"))
+    assert payload["status"] == "success" and "log group" not in payload["message"]
+    assert proxy.count("DescribeLogGroups") == 0
+
+
+@pytest.mark.asyncio
+async def test_fire_after_holds_when_the_wall_clock_steps_forward_after_the_trigger_starts(logs_client, monkeypatch):
+    # `fire_after` is an epoch time, turned into a monotonic one as the trigger starts: a step of the wall
+    # clock an hour forward just after does not let a fast outcome fire sooner (tests/test_clock_steps.py).
+    from airflow_lambda_deferrable import clock
+
+    lines.put(logs_client, GROUP, successful_invocation())
+    offset = [0.0]
+    monkeypatch.setattr(clock, "wall", lambda: time.time() + offset[0])
+    held = 4.0
+    started = time.monotonic()
+    one = make_trigger(fire_after=time.time() + held)
+    running = asyncio.create_task(first_event(one))
+    while one._timeline is None:  # `run` reads the wall clock first
+        await asyncio.sleep(0.01)
+    offset[0] = 3600.0
+    payload = await running
+    assert payload["status"] == "success"
+    assert time.monotonic() - started >= held - 0.001  # the two clocks are read one after the other

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 import weakref
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -89,12 +88,13 @@ class DurableStatus:
                 end = ExecutionEnd.from_response(response)
                 if end is not None:
                     evidence.execution_end = end
-                    evidence.execution_ended_seen_at = time.time()
+                    evidence.execution_ended_seen_at = self.trigger.timeline.now()
                     evidence.execution_ended.set()
                     news.set()
                     return
                 news.set()  # the trigger checks its deadline on news
-                await asyncio.sleep(status_read_delay(time.time() - settings.invoked_at, settings.poll_interval))
+                age = self.trigger.timeline.now() - settings.invoked_at
+                await asyncio.sleep(status_read_delay(age, settings.poll_interval))
 
     def _note_status(self, response: dict[str, Any]) -> None:
         status = response.get("Status")

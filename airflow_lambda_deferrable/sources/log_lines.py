@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_lambda_deferrable.durable_execution import status_read_delay
 from airflow_lambda_deferrable.evidence import Evidence
+from airflow_lambda_deferrable.log_groups import named_in, timeout_note
 from airflow_lambda_deferrable.log_lines import LogLine, parse_event
 from airflow_lambda_deferrable.log_source import error_code
 from airflow_lambda_deferrable.loop_turns import loop_turns
-from airflow_lambda_deferrable.outcome import InvocationLog
+from airflow_lambda_deferrable.outcome import InvocationLog, Verdict
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
 from airflow_lambda_deferrable.task_log_lines import LIVE_LABEL, task_log_line
@@ -30,6 +31,9 @@ MIN_WAIT_SECONDS = 0.05
 # A read of the request's stretch that ends its settle window reaches this long past its end at least
 # (the settle window's length if longer): older runtimes write "Task timed out" just after REPORT.
 MIN_STRETCH_TAIL_SECONDS = 1.0
+# The deadline has passed when a timeout asks whether its log group exists: the answer may not hold the event
+# back longer than this.
+LOG_GROUP_CHECK_SECONDS = 10.0
 
 
 class LogLines:
@@ -42,11 +46,14 @@ class LogLines:
 
     The poller retries throttling, transient errors, credentials and connections; the errors it hands
     over (access denied, ...) make the invocation unfollowable.
+
+    Its times are the trigger's (`LambdaInvocationTrigger.timeline`), as are the deadline's comparisons.
     """
 
     def __init__(self, trigger: LambdaInvocationTrigger) -> None:
         self.trigger = trigger
         self.settings = trigger.settings
+        self.timeline = trigger.timeline
         self.log: logging.Logger = trigger.log
         self._stretches_read: set[tuple[str, int, int]] = set()
         self._shown_live = 0  # lines logged live so far (each new line once)
@@ -66,6 +73,7 @@ class LogLines:
             shared=conf.getboolean("lambda_deferrable", "shared_poller", fallback=True),
             roaming=settings.durable_execution_arn is not None,  # each replay runs in any environment
             ids_read_live=ids_read_live(settings),
+            timeline=self.timeline,
         ) as subscription:
             durable = settings.durable_execution_arn is not None
             hurry = (
@@ -79,7 +87,7 @@ class LogLines:
                     else:
                         await self._read_settling_stretches(subscription, evidence, settling_read_at)
                     news.set()
-                    now = time.time()
+                    now = self.timeline.now()
                     if durable and evidence.execution_end is None:
                         subscription.pace(status_read_delay(now - settings.invoked_at, settings.poll_interval))
                     wanted = read_wanted_at(
@@ -100,7 +108,8 @@ class LogLines:
         window: the verdict waits for that read (an execution that ran for days was read slowly)."""
         await evidence.execution_ended.wait()
         subscription.pace(self.settings.poll_interval)
-        subscription.want_read_at((evidence.execution_ended_seen_at or time.time()) + self.settings.settle_seconds)
+        ended_seen_at = evidence.execution_ended_seen_at or self.timeline.now()
+        subscription.want_read_at(ended_seen_at + self.settings.settle_seconds)
 
     async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
         """Take in the next full read of the group, then the request's stretches whose settle window is over."""
@@ -129,8 +138,8 @@ class LogLines:
         """At `at`, read the request's closed stretches, each up to the settle window's length past its end (the
         older runtimes' "Task timed out" line comes after REPORT), with what the full reads brought meanwhile;
         the settle window then counts as checked from when the reads were asked for (each began later)."""
-        await asyncio.sleep(max(0.0, at - time.time()))
-        log, asked_at = evidence.log, time.time()
+        await asyncio.sleep(max(0.0, at - self.timeline.now()))
+        log, asked_at = evidence.log, self.timeline.now()
         tail_ms = round(max(self.settings.settle_seconds, MIN_STRETCH_TAIL_SECONDS) * 1000)
 
         async def read() -> list[LogLine]:
@@ -216,7 +225,7 @@ class LogLines:
         closed and once more after the window, it cost the volume benchmark a second call per batch.)"""
         accepted: list[LogLine] = []
         settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
-        if time.time() < min(settle_end, self.settings.deadline):
+        if self.timeline.now() < min(settle_end, self.settings.deadline):
             return accepted
         for span in log.closed_spans():
             if span not in self._stretches_read:
@@ -247,7 +256,7 @@ class LogLines:
         # Ids and stretches from the whole read first, so that each chunk is judged as one batch would be.
         await turns.map(lines, log.learn_request_ids)
         await turns.map(lines, log.note_spans)
-        seen_at = time.time()
+        seen_at = self.timeline.now()
         accepted = await turns.flat_map(lines, lambda chunk: log.add(chunk, seen_at=seen_at))
         if len(accepted) < len(lines):
             kept = {id(line) for line in accepted}
@@ -307,3 +316,38 @@ def ids_read_live(settings: FollowSettings) -> bool:
 
 def source_for(trigger: LambdaInvocationTrigger) -> LogLines:
     return LogLines(trigger)
+
+
+async def with_log_group_note(trigger: LambdaInvocationTrigger, verdict: Verdict, evidence: Evidence) -> Verdict:
+    """Return a timeout's verdict with its reason saying where the lines were looked for: whether the log
+    group exists (``DescribeLogGroups``) and how many lines of the invocation were read there; any other
+    verdict (or a durable execution's timeout, decided by its status) as it is.
+
+    A group that was never created (a mistyped ``log_group``, a function that never ran) looks the same as a
+    quiet function to the reads, which treat a missing group as an empty one. The check never fails the
+    trigger: an error or no answer in time is said instead.
+    """
+    settings = trigger.settings
+    if verdict.status != "timeout" or settings.durable_execution_arn:
+        return verdict
+    group, unchecked_because = settings.log_group, ""
+    exists: bool | None = None
+    try:
+        async with asyncio.timeout(LOG_GROUP_CHECK_SECONDS):
+            async with await trigger.logs_client() as client:
+                answer = await client.describe_log_groups(logGroupNamePrefix=group)
+        exists = named_in(answer, group)
+    except ClientError as err:
+        unchecked_because = (
+            f"DescribeLogGroups failed with {error_code(err)}: {err.response.get('Error', {}).get('Message', err)}"
+        )
+    except TimeoutError:  # before OSError, of which it is one
+        unchecked_because = f"DescribeLogGroups did not answer within {LOG_GROUP_CHECK_SECONDS:g} s"
+    except (BotoCoreError, OSError) as err:
+        unchecked_because = f"DescribeLogGroups failed: {err}"
+    if exists is None:
+        trigger.log.warning(
+            "Log group %s of %s could not be checked: %s", group, settings.function_name, unchecked_because
+        )
+    note = timeout_note(group, exists=exists, lines_read=evidence.log.line_count, unchecked_because=unchecked_because)
+    return replace(verdict, reason=verdict.reason + note)

@@ -91,3 +91,27 @@ def work(event: Event, context: Any) -> dict[str, Any]:
         raise ValueError(f"work {item} failed")
     logger.info("work %s ends", item)
     return {"item": item, "tenant_id": getattr(context, "tenant_id", None)}
+
+
+def reinvoke(event: Event, context: Any) -> None:
+    """Re-invoke this function with its own event (a fan-out), as a request of its own would, then fail.
+
+    Each child logs a Powertools-shaped "Function ended" line that carries the parent's correlation id and
+    the child's own request id, and returns; the parent waits for them, then raises.
+    """
+    import json
+
+    import boto3
+
+    correlation_id = event.get("correlation_id")
+    if event.get("child"):
+        line = {"level": "INFO", "message": "Function ended", "correlation_id": correlation_id}
+        print(json.dumps(line | {"function_request_id": context.aws_request_id}))
+        return None
+    client = boto3.client("lambda")
+    for _ in range(int(event.get("children", 3))):
+        client.invoke(
+            FunctionName=context.function_name, InvocationType="Event", Payload=json.dumps(event | {"child": True})
+        )
+    time.sleep(float(event.get("seconds", 2)))
+    raise RuntimeError(f"the parent of correlation id {correlation_id} failed")

@@ -1,0 +1,60 @@
+"""Only our invocation decides its verdict: foreign requests with our correlation id, forged platform lines
+and a straggling batch, against moto in server mode (real HTTP, real aiobotocore), read by the real trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests import lambda_lines as lines
+from tests.test_triggers import CID, GROUP, RID, first_event, make_trigger, messages
+
+CHILDREN = [f"cccccccc-0000-4000-8000-{index:012d}" for index in range(500)]
+
+
+@pytest.mark.asyncio
+async def test_requests_that_carry_our_correlation_id_but_are_not_ours_decide_nothing(logs_client):
+    """The function re-invoked itself with its own event 500 times: each child logs our correlation id with
+    its own request id and ends well; a line forges our end in another request; ours fails at its end."""
+    stamp = lines.now_ms()
+    lines.put_at(logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 1, lines.powertools(CID, RID, "started"))])
+    children = [(stamp + 10 + n, lines.powertools(CID, child, "Function ended")) for n, child in enumerate(CHILDREN)]
+    lines.put_at(logs_client, GROUP, children, stream="2026/12/06/[$LATEST]children")
+    forged = [
+        (stamp + 20, lines.powertools(CID, CHILDREN[0], "Function ended")),
+        (stamp + 21, lines.report(RID, status="success")),  # our REPORT, printed in another stream
+        (stamp + 22, lines.end(RID)),
+    ]
+    lines.put_at(logs_client, GROUP, forged, stream="2026/12/06/[$LATEST]forger")
+    trigger_task = asyncio.ensure_future(first_event(make_trigger()))
+    await asyncio.sleep(2)  # the foreign lines have been read by now: they must not have decided
+    assert not trigger_task.done()
+    lines.put_at(
+        logs_client,
+        GROUP,
+        [
+            (stamp + 900, lines.unhandled("ValueError", "ours failed")),
+            (stamp + 901, lines.end(RID)),
+            (stamp + 902, lines.report(RID)),
+        ],
+    )
+    payload = await trigger_task
+    assert payload["status"] == "failed" and "ours failed" in payload["message"]
+    assert not any("cccccccc" in str(line.get("request_id")) for line in payload["lines"])
+    assert "Function ended" not in messages(payload)
+
+
+@pytest.mark.asyncio
+async def test_a_straggling_batch_with_start_and_the_error_line_is_waited_for(logs_client):
+    """The whole stream but END is ingested late: END alone must not make a success."""
+    stamp = lines.now_ms()
+    lines.put_at(logs_client, GROUP, [(stamp + 3000, lines.end(RID)), (stamp + 3001, lines.report(RID))])
+    trigger_task = asyncio.ensure_future(first_event(make_trigger(deadline=time.time() + 30)))
+    await asyncio.sleep(3)  # several polls and settle windows (0.2 s, 0.6 s) pass with END read
+    assert not trigger_task.done()
+    lines.put_at(logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 1, lines.unhandled("KeyError", "'x'"))])
+    payload = await trigger_task
+    assert payload["status"] == "failed" and "KeyError" in payload["message"]
+    assert messages(payload)[:2] == [lines.start(RID), "KeyError: 'x'"]
