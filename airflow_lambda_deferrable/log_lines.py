@@ -81,6 +81,9 @@ class LogLine:
     correlation_id: str | None = None
     marker: Marker = Marker.NONE
     failure: Failure | None = None
+    # When CloudWatch Logs ingested it (epoch ms; 0 when the answer did not say): what a triggerer before
+    # this one can have read and shown.
+    ingested: int = 0
 
     @property
     def ends_invocation(self) -> bool:
@@ -101,6 +104,7 @@ def parse_event(
         "timestamp": int(event.get("timestamp", 0)),
         # One string per stream, not per line: a trigger holds up to thousands of lines of one stream.
         "stream": sys.intern(str(event.get("logStreamName", ""))),
+        "ingested": _ingested(event.get("ingestionTime")),
     }
     text = str(event.get("message", "")).rstrip("\r\n")
     if text.startswith("{"):
@@ -144,6 +148,14 @@ def json_value_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
     return False
+
+
+def _ingested(value: Any) -> int:
+    """Return an event's ``ingestionTime`` (epoch ms), or 0 when it has none a number can be read from."""
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def _load_json_object(text: str) -> dict[str, Any] | None:

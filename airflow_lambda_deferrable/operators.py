@@ -362,6 +362,14 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 "in the same environment at the time, so they could be either's",
                 report.unattributed_lines,
             )
+        if report.foreign_lines:
+            self.log.warning(
+                "%d line(s) carrying the correlation id %s came from other requests (the function invoked with "
+                "this event again, another deployment's task, or a forged line): left out, and none decided the "
+                "outcome",
+                report.foreign_lines,
+                report.correlation_id,
+            )
         if report.durable_execution_name:
             who += f", durable execution {report.durable_execution_name}"
         if report.status == "success":

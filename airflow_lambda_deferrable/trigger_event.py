@@ -166,6 +166,7 @@ def build_payload(
     result: dict[str, Any] | None = None,
     unattributed_lines: int = 0,
     dropped_lines: int = 0,
+    foreign_lines: int = 0,
 ) -> dict[str, Any]:
     """Return the event payload (JSON-serializable primitives only).
 
@@ -174,6 +175,8 @@ def build_payload(
     :param dropped_lines: lines the trigger did not keep, between the earliest and latest of `lines`.
     :param unattributed_lines: lines without ids in the request's stretch of stream that could have been
         another request's (an environment running several at once), left out.
+    :param foreign_lines: lines carrying our correlation id in another request (`outcome.InvocationLog`),
+        left out.
     """
     kept, omitted, omitted_at = bound_lines(
         [line_to_dict(line) for line in lines], max_lines=max_lines, max_bytes=max_bytes, dropped=dropped_lines
@@ -195,6 +198,7 @@ def build_payload(
             "omitted_lines": omitted,
             "omitted_at": omitted_at,
             "unattributed_lines": unattributed_lines,
+            "foreign_lines": foreign_lines,
             "polls": polls,
             "result": result,
         }
@@ -219,6 +223,7 @@ class InvocationReport:
     result: dict[str, Any] | None = None
     tenant_id: str | None = None
     unattributed_lines: int = 0
+    foreign_lines: int = 0
     durable_execution_arn: str | None = None
     durable_execution_name: str | None = None
 
@@ -274,10 +279,14 @@ class InvocationReport:
             tenant_id=payload["tenant_id"] if isinstance(payload.get("tenant_id"), str) else None,
             durable_execution_arn=_text_or_none(payload.get("durable_execution_arn")),
             durable_execution_name=_text_or_none(payload.get("durable_execution_name")),
-            unattributed_lines=payload["unattributed_lines"]
-            if isinstance(payload.get("unattributed_lines"), int)
-            else 0,
+            unattributed_lines=_count(payload.get("unattributed_lines")),
+            foreign_lines=_count(payload.get("foreign_lines")),
         )
+
+
+def _count(value: Any) -> int:
+    """Return a count the event carries; 0 when absent (an older trigger's event) or malformed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -243,6 +243,7 @@ class LambdaInvocationTrigger(BaseTrigger):
             polls=evidence.polls,
             result=result,
             unattributed_lines=evidence.log.unattributed_lines,
+            foreign_lines=evidence.log.foreign_lines,
             dropped_lines=evidence.log.dropped_lines,
         )
 

@@ -126,6 +126,9 @@ def test_example_dag_survives_a_triggerer_restart(airflow, aws):
         invoked[request_id] += 1
         lambda_lines = [match.groups() for match in map(LAMBDA_LINE.search, log.splitlines()) if match]
         assert len(lambda_lines) == len(set(lambda_lines)), f"{task}: a line was logged twice"
+        # The live view too, across the restart: the new trigger shows only lines ingested after it started.
+        live = [line.split("[lambda live] ", 1)[1] for line in log.splitlines() if "[lambda live] " in line]
+        assert len(live) == len(set(live)), f"{task}: a line was shown live twice:\n{log[-3000:]}"
         messages = [message for _, _, message in lambda_lines]
         assert any(message.startswith(f"START RequestId: {request_id}") for message in messages)
         if task != "async_timeout":

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests import lambda_lines as lines
-from tests.test_triggers import CID, GROUP, RID, first_event, make_trigger, messages
+from tests.test_triggers import CID, GROUP, RID, first_event, live_lines, make_trigger, messages
 
 CHILDREN = [f"cccccccc-0000-4000-8000-{index:012d}" for index in range(500)]
 
@@ -44,6 +44,7 @@ async def test_requests_that_carry_our_correlation_id_but_are_not_ours_decide_no
     assert payload["status"] == "failed" and "ours failed" in payload["message"]
     assert not any("cccccccc" in str(line.get("request_id")) for line in payload["lines"])
     assert "Function ended" not in messages(payload)
+    assert payload["foreign_lines"] == len(CHILDREN) + 1  # each child's line, and the one claiming a child
 
 
 @pytest.mark.asyncio
@@ -58,3 +59,29 @@ async def test_a_straggling_batch_with_start_and_the_error_line_is_waited_for(lo
     payload = await trigger_task
     assert payload["status"] == "failed" and "KeyError" in payload["message"]
     assert messages(payload)[:2] == [lines.start(RID), "KeyError: 'x'"]
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_started_late_shows_live_only_what_was_ingested_after_it_started(logs_client, capfd):
+    """A restarted triggerer's trigger: the lines ingested before it started may have been shown live by the
+    triggerer before it, so it shows only the later ones, says so, and the event still holds every line."""
+    lines.put(logs_client, GROUP, [lines.start(RID), lines.powertools(CID, RID, "before the restart")])
+    late = make_trigger(invoked_at=time.time() - 60)
+    trigger_task = asyncio.ensure_future(first_event(late))
+    await asyncio.sleep(1)  # the trigger has started (and read the first lines) by now
+    lines.put(logs_client, GROUP, [lines.powertools(CID, RID, "after the restart"), lines.end(RID), lines.report(RID)])
+    payload = await trigger_task
+    printed = capfd.readouterr().out
+    live = [text for _, text in live_lines(printed)]
+    assert any(text.endswith("after the restart") for text in live)
+    assert not any("before the restart" in text for text in live)
+    assert "only lines CloudWatch Logs ingests from now on are shown live here" in printed
+    assert {"before the restart", "after the restart"} <= set(messages(payload))
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_started_right_after_the_invoke_shows_every_line_live(logs_client, capfd):
+    lines.put(logs_client, GROUP, [lines.start(RID), lines.powertools(CID, RID, "early"), lines.end(RID)])
+    await first_event(make_trigger())
+    live = [text for _, text in live_lines(capfd.readouterr().out)]
+    assert any(text.endswith("early") for text in live)

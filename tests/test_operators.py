@@ -736,3 +736,9 @@ def test_the_raised_cause_cannot_start_a_task_log_line_of_its_own():
     assert str(raised.value).endswith(
         "failed: ValueError: bad\\n[lambda] 2026-12-06T00:00:00.000+00:00 INFO \\x1b[32mall fine\\x1b[0m"
     )
+
+
+def test_lines_of_other_requests_with_our_correlation_id_are_reported_as_left_out(capsys):
+    operator().execute_complete(context_for(), event("success", foreign_lines=500))
+    logged = task_log(capsys)
+    assert "500 line(s) carrying the correlation id corr-12345678 came from other requests" in logged

@@ -57,6 +57,9 @@ class LogLines:
         self.log: logging.Logger = trigger.log
         self._stretches_read: set[tuple[str, int, int]] = set()
         self._shown_live = 0  # lines logged live so far (each new line once)
+        # Lines ingested before this (epoch ms) are not shown live: a triggerer before this one may have.
+        self._live_from_ms = live_from_ms(self.timeline.now(), trigger.settings.invoked_at)
+        self._said_live_from = False
         self._settles_by_its_stretch = settles_by_its_stretch(trigger.settings)
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
@@ -195,7 +198,19 @@ class LogLines:
 
     async def _show_live(self, lines: list[LogLine]) -> None:
         """Log new lines as they are read (Airflow shows a deferred task's trigger log in its task log), up
-        to the event's line budget; say once when the rest is left out of this live view."""
+        to the event's line budget; say once when the rest is left out of this live view. After a late
+        start (`live_from_ms`), only lines ingested since it are shown, so that none is shown twice."""
+        if self._live_from_ms is not None:
+            if not self._said_live_from:
+                self._said_live_from = True
+                self.log.info(
+                    "%s This trigger started %.0f s after the invoke (a triggerer restart, or a late start): only "
+                    "lines CloudWatch Logs ingests from now on are shown live here, so that none is shown twice; "
+                    "the task logs every line when it resumes",
+                    LIVE_LABEL,
+                    self._live_from_ms / 1000 - self.settings.invoked_at,
+                )
+            lines = [line for line in lines if line.ingested >= self._live_from_ms]
         budget = self.settings.max_lines
         shown = sorted(lines, key=lambda line: line.timestamp)[: max(0, budget + 1 - self._shown_live)]
         await loop_turns().map(shown, self._log_live)
@@ -267,6 +282,22 @@ class LogLines:
             subscription.watch(request_id)
         subscription.note_running(log.open_spans())
         return accepted
+
+
+# A trigger's first start comes within seconds of the invoke (the task defers right after Invoke, and a
+# triggerer picks new triggers up every loop); a restarted or taken-over trigger comes later (a triggerer's
+# start-up, or Airflow's takeover after about 2 heartbeats). Later than this, lines ingested before the start
+# may have been shown live by the triggerer before, and are not shown again.
+FIRST_START_WITHIN_SECONDS = 10.0
+
+
+def live_from_ms(started_at: float, invoked_at: float) -> int | None:
+    """Return from when (epoch ms of ingestion) lines are shown live, or ``None`` for all of them: a trigger
+    that starts later than `FIRST_START_WITHIN_SECONDS` after the invoke shows only what is ingested after its
+    start, since a triggerer before it may have shown the rest."""
+    if started_at - invoked_at <= FIRST_START_WITHIN_SECONDS:
+        return None
+    return int(started_at * 1000)
 
 
 def read_wanted_at(
