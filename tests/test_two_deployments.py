@@ -1,4 +1,6 @@
-"""Two Airflow deployments, one function: the same DAG, task and run id in both, one success, one failure.
+"""Real Airflow (`dag.test()`, the trigger inline) against the local AWS stack, for what a probe saw there.
+
+Two Airflow deployments, one function: the same DAG, task and run id in both, one success, one failure.
 
 Each deployment is its own Airflow home and database, running the DAG through `dag.test()` (the trigger
 runs inline) against one local AWS stack at the same time. Before correlation ids came from Airflow's task
@@ -73,3 +75,39 @@ def test_two_deployments_running_the_same_dag_and_run_each_get_their_own_verdict
     assert "RuntimeError: Unable to finish loop" in outputs["production"]
     staging_id = results["staging"]["xcom"]["correlation_id"]
     assert staging_id not in outputs["production"]  # not one of staging's lines reached production's task
+
+
+def test_a_function_printing_a_line_nested_5000_deep_succeeds_on_its_one_invocation(tmp_path):
+    """Before parse depth was bounded, the line raised RecursionError out of the trigger: "Trigger failure",
+    and the retry invoked the function again."""
+    from local_aws.deploy import zip_directory
+    from tests.conftest import local_client
+    from tests.test_operator_logging_controls import HANDLERS
+
+    with LocalAwsStack(port=0, ingestion_delay=0.2) as stack:
+        client = local_client(stack.endpoint_url, "lambda")
+        role = local_client(stack.endpoint_url, "iam").create_role(RoleName="deep", AssumeRolePolicyDocument="{}")
+        client.create_function(
+            FunctionName="deep-line",
+            Runtime="python3.11",
+            Role=role["Role"]["Arn"],
+            Handler="handlers.deep_line",
+            Code={"ZipFile": zip_directory(HANDLERS)},
+            Timeout=10,
+        )
+        env = deployment_env(tmp_path / "home", stack.endpoint_url, to_fail=False, iterations=1)
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        script = ROOT / "tests" / "twin_dags" / "deep_line.py"
+        ran = subprocess.run(
+            [sys.executable, str(script)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        output = ran.stdout + ran.stderr
+        logs = local_client(stack.endpoint_url, "logs")
+        starts = logs.filter_log_events(logGroupName="/aws/lambda/deep-line", filterPattern='"START RequestId"')
+    (line,) = [line for line in output.splitlines() if line.startswith("DEEP-RESULT ")]
+    result = json.loads(line.removeprefix("DEEP-RESULT "))
+    assert result == {"state": "success", "try_number": 1}, output[-3000:]
+    assert len(starts["events"]) == 1  # invoked once: no retry ran it again

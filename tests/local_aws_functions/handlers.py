@@ -115,3 +115,10 @@ def reinvoke(event: Event, context: Any) -> None:
         )
     time.sleep(float(event.get("seconds", 2)))
     raise RuntimeError(f"the parent of correlation id {correlation_id} failed")
+
+
+def deep_line(event: Event, context: Any) -> str:
+    """Print one JSON line nested ``event["depth"]`` levels deep (5,000 by default), then succeed."""
+    depth = int(event.get("depth", 5000))
+    print('{"level": "ERROR", "message": ' + "[" * depth + "]" * depth + "}")
+    return "done"
