@@ -316,6 +316,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             # Managed Instances run several requests at once in one environment and stream.
             claim_lines_without_ids=not configuration.get("CapacityProviderConfig"),
             allow_hidden_success=hidden_success_allowed,
+            hidden_platform_level=self._hidden_platform_level(configuration, durable=execution_arn is not None),
+            function_timeout=function_timeout,
             fail_fast=self.fail_fast,
             end_marker=self.end_marker,
             correlation_id_key=self.correlation_id_key,
@@ -625,6 +627,17 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             end_marker_level=self.end_marker_level,
         )
         if reason is None:
+            if self.invocation_type == "Event" and not controls.platform_success_visible:
+                self.log.warning(
+                    "%s has SystemLogLevel %s, which hides Lambda's START, END and REPORT of a successful request: "
+                    "success will be seen only if the function logs its end marker %r at %s or above (a level "
+                    "ApplicationLogLevel %s sends). A function that never logs it ends in a timeout that says so.",
+                    self.function_name,
+                    controls.system_log_level,
+                    self.end_marker,
+                    self.end_marker_level,
+                    controls.application_log_level,
+                )
             return False
         if not self.allow_hidden_success:
             raise LambdaInvokeInputError(
@@ -632,6 +645,14 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             )
         self.log.warning("%s: %s; allow_hidden_success=True, so proceeding", self.function_name, reason)
         return True
+
+    def _hidden_platform_level(self, configuration: dict[str, Any], *, durable: bool) -> str | None:
+        """Return the SystemLogLevel that hides a successful ``Event`` request's START, END and REPORT, if any
+        (a durable execution's status decides it instead; a ``RequestResponse`` response tells its outcome)."""
+        controls = LoggingControls.from_configuration(configuration)
+        if durable or self.invocation_type != "Event" or controls.platform_success_visible:
+            return None
+        return controls.system_log_level
 
     def _invoke(
         self, payload: bytes, function_timeout: int, tenant_id: str | None = None, execution_name: str | None = None

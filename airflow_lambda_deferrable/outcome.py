@@ -367,6 +367,8 @@ def decide(
     known: KnownResult | None = None,
     allow_hidden_success: bool = False,
     fail_fast: bool = False,
+    hidden_platform_level: str | None = None,
+    end_marker: str | None = None,
 ) -> Verdict | None:
     """Return the verdict on the invocation, or ``None`` while it is still undecided.
 
@@ -374,6 +376,8 @@ def decide(
     :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`)
         and the user chose to count "no failure seen by the deadline" as success. Its END may be hidden
         too, so a failure line is not held back waiting for it.
+    :param hidden_platform_level: the function's ``SystemLogLevel`` when it hides Lambda's START, END and
+        REPORT of a success (see `logging_controls`): only `end_marker` can show one, and a timeout says so.
     :param fail_fast: decide *failed* as soon as an ERROR line has settled, without waiting for the
         request's end (its later lines, ``print`` output and the runtime's own error line, may then be
         missing from the task log).
@@ -415,8 +419,35 @@ def decide(
                 "no failure was seen by the deadline (the function's logging config hides a success; "
                 "allow_hidden_success=True counts that as success)",
             )
+        if hidden_platform_level is not None and log.failure_seen_at is None:
+            return Verdict("timeout", _hidden_success_reason(log, hidden_platform_level, end_marker))
         return Verdict("timeout", _timeout_reason(log))
     return None
+
+
+def visible_until(log: InvocationLog, *, function_timeout: float, ingestion_allowance_seconds: float) -> float | None:
+    """Return when the outcome of a request seen running can no longer become visible (epoch seconds), or
+    ``None`` before any of its lines is seen (it may still wait in Lambda's queue).
+
+    A request ends within the function's timeout of its first line, and its last line is ingested within the
+    ingestion allowance after that: where only the end marker can show a success (`hidden_platform_level`),
+    waiting longer for it only delays the answer.
+    """
+    if not log.lines:
+        return None
+    return log.lines[0].timestamp / 1000 + function_timeout + ingestion_allowance_seconds
+
+
+def _hidden_success_reason(log: InvocationLog, level: str, end_marker: str | None) -> str:
+    seen = f"{log.line_count} line(s) of the invocation were seen" if log.line_count else "no line was seen"
+    return (
+        f"the end marker {end_marker!r} never came and no failure was seen ({seen}): the function's SystemLogLevel "
+        f"{level} hides Lambda's START, END and REPORT of a successful request, so only the end marker can show "
+        "a success. Log the end marker at a level ApplicationLogLevel sends (Powertools' Logger logs "
+        "'Function ended' with log_event or a handler that logs it), set SystemLogLevel to INFO, invoke with "
+        "invocation_type='RequestResponse', or pass allow_hidden_success=True to count no failure by the deadline "
+        "as success"
+    )
 
 
 def _ends_the_request(failure: Failure | None) -> bool:

@@ -63,6 +63,11 @@ OPERATOR_BOUNDS: dict[str, Bound] = {
 
 # The trigger's numbers. Its poll interval may go lower than the operator's, for tests: the operator is
 # the public way in, and it holds the 1 s floor.
+# The SystemLogLevels that hide Lambda's START, END and REPORT of a successful request (`logging_controls`).
+HIDING_LEVELS = ("WARN", "ERROR", "FATAL")
+# A function's timeout, or a durable execution's (up to a year, `durable_execution.MAX_EXECUTION_TIMEOUT_SECONDS`).
+FUNCTION_TIMEOUT_BOUND = Bound(1.0, 366 * 86_400.0, False, "a function's or durable execution's timeout, seconds")
+
 TRIGGER_BOUNDS: dict[str, Bound] = {
     "invoked_at": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
     "deadline": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
@@ -125,6 +130,10 @@ class FollowSettings:
     :param allow_hidden_success: the function's logging config hides a success (see `logging_controls`);
         no failure seen by the deadline counts as success.
     :param fail_fast: an ERROR line decides *failed* once settled, without waiting for the request's end.
+    :param hidden_platform_level: the function's ``SystemLogLevel`` when it hides Lambda's START, END and
+        REPORT of a successful ``Event`` request (above INFO): only the end marker can show a success.
+    :param function_timeout: the function's timeout (seconds); with `hidden_platform_level`, once a line of
+        the request is seen, its outcome can show no later than this plus the ingestion allowance.
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between reads of the log group.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
@@ -155,6 +164,8 @@ class FollowSettings:
     claim_lines_without_ids: bool = True
     allow_hidden_success: bool = False
     fail_fast: bool = False
+    hidden_platform_level: str | None = None
+    function_timeout: float | None = None
     end_marker: str | None = DEFAULT_END_MARKER
     correlation_id_key: str = DEFAULT_CORRELATION_ID_KEY
     poll_interval: float = DEFAULT_POLL_INTERVAL
@@ -178,6 +189,15 @@ class FollowSettings:
         if self.invocation_type not in INVOCATION_TYPES:
             problems.append(
                 f"invocation_type must be one of {', '.join(INVOCATION_TYPES)}, got {self.invocation_type!r}"
+            )
+        if self.hidden_platform_level is not None and self.hidden_platform_level not in HIDING_LEVELS:
+            problems.append(
+                f"hidden_platform_level must be one of {', '.join(HIDING_LEVELS)} or None, "
+                f"got {self.hidden_platform_level!r}"
+            )
+        if self.function_timeout is not None:
+            problems += problems_with(
+                {"function_timeout": self.function_timeout}, {"function_timeout": FUNCTION_TIMEOUT_BOUND}
             )
         for name in ("known_result", "result", "botocore_config"):
             value = getattr(self, name)

@@ -17,7 +17,7 @@ from airflow_lambda_deferrable.clock import Timeline
 from airflow_lambda_deferrable.durable_execution import decide_execution
 from airflow_lambda_deferrable.evidence import Evidence
 from airflow_lambda_deferrable.log_source import error_code
-from airflow_lambda_deferrable.outcome import InvocationLog, Verdict, decide
+from airflow_lambda_deferrable.outcome import InvocationLog, Verdict, decide, visible_until
 from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults are importable from here too)
     DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_END_MARKER,
@@ -196,15 +196,27 @@ class LambdaInvocationTrigger(BaseTrigger):
                 settle_seconds=settings.settle_seconds,
                 execution_name=settings.durable_execution_name or settings.durable_execution_arn,
             )
+        deadline = settings.deadline
+        if settings.hidden_platform_level is not None and settings.function_timeout is not None:
+            # Only the end marker can show a success: once the request is seen running, it has ended (and been
+            # ingested) within its timeout and the allowance, so a later deadline only delays the answer.
+            until = visible_until(
+                evidence.log,
+                function_timeout=settings.function_timeout,
+                ingestion_allowance_seconds=settings.ingestion_allowance_seconds,
+            )
+            deadline = min(deadline, until) if until is not None else deadline
         return decide(
             evidence.log,
             now=now,
             checked_at=evidence.checked_at,
-            deadline=settings.deadline,
+            deadline=deadline,
             settle_seconds=settings.settle_seconds,
             known=evidence.known,
             allow_hidden_success=settings.allow_hidden_success,
             fail_fast=settings.fail_fast,
+            hidden_platform_level=settings.hidden_platform_level,
+            end_marker=settings.end_marker,
         )
 
     @staticmethod

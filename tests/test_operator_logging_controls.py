@@ -5,6 +5,7 @@ Runs with ``deferrable=False``, so the whole path (checks, invoke, the trigger, 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,11 @@ from typing import Any
 import pytest
 
 from airflow_lambda_deferrable import LambdaInvokeDeferrableOperator
-from airflow_lambda_deferrable.exceptions import LambdaInvocationFailed, LambdaInvokeInputError
+from airflow_lambda_deferrable.exceptions import (
+    LambdaInvocationFailed,
+    LambdaInvocationTimedOut,
+    LambdaInvokeInputError,
+)
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
 from tests.conftest import aws_connection, local_client
@@ -155,3 +160,24 @@ def test_managed_instances_leave_lines_without_ids_out_and_count_them(stack, cou
     assert "work 10 ends" in output  # its own JSON lines, attributed by their requestId
     assert "printed during work 10" not in output
     assert "1 line(s) without ids in the request's stretch of stream were left out" in output
+
+
+def test_system_level_warn_and_an_end_marker_never_logged_time_out_early_naming_the_cause(stack, counted, capsys):
+    """The default end marker is accepted as proof that success can show, but `work` never logs it: once the
+    request is seen running, the answer comes within its timeout and the allowance, not the 300 s queue
+    allowance, and it says what hid the success and the ways out."""
+    name = make_function(stack, LoggingConfig=QUIET_SYSTEM)
+    started = time.monotonic()
+    with pytest.raises(LambdaInvocationTimedOut) as timed_out:
+        run(name, payload={"item": 11}, ingestion_allowance_seconds=5, queue_allowance_seconds=300)
+    waited = time.monotonic() - started
+    message = str(timed_out.value)
+    assert "the end marker 'Function ended' never came" in message and "SystemLogLevel WARN" in message
+    for way_out in ("SystemLogLevel to INFO", "RequestResponse", "allow_hidden_success=True", "end marker at a level"):
+        assert way_out in message
+    output = capsys.readouterr().out
+    assert "success will be seen only if the function logs its end marker 'Function ended' at INFO" in output
+    # The function's timeout (10 s) and the ingestion allowance (5 s) bound the wait once it is seen running;
+    # the deadline it replaces was 300 + 10 + 5 s after the invoke.
+    assert waited < 300, waited
+    assert counted.count(INVOCATIONS) == 1

@@ -97,6 +97,8 @@ def every_field_changed() -> FollowSettings:
         claim_lines_without_ids=False,
         allow_hidden_success=True,
         fail_fast=True,
+        hidden_platform_level="WARN",
+        function_timeout=60.0,
         end_marker="done",
         correlation_id_key="cid",
         poll_interval=7.0,
@@ -179,3 +181,27 @@ def test_one_deadline_rule(responded_at, max_wait_seconds, deadline):
         )
         == deadline
     )
+
+
+# Lambda Managed Instances: an asynchronous request may run 5,400 s (AWS docs "configuration-timeout").
+MANAGED_INSTANCES_ASYNC_TIMEOUT = 5_400
+
+
+def test_an_event_on_managed_instances_is_followed_for_its_whole_90_minutes():
+    """The default deadline is queue allowance + the function's own Timeout + ingestion, uncapped."""
+    deadline = deadline_for(
+        invoked_at=1000.0,
+        function_timeout=MANAGED_INSTANCES_ASYNC_TIMEOUT,
+        queue_allowance_seconds=300.0,
+        ingestion_allowance_seconds=120.0,
+        max_wait_seconds=None,
+        responded_at=None,
+    )
+    assert deadline == 1000 + 300 + MANAGED_INSTANCES_ASYNC_TIMEOUT + 120
+    settings = dataclasses.replace(every_field_changed(), invoked_at=1000.0, deadline=deadline)
+    assert FollowSettings.from_kwargs(settings.as_kwargs(), who="test").deadline == deadline
+
+
+def test_max_wait_seconds_may_cover_a_managed_instances_timeout_and_its_allowances():
+    wait = MANAGED_INSTANCES_ASYNC_TIMEOUT + OPERATOR_BOUNDS["queue_allowance_seconds"].high + 3_600.0
+    assert problem_with("max_wait_seconds", wait, OPERATOR_BOUNDS["max_wait_seconds"]) is None
