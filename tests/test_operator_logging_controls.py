@@ -43,7 +43,8 @@ def counted(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         yield proxy
 
 
-def make_function(stack: LocalAwsStack, **settings: Any) -> str:
+def make_function(stack: LocalAwsStack, *, handler: str = "handlers.work", timeout: int = 10, **settings: Any) -> str:
+    """Create a function of tests/local_aws_functions/handlers.py in the stack; return its name."""
     client = local_client(stack.endpoint_url, "lambda")
     iam = local_client(stack.endpoint_url, "iam")
     name = f"ops-{uuid.uuid4().hex[:8]}"
@@ -52,9 +53,9 @@ def make_function(stack: LocalAwsStack, **settings: Any) -> str:
         FunctionName=name,
         Runtime="python3.11",
         Role=role,
-        Handler="handlers.work",
+        Handler=handler,
         Code={"ZipFile": zip_directory(HANDLERS)},
-        Timeout=10,
+        Timeout=timeout,
         **settings,
     )
     return name

@@ -19,7 +19,8 @@ import pytest
 
 from local_aws.deploy import deploy_template
 from local_aws.stack import LocalAwsStack
-from tests.conftest import aws_connection
+from tests.conftest import aws_connection, local_client
+from tests.test_operator_logging_controls import make_function
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,22 +81,11 @@ def test_two_deployments_running_the_same_dag_and_run_each_get_their_own_verdict
 def test_a_function_printing_a_line_nested_5000_deep_succeeds_on_its_one_invocation(tmp_path):
     """Before parse depth was bounded, the line raised RecursionError out of the trigger: "Trigger failure",
     and the retry invoked the function again."""
-    from local_aws.deploy import zip_directory
-    from tests.conftest import local_client
-    from tests.test_operator_logging_controls import HANDLERS
 
     with LocalAwsStack(port=0, ingestion_delay=0.2) as stack:
-        client = local_client(stack.endpoint_url, "lambda")
-        role = local_client(stack.endpoint_url, "iam").create_role(RoleName="deep", AssumeRolePolicyDocument="{}")
-        client.create_function(
-            FunctionName="deep-line",
-            Runtime="python3.11",
-            Role=role["Role"]["Arn"],
-            Handler="handlers.deep_line",
-            Code={"ZipFile": zip_directory(HANDLERS)},
-            Timeout=10,
-        )
+        function_name = make_function(stack, handler="handlers.deep_line")
         env = deployment_env(tmp_path / "home", stack.endpoint_url, to_fail=False, iterations=1)
+        env["DEEP_LINE_FUNCTION"] = function_name
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
         )
@@ -106,7 +96,7 @@ def test_a_function_printing_a_line_nested_5000_deep_succeeds_on_its_one_invocat
         )
         output = ran.stdout + ran.stderr
         logs = local_client(stack.endpoint_url, "logs")
-        starts = logs.filter_log_events(logGroupName="/aws/lambda/deep-line", filterPattern='"START RequestId"')
+        starts = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}", filterPattern='"START RequestId"')
     (line,) = [line for line in output.splitlines() if line.startswith("DEEP-RESULT ")]
     result = json.loads(line.removeprefix("DEEP-RESULT "))
     assert result == {"state": "success", "try_number": 1}, output[-3000:]
