@@ -35,6 +35,10 @@ AGE_SHARE = 0.05
 MAX_STATUS_READ_SECONDS = 300.0
 # Lambda's ExecutionTimeout when a function's DurableConfig does not give one, and its ceiling (a year).
 MAX_EXECUTION_TIMEOUT_SECONDS = 366 * 86_400
+# What GetDurableExecution answers for an execution it does not know (yet).
+NOT_FOUND = "ResourceNotFoundException"
+# A synchronous invoke created its execution before answering: only the read's eventual consistency hides it.
+SYNC_VISIBILITY_SECONDS = 10.0
 
 
 def execution_name_for_try(task_id: str, try_key: str) -> str:
@@ -85,6 +89,46 @@ def status_read_delay(age_seconds: float, poll_interval: float) -> float:
     if age_seconds <= STEADY_READS_SECONDS:
         return poll_interval
     return max(poll_interval, min(MAX_STATUS_READ_SECONDS, age_seconds * AGE_SHARE))
+
+
+def visibility_bound(invocation_type: str, queue_allowance_seconds: float) -> float:
+    """Return how long after the invoke an execution `GetDurableExecution` does not find may still appear.
+
+    An ``Event`` invoke answers once the event is queued; the execution starts when Lambda takes the event
+    from its queue, as late as the task's `queue_allowance_seconds`. A synchronous invoke has started it
+    before answering (`SYNC_VISIBILITY_SECONDS`).
+    """
+    return queue_allowance_seconds if invocation_type == "Event" else SYNC_VISIBILITY_SECONDS
+
+
+def execution_pending(
+    code: str | None, *, invocation_type: str, now: float, invoked_at: float, queue_allowance_seconds: float
+) -> bool:
+    """Whether a failed `GetDurableExecution` means "not visible yet, read again" rather than a final answer.
+
+    Only ``ResourceNotFoundException`` within `visibility_bound` of the invoke is pending, also after the
+    execution was once seen (an eventually consistent read may answer from a replica that has not caught up).
+
+    :param code: the error code Lambda answered.
+    :param now: the trigger's time (epoch seconds), on the same clock as `invoked_at`.
+    """
+    return code == NOT_FOUND and now - invoked_at < visibility_bound(invocation_type, queue_allowance_seconds)
+
+
+def not_found_for_good(
+    arn: str, message: str, *, invocation_type: str, waited_seconds: float, queue_allowance_seconds: float
+) -> str:
+    """Return why the task gives up on an execution `GetDurableExecution` still does not find past the bound."""
+    bound = visibility_bound(invocation_type, queue_allowance_seconds)
+    allowed = (
+        f"the task's queue_allowance_seconds ({bound:g} s) for an Event invoke"
+        if invocation_type == "Event"
+        else f"{bound:g} s for a {invocation_type} invoke"
+    )
+    return (
+        f"GetDurableExecution of {arn} answered {NOT_FOUND} ({message}) {waited_seconds:.1f} s after the invoke, "
+        f"past {allowed}: the execution was never visible, or is gone"
+    )
 
 
 @dataclass(frozen=True)

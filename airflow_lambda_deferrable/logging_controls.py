@@ -3,7 +3,9 @@
 Lambda filters logs by level only in the JSON log format (``ApplicationLogLevel``, ``SystemLogLevel``):
 
 * at ``SystemLogLevel`` WARN a successful request leaves no platform event at all (no ``platform.start``,
-  no ``platform.report``); a failed one still leaves ``platform.runtimeDone`` with its status;
+  no ``platform.report``); a failed one still leaves ``platform.runtimeDone`` with its status (except on
+  Managed Instances, reported by one source to write no ``platform.runtimeDone`` at all: there a timeout or
+  a crash may leave nothing, so the operator refuses ``allow_hidden_success`` for them);
 * at ``ApplicationLogLevel`` above INFO every ``print`` line and INFO line is dropped, the function's
   correlation-id lines included; the request is then followed by its request id alone.
 

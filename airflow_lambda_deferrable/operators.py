@@ -125,7 +125,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         "Function ended" by default); ``None`` to rely on Lambda's END/REPORT lines only.
     :param poll_interval: seconds between CloudWatch Logs polls.
     :param settle_seconds: seconds to wait after the request's end for late lines.
-    :param queue_allowance_seconds: ``Event`` only: how long the event may wait in Lambda's queue.
+    :param queue_allowance_seconds: ``Event`` only: how long the event may wait in Lambda's queue (for a
+        durable function, also how long after the invoke its execution may not be visible yet).
     :param ingestion_allowance_seconds: how late CloudWatch Logs may ingest a line.
     :param max_wait_seconds: give up after this many seconds from invoking; by default queue
         allowance + the function's timeout + ingestion allowance.
@@ -323,6 +324,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             correlation_id_key=self.correlation_id_key,
             poll_interval=self.poll_interval,
             settle_seconds=self.settle_seconds,
+            queue_allowance_seconds=self.queue_allowance_seconds,
             ingestion_allowance_seconds=self.ingestion_allowance_seconds,
             fire_after=invoked_at + self.min_defer_seconds if self.deferrable else 0.0,
             max_lines=self.max_lines,
@@ -642,6 +644,16 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         if not self.allow_hidden_success:
             raise LambdaInvokeInputError(
                 f"{type(self).__name__} {self.task_id}: {self.function_name} was not invoked: {reason}"
+            )
+        if configuration.get("CapacityProviderConfig"):
+            # Managed Instances write no platform.runtimeDone (reported by one source): at SystemLogLevel WARN a
+            # timeout or a crash would leave no line either, and "no failure by the deadline" would call it success.
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: {self.function_name} was not invoked: it runs on Lambda "
+                f"Managed Instances with SystemLogLevel {controls.system_log_level}, where a timed-out or crashed "
+                "request may leave no line at all (Managed Instances write no platform.runtimeDone), so "
+                "allow_hidden_success=True could count a failure as success. Set SystemLogLevel to INFO, log the "
+                "end marker at a level that is sent, or invoke with invocation_type='RequestResponse'"
             )
         self.log.warning("%s: %s; allow_hidden_success=True, so proceeding", self.function_name, reason)
         return True

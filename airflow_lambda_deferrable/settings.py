@@ -74,6 +74,7 @@ TRIGGER_BOUNDS: dict[str, Bound] = {
     "fire_after": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
     "poll_interval": Bound(0.1, 300.0, False, "the operator's floor is 1 s; lower is for tests only"),
     "settle_seconds": OPERATOR_BOUNDS["settle_seconds"],
+    "queue_allowance_seconds": OPERATOR_BOUNDS["queue_allowance_seconds"],
     "ingestion_allowance_seconds": OPERATOR_BOUNDS["ingestion_allowance_seconds"],
     "clock_skew_seconds": Bound(0.0, 3_600.0, False, "clocks of Airflow and AWS differ by seconds"),
     "max_lines": OPERATOR_BOUNDS["max_lines"],
@@ -137,6 +138,8 @@ class FollowSettings:
     :param end_marker: the message that means the handler returned; ``None`` to rely on END/REPORT.
     :param poll_interval: seconds between reads of the log group.
     :param settle_seconds: how long to wait after the request's end, or a failure sign, for late lines.
+    :param queue_allowance_seconds: how long an ``Event`` may wait in Lambda's queue: a durable execution it
+        starts may be not found (`durable_execution.visibility_bound`) for that long after `invoked_at`.
     :param ingestion_allowance_seconds: how late CloudWatch Logs may ingest a line (how far behind the
         newest line an earlier one may still appear).
     :param clock_skew_seconds: how much earlier than `invoked_at` lines are searched for.
@@ -170,6 +173,7 @@ class FollowSettings:
     correlation_id_key: str = DEFAULT_CORRELATION_ID_KEY
     poll_interval: float = DEFAULT_POLL_INTERVAL
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    queue_allowance_seconds: float = DEFAULT_QUEUE_ALLOWANCE_SECONDS
     ingestion_allowance_seconds: float = DEFAULT_INGESTION_ALLOWANCE_SECONDS
     clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS
     fire_after: float = 0.0

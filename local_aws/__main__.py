@@ -42,6 +42,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="2026",
         help="Lambda's text log lines of today (REPORT ... Status:) or of before 2026 ('Task timed out' lines)",
     )
+    serve.add_argument(
+        "--managed-instances-runtime-done",
+        action="store_true",
+        help="Managed Instances functions write platform.runtimeDone too (by default only start and report)",
+    )
+
+    serve.add_argument(
+        "--durable-visibility-delay",
+        type=float,
+        default=0.0,
+        help="seconds GetDurableExecution does not find an execution an Event invoke has just started (default 0)",
+    )
 
     deploy = commands.add_parser("deploy", help="deploy the functions of a SAM template into a running stack")
     deploy.add_argument("--endpoint", required=True, help="the stack's URL, e.g. http://127.0.0.1:4566")
@@ -67,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             region=args.region,
             async_retry_delays=delays,
             text_generation=args.text_generation,
+            durable_visibility_delay=args.durable_visibility_delay,
+            managed_instances_runtime_done=args.managed_instances_runtime_done,
         )
         return _serve(stack, args.deploy, args.function_timeout, args.region)
     return _deploy(args)

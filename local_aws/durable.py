@@ -8,7 +8,10 @@ the stack. What it does not do as Lambda does is done here:
 - ARNs: the server names an execution ``<uuid>/<uuid>``; callers see Lambda's
   ``arn:aws:lambda:<region>:<account>:function:<name>:<version>/durable-execution/<name>/<id>``. Both forms
   are translated wherever they appear: paths, request and response bodies, and the replays' payloads;
-- ``FunctionArn`` and ``DurableConfig`` of ``GetDurableExecution`` come from the function the stack knows.
+- ``FunctionArn`` and ``DurableConfig`` of ``GetDurableExecution`` come from the function the stack knows;
+- with a ``visibility_delay``, ``GetDurableExecution`` answers ``ResourceNotFoundException`` for that long after
+  an ``Event`` start, as Lambda may (it starts the execution when it takes the event from its queue, and the
+  read is eventually consistent). The execution itself runs at once.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class DurableExecution:
     name: str
     function: FunctionVersion
     payload: bytes
+    # ``time.monotonic()`` before which ``GetDurableExecution`` does not find it.
+    visible_at: float = 0.0
 
     @property
     def timeout_seconds(self) -> int:
@@ -100,11 +105,20 @@ class DurableExecutions:
     """Start executions and answer the durable API, translating between the server's ARNs and Lambda's.
 
     :param error: builds an error answer the way Lambda sends it (status, type, message).
+    :param visibility_delay: seconds during which ``GetDurableExecution`` does not find an execution an ``Event``
+        invoke has just started.
     """
 
-    def __init__(self, server: DurableServer, error: Callable[[int, str, str], HttpResponse]) -> None:
+    def __init__(
+        self,
+        server: DurableServer,
+        error: Callable[[int, str, str], HttpResponse],
+        *,
+        visibility_delay: float = 0.0,
+    ) -> None:
         self._server = server
         self._error = error
+        self._visibility_delay = visibility_delay
         self._lock = threading.Lock()
         # Held while an execution is being started, so that one name is never started twice.
         self._start_lock = threading.Lock()
@@ -115,11 +129,20 @@ class DurableExecutions:
     # -- starting and waiting ------------------------------------------------------------------------------------
 
     def start(
-        self, function: FunctionVersion, name: str, payload: bytes, tenant_id: str | None = None
+        self,
+        function: FunctionVersion,
+        name: str,
+        payload: bytes,
+        tenant_id: str | None = None,
+        *,
+        asynchronous: bool = False,
     ) -> tuple[DurableExecution, bool]:
         """Start an execution of ``function``, or return the one of that name; say whether it existed already.
 
         Raises ``ExecutionNameConflict`` when the name is taken by another payload or function.
+
+        :param asynchronous: an ``Event`` invoke starts it: hidden from ``GetDurableExecution`` for the
+            ``visibility_delay``.
         """
         region, account = _region_and_account(function)
         key = (region, account, name)
@@ -159,7 +182,8 @@ class DurableExecutions:
             # SDK finds the execution's input by it, in the server's ARNs as in Lambda's.
             execution_id = server_arn.rsplit("/", 1)[-1]
             arn = f"{function.qualified_arn}/durable-execution/{name}/{execution_id}"
-            execution = DurableExecution(arn, server_arn, name, function, payload)
+            visible_at = time.monotonic() + self._visibility_delay if asynchronous else 0.0
+            execution = DurableExecution(arn, server_arn, name, function, payload, visible_at)
             with self._lock:
                 self._by_arn[arn] = execution
                 self._by_server_arn[server_arn] = execution
@@ -213,7 +237,9 @@ class DurableExecutions:
     def _execution_request(self, request: HttpRequest, arn: str, action: str, suffix: str) -> HttpResponse:
         with self._lock:
             execution = self._by_arn.get(arn) or self._by_server_arn.get(arn)
-        if execution is None or not self._server.running:
+        describe = not action and request.method == "GET"
+        hidden = execution is not None and describe and time.monotonic() < execution.visible_at
+        if execution is None or hidden or not self._server.running:
             return self._error(404, "ResourceNotFoundException", f"Durable execution {arn} does not exist")
         target = f"/2025-12-01/durable-executions/{quote_segment(execution.server_arn)}{action}{suffix}"
         if action == "/stop":

@@ -95,6 +95,11 @@ class FunctionVersion:
     config_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
+    def managed_instances(self) -> bool:
+        """Return whether the function runs on Lambda Managed Instances (JSON logs only, several requests at once)."""
+        return bool((self.capacity_provider_config or {}).get("LambdaManagedInstancesCapacityProviderConfig"))
+
+    @property
     def qualified_arn(self) -> str:
         """Return the ARN with this version as qualifier, as Lambda reports the executed function."""
         return f"{self.function_arn}:{self.version}"
@@ -175,7 +180,7 @@ class FunctionRegistry:
             capacity_provider_config=request.get("CapacityProviderConfig") or None,
             durable_config=request.get("DurableConfig") or None,
         )
-        if latest.per_environment_concurrency > 1:
+        if latest.managed_instances:
             latest = replace(latest, log_format="JSON")  # Managed Instances log in the JSON format only
         record = _FunctionRecord(latest=latest)
         published = str(response.get("Version") or LATEST)

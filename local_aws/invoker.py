@@ -59,6 +59,8 @@ class Invoker:
     :param init_timeout: how long a new environment may take to load the handler (Lambda allows 10 s).
     :param retry_delays: seconds before the first and later retries of a failed asynchronous invocation.
     :param text_generation: Lambda's text log lines as written since 2026 (REPORT ``Status:``) or before.
+    :param managed_instances_runtime_done: write ``platform.runtimeDone`` for Managed Instances functions too;
+        by default they get only ``platform.start`` and ``platform.report``, as one source reports.
     """
 
     def __init__(
@@ -70,12 +72,14 @@ class Invoker:
         retry_delays: tuple[float, ...] = (60.0, 120.0),
         clock: Callable[[], float] = time.time,
         text_generation: platform_lines.TextGeneration = "2026",
+        managed_instances_runtime_done: bool = False,
     ) -> None:
         if text_generation not in platform_lines.TEXT_GENERATIONS:
             raise ValueError(
                 f"Invoker: text_generation must be one of {platform_lines.TEXT_GENERATIONS}, got {text_generation!r}"
             )
         self._legacy = text_generation == "legacy"
+        self._managed_instances_runtime_done = managed_instances_runtime_done
         self._pool = pool
         self._init_timeout = init_timeout
         self._retry_delays = retry_delays or (60.0,)
@@ -287,7 +291,7 @@ class Invoker:
     ) -> None:
         """Write the end of a request: END and REPORT (with its status when it failed, except in the legacy
         text form), or in the JSON format ``platform.runtimeDone`` and ``platform.report`` as the system log
-        level lets through."""
+        level lets through (Managed Instances: ``platform.report`` alone, unless told otherwise)."""
         function = environment.function
         memory = environment.sample_memory()
         if function.log_format == "JSON":
@@ -302,6 +306,7 @@ class Invoker:
                 at=self._clock(),
                 system_level=function.system_log_level,
                 tenant_id=environment.tenant_id,
+                runtime_done=self._managed_instances_runtime_done or not function.managed_instances,
             ):
                 environment.log_platform(event)
             return

@@ -79,9 +79,14 @@ def end_events(
     at: float,
     system_level: str,
     tenant_id: str | None = None,
+    runtime_done: bool = True,
 ) -> list[str]:
     """Return the events that end a request (``platform.runtimeDone``, ``platform.report``) that pass
-    `system_level`."""
+    `system_level`.
+
+    :param runtime_done: ``False`` writes no ``platform.runtimeDone`` at all, only ``platform.report``: what
+        Lambda Managed Instances are reported to do (one source: DataDog/datadog-lambda-extension PR #1299).
+    """
     error = {"errorType": error_type} if error_type else {}
     tenant = {"tenantId": tenant_id} if tenant_id is not None else {}
     done = {
@@ -101,7 +106,7 @@ def end_events(
         metrics["initDurationMs"] = round(init_duration_ms, 3)
     report = {"requestId": request_id, "metrics": metrics, "status": status, **error, **tenant}
     events = []
-    if passes("DEBUG" if status == "success" else "WARN", system_level):
+    if runtime_done and passes("DEBUG" if status == "success" else "WARN", system_level):
         events.append(_event("platform.runtimeDone", at, done))
     if passes("INFO", system_level):
         events.append(_event("platform.report", at, report))

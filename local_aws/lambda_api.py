@@ -217,7 +217,9 @@ class LambdaInterceptor:
         if len(payload) > limit:
             return _too_large(len(payload), limit)
         try:
-            execution, existed = self._durable.start(function, name, payload, tenant_id)
+            execution, existed = self._durable.start(
+                function, name, payload, tenant_id, asynchronous=invocation_type == "Event"
+            )
         except ExecutionNameConflict as err:
             return lambda_error(409, "DurableExecutionAlreadyStartedException", str(err))
         except DurableServerError as err:

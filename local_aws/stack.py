@@ -43,6 +43,12 @@ class LocalAwsStack:
     :param text_generation: ``"2026"`` (default): Lambda's text lines of today, a failed request's REPORT
         ending in ``Status: timeout|error`` (and ``Error Type``); ``"legacy"``: the lines of before 2026
         ("Task timed out after N seconds" after REPORT, "Runtime exited with error" lines).
+    :param durable_visibility_delay: seconds during which ``GetDurableExecution`` answers
+        ``ResourceNotFoundException`` for a durable execution an ``Event`` invoke has just started, as Lambda may
+        (it starts it when it takes the event from its queue; the read is eventually consistent). 0: at once.
+    :param managed_instances_runtime_done: Managed Instances functions write ``platform.start`` and
+        ``platform.report`` per request and no ``platform.runtimeDone`` (reported by one source); ``True``
+        writes ``platform.runtimeDone`` too, as ordinary JSON-format functions do.
     """
 
     def __init__(
@@ -57,6 +63,8 @@ class LocalAwsStack:
         init_timeout: float = 10.0,
         work_dir: str | Path | None = None,
         text_generation: TextGeneration = "2026",
+        durable_visibility_delay: float = 0.0,
+        managed_instances_runtime_done: bool = False,
     ) -> None:
         self._host = host
         self._port = port
@@ -66,6 +74,8 @@ class LocalAwsStack:
         self._async_retry_delays = async_retry_delays
         self._init_timeout = init_timeout
         self._text_generation = text_generation
+        self._durable_visibility_delay = durable_visibility_delay
+        self._managed_instances_runtime_done = managed_instances_runtime_done
         self._given_work_dir = Path(work_dir) if work_dir else None
         self._work_dir: Path | None = None
         self._moto: ThreadedMotoServer | None = None
@@ -111,12 +121,14 @@ class LocalAwsStack:
             init_timeout=self._init_timeout,
             retry_delays=self._async_retry_delays,
             text_generation=self._text_generation,
+            managed_instances_runtime_done=self._managed_instances_runtime_done,
         )
         self._front = FrontServer(self._host, self._port, UpstreamForwarder(self._moto_url), self._intercept)
         # The durable server process starts only when a durable function is first invoked.
         self._durable = DurableExecutions(
             DurableServer(self.endpoint_url, region=self._region, log_path=self._work_dir / "durable-server.log"),
             lambda_error,
+            visibility_delay=self._durable_visibility_delay,
         )
         self._lambda = LambdaInterceptor(
             self._registry,

@@ -11,13 +11,17 @@ from airflow_lambda_deferrable.durable_execution import (
     MAX_EXECUTION_TIMEOUT_SECONDS,
     MAX_STATUS_READ_SECONDS,
     STEADY_READS_SECONDS,
+    SYNC_VISIBILITY_SECONDS,
     ExecutionEnd,
     check_execution_name,
     decide_execution,
     execution_name_for_try,
+    execution_pending,
     execution_timeout_of,
     is_qualified,
+    not_found_for_good,
     status_read_delay,
+    visibility_bound,
 )
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
 from airflow_lambda_deferrable.invocation_request import try_key_of
@@ -186,3 +190,83 @@ def test_the_deadline_decides_an_execution_that_has_not_ended_and_cuts_settling_
     assert decide(None, now=999.0) is None
     assert decide(None, now=1_000.0).status == "timeout"
     assert decide(END, now=1_000.0, checked=0.0).status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("code", "invocation_type", "seconds_after_invoke", "pending"),
+    [
+        # An Event start may not be visible for as long as the event may wait in the queue (here 300 s).
+        ("ResourceNotFoundException", "Event", 0.0, True),
+        ("ResourceNotFoundException", "Event", 299.9, True),
+        ("ResourceNotFoundException", "Event", 300.0, False),
+        ("ResourceNotFoundException", "Event", 3_600.0, False),
+        # A synchronous invoke started it before answering: only seconds of eventual consistency.
+        ("ResourceNotFoundException", "RequestResponse", 0.0, True),
+        ("ResourceNotFoundException", "RequestResponse", SYNC_VISIBILITY_SECONDS - 0.1, True),
+        ("ResourceNotFoundException", "RequestResponse", SYNC_VISIBILITY_SECONDS, False),
+        ("ResourceNotFoundException", "RequestResponse", 299.9, False),
+        # Only "not found" can mean "not yet".
+        ("AccessDeniedException", "Event", 0.0, False),
+        ("ValidationException", "RequestResponse", 0.0, False),
+        (None, "Event", 0.0, False),
+    ],
+)
+def test_an_execution_not_found_yet_is_pending_within_its_bound_from_the_invoke(
+    code, invocation_type, seconds_after_invoke, pending
+):
+    assert (
+        execution_pending(
+            code,
+            invocation_type=invocation_type,
+            now=1_000.0 + seconds_after_invoke,
+            invoked_at=1_000.0,
+            queue_allowance_seconds=300.0,
+        )
+        is pending
+    )
+
+
+@pytest.mark.parametrize(
+    ("invocation_type", "queue_allowance_seconds", "bound"),
+    [
+        ("Event", 300.0, 300.0),
+        ("Event", 3.0, 3.0),
+        ("Event", 0.0, 0.0),  # no allowance: the first "not found" is final
+        ("RequestResponse", 300.0, SYNC_VISIBILITY_SECONDS),
+        ("RequestResponse", 0.0, SYNC_VISIBILITY_SECONDS),
+    ],
+)
+def test_the_bound_is_the_queue_allowance_for_an_event_and_seconds_otherwise(
+    invocation_type, queue_allowance_seconds, bound
+):
+    assert visibility_bound(invocation_type, queue_allowance_seconds) == bound
+    assert not execution_pending(
+        "ResourceNotFoundException",
+        invocation_type=invocation_type,
+        now=1_000.0 + bound,
+        invoked_at=1_000.0,
+        queue_allowance_seconds=queue_allowance_seconds,
+    )
+
+
+@pytest.mark.parametrize(
+    ("invocation_type", "allowed"),
+    [
+        ("Event", "past the task's queue_allowance_seconds (3 s) for an Event invoke"),
+        ("RequestResponse", f"past {SYNC_VISIBILITY_SECONDS:g} s for a RequestResponse invoke"),
+    ],
+)
+def test_giving_up_says_what_was_asked_for_how_long_and_what_lambda_answered(invocation_type, allowed):
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:f:1/durable-execution/n/id"
+    message = not_found_for_good(
+        arn,
+        f"Durable execution {arn} does not exist",
+        invocation_type=invocation_type,
+        waited_seconds=12.34,
+        queue_allowance_seconds=3.0,
+    )
+    assert message.startswith(
+        f"GetDurableExecution of {arn} answered ResourceNotFoundException "
+        f"(Durable execution {arn} does not exist) 12.3 s after the invoke, "
+    )
+    assert allowed in message

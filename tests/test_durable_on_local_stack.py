@@ -23,6 +23,7 @@ from airflow_lambda_deferrable.exceptions import (
     LambdaDurableExecutionFailed,
     LambdaInvokeError,
     LambdaInvokeInputError,
+    LambdaLogsUnavailable,
 )
 from airflow_lambda_deferrable.links import LambdaDurableExecutionLink
 from airflow_lambda_deferrable.settings import FollowSettings
@@ -274,7 +275,10 @@ async def test_throttled_status_reads_are_retried_and_an_unknown_execution_is_an
     assert counted.count(status_reads) >= 3
 
     missing = arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
-    unknown = FollowSettings(**{**settings.as_kwargs(), "durable_execution_arn": missing})
+    # No queue allowance: "not found" is final at once, not "not visible yet".
+    unknown = FollowSettings(
+        **{**settings.as_kwargs(), "durable_execution_arn": missing, "queue_allowance_seconds": 0.0}
+    )
     event = await first_event(LambdaInvocationTrigger(unknown))
     assert event["status"] == "error"
     assert "GetDurableExecution of" in event["message"] and "ResourceNotFoundException" in event["message"]
@@ -301,3 +305,92 @@ async def test_the_log_is_read_slowly_while_an_execution_waits_and_promptly_once
     # Every replay's lines still reach the event.
     assert sum("Replay started" in line["message"] for line in paced_event["lines"]) >= 2
     assert paced_calls * 2 <= steady_calls, (paced_calls, steady_calls)
+
+
+# -- an Event start that GetDurableExecution does not find yet ----------------------------------------------------
+
+NOT_VISIBLE_YET = "is not visible yet (GetDurableExecution answered ResourceNotFoundException)"
+
+
+@pytest.fixture(scope="module")
+def shown_late() -> Iterator[LocalAwsStack]:
+    """A stack whose GetDurableExecution finds an Event start only 3 s after it (the first read comes sooner)."""
+    with LocalAwsStack(port=0, ingestion_delay=0.2, durable_visibility_delay=3.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shown_too_late() -> Iterator[LocalAwsStack]:
+    """A stack whose GetDurableExecution finds an Event start only 30 s after it, far past the queue allowance."""
+    with LocalAwsStack(port=0, ingestion_delay=0.2, durable_visibility_delay=30.0) as running:
+        yield running
+
+
+def hidden_operator(
+    stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, **kwargs: Any
+) -> LambdaInvokeDeferrableOperator:
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_HIDING", aws_connection(stack.endpoint_url))
+    return LambdaInvokeDeferrableOperator(
+        task_id="durable",
+        function_name=name,
+        aws_conn_id="local_hiding",
+        deferrable=False,
+        poll_interval=1,
+        settle_seconds=1,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("qualifier", ["1", "$LATEST"])
+@pytest.mark.parametrize("to_fail", [False, True], ids=["succeeds", "fails"])
+def test_an_execution_found_within_the_queue_allowance_is_waited_for_and_decides(
+    shown_late, monkeypatch, capsys, qualifier, to_fail
+):
+    name = make_durable_function(shown_late)
+    task = hidden_operator(
+        shown_late,
+        monkeypatch,
+        name,
+        qualifier=qualifier,
+        payload={"wait_seconds": 1, "to_fail": to_fail},
+        queue_allowance_seconds=15,
+    )
+    if to_fail:
+        with pytest.raises(LambdaDurableExecutionFailed, match="ended FAILED: .*RequestedFailure"):
+            task.execute(context_for(TaskInstanceStandIn()))
+    else:
+        result = task.execute(context_for(TaskInstanceStandIn()))
+        assert result["waited_seconds"] == 1 and "correlation_id" in result
+    output = capsys.readouterr().out
+    # Said once, with why it is waited for and for how long.
+    assert output.count(NOT_VISIBLE_YET) == 1, output
+    assert "it starts when Lambda takes the Event from its queue" in output
+    assert "Reading it again until 15 s after the invoke" in output
+
+
+@pytest.mark.parametrize("qualifier", ["1", "$LATEST"])
+@pytest.mark.parametrize("to_fail", [False, True], ids=["would_succeed", "would_fail"])
+def test_an_execution_not_found_past_the_queue_allowance_fails_the_task_saying_what_was_asked(
+    shown_too_late, monkeypatch, capsys, qualifier, to_fail
+):
+    name = make_durable_function(shown_too_late)
+    task = hidden_operator(
+        shown_too_late,
+        monkeypatch,
+        name,
+        qualifier=qualifier,
+        payload={"wait_seconds": 1, "to_fail": to_fail},
+        queue_allowance_seconds=3,
+    )
+    with pytest.raises(LambdaLogsUnavailable) as raised:
+        task.execute(context_for(TaskInstanceStandIn()))
+    arn = rf"arn:aws:lambda:us-east-1:\d{{12}}:function:{name}:{re.escape(qualifier)}/durable-execution/[\w-]+/[\w-]+"
+    found = re.search(
+        rf"could not be followed: GetDurableExecution of (?P<arn>{arn}) answered ResourceNotFoundException "
+        rf"\(Durable execution (?P=arn) does not exist\) (?P<waited>[\d.]+) s after the invoke, past the task's "
+        r"queue_allowance_seconds \(3 s\) for an Event invoke",
+        str(raised.value),
+    )
+    assert found, str(raised.value)
+    assert float(found["waited"]) >= 3
+    assert capsys.readouterr().out.count(NOT_VISIBLE_YET) == 1

@@ -177,6 +177,51 @@ def test_no_durable_server_without_durable_functions(code: bytes) -> None:
         assert quiet.durable_server_running
 
 
+def test_visibility_delay_hides_an_event_start_from_get_durable_execution(code: bytes) -> None:
+    """With ``durable_visibility_delay`` an execution an Event invoke started is not found for that long, as
+    Lambda may answer while the event waits in its queue; a synchronous start is found at once."""
+    delay = 2.0
+    with LocalAwsStack(port=0, ingestion_delay=0.2, durable_visibility_delay=delay) as hiding:
+        name = f"durable-{uuid.uuid4().hex[:8]}"
+        client = local_client(hiding.endpoint_url, "lambda")
+        role = local_client(hiding.endpoint_url, "iam").create_role(
+            RoleName=f"role-{name}", AssumeRolePolicyDocument="{}"
+        )
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler=HANDLER,
+            Code={"ZipFile": code},
+            DurableConfig={"ExecutionTimeout": 60},
+        )
+        before = time.monotonic()
+        arn = start(client, f"{name}:$LATEST", {"wait_seconds": 1}, "hidden")["DurableExecutionArn"]
+        not_found = 0
+        while True:
+            try:
+                client.get_durable_execution(DurableExecutionArn=arn)
+                break
+            except ClientError as err:
+                error = err.response["Error"]
+                assert (error["Code"], error["Message"]) == (
+                    "ResourceNotFoundException",
+                    f"Durable execution {arn} does not exist",
+                )
+                assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+                not_found += 1
+                assert time.monotonic() < before + DEADLINE_SECONDS
+                time.sleep(0.1)
+        assert not_found >= 1
+        assert time.monotonic() - before >= delay  # never found before the delay (a lower bound)
+        assert json.loads(wait_for(client, arn, {"SUCCEEDED"})["Result"])["waited_seconds"] == 1
+
+        answer = client.invoke(
+            FunctionName=f"{name}:$LATEST", Payload=json.dumps({"wait_seconds": 1}), DurableExecutionName="sync"
+        )
+        assert client.get_durable_execution(DurableExecutionArn=answer["DurableExecutionArn"])["Status"] == "SUCCEEDED"
+
+
 # -- executions --------------------------------------------------------------------------------------------------
 
 

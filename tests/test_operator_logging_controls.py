@@ -182,3 +182,17 @@ def test_system_level_warn_and_an_end_marker_never_logged_time_out_early_naming_
     # the deadline it replaces was 300 + 10 + 5 s after the invoke.
     assert waited < 300, waited
     assert counted.count(INVOCATIONS) == 1
+
+
+def test_allow_hidden_success_is_refused_on_managed_instances(stack, counted):
+    """There a timeout or a crash may leave no platform line at all: "no failure seen" proves nothing."""
+    capacity = {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:local",
+            "PerExecutionEnvironmentMaxConcurrency": 4,
+        }
+    }
+    name = make_function(stack, LoggingConfig=QUIET_SYSTEM, CapacityProviderConfig=capacity)
+    with pytest.raises(LambdaInvokeInputError, match="Managed Instances with SystemLogLevel WARN"):
+        run(name, payload={"item": 12}, end_marker=None, allow_hidden_success=True)
+    assert counted.count(INVOCATIONS) == 0

@@ -57,9 +57,17 @@ def make_function(stack: LocalAwsStack, handler: str, shape: str, **settings: An
 
 
 async def follow(
-    stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, payload: bytes, correlation_id: str | None = None
+    stack: LocalAwsStack,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    payload: bytes,
+    correlation_id: str | None = None,
+    claim_lines_without_ids: bool = True,
 ) -> dict:
-    """Invoke asynchronously, then run the trigger the operator would defer to; return its event."""
+    """Invoke asynchronously, then run the trigger the operator would defer to; return its event.
+
+    :param claim_lines_without_ids: ``False`` for a Managed Instances function, as the operator sets it.
+    """
     monkeypatch.setenv("AIRFLOW_CONN_LOCAL_STACK", aws_connection(stack.endpoint_url))
     invoked_at = time.time()
     response = _client(stack, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=payload)
@@ -72,6 +80,7 @@ async def follow(
         invoked_at=invoked_at,
         deadline=invoked_at + 40,
         aws_conn_id="local_stack",
+        claim_lines_without_ids=claim_lines_without_ids,
         poll_interval=0.3,
         settle_seconds=1.0,
     )
@@ -135,7 +144,9 @@ async def test_three_concurrent_requests_in_one_stream_each_get_only_their_own_l
         b'{"item": 1, "seconds": 1.5, "fail": true}',
         b'{"item": 2, "seconds": 1.5}',
     ]
-    events = await asyncio.gather(*(follow(stack, monkeypatch, name, payload) for payload in payloads))
+    events = await asyncio.gather(
+        *(follow(stack, monkeypatch, name, payload, claim_lines_without_ids=False) for payload in payloads)
+    )
 
     assert [event["status"] for event in events] == ["success", "failed", "success"]
     assert (events[1]["error"]["type"], events[1]["error"]["message"]) == ("ValueError", "work 1 failed")

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from airflow_lambda_deferrable.settings import (
+    DEFAULT_QUEUE_ALLOWANCE_SECONDS,
     OPERATOR_BOUNDS,
     TRIGGER_BOUNDS,
     Bound,
@@ -103,6 +104,7 @@ def every_field_changed() -> FollowSettings:
         correlation_id_key="cid",
         poll_interval=7.0,
         settle_seconds=4.0,
+        queue_allowance_seconds=60.0,
         ingestion_allowance_seconds=90.0,
         clock_skew_seconds=30.0,
         fire_after=1_800_000_006.0,
@@ -122,6 +124,19 @@ def test_the_serialized_kwargs_hold_every_field():
     kwargs = settings.as_kwargs()
     assert set(kwargs) == set(defaults)
     assert FollowSettings.from_kwargs(kwargs, who="test") == settings
+
+
+def test_kwargs_serialized_before_the_queue_allowance_was_carried_get_the_default():
+    kwargs = every_field_changed().as_kwargs()
+    del kwargs["queue_allowance_seconds"]
+    settings = FollowSettings.from_kwargs(kwargs, who="test")
+    assert settings.queue_allowance_seconds == DEFAULT_QUEUE_ALLOWANCE_SECONDS
+
+
+def test_the_trigger_takes_the_operators_queue_allowance_range():
+    assert TRIGGER_BOUNDS["queue_allowance_seconds"] == OPERATOR_BOUNDS["queue_allowance_seconds"]
+    with pytest.raises(ValueError, match="queue_allowance_seconds must be a number from 0 to 21600"):
+        dataclasses.replace(every_field_changed(), queue_allowance_seconds=-1.0)
 
 
 def test_kwargs_of_earlier_versions_are_read_under_their_new_names():

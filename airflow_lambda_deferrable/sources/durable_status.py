@@ -2,8 +2,10 @@
 
 The reads of one triggerer process share one request budget per connection (apart from the log reads'
 budget: another API, another quota). Throttling slows that budget down and backs off; transient errors,
-expired credentials and lost connections are retried with a fresh client; any other error (the execution
-is not found, access is denied) makes the invocation unfollowable.
+expired credentials and lost connections are retried with a fresh client. An execution not found yet is
+read again until `durable_execution.visibility_bound` after the invoke (an ``Event`` start waits in
+Lambda's queue, and the read is eventually consistent); past it, and on any other error (access is
+denied), the invocation is unfollowable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from airflow_lambda_deferrable.durable_execution import ExecutionEnd, status_read_delay
+from airflow_lambda_deferrable.durable_execution import (
+    NOT_FOUND,
+    ExecutionEnd,
+    execution_pending,
+    not_found_for_good,
+    status_read_delay,
+    visibility_bound,
+)
 from airflow_lambda_deferrable.evidence import Evidence
 from airflow_lambda_deferrable.log_source import (
     CLIENT_FAILURES,
@@ -57,6 +66,7 @@ class DurableStatus:
         self.arn = arn
         self.log: logging.Logger = trigger.log
         self.last_status: str | None = None
+        self.said_not_visible = False
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         settings = self.settings
@@ -69,8 +79,13 @@ class DurableStatus:
                 try:
                     response = await client.get_durable_execution(DurableExecutionArn=self.arn)
                 except (ClientError, *CLIENT_FAILURES) as err:
+                    if self._not_visible_yet(err):
+                        budget.succeeded()  # an answer, not a throttle
+                        news.set()  # the trigger checks its deadline on news
+                        await asyncio.sleep(settings.poll_interval)
+                        continue
                     if not _worth_retrying(err):
-                        evidence.unfollowable = _unfollowable_because(self.arn, err)
+                        evidence.unfollowable = self._unfollowable_because(err)
                         news.set()
                         return
                     if isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES:
@@ -95,6 +110,48 @@ class DurableStatus:
                 news.set()  # the trigger checks its deadline on news
                 age = self.trigger.timeline.now() - settings.invoked_at
                 await asyncio.sleep(status_read_delay(age, settings.poll_interval))
+
+    def _not_visible_yet(self, err: Exception) -> bool:
+        """Whether `err` says only that the execution is not visible yet (`execution_pending`); say so once."""
+        settings = self.settings
+        if not isinstance(err, ClientError) or not execution_pending(
+            error_code(err),
+            invocation_type=settings.invocation_type,
+            now=self.trigger.timeline.now(),
+            invoked_at=settings.invoked_at,
+            queue_allowance_seconds=settings.queue_allowance_seconds,
+        ):
+            return False
+        if not self.said_not_visible:
+            queued = (
+                "it starts when Lambda takes the Event from its queue, and "
+                if settings.invocation_type == "Event"
+                else ""
+            )
+            self.log.info(
+                "Durable execution %s of %s is not visible yet (GetDurableExecution answered %s): %s"
+                "GetDurableExecution is eventually consistent. Reading it again until %g s after the invoke.",
+                settings.durable_execution_name,
+                settings.function_name,
+                error_code(err),
+                queued,
+                visibility_bound(settings.invocation_type, settings.queue_allowance_seconds),
+            )
+            self.said_not_visible = True
+        return True
+
+    def _unfollowable_because(self, err: Exception) -> str:
+        """Return why the task gives up: not found past `visibility_bound`, or another final error."""
+        settings = self.settings
+        if isinstance(err, ClientError) and error_code(err) == NOT_FOUND:
+            return not_found_for_good(
+                self.arn,
+                str(err.response.get("Error", {}).get("Message", err)),
+                invocation_type=settings.invocation_type,
+                waited_seconds=self.trigger.timeline.now() - settings.invoked_at,
+                queue_allowance_seconds=settings.queue_allowance_seconds,
+            )
+        return _unfollowable_because(self.arn, err)
 
     def _note_status(self, response: dict[str, Any]) -> None:
         status = response.get("Status")
