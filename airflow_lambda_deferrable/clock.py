@@ -56,21 +56,30 @@ class Timeline:
         return reading + self.offset
 
 
+# After a step back of the wall clock, the windows' clock runs at this share of the monotonic clock's pace
+# until the wall clock catches up: never back (windows that end too early miss every new line, or end before
+# they start), yet converging, since a step back is most often a fast clock set right (NTP) and a lead kept
+# for good would put every window's start in the future. At half pace a lead of L seconds is gone in 2 L.
+STEP_BACK_PACE = 0.5
+
+
 class ForwardWall:
     """The wall clock for the windows of CloudWatch time a poller reads: it follows a step forward, but after a
-    step back it goes on from its last reading at the monotonic clock's pace until the wall clock catches up.
+    step back it goes on from its last reading at `STEP_BACK_PACE` of the monotonic clock's pace until the wall
+    clock catches up.
 
-    CloudWatch stamps lines with AWS's clock, which the step did not move. Windows that end too late only
-    bring what is there; windows that end too early miss every new line, or end before they start."""
+    CloudWatch stamps lines with AWS's clock, which our step did not move: whichever reading was wrong, the
+    windows neither go back nor keep a lead for good (lines a lead skips come with the sweeps)."""
 
     def __init__(self) -> None:
         self._last: tuple[float, float] | None = None  # (reading, monotonic clock then)
 
     def now(self) -> float:
-        """Return the wall clock, never earlier than the last reading plus the monotonic time since."""
+        """Return the wall clock, never earlier than the last reading plus `STEP_BACK_PACE` of the monotonic
+        time since."""
         reading, moment = wall(), monotonic()
         if self._last is not None:
-            reading = max(reading, self._last[0] + (moment - self._last[1]))
+            reading = max(reading, self._last[0] + STEP_BACK_PACE * (moment - self._last[1]))
         self._last = (reading, moment)
         return reading
 

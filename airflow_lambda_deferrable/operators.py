@@ -327,6 +327,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             queue_allowance_seconds=self.queue_allowance_seconds,
             ingestion_allowance_seconds=self.ingestion_allowance_seconds,
             fire_after=invoked_at + self.min_defer_seconds if self.deferrable else 0.0,
+            handed_over_at=time.time(),
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
             aws_conn_id=self.aws_conn_id,

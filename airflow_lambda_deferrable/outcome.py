@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -55,6 +56,9 @@ from typing import Literal
 from airflow_lambda_deferrable.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker, is_request_id
 
 Status = Literal["success", "failed", "timeout"]
+
+# The shape of the request ids Lambda gives invocations (and answers from Invoke): a UUID.
+_LAMBDA_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,17 @@ class InvocationLog:
     failure_seen_at: float | None = None
     end_marker_seen_at: float | None = None
     ended_seen_at: float | None = None
+    # When an END or REPORT of ours was first read, closing a stretch or not: a synchronous call's response
+    # already decided, so its lines are complete once that has settled (`_decide_known`).
+    end_read_at: float | None = None
     started: bool = False
     # False where one environment runs several requests at once (Lambda Managed Instances): lines
     # without ids are then never claimed, only counted.
     claim_lines_without_ids: bool = True
+    # True where the function's SystemLogLevel hides START and END, so no stretch of ours can ever be known:
+    # a line with our correlation id and no request id is then taken as ours (a function that re-invokes
+    # itself with its own event cannot be told apart there; README).
+    claim_correlated_without_stretch: bool = False
     # True for a durable execution only: each replay is a request of its own whose id Invoke never answered,
     # tied to the execution by its correlation id (the durable API, not the log, decides its verdict).
     trust_correlated_requests: bool = False
@@ -127,6 +138,9 @@ class InvocationLog:
     _gap: tuple[tuple[int, int], tuple[int, int]] | None = None
     _arrivals: int = 0
     _spans: dict[str, _Span] = field(default_factory=dict)
+    # Per stream, lines without a request id past the cap of our open stretch (`_Span.cap`): looked at again
+    # once our END is read (they are ours if the stretch reaches them), since no read brings them twice.
+    _held: dict[str, list[LogLine]] = field(default_factory=dict)
     # A line carrying one of `request_ids` was read, or one request was learnt: no other is learnt.
     _identity_settled: bool = False
     # The latest END or REPORT of ours per stream whose START had not been read: a late batch can hold the
@@ -138,14 +152,18 @@ class InvocationLog:
         ids: `is_request_id`).
 
         A durable execution (`trust_correlated_requests`) learns every one: its replays are its requests.
-        Otherwise Invoke's request id is the identity, and once a line carrying it is read nothing is learnt.
-        That an ``Event`` invoke's id is the one the function sees is not documented, so until then one
-        request is learnt: the earliest to carry our correlation id (one that re-invokes the function with
-        its own event started first), and no other after it.
+        Otherwise Invoke's request id is the identity: when it has the shape of Lambda's request ids (a UUID),
+        nothing is learnt, for a request that carries our correlation id under another id is another
+        invocation (the function re-invoked with its own event, whose lines can be read before ours). Lambda's
+        Destinations records show an ``Event`` invoke's id as the one the function sees; were it otherwise,
+        the task would time out, never take another request's outcome. Without such an id (a stand-in's),
+        one request is learnt: the earliest to carry our correlation id, and no other after it.
         """
         batch = [line for line in lines if line.request_id]
         if not self.trust_correlated_requests:
-            if self._identity_settled or any(line.request_id in self.request_ids for line in batch):
+            if self._identity_settled or any(_LAMBDA_REQUEST_ID.fullmatch(rid) for rid in self.request_ids):
+                return set()
+            if any(line.request_id in self.request_ids for line in batch):
                 self._identity_settled = True
                 return set()
         candidates = sorted(
@@ -176,10 +194,12 @@ class InvocationLog:
         batch = list(lines)
         self.learn_request_ids(batch)
         self.note_spans(batch)
-        accepted = []
+        accepted = self._released()
         for line in batch:
             if self._belongs(line):
                 accepted.append(line)
+            elif self._past_the_cap(line):
+                self._hold(line)
             elif self._foreign(line):
                 self.foreign_lines += 1
             elif self._unattributable(line):
@@ -191,6 +211,8 @@ class InvocationLog:
                 self.failure_seen_at = seen_at
             if line.marker is Marker.END_MARKER and self.end_marker_seen_at is None:
                 self.end_marker_seen_at = seen_at
+            if line.ends_invocation and self.end_read_at is None:
+                self.end_read_at = seen_at
         if self.ended_seen_at is None and self.closed_spans():
             # The end counts once it closes a stretch our START opened (whichever of the two came last).
             self.ended_seen_at = seen_at
@@ -303,14 +325,47 @@ class InvocationLog:
         elif line.ends_invocation:
             self._ends_before_start[line.stream] = max(self._ends_before_start.get(line.stream, 0), line.timestamp)
 
+    def _past_the_cap(self, line: LogLine) -> bool:
+        """Return whether `line` (no request id) would be ours but lies past the cap of our open stretch."""
+        if line.request_id is not None or (line.correlation_id not in (None, self.correlation_id)):
+            return False
+        span = self._spans.get(line.stream)
+        return (
+            self.claim_lines_without_ids
+            and span is not None
+            and span.end is None
+            and span.cap is not None
+            and line.timestamp >= span.cap
+        )
+
+    def _hold(self, line: LogLine) -> None:
+        held = self._held.setdefault(line.stream, [])
+        held.append(line)
+        if self.keep_lines is not None and len(held) > self.keep_lines:
+            # Bounded like the kept lines: the oldest held line goes (counted, as a trimmed line is).
+            held.pop(0)
+            self.dropped_lines += 1
+
+    def _released(self) -> list[LogLine]:
+        """Return the held lines that our stretch, now closed, reaches (the rest were the next request's)."""
+        released: list[LogLine] = []
+        for stream in [stream for stream in self._held if self._spans[stream].end is not None]:
+            span = self._spans[stream]
+            for line in self._held.pop(stream):
+                if _inside(span, line):
+                    released.append(line)
+        return released
+
     def _belongs(self, line: LogLine) -> bool:
         if line.request_id is not None:
             ours = line.request_id in self.request_ids
             return ours and (line.correlation_id is None or line.correlation_id == self.correlation_id)
         if line.correlation_id is not None and line.correlation_id != self.correlation_id:
             return False
-        if line.correlation_id is not None and self.trust_correlated_requests:
-            return True  # a durable replay's line (its request ids come only from such lines)
+        if line.correlation_id is not None and (
+            self.trust_correlated_requests or self.claim_correlated_without_stretch
+        ):
+            return True  # a durable replay's line, or one where no stretch can show whose it is
         span = self._spans.get(line.stream)
         if span is None or not self.claim_lines_without_ids:
             return False
@@ -459,7 +514,8 @@ def _decide_known(
     log: InvocationLog, known: KnownResult, *, now: float, checked_at: float, deadline: float, settle_seconds: float
 ) -> Verdict | None:
     """Wait for the request's end so its lines can be shown, then repeat what the response said."""
-    complete = log.ended_seen_at is not None and checked_at >= log.ended_seen_at + settle_seconds
+    ended = log.ended_seen_at if log.ended_seen_at is not None else log.end_read_at
+    complete = ended is not None and checked_at >= ended + settle_seconds
     if not complete and now < deadline:
         return None
     note = "" if complete else " (its log lines may be incomplete: the request's end was not seen in time)"

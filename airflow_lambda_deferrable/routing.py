@@ -5,13 +5,14 @@ The poller tokenises each event it reads once and gives it to the subscribers of
 without ids belongs to the request whose stretch of stream holds it, so a subscriber that gets an event
 of a stream from an unfiltered read of the group follows that stream from then on (`StreamFollowing`):
 every later event of it goes to the subscriber as the reads bring it, and its stretch needs no read of
-its own. A stretch the reads did not follow is read with a call for its streams (`StreamStretches`).
+its own. A stretch the reads did not follow is read with a call for its streams (`StretchesRead`).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -209,3 +210,42 @@ class StreamStretches:
         stream, first, last = span
         times = self._times.get(stream, [])
         return self._events.get(stream, [])[bisect.bisect_left(times, first) : bisect.bisect_right(times, last)]
+
+
+class StretchesRead(Generic[Follower]):
+    """One read of the stretches of streams that followers asked for, page by page: whom each event goes to
+    (`hand_out`), and per stream how many events the read brought and the newest. It holds no event: a chatty
+    request's stretch is hundreds of thousands of them."""
+
+    def __init__(self, askers: dict[Span, list[Follower]]) -> None:
+        """:param askers: who asked for each stretch (not empty)."""
+        self.start_ms = min(start for _, start, _ in askers)
+        self.end_ms = max(end for _, _, end in askers)
+        self._spans_of: dict[str, list[tuple[int, int, list[Follower]]]] = {}
+        for (stream, first, last), followers in askers.items():
+            self._spans_of.setdefault(stream, []).append((first, last, followers))
+        self._counts: Counter[str] = Counter()
+        self._newest: dict[str, int] = {}
+
+    def hand_out(self, events: Iterable[dict[str, Any]]) -> dict[Follower, list[dict[str, Any]]]:
+        """Count `events` as brought by the read; return them by the followers whose stretches hold them (in
+        their order: a stream's events come in time order)."""
+        handed: dict[Follower, list[dict[str, Any]]] = {}
+        for event in events:
+            stream = str(event.get("logStreamName", ""))
+            timestamp = int(event.get("timestamp", 0))
+            self._counts[stream] += 1
+            self._newest[stream] = max(timestamp, self._newest.get(stream, timestamp))
+            for first, last, followers in self._spans_of.get(stream, ()):
+                if first <= timestamp <= last:
+                    for follower in followers:
+                        handed.setdefault(follower, []).append(event)
+        return handed
+
+    def count_of(self, stream: str) -> int:
+        """How many events of `stream` the read brought."""
+        return self._counts[stream]
+
+    def newest_of(self, stream: str) -> int | None:
+        """The newest timestamp of `stream` the read brought (``None``: none)."""
+        return self._newest.get(stream)

@@ -72,6 +72,7 @@ TRIGGER_BOUNDS: dict[str, Bound] = {
     "invoked_at": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
     "deadline": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
     "fire_after": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
+    "handed_over_at": Bound(0.0, MAX_EPOCH_SECONDS, False, "epoch seconds"),
     "poll_interval": Bound(0.1, 300.0, False, "the operator's floor is 1 s; lower is for tests only"),
     "settle_seconds": OPERATOR_BOUNDS["settle_seconds"],
     "queue_allowance_seconds": OPERATOR_BOUNDS["queue_allowance_seconds"],
@@ -144,6 +145,9 @@ class FollowSettings:
         newest line an earlier one may still appear).
     :param clock_skew_seconds: how much earlier than `invoked_at` lines are searched for.
     :param fire_after: never fire before this time (epoch seconds); see the operator's ``min_defer_seconds``.
+    :param handed_over_at: when the operator handed the invocation to the trigger (epoch seconds; 0 when an
+        older version did not say): a synchronous Invoke ends long after `invoked_at`. A trigger that starts
+        much later was restarted or taken over (`sources.log_lines.live_from_ms`).
     :param max_lines: at most this many lines go into the event (first and last ones kept).
     :param max_bytes: at most this many bytes of lines go into the event.
 
@@ -177,6 +181,7 @@ class FollowSettings:
     ingestion_allowance_seconds: float = DEFAULT_INGESTION_ALLOWANCE_SECONDS
     clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS
     fire_after: float = 0.0
+    handed_over_at: float = 0.0
     max_lines: int = DEFAULT_MAX_LINES
     max_bytes: int = DEFAULT_MAX_BYTES
     aws_conn_id: str | None = "aws_default"

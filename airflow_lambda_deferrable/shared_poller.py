@@ -45,8 +45,8 @@ away.
 
 Clocks (`clock`): the cadence, backoff, pauses and budgets run on the monotonic clock, so a step of the wall
 clock neither stalls nor hurries the reads; the windows of CloudWatch time (epoch ms) come from the wall
-clock through the loop's `clock.ForwardWall`, which does not follow a step back. A subscriber speaks its
-trigger's time (`clock.Timeline`): `Subscription` converts.
+clock through the loop's `clock.ForwardWall`, which never goes back (it slows down after a step back). A
+subscriber speaks its trigger's time (`clock.Timeline`): `Subscription` converts.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ from airflow_lambda_deferrable.filter_patterns import (
 from airflow_lambda_deferrable.log_source import (
     RETRYABLE_ERROR_CODES,
     THROTTLING_ERROR_CODES,
+    ReturnedKeys,
     check_term,
     error_code,
     id_key,
@@ -109,7 +110,7 @@ from airflow_lambda_deferrable.read_planner import (
     ReadPlanner,
     Step,
 )
-from airflow_lambda_deferrable.routing import Span, StreamFollowing, StreamStretches, tokens
+from airflow_lambda_deferrable.routing import Span, StreamFollowing, StretchesRead, tokens
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 # `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
@@ -134,6 +135,11 @@ MAX_PAGE_PAUSE_SECONDS = 8.0
 # `read_planner.EVENTS_PER_PAGE`.
 PAGE_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
+# A subscriber that takes its events in as they come (`Subscription.next_batch`) has at most this many (and a
+# chunk of routing) waiting: the poller waits for it to take them before it routes more. Far more than a read
+# brings an ordinary invocation, whose read is then taken in whole; a chatty request's read (300,000 lines
+# held at once took 470 MB) is taken in a few MB at a time.
+MAX_EVENTS_WAITING = 2_000
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +246,15 @@ class Subscription:
     poll_interval: float
     catch_up: set[str] = field(default_factory=set)
     spans: set[Span] = field(default_factory=set)
-    spans_done: dict[Span, list[dict[str, Any]]] = field(default_factory=dict)
+    # The stretches read since asked for: their events were routed here (`inbox`) as their pages came.
+    spans_done: set[Span] = field(default_factory=set)
     inbox: list[dict[str, Any]] = field(default_factory=list)
-    returned: set[int | str] = field(default_factory=set)
+    returned: ReturnedKeys = field(default_factory=ReturnedKeys)
+    # Its trigger takes its events in as they come (`next_batch`): the poller holds at most
+    # `MAX_EVENTS_WAITING` of them for it (`room`), not a whole read.
+    takes_in: bool = False
+    _filled: asyncio.Event = field(default_factory=asyncio.Event)
+    _taken: asyncio.Event = field(default_factory=asyncio.Event)
     # Its lines may come in streams it does not follow yet (a durable execution's replays): a sweep
     # searches for its ids even when the poller follows streams.
     roaming: bool = False
@@ -290,17 +302,41 @@ class Subscription:
         self.poller.repace(self, poll_interval)
 
     async def fetch_new(self) -> list[dict[str, Any]]:
-        """Wait for the poller's next full read of the group; return the events routed here that are new."""
+        """Wait for the poller's next full read of the group; return the events routed here that are new (less
+        those `next_batch` took meanwhile)."""
         seen = self.cycles
         await self._wait_until(lambda: self.cycles > seen)
-        events, self.inbox = self.inbox, []
         self.read_started_at = self.timeline.from_monotonic(self.cycle_started_at)
-        return events
+        return self.take_new()
 
     def take_new(self) -> list[dict[str, Any]]:
-        """Return the events the full reads since the last `fetch_new` routed here, without waiting for one."""
+        """Return the events the reads since the last take routed here, without waiting for one."""
         events, self.inbox = self.inbox, []
+        self._taken.set()
         return events
+
+    async def next_batch(self) -> list[dict[str, Any]]:
+        """Wait until `MAX_EVENTS_WAITING` events are routed here and return them; from the first call on, the
+        poller waits for the caller to take them before it routes more (`room`). The rest of a read comes with
+        `fetch_new`, `fetch_span` or `take_new`. A task that calls this in a loop keeps what a read of a chatty
+        request holds at a batch, whatever the request logs; it calls `stop_taking_in` when it stops."""
+        self.takes_in = True
+        while len(self.inbox) < MAX_EVENTS_WAITING:
+            self._filled.clear()
+            await self._filled.wait()
+        return self.take_new()
+
+    def stop_taking_in(self) -> None:
+        """Nobody calls `next_batch` any more: the poller no longer waits for this subscriber."""
+        self.takes_in = False
+        self._taken.set()
+
+    async def room(self) -> None:
+        """Wait until fewer than `MAX_EVENTS_WAITING` events wait here, if the subscriber takes them in as they
+        come (`next_batch`); the poller's routing waits for it."""
+        while self.takes_in and len(self.inbox) >= MAX_EVENTS_WAITING:
+            self._taken.clear()
+            await self._taken.wait()
 
     def follows_from(self, stream: str, start_ms: int) -> bool:
         """Whether the reads have followed `stream` for this subscriber since `start_ms`: its events there
@@ -309,8 +345,9 @@ class Subscription:
         return since is not None and since <= start_ms
 
     async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """Read a stretch of one stream; return its new events (none when it `follows_from` its start: nothing
-        to read)."""
+        """Read a stretch of one stream; return the new events routed here since the last take, the stretch's
+        among them (none when it `follows_from` its start: nothing to read). The stretch's events are routed
+        page by page, as a full read's are (`next_batch` may take some of them meanwhile)."""
         if self.follows_from(stream, start_ms):
             self.poller.left_to_following.add(stream)
             return []
@@ -318,7 +355,8 @@ class Subscription:
         self.spans.add(span)
         self.poller.wake()
         await self._wait_until(lambda: span in self.spans_done)
-        return self._only_new(self.spans_done.pop(span))
+        self.spans_done.discard(span)
+        return self.take_new()
 
     async def _wait_until(self, served: Callable[[], bool]) -> None:
         poller = self.poller
@@ -337,15 +375,19 @@ class Subscription:
             error, self.error = self.error, None
             raise error
 
-    def deliver(self, events: list[dict[str, Any]]) -> None:
+    def deliver(self, events: Sequence[dict[str, Any]]) -> None:
         self.inbox.extend(self._only_new(events))
+        if len(self.inbox) >= MAX_EVENTS_WAITING:
+            self._filled.set()
+            if self.takes_in:
+                self.poller.full.add(self)
 
     def give_back(self, event_ids: Collection[str]) -> None:
         """Let these events be delivered again: the trigger could not place them yet (lines without ids
         from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
         self.returned.difference_update(id_key(event_id) for event_id in event_ids)
 
-    def _only_new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _only_new(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return only_new(events, self.returned)
 
 
@@ -404,6 +446,9 @@ class LogGroupPoller:
         self.sample_due = False  # the last full read was by request lines: sample running requests after it
         self.sampled = StreamMarks()  # (stream, request start) of the running requests sampled for good
         self.sample_tries: Counter[tuple[str, int]] = Counter()
+        # Subscribers that take their events in as they come and have `MAX_EVENTS_WAITING` waiting: routing
+        # waits for them to take those (`_make_room`).
+        self.full: set[Subscription] = set()
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         self.calls = 0
@@ -452,6 +497,8 @@ class LogGroupPoller:
 
     def remove(self, subscription: Subscription) -> None:
         self.subscriptions.remove(subscription)
+        subscription.stop_taking_in()  # routing waiting for it goes on
+        self.full.discard(subscription)
         self.following.forget(subscription)
         self._forget_interval(subscription.poll_interval)
         for term in subscription.terms:
@@ -838,8 +885,9 @@ class LogGroupPoller:
         return newest
 
     async def _read_spans(self, client: Any, served: list[Subscription]) -> None:
-        """Serve requested stretches of streams, with one call for up to 100 streams at once."""
-        found: dict[Span, list[dict[str, Any]]] = {}
+        """Serve requested stretches of streams, with one call for up to 100 streams at once. Each page's
+        events go to the subscribers that asked for the stretches holding them as it comes (`_hand_over`):
+        a read of stretches holds a page, not the stretches."""
         # By start: stretches read together start close together (a read reaches back to its earliest start),
         # and a stretch read again from its newest line is not read with ones read from their start.
         remaining = sorted(
@@ -848,20 +896,21 @@ class LogGroupPoller:
         for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
             batch = remaining[first : first + MAX_STREAMS_PER_CALL]
             concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
-            read = StreamStretches(min(start for _, start, _ in batch), max(end for _, _, end in batch))
+            # Who asked for each stretch as its read begins: one who asks for it meanwhile missed its first
+            # pages, and is served by the next read.
+            askers = {
+                span: [subscription for subscription in concerned if span in subscription.spans] for span in batch
+            }
+            read: StretchesRead[Subscription] = StretchesRead(askers)
             busy = await self._read_together(client, concerned, batch, read)
             await self._read_streams(client, concerned, batch, busy, read)
-            for span in batch:
-                found[span] = read.within(span)
-            await self._release(read)
-        for subscription in served:
-            for span in list(subscription.spans):
-                if span in found:
-                    subscription.spans_done[span] = found[span]
+            for span, subscriptions in askers.items():
+                for subscription in subscriptions:
+                    subscription.spans_done.add(span)
                     subscription.spans.discard(span)
 
     async def _read_together(
-        self, client: Any, concerned: list[Subscription], batch: list[Span], read: StreamStretches
+        self, client: Any, concerned: list[Subscription], batch: list[Span], read: StretchesRead[Subscription]
     ) -> list[str]:
         """Read the stretches of `batch` with FilterLogEvents, all in one read, except the busy streams': those
         known busy from an earlier read (a read of stretches, an unfiltered window, or a sample: `busy_streams`),
@@ -890,7 +939,7 @@ class LogGroupPoller:
             )
             async with aclosing(pages):
                 async for page in pages:
-                    await self.turns.map(page, read.add_all)
+                    await self._hand_over(page, read)
                     if page.more and not self.stream_reads_refused:
                         found = [
                             stream
@@ -915,7 +964,12 @@ class LogGroupPoller:
         return busy
 
     async def _read_streams(
-        self, client: Any, concerned: list[Subscription], batch: list[Span], busy: list[str], read: StreamStretches
+        self,
+        client: Any,
+        concerned: list[Subscription],
+        batch: list[Span],
+        busy: list[str],
+        read: StretchesRead[Subscription],
     ) -> None:
         """Read the busy streams of `batch` at once (the budget of stream reads spaces the calls), each from the
         newest event the read of the others brought of it, or from its stretch's start; the first error
@@ -950,7 +1004,7 @@ class LogGroupPoller:
         stream: str,
         start_ms: int,
         end_ms: int,
-        read: StreamStretches,
+        read: StretchesRead[Subscription],
     ) -> None:
         """Read one busy stream from `start_ms` to `end_ms` with GetLogEvents (with FilterLogEvents if
         GetLogEvents is denied: the permission is new in this release)."""
@@ -959,7 +1013,7 @@ class LogGroupPoller:
                 async for page in self._pages(  # GetLogEvents leaves `endTime` out, FilterLogEvents counts it in
                     client, concerned, "busy-stream", stream=stream, startTime=start_ms, endTime=end_ms + 1
                 ):
-                    await self.turns.map(page, read.add_all)
+                    await self._hand_over(page, read)
                 return
             except StreamReadRefused as refused:
                 if not self.stream_reads_refused:  # once, though busy streams are read at the same time
@@ -973,19 +1027,43 @@ class LogGroupPoller:
         async for page in self._pages(
             client, concerned, "stretch", logStreamNames=[stream], startTime=start_ms, endTime=end_ms
         ):
-            await self.turns.map(page, read.add_all)
+            await self._hand_over(page, read)
 
-    async def _release(self, read: StreamStretches) -> None:
-        """Let go of a read's events in chunks: each freed event is a dict and its strings."""
-        await self.turns.map(range(read.count), lambda chunk: read.release(len(chunk)))
+    async def _hand_over(self, page: list[dict[str, Any]], read: StretchesRead[Subscription]) -> None:
+        """Give a page of a read of stretches to the subscribers that asked for the stretches holding its events
+        (`_in_turns`): the read holds a page, not the stretches."""
+
+        def hand_out(chunk: Sequence[dict[str, Any]]) -> None:
+            for subscription, events in read.hand_out(chunk).items():
+                subscription.deliver(events)
+
+        await self._in_turns(page, hand_out)
+
+    async def _in_turns(
+        self, events: list[dict[str, Any]], work: Callable[[Sequence[dict[str, Any]]], Any]
+    ) -> list[Any]:
+        """Do `work` on `events` in chunks, a pass of the loop between two (`loop_turns`); return its results. Before
+        each next chunk, wait for the subscribers that take their events in as they come to take what waits for
+        them (`_make_room`): one page of a chatty request is all a read holds of it."""
+        results = []
+        for first in range(0, len(events), self.turns.chunk):
+            results += await self.turns.map(events[first : first + self.turns.chunk], work)
+            await self._make_room()
+        return results
+
+    async def _make_room(self) -> None:
+        """Wait until each subscriber that takes its events in as they come has fewer than `MAX_EVENTS_WAITING`
+        waiting (`Subscription.room`)."""
+        while self.full:
+            await self.full.pop().room()
 
     async def _route(self, events: list[dict[str, Any]], *, follow: bool = False, find_streams: bool = False) -> int:
         """Give each event to the subscribers whose ids it carries and, when `follow` (an unfiltered read of
         the group), to the followers of its stream; with `find_streams` (a read of request lines), a
         subscriber also starts following the stream it finds its request in. Return the newest timestamp
-        routed by ids. Works in chunks, a pass of the loop between two (`loop_turns`)."""
+        routed by ids. Works in chunks, a pass of the loop between two (`_in_turns`)."""
         return max(
-            await self.turns.map(events, lambda chunk: self._route_chunk(chunk, follow, find_streams)), default=0
+            await self._in_turns(events, lambda chunk: self._route_chunk(chunk, follow, find_streams)), default=0
         )
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool, find_streams: bool = False) -> int:

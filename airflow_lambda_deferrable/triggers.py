@@ -143,6 +143,7 @@ class LambdaInvocationTrigger(BaseTrigger):
                 claim_lines_without_ids=settings.claim_lines_without_ids,
                 # A durable execution's replays are requests of their own, tied to it by the correlation id.
                 trust_correlated_requests=settings.durable_execution_arn is not None,
+                claim_correlated_without_stretch=settings.hidden_platform_level is not None,
                 # Only the ends the event can carry are kept: memory stays bounded whatever the function prints.
                 keep_lines=settings.max_lines,
                 keep_bytes=settings.max_bytes,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from airflow_lambda_deferrable import clock, filter_patterns, shared_poller
-from airflow_lambda_deferrable.clock import ForwardWall, Timeline
+from airflow_lambda_deferrable.clock import STEP_BACK_PACE, ForwardWall, Timeline
 from airflow_lambda_deferrable.read_planner import MIN_READ_GAP_SHARE
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
@@ -145,17 +145,19 @@ def test_a_timeline_reads_the_wall_clock_once_and_then_only_the_monotonic_clock(
     assert Timeline.start().now() == clocks.wall  # a restart reads the wall clock anew
 
 
-def test_the_windows_wall_clock_follows_a_step_forward_but_goes_on_at_its_pace_after_a_step_back(monkeypatch):
+def test_the_windows_wall_clock_follows_a_step_forward_and_slows_down_after_a_step_back(monkeypatch):
     clocks = ManualClocks(monkeypatch, wall=1_800_000_000.0, monotonic=500.0)
     windows = ForwardWall()
     assert windows.now_ms() == 1_800_000_000_000
     clocks.wall -= HOUR
-    clocks.advance(5.0)
-    assert windows.now() == 1_800_000_005.0  # not an hour back: windows would end before they start
-    clocks.advance(HOUR)
-    assert windows.now() == 1_800_000_005.0 + HOUR  # still at the monotonic clock's pace
-    clocks.wall += HOUR + 1.0  # set right again, and a second ahead: followed
-    assert windows.now() == clocks.wall == 1_800_000_006.0 + HOUR
+    clocks.advance(10.0)
+    ahead = 1_800_000_000.0 + 10.0 * STEP_BACK_PACE
+    assert windows.now() == ahead  # not an hour back: windows would end before they start
+    clocks.advance(600.0)
+    assert windows.now() == ahead + 600.0 * STEP_BACK_PACE  # slower than the wall: the lead shrinks
+    # A fast clock set right (the usual step back): the lead is gone within twice its length, then followed.
+    clocks.advance(2 * HOUR)
+    assert windows.now() == clocks.wall
     clocks.wall += HOUR
     assert windows.now() == clocks.wall  # a step forward is followed: a window that ends late brings what is there
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -643,3 +644,62 @@ def test_a_durable_execution_learns_each_replays_request_from_its_correlation_id
         seen_at=10,
     )
     assert log.request_ids == {RID, OTHER_RID} and len(log.lines) == 2
+
+
+def test_lines_past_a_printed_start_are_ours_once_our_end_shows_the_stretch_reaches_them():
+    """A function echoes another request's START line, then crashes; our END comes in a later read. The
+    runtime's error line, held back past the cap, is ours once the stretch closes (no read brings it twice)."""
+    log = new_log()
+    log.add(
+        events(lines.start(RID), lines.start(OTHER_RID), lines.unhandled("RuntimeError", "crash"), start=1000),
+        seen_at=10,
+    )
+    assert verdict(log, 100) is None
+    log.add(events(lines.end(RID), lines.report(RID), start=1300), seen_at=11)
+    result = verdict(log, 100)
+    assert result.status == "failed" and result.error_type == "RuntimeError"
+    # The next request's lines past the cap, beyond our END, stay out.
+    nxt = new_log()
+    nxt.add(events(lines.start(RID), "ours", stream="s9", start=100), seen_at=10)
+    nxt.add(events(lines.start(OTHER_RID), lines.unhandled("ValueError", "theirs"), stream="s9", start=300), seen_at=11)
+    nxt.add(events(lines.end(RID), stream="s9", start=200), seen_at=12)
+    assert verdict(nxt, 100).status == "success"
+    assert "ValueError: theirs" not in [line.message for line in nxt.lines]
+
+
+def test_a_child_request_read_before_ours_is_never_taken_for_ours():
+    """Invoke answered a Lambda request id: a request carrying our correlation id under another id is another
+    invocation, even when all its lines (START to END, "Function ended") are read before any of ours."""
+    log = new_log()
+    child = events(
+        lines.start(OTHER_RID),
+        lines.powertools(CID, OTHER_RID, "Function ended"),
+        lines.end(OTHER_RID),
+        lines.report(OTHER_RID),
+        stream="child",
+    )
+    log.add(child, seen_at=10)
+    assert log.request_ids == {RID} and log.foreign_lines == 1
+    assert verdict(log, 100) is None
+
+
+def test_a_synchronous_calls_lines_are_complete_once_its_end_settles_even_without_its_start():
+    """SystemLogLevel WARN: a failed request leaves platform.runtimeDone and no platform.start."""
+    log = new_log()
+    log.add(
+        events(lines.platform_json("platform.runtimeDone", RID, status="error", errorType="Runtime.Unknown")),
+        seen_at=10,
+    )
+    known = KnownResult(failed=True, error_type="ValueError", error_message="bad")
+    assert verdict(log, 14, known=known) is None
+    result = verdict(log, 15, known=known)
+    assert result.status == "failed" and "may be incomplete" not in result.reason
+
+
+def test_where_no_stretch_can_show_lines_with_only_our_correlation_id_are_ours():
+    """SystemLogLevel WARN hides START and END; Powertools without the Lambda context logs no request id."""
+    plain = json.dumps({"level": "INFO", "message": "Function ended", "correlation_id": CID})
+    log = InvocationLog(correlation_id=CID, request_ids={RID}, claim_correlated_without_stretch=True)
+    log.add(events(plain), seen_at=10)
+    assert verdict(log, 20).status == "success"
+    assert new_log().add(events(plain), seen_at=10) == []  # elsewhere such a line waits for our stretch

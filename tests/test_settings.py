@@ -108,6 +108,7 @@ def every_field_changed() -> FollowSettings:
         ingestion_allowance_seconds=90.0,
         clock_skew_seconds=30.0,
         fire_after=1_800_000_006.0,
+        handed_over_at=1_800_000_001.0,
         max_lines=50,
         max_bytes=4096,
         aws_conn_id="aws_other",

@@ -18,7 +18,6 @@ from airflow_lambda_deferrable import loop_turns as loop_turns_module
 from airflow_lambda_deferrable.filter_patterns import or_patterns
 from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
 from airflow_lambda_deferrable.read_planner import DELAY_MEMORY_READS, INGESTION_HORIZON_MARGIN_MS, MIN_LOOKBACK_MS
-from airflow_lambda_deferrable.routing import StreamStretches
 from airflow_lambda_deferrable.shared_poller import RequestBudget
 from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
@@ -709,20 +708,72 @@ async def test_a_chatty_stretch_is_parsed_and_kept_in_turns_of_the_loop_without_
     assert turns.chunks >= 2 * len(prints) // 50  # parsed, then kept: each in chunks
 
 
-@pytest.mark.asyncio
-async def test_the_poller_lets_go_of_a_large_read_a_chunk_per_pass_of_the_loop():
-    held_at_each_pause: list[int] = []
-    read = StreamStretches(0, 10**6)
+def routing_to_one_subscriber(
+    waiting_at_each_pause: list[int],
+) -> tuple[shared_poller.LogGroupPoller, shared_poller.Subscription, list[dict]]:
+    """A poller (its chunks of 40 note how many events wait for the subscriber), a subscriber of ``corr-1``,
+    and 1,000 events that carry it."""
+    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
+    subscription = shared_poller.Subscription(
+        poller=poller, terms=["corr-1"], start_ms=0, ingestion_allowance_ms=120_000, poll_interval=5.0
+    )
+    poller.add_term(subscription, "corr-1")
 
     async def pause() -> None:
-        held_at_each_pause.append(read.count)
+        waiting_at_each_pause.append(len(subscription.inbox))
 
-    poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
     poller.turns = LoopTurns(chunk=40, pause=pause)
-    for number in range(1_000):
-        read.add({"logStreamName": f"s{number % 13}", "timestamp": number, "eventId": str(number), "message": "x"})
-    await poller._release(read)
-    assert held_at_each_pause == list(range(960, -1, -40))
+    events = [
+        {"logStreamName": "s", "timestamp": number, "eventId": str(number), "message": f"corr-1 row {number}"}
+        for number in range(1_000)
+    ]
+    return poller, subscription, events
+
+
+@pytest.mark.asyncio
+async def test_routing_waits_for_a_subscriber_that_takes_its_events_in_as_they_come(monkeypatch):
+    # The poller holds at most a batch (and a chunk) of a large read for it, and each event reaches it once,
+    # in order.
+    monkeypatch.setattr(shared_poller, "MAX_EVENTS_WAITING", 100)
+    waiting: list[int] = []
+    poller, subscription, events = routing_to_one_subscriber(waiting)
+    taken: list[dict] = []
+
+    async def take_in() -> None:
+        while True:
+            taken.extend(await subscription.next_batch())
+
+    intake = asyncio.create_task(take_in())
+    await asyncio.sleep(0)  # it takes them in from now on
+    await asyncio.wait_for(poller._route(events), 10)
+    intake.cancel()
+    taken += subscription.take_new()
+    assert [event["eventId"] for event in taken] == [str(number) for number in range(1_000)]
+    assert max(waiting) < 100 + 40
+
+
+@pytest.mark.asyncio
+async def test_routing_does_not_wait_for_a_subscriber_that_does_not_or_no_longer_takes_its_events_in(monkeypatch):
+    monkeypatch.setattr(shared_poller, "MAX_EVENTS_WAITING", 100)
+    waiting: list[int] = []
+    poller, subscription, events = routing_to_one_subscriber(waiting)
+    await asyncio.wait_for(poller._route(events), 10)  # nobody takes them as they come: a read's events wait whole
+    assert len(subscription.take_new()) == 1_000
+
+    poller, subscription, events = routing_to_one_subscriber(waiting)
+    first: list[dict] = []
+
+    async def take_one_batch_and_stop() -> None:
+        try:
+            first.extend(await subscription.next_batch())
+        finally:
+            subscription.stop_taking_in()
+
+    intake = asyncio.create_task(take_one_batch_and_stop())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(poller._route(events), 10)
+    await intake
+    assert len(first) + len(subscription.take_new()) == 1_000
 
 
 @pytest.mark.asyncio

@@ -58,9 +58,14 @@ class LogLines:
         self._stretches_read: set[tuple[str, int, int]] = set()
         self._shown_live = 0  # lines logged live so far (each new line once)
         # Lines ingested before this (epoch ms) are not shown live: a triggerer before this one may have.
-        self._live_from_ms = live_from_ms(self.timeline.now(), trigger.settings.invoked_at)
+        settings = trigger.settings
+        self._live_from_ms = live_from_ms(self.timeline.now(), max(settings.invoked_at, settings.handed_over_at))
         self._said_live_from = False
         self._settles_by_its_stretch = settles_by_its_stretch(trigger.settings)
+        # One batch of events is taken in at a time, in the order taken: a read's, or one the intake took while
+        # a read brought a chatty request's lines (`_take_in_as_they_come`), which counts its lines here.
+        self._taking = asyncio.Lock()
+        self._taken_meanwhile = 0
 
     async def gather(self, evidence: Evidence, news: asyncio.Event) -> None:
         settings = self.settings
@@ -82,8 +87,11 @@ class LogLines:
             hurry = (
                 asyncio.create_task(self._hurry_when_the_execution_ends(subscription, evidence)) if durable else None
             )
+            intake = asyncio.create_task(self._take_in_as_they_come(subscription, evidence.log))
             try:
                 while evidence.unfollowable is None:
+                    if intake.done():
+                        intake.result()  # its error, raised here
                     settling_read_at = self._settling_read_at(subscription, evidence.log)
                     if settling_read_at is None:
                         await self._read(subscription, evidence)
@@ -103,6 +111,7 @@ class LogLines:
                     if wanted is not None and self._settling_read_at(subscription, evidence.log) is None:
                         subscription.want_read_at(wanted)
             finally:
+                intake.cancel()
                 if hurry is not None:
                     hurry.cancel()
 
@@ -117,8 +126,9 @@ class LogLines:
     async def _read(self, subscription: Subscription, evidence: Evidence) -> None:
         """Take in the next full read of the group, then the request's stretches whose settle window is over."""
 
-        async def read() -> list[LogLine]:
-            accepted = await self._accept(await subscription.fetch_new(), subscription, evidence.log)
+        async def read() -> int:
+            # The rest of the read, after what the intake took of it: all of it is in once this returns.
+            accepted = await self._take(await subscription.fetch_new(), subscription, evidence.log)
             evidence.checked_at = subscription.read_started_at
             accepted += await self._read_stretches(subscription, evidence.log)
             return accepted + await self._accept_routed_meanwhile(subscription, evidence.log)
@@ -145,8 +155,8 @@ class LogLines:
         log, asked_at = evidence.log, self.timeline.now()
         tail_ms = round(max(self.settings.settle_seconds, MIN_STRETCH_TAIL_SECONDS) * 1000)
 
-        async def read() -> list[LogLine]:
-            accepted = await self._accept(subscription.take_new(), subscription, log)
+        async def read() -> int:
+            accepted = await self._take(subscription.take_new(), subscription, log)
             whole = True
             for span in log.closed_spans():
                 if span in self._stretches_read:
@@ -154,7 +164,7 @@ class LogLines:
                 stream, start, end = span
                 whole = whole and not subscription.follows_from(stream, start)
                 events = await subscription.fetch_span(stream, start, end + tail_ms)
-                accepted += await self._accept(events, subscription, log)
+                accepted += await self._take(events, subscription, log)
                 # Only once the read has succeeded; a line of its tail that ends the request (REPORT after
                 # END) makes the stretch longer, but what the tail held has been read.
                 self._stretches_read.update(
@@ -166,15 +176,36 @@ class LogLines:
 
         await self._take_in(read(), evidence)
 
-    async def _accept_routed_meanwhile(self, subscription: Subscription, log: InvocationLog) -> list[LogLine]:
+    async def _accept_routed_meanwhile(self, subscription: Subscription, log: InvocationLog) -> int:
         """Take in what full reads routed here while stretches were read: a full cycle routes its pages before
         it reads the stretches asked for, and a stretch's events that were routed already are not new to it
         (at volume, "Task timed out" came that way, and a verdict decided without it said success)."""
-        return await self._accept(subscription.take_new(), subscription, log)
+        return await self._take(subscription.take_new(), subscription, log)
 
-    async def _take_in(self, reading: Coroutine[Any, Any, list[LogLine]], evidence: Evidence) -> None:
-        """Run one read of the invocation's lines and show what it accepted; an error the poller hands over
-        makes the invocation unfollowable, a read not served in time is tried again."""
+    async def _take_in_as_they_come(self, subscription: Subscription, log: InvocationLog) -> None:
+        """Take in the events routed here whenever `shared_poller.MAX_EVENTS_WAITING` wait, while a read brings
+        them (`Subscription.next_batch`): the poller then holds no more of them for this trigger, and a chatty
+        request's read is parsed and kept a batch at a time, not held whole. Its lines count with the next read."""
+        try:
+            while True:
+                self._taken_meanwhile += await self._take(await subscription.next_batch(), subscription, log)
+        finally:
+            subscription.stop_taking_in()
+
+    async def _take(self, events: list[dict[str, Any]], subscription: Subscription, log: InvocationLog) -> int:
+        """Parse and keep `events` (`_accept`) and show the accepted ones live, after the batches taken before;
+        return how many were accepted. The caller calls this as soon as it takes the events (no wait between):
+        batches are taken in the order they were taken from the subscription."""
+        async with self._taking:
+            accepted = await self._accept(events, subscription, log)
+            if accepted:
+                await self._show_live(accepted)
+        return len(accepted)
+
+    async def _take_in(self, reading: Coroutine[Any, Any, int], evidence: Evidence) -> None:
+        """Run one read of the invocation's lines (it shows what it accepts) and say how many it accepted; an
+        error the poller hands over makes the invocation unfollowable, a read not served in time is tried
+        again."""
         evidence.polls += 1
         try:
             accepted = await reading
@@ -187,14 +218,14 @@ class LogLines:
         except PollNotServed as err:
             self.log.warning("%s; still waiting (%d reads asked for)", err, evidence.polls)
             return
+        accepted, self._taken_meanwhile = accepted + self._taken_meanwhile, 0
         if accepted:
             self.log.info(
                 "%s: %d new line(s) of the invocation, %d in all",
                 self.settings.function_name,
-                len(accepted),
+                accepted,
                 evidence.log.line_count,
             )
-            await self._show_live(accepted)
 
     async def _show_live(self, lines: list[LogLine]) -> None:
         """Log new lines as they are read (Airflow shows a deferred task's trigger log in its task log), up
@@ -204,11 +235,11 @@ class LogLines:
             if not self._said_live_from:
                 self._said_live_from = True
                 self.log.info(
-                    "%s This trigger started %.0f s after the invoke (a triggerer restart, or a late start): only "
-                    "lines CloudWatch Logs ingests from now on are shown live here, so that none is shown twice; "
-                    "the task logs every line when it resumes",
+                    "%s This trigger started %.0f s after the task handed the invocation over (a triggerer "
+                    "restart, or a late start): only lines CloudWatch Logs ingests from now on are shown live here, "
+                    "so that none is shown twice; the task logs every line when it resumes",
                     LIVE_LABEL,
-                    self._live_from_ms / 1000 - self.settings.invoked_at,
+                    self._live_from_ms / 1000 - max(self.settings.invoked_at, self.settings.handed_over_at),
                 )
             lines = [line for line in lines if line.ingested >= self._live_from_ms]
         budget = self.settings.max_lines
@@ -233,19 +264,18 @@ class LogLines:
                 )
             self._shown_live += 1
 
-    async def _read_stretches(self, subscription: Subscription, log: InvocationLog) -> list[LogLine]:
+    async def _read_stretches(self, subscription: Subscription, log: InvocationLog) -> int:
         """Read each of our request's closed stretches of stream once, when the settle window after the
         request's end is over (or the deadline comes first): a stream is ingested in order, so its lines
         up to the end are in by then, and the verdict waits for that window anyway. (Read once when it
         closed and once more after the window, it cost the volume benchmark a second call per batch.)"""
-        accepted: list[LogLine] = []
+        accepted = 0
         settle_end = (log.ended_seen_at or 0.0) + self.settings.settle_seconds
         if self.timeline.now() < min(settle_end, self.settings.deadline):
             return accepted
         for span in log.closed_spans():
             if span not in self._stretches_read:
-                events = await subscription.fetch_span(*span)
-                accepted += await self._accept(events, subscription, log)
+                accepted += await self._take(await subscription.fetch_span(*span), subscription, log)
                 self._stretches_read.add(span)  # only once the read has succeeded
         return accepted
 
@@ -291,11 +321,11 @@ class LogLines:
 FIRST_START_WITHIN_SECONDS = 10.0
 
 
-def live_from_ms(started_at: float, invoked_at: float) -> int | None:
+def live_from_ms(started_at: float, handed_over_at: float) -> int | None:
     """Return from when (epoch ms of ingestion) lines are shown live, or ``None`` for all of them: a trigger
-    that starts later than `FIRST_START_WITHIN_SECONDS` after the invoke shows only what is ingested after its
-    start, since a triggerer before it may have shown the rest."""
-    if started_at - invoked_at <= FIRST_START_WITHIN_SECONDS:
+    that starts later than `FIRST_START_WITHIN_SECONDS` after the task handed the invocation over shows only
+    what is ingested after its start, since a triggerer before it may have shown the rest."""
+    if started_at - handed_over_at <= FIRST_START_WITHIN_SECONDS:
         return None
     return int(started_at * 1000)
 

@@ -1,0 +1,117 @@
+"""What the triggerer holds for one chatty request: a batch of its events at a time, and a few bytes per event
+for the dedupe, whatever the request logs (`benchmarks/chatty_request.py` measures the memory itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tracemalloc
+
+import pytest
+
+from airflow_lambda_deferrable import shared_poller
+from airflow_lambda_deferrable.event_keys import EventKeys
+from airflow_lambda_deferrable.loop_turns import WORK_CHUNK
+from airflow_lambda_deferrable.shared_poller import LogGroupPoller, RequestBudget, Subscription
+from airflow_lambda_deferrable.sources.log_lines import LogLines
+from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from tests import lambda_lines as lines
+from tests.conftest import MOTO_CONN_ID
+
+GROUP = "/aws/lambda/example-lambda-function"
+CID = "corr-chatty-0001"
+RID = "5b0c7e0e-8a1d-4c1e-9b7a-3f7d2c9e4a11"
+# Lines the chatty request logs: ten times what may wait for a trigger (`MAX_EVENTS_WAITING`), and a few
+# seconds against moto.
+CHATTY_LINES = 20_000
+# What PutLogEvents takes in one call.
+PUT_BATCH = 10_000
+
+
+def chatty_request(at: int) -> list[tuple[int, str]]:
+    """START, `CHATTY_LINES` lines (every tenth a print without ids, which only the request's stretch of
+    stream brings), the end marker, END and REPORT: two lines a millisecond from `at`."""
+    body = [
+        f"printed row {number}" if number % 10 == 0 else lines.powertools(CID, RID, f"row {number}")
+        for number in range(CHATTY_LINES)
+    ]
+    ended = [lines.powertools(CID, RID, "Function ended"), lines.end(RID), lines.report(RID)]
+    messages = [lines.start(RID), *body, *ended]
+    return [(at + number // 2, message) for number, message in enumerate(messages)]
+
+
+@pytest.mark.asyncio
+async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_each_line_counts_once(
+    logs_client, monkeypatch
+):
+    at = lines.now_ms() - 30_000
+    events = chatty_request(at)
+    for first in range(0, len(events), PUT_BATCH):
+        lines.put_at(logs_client, GROUP, events[first : first + PUT_BATCH])
+    held = {"waiting": 0, "parsed": 0}
+    deliver, accept = Subscription.deliver, LogLines._accept
+
+    def noting_deliver(self, routed):
+        deliver(self, routed)
+        held["waiting"] = max(held["waiting"], len(self.inbox))
+
+    async def noting_accept(self, taken, subscription, log):
+        held["parsed"] = max(held["parsed"], len(taken))
+        return await accept(self, taken, subscription, log)
+
+    monkeypatch.setattr(Subscription, "deliver", noting_deliver)
+    monkeypatch.setattr(LogLines, "_accept", noting_accept)
+    trigger = LambdaInvocationTrigger(
+        function_name="example-lambda-function",
+        log_group=GROUP,
+        correlation_id=CID,
+        request_id=RID,
+        invoked_at=at / 1000 - 1,
+        deadline=time.time() + 60,
+        aws_conn_id=MOTO_CONN_ID,
+        poll_interval=0.2,
+        settle_seconds=0.6,
+        max_lines=50,
+    )
+
+    async def first_payload() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    payload = await asyncio.wait_for(first_payload(), 60)
+    assert payload["status"] == "success"
+    assert len(payload["lines"]) + payload["omitted_lines"] == len(events)  # each line once, none lost
+    # Held at once: a batch, and what a chunk of routing adds before the poller waits (the whole read was held
+    # before: all 20,004 events, then as many parsed lines).
+    bound = shared_poller.MAX_EVENTS_WAITING + WORK_CHUNK
+    assert held["waiting"] <= bound, held
+    assert held["parsed"] <= bound, held
+
+
+def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes():
+    # The dedupe keeps a key per event given (overlapping reads bring events again): 8 bytes and a little,
+    # where a set of Python ints took about 60.
+    count = 100_000
+    subscription = Subscription(
+        poller=LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0)),
+        terms=[CID],
+        start_ms=0,
+        ingestion_allowance_ms=120_000,
+        poll_interval=5.0,
+    )
+    events = [{"logStreamName": "s", "timestamp": number // 3, "message": f"row {number}"} for number in range(count)]
+    EventKeys().assign(events)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for first in range(0, count, WORK_CHUNK):  # as routing gives them
+            subscription.deliver(events[first : first + WORK_CHUNK])
+            subscription.take_new()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(subscription.returned) == count
+    assert kept / count <= 16, f"{kept / count:.1f} bytes per event"
+    subscription.deliver(events)
+    assert subscription.take_new() == []  # each event once
