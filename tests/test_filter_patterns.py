@@ -56,6 +56,7 @@ def settings(**overrides) -> FollowSettings:
         ({"request_id": None}, True),  # no request id: only its correlation id finds its request
         ({"fail_fast": True}, True),  # decides on an ERROR line before its request ends
         ({"allow_hidden_success": True}, True),  # its logging config may hide START and REPORT
+        ({"hidden_platform_level": "WARN"}, True),  # START and END hidden: only the end marker shows a success
         ({"durable_execution_arn": "arn:aws:lambda:eu-west-1:123456789012:function:fn:1/durable-execution/x/y"}, True),
     ],
 )

@@ -372,6 +372,7 @@ def ids_read_live(settings: FollowSettings) -> bool:
         or settings.durable_execution_arn is not None
         or settings.fail_fast
         or settings.allow_hidden_success
+        or settings.hidden_platform_level is not None  # only the end marker, a line with ids, shows a success
     )
 
 
