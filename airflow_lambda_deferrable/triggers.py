@@ -204,7 +204,8 @@ class LambdaInvocationTrigger(BaseTrigger):
             until = visible_until(
                 evidence.log,
                 function_timeout=settings.function_timeout,
-                ingestion_allowance_seconds=settings.ingestion_allowance_seconds,
+                # Lambda stamps lines with AWS's clock: allow for this triggerer's clock being behind it.
+                ingestion_allowance_seconds=settings.ingestion_allowance_seconds + settings.clock_skew_seconds,
             )
             deadline = min(deadline, until) if until is not None else deadline
         return decide(
