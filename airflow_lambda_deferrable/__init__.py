@@ -13,17 +13,17 @@ __version__ = "0.1.0"
 __all__ = ["LambdaInvocationTrigger", "LambdaInvokeDeferrableOperator", "__version__"]
 
 if TYPE_CHECKING:
-    from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 
 
 def __getattr__(name: str) -> Any:
     if name == "LambdaInvokeDeferrableOperator":
-        from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+        from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
 
         return LambdaInvokeDeferrableOperator
     if name == "LambdaInvocationTrigger":
-        from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+        from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 
         return LambdaInvocationTrigger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

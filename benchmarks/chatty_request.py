@@ -113,7 +113,7 @@ def configure(endpoint: str, max_rate: float) -> None:
 
 async def follow(log_group: str, t0_ms: int, max_lines: int, max_bytes: int) -> dict[str, Any]:
     """Run one trigger for the request in `log_group` to its event; return the event's payload."""
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 
     trigger = LambdaInvocationTrigger(
         function_name="chatty-function",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from airflow_lambda_deferrable.log_lines import parse_event
+from airflow_lambda_deferrable.verdict.log_lines import parse_event
 from benchmarks.plan import Plan
 
 

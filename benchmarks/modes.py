@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The operator's default interval (airflow_lambda_deferrable.triggers.DEFAULT_POLL_INTERVAL, checked by
+# The operator's default interval (airflow_lambda_deferrable.provider.trigger.DEFAULT_POLL_INTERVAL, checked by
 # tests/test_benchmark_harness.py); not imported here, so that Airflow is imported only after the mode's
 # environment is set.
 DEFAULT_POLL_INTERVAL = 5.0

@@ -36,7 +36,7 @@ from benchmarks.modes import MODES, Mode
 from benchmarks.runfiles import raise_open_files_limit, read_json, rss_kb, wait_for_file, write_json
 
 if TYPE_CHECKING:
-    from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
 
 CONN_ID = "aws_bench"
 SETTLE_SECONDS = 3.0  # the operator's default (checked by tests/test_benchmark_harness.py)
@@ -129,7 +129,7 @@ def operator_trigger_kwargs(spec: dict[str, Any], t0: float, mode: Mode) -> dict
 @functools.lru_cache(maxsize=4)
 def _operator(poll_interval: float) -> LambdaInvokeDeferrableOperator:
     """Return the operator with its defaults (built once: Airflow is imported by then)."""
-    from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
 
     return LambdaInvokeDeferrableOperator(
         task_id="bench", function_name=FUNCTION_NAME, aws_conn_id=CONN_ID, poll_interval=poll_interval
@@ -156,7 +156,7 @@ async def follow(spec: dict[str, Any], t0: float, mode: Mode, conditions: Condit
 
     Written at once and dropped, as the triggerer hands events over: kept, they would count as growth.
     """
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 
     await asyncio.sleep(max(0.0, t0 + spec["invoked_at"] - time.time()))
     trigger = LambdaInvocationTrigger(**kwargs_for(spec, t0, mode, conditions))
@@ -216,7 +216,7 @@ def budget_counts(mode: Mode) -> dict[str, Any]:
     """
     if not mode.shared_poller:
         return {"budget_calls": None, "budget_throttled": None}
-    from airflow_lambda_deferrable import shared_poller
+    from airflow_lambda_deferrable.cloudwatch import shared_poller
 
     try:
         budget = shared_poller.registry().budget
@@ -267,7 +267,7 @@ def trace_poller(path: Path) -> None:
     """Write the shared poller's per-cycle and per-call DEBUG lines to `path` (kept with ``--keep``)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))
-    poller_log = logging.getLogger("airflow_lambda_deferrable.shared_poller")
+    poller_log = logging.getLogger("airflow_lambda_deferrable.cloudwatch.shared_poller")
     poller_log.setLevel(logging.DEBUG)
     poller_log.addHandler(handler)
     poller_log.propagate = False
@@ -286,7 +286,7 @@ def main() -> None:
     raise_open_files_limit()
     job = read_json(args.workdir / "triggers.json")
     trace_poller(args.workdir / "poller.log")
-    import airflow_lambda_deferrable.triggers  # import Airflow before measuring
+    import airflow_lambda_deferrable.provider.trigger  # import Airflow before measuring
 
     asyncio.run(warm_up(conditions))
     if conditions.operator_kwargs:
@@ -309,7 +309,7 @@ def main() -> None:
             "cpu_seconds": time.process_time() - cpu_started,
             "wall_seconds": time.time() - started,
             "rss_baseline_kb": baseline_kb,
-            "package_path": airflow_lambda_deferrable.triggers.__file__,
+            "package_path": airflow_lambda_deferrable.provider.trigger.__file__,
         },
     )
 

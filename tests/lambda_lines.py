@@ -179,6 +179,6 @@ def runtime_unhandled(shape: str, request_id: str, error_type: str, message: str
 
 def shown(message: str) -> str:
     """The line as the task log shows it (JSON platform events read like the text format)."""
-    from airflow_lambda_deferrable.log_lines import parse_event
+    from airflow_lambda_deferrable.verdict.log_lines import parse_event
 
     return parse_event({"message": message}).message

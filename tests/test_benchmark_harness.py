@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.logs.models import LogGroup
 
-from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.outcome import InvocationLog, decide
+from airflow_lambda_deferrable.verdict.log_lines import parse_event
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
 from benchmarks import moto_patch
 from benchmarks.lines import LOG_GROUP
 from benchmarks.metrics import check_lines, summarize
@@ -163,7 +163,7 @@ def test_simulated_lines_decide_the_intended_outcome(outcome: str) -> None:
 
 
 def test_benchmark_uses_the_operators_defaults():
-    from airflow_lambda_deferrable import triggers
+    from airflow_lambda_deferrable.provider import trigger as triggers
     from benchmarks import modes, triggerer
 
     assert modes.DEFAULT_POLL_INTERVAL == triggers.DEFAULT_POLL_INTERVAL
@@ -345,9 +345,9 @@ def test_lines_left_out_of_a_clipped_event_are_not_lost_lines() -> None:
 
 
 def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults() -> None:
-    from airflow_lambda_deferrable.operators import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
     from airflow_lambda_deferrable.settings import FollowSettings
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
     from benchmarks import triggerer
     from benchmarks.modes import MODES
 
@@ -367,7 +367,7 @@ def test_volume_triggers_get_every_kwarg_the_operator_passes_with_its_defaults()
 
 def test_todays_triggers_are_accepted_by_the_trigger() -> None:
     """The harness's own kwargs (one attempt per call, nothing cut) stay within what the trigger accepts."""
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
     from benchmarks import triggerer
     from benchmarks.modes import MODES
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_lambda_deferrable import busy_streams
-from airflow_lambda_deferrable.busy_streams import (
+from airflow_lambda_deferrable.cloudwatch import busy_streams
+from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     SAMPLE_AFTER_RUN_MS,
     SAMPLE_DELAY_MS,
     SAMPLE_SLICE_MS,

@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_lambda_deferrable import clock, filter_patterns, shared_poller
-from airflow_lambda_deferrable.clock import STEP_BACK_PACE, ForwardWall, Timeline
-from airflow_lambda_deferrable.read_planner import MIN_READ_GAP_SHARE
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.cloudwatch import filter_patterns, shared_poller
+from airflow_lambda_deferrable.cloudwatch.read_planner import MIN_READ_GAP_SHARE
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+from airflow_lambda_deferrable.runtime import clock
+from airflow_lambda_deferrable.runtime.clock import STEP_BACK_PACE, ForwardWall, Timeline
 from tests import lambda_lines as lines
 from tests.conftest import aws_connection
 from tests.fault_proxy import FaultProxy

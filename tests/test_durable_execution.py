@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from airflow_lambda_deferrable.durable_execution import (
+from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.provider.invocation_request import try_key_of
+from airflow_lambda_deferrable.verdict.durable_execution import (
     EXECUTION_NAME_PATTERN,
     MAX_EXECUTION_TIMEOUT_SECONDS,
     MAX_STATUS_READ_SECONDS,
@@ -23,9 +25,7 @@ from airflow_lambda_deferrable.durable_execution import (
     status_read_delay,
     visibility_bound,
 )
-from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.invocation_request import try_key_of
-from airflow_lambda_deferrable.trigger_event import carry_result
+from airflow_lambda_deferrable.verdict.trigger_event import carry_result
 
 
 @dataclass

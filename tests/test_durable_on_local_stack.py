@@ -25,10 +25,10 @@ from airflow_lambda_deferrable.exceptions import (
     LambdaInvokeInputError,
     LambdaLogsUnavailable,
 )
-from airflow_lambda_deferrable.links import LambdaDurableExecutionLink
+from airflow_lambda_deferrable.provider.links import LambdaDurableExecutionLink
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.sources import log_lines
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
 from tests.conftest import aws_connection, local_client

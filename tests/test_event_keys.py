@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_lambda_deferrable.event_keys import EventKeys
+from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 
 
 def filter_event(stream: str, timestamp: int, message: str, event_id: str) -> dict:

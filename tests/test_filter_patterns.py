@@ -6,7 +6,11 @@ import time
 
 import pytest
 
-from airflow_lambda_deferrable.filter_patterns import REQUEST_LINES_CYCLE_CALLS, plan_filtered_read, term_groups
+from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
+    REQUEST_LINES_CYCLE_CALLS,
+    plan_filtered_read,
+    term_groups,
+)
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.sources.log_lines import ids_read_live
 

@@ -14,7 +14,7 @@ import pytest
 from airflow.serialization.serialized_objects import BaseSerialization
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH
+from airflow_lambda_deferrable.verdict.log_lines import MAX_JSON_DEPTH
 from tests import lambda_lines as lines
 from tests.test_operators import (
     FUNCTION,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.invocation_request import (
+from airflow_lambda_deferrable.provider.invocation_request import (
     build_payload,
     check_correlation_id,
     check_invocation_type,
@@ -20,7 +20,7 @@ from airflow_lambda_deferrable.invocation_request import (
     payload_problem,
     try_key_of,
 )
-from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH
+from airflow_lambda_deferrable.verdict.log_lines import MAX_JSON_DEPTH
 
 DEFAULT = "default-id-0001"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.log_groups import (
+from airflow_lambda_deferrable.cloudwatch.log_groups import (
     MAX_LOG_GROUP_NAME_CHARS,
     check_log_group_name,
     default_log_group,
@@ -13,6 +12,7 @@ from airflow_lambda_deferrable.log_groups import (
     named_in,
     timeout_note,
 )
+from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
 
 
 @pytest.mark.parametrize(

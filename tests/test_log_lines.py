@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_lambda_deferrable.log_lines import (
+from airflow_lambda_deferrable.verdict.log_lines import (
     MAX_JSON_DEPTH,
     Marker,
     json_text_too_deep,

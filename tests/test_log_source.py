@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_lambda_deferrable.log_source import id_key, only_new, parse_pages_as_plain_json
+from airflow_lambda_deferrable.cloudwatch.log_source import id_key, only_new, parse_pages_as_plain_json
 from tests import lambda_lines as lines
 
 GROUP = "/aws/lambda/plain-json-pages"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_lambda_deferrable.logging_controls import LoggingControls, hidden_success, lambda_level
+from airflow_lambda_deferrable.verdict.logging_controls import LoggingControls, hidden_success, lambda_level
 
 
 def controls(**config: str) -> LoggingControls:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from airflow_lambda_deferrable import loop_turns as loop_turns_module
-from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
+from airflow_lambda_deferrable.runtime import loop_turns as loop_turns_module
+from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns, loop_turns
 
 
 @pytest.mark.asyncio

@@ -24,9 +24,9 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_lambda_deferrable import LambdaInvokeDeferrableOperator
-from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.outcome import InvocationLog, decide
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+from airflow_lambda_deferrable.verdict.log_lines import parse_event
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
 from local_aws import LocalAwsStack, json_logging
 from local_aws.deploy import zip_directory
 from tests.conftest import aws_connection, local_client

@@ -9,12 +9,13 @@ import tracemalloc
 
 import pytest
 
-from airflow_lambda_deferrable import shared_poller
-from airflow_lambda_deferrable.event_keys import EventKeys
-from airflow_lambda_deferrable.loop_turns import WORK_CHUNK
-from airflow_lambda_deferrable.shared_poller import LogGroupPoller, RequestBudget, Subscription
+from airflow_lambda_deferrable.cloudwatch import shared_poller
+from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
+from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller, Subscription
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+from airflow_lambda_deferrable.runtime.loop_turns import WORK_CHUNK
+from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.sources.log_lines import LogLines
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID
 

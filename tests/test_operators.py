@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator, links
+from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator
 from airflow_lambda_deferrable.exceptions import (
     LambdaInvocationFailed,
     LambdaInvocationTimedOut,
@@ -23,9 +23,10 @@ from airflow_lambda_deferrable.exceptions import (
     LambdaLogsUnavailable,
     LambdaTriggerEventInvalid,
 )
-from airflow_lambda_deferrable.invocation_request import correlation_id_for_try, try_key_of
-from airflow_lambda_deferrable.links import LambdaInvocationLogsLink
-from airflow_lambda_deferrable.operators import DEFAULT_DEFERRABLE_ENV
+from airflow_lambda_deferrable.provider import links
+from airflow_lambda_deferrable.provider.invocation_request import correlation_id_for_try, try_key_of
+from airflow_lambda_deferrable.provider.links import LambdaInvocationLogsLink
+from airflow_lambda_deferrable.provider.operator import DEFAULT_DEFERRABLE_ENV
 from tests import lambda_lines as lines
 from tests.conftest import FUNCTION as CONFTEST_FUNCTION
 from tests.conftest import MOTO_CONN_ID, REGION, aws_connection
@@ -687,7 +688,7 @@ def test_the_functions_own_custom_group_missing_is_warned_about_not_refused(func
 def test_control_characters_of_a_function_reach_the_resumed_task_log_escaped(function, logs_client, capsys):
     import asyncio
 
-    from airflow_lambda_deferrable.task_log_lines import DETAIL_PREFIX
+    from airflow_lambda_deferrable.verdict.task_log_lines import DETAIL_PREFIX
 
     deferred = defer(operator(min_defer_seconds=0, poll_interval=1, settle_seconds=0.2))
     settings = deferred.trigger.settings

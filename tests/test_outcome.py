@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from airflow_lambda_deferrable.log_lines import parse_event
-from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult, decide
+from airflow_lambda_deferrable.verdict.log_lines import parse_event
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, KnownResult, decide
 from tests import lambda_lines as lines
 
 CID = "corr-12345678"

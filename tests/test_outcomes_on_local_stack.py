@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
 from tests.conftest import aws_connection, local_client

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 from importlib.metadata import entry_points
+from pathlib import Path
 
-from airflow_lambda_deferrable.get_provider_info import get_provider_info
+import airflow_lambda_deferrable
+from airflow_lambda_deferrable.provider.get_provider_info import get_provider_info
 
 
 def test_public_names_import():
     from airflow_lambda_deferrable import LambdaInvocationTrigger, LambdaInvokeDeferrableOperator
 
     assert LambdaInvokeDeferrableOperator.__name__ == "LambdaInvokeDeferrableOperator"
-    assert LambdaInvocationTrigger.__module__ == "airflow_lambda_deferrable.triggers"
+    assert LambdaInvocationTrigger.__module__ == "airflow_lambda_deferrable.provider.trigger"
 
 
 def test_provider_entry_point_lists_the_trigger_module():
@@ -26,3 +29,31 @@ def test_airflow_providers_manager_sees_the_provider():
     from airflow.providers_manager import ProvidersManager
 
     assert "airflow-lambda-deferrable" in ProvidersManager().providers
+
+
+# The package's layers, lowest first: a module imports only from its own layer or the layers below it.
+LAYERS = ("settings", "exceptions", "runtime", "verdict", "cloudwatch", "sources", "provider")
+
+
+def _imports_by_layer() -> list[tuple[str, str, str]]:
+    root = Path(airflow_lambda_deferrable.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] not in LAYERS:
+            continue  # the package's public doors (__init__, operators, triggers) sit above every layer
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("airflow_lambda_deferrable."):
+                found.append((str(path.relative_to(root)), parts[0], node.module.split(".")[1]))
+    return found
+
+
+def test_every_layer_imports_only_itself_and_the_layers_below():
+    imports = _imports_by_layer()
+    assert {layer for _, layer, _ in imports} == set(LAYERS) - {"settings", "exceptions"}  # the walk found them
+    upward = [
+        (module, imported)
+        for module, layer, imported in imports
+        if imported not in LAYERS or LAYERS.index(imported) > LAYERS.index(layer)
+    ]
+    assert upward == []

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import DataError
 
-from airflow_lambda_deferrable.trigger_event import storable
+from airflow_lambda_deferrable.verdict.trigger_event import storable
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
 from tests.conftest import REGION, aws_connection

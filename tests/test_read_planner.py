@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_lambda_deferrable.read_planner import (
+from airflow_lambda_deferrable.cloudwatch.read_planner import (
     DELAY_MEMORY_READS,
     INGESTION_HORIZON_MARGIN_MS,
     LOOKBACK_MARGIN_MS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from airflow_lambda_deferrable.routing import StreamFollowing, StreamStretches, tokens
+from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, StreamStretches, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():

@@ -13,13 +13,17 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.logs.models import LogGroup, LogStream
 
-from airflow_lambda_deferrable import busy_streams, filter_patterns, read_planner, shared_poller
-from airflow_lambda_deferrable import loop_turns as loop_turns_module
-from airflow_lambda_deferrable.filter_patterns import or_patterns
-from airflow_lambda_deferrable.loop_turns import LoopTurns, loop_turns
-from airflow_lambda_deferrable.read_planner import DELAY_MEMORY_READS, INGESTION_HORIZON_MARGIN_MS, MIN_LOOKBACK_MS
-from airflow_lambda_deferrable.shared_poller import RequestBudget
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.cloudwatch import busy_streams, filter_patterns, read_planner, shared_poller
+from airflow_lambda_deferrable.cloudwatch.filter_patterns import or_patterns
+from airflow_lambda_deferrable.cloudwatch.read_planner import (
+    DELAY_MEMORY_READS,
+    INGESTION_HORIZON_MARGIN_MS,
+    MIN_LOOKBACK_MS,
+)
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+from airflow_lambda_deferrable.runtime import loop_turns as loop_turns_module
+from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns, loop_turns
+from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from tests import lambda_lines as lines
 from tests.conftest import REGION, aws_connection
 from tests.fault_proxy import FaultProxy
@@ -266,37 +270,6 @@ async def test_two_log_groups_share_one_budget_and_both_progress(logs_client, pr
     assert shared_poller.registry().budget.calls == proxy.count("FilterLogEvents")
 
 
-@pytest.mark.asyncio
-async def test_budget_spaces_calls_at_its_rate():
-    budget = RequestBudget(max_rate=20)
-    started = time.monotonic()
-    for _ in range(11):
-        await budget.acquire()
-    assert time.monotonic() - started >= 0.45  # 10 waits of 1/20 s after the first token
-
-
-def test_a_burst_of_throttling_halves_the_rate_once_and_time_brings_it_back():
-    now = [0.0]
-    budget = RequestBudget(max_rate=2.0, clock=lambda: now[0])
-    for at in (0.0, 0.3, 1.5):  # one burst: calls in flight together, a page asked again
-        now[0] = at
-        budget.throttled()
-    assert budget.throttled_calls == 3 and budget.rate == 1.0
-    now[0] = 1.5 + shared_poller.THROTTLE_BURST_SECONDS  # a later burst halves it again
-    budget.throttled()
-    assert budget.rate == 0.5
-    now[0] += 5.0  # recovery is counted in time, whatever the rate of calls
-    budget.succeeded()
-    assert budget.rate == pytest.approx(0.5 + 5.0 * shared_poller.RATE_RECOVERY_PER_SECOND)
-    now[0] += 60.0
-    budget.succeeded()
-    assert budget.rate == 2.0
-    for _ in range(20):  # burst after burst: down to the floor, never to zero
-        now[0] += shared_poller.THROTTLE_BURST_SECONDS
-        budget.throttled()
-    assert budget.rate == shared_poller.MIN_REQUESTS_PER_SECOND
-
-
 def test_the_request_lines_pattern_is_a_regex_cloudwatch_accepts_that_finds_every_line_opening_or_closing_one():
     pattern = filter_patterns.REQUEST_LINES_PATTERN
     assert pattern.startswith("%") and pattern.endswith("%")
@@ -320,22 +293,6 @@ def test_or_patterns_stay_within_the_length_limit():
     assert len(patterns) == 4  # 100 terms of 36 characters: 25 per pattern
     assert sum(pattern.count('?"') for pattern in patterns) == 100
     assert or_patterns([]) == []
-
-
-@pytest.mark.parametrize("setting", ["0", "-1", "nan", "inf", "1000", "0.01", "fast"])
-def test_a_bad_max_rate_falls_back_to_the_default_with_a_warning(setting, caplog):
-    shared_poller.checked_max_rate.cache_clear()
-    with caplog.at_level("WARNING", logger=shared_poller.__name__):
-        assert shared_poller.checked_max_rate(setting) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
-    assert f"max_requests_per_second = {setting!r} is not a number from 0.1 to 100.0" in caplog.text
-
-
-def test_a_good_max_rate_is_used_as_given(caplog):
-    shared_poller.checked_max_rate.cache_clear()
-    with caplog.at_level("WARNING", logger=shared_poller.__name__):
-        assert shared_poller.checked_max_rate("0.5") == 0.5
-        assert shared_poller.checked_max_rate(None) == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
-    assert caplog.text == ""
 
 
 @pytest.mark.asyncio

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from airflow_lambda_deferrable.task_log_lines import DETAIL_PREFIX, detail_lines, escaped, task_log_line
+from airflow_lambda_deferrable.verdict.task_log_lines import DETAIL_PREFIX, detail_lines, escaped, task_log_line
 
 WHEN_MS = 1_763_892_000_500
 WHEN = "2025-11-23T10:00:00.500+00:00"

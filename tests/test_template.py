@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint
 
-from airflow_lambda_deferrable.operators import DEFAULT_QUEUE_ALLOWANCE_SECONDS
+from airflow_lambda_deferrable.provider.operator import DEFAULT_QUEUE_ALLOWANCE_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yml"

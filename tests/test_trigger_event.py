@@ -8,9 +8,9 @@ import random
 import pytest
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
-from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH, LogLine, parse_event
-from airflow_lambda_deferrable.outcome import Verdict
-from airflow_lambda_deferrable.trigger_event import (
+from airflow_lambda_deferrable.verdict.log_lines import MAX_JSON_DEPTH, LogLine, parse_event
+from airflow_lambda_deferrable.verdict.outcome import Verdict
+from airflow_lambda_deferrable.verdict.trigger_event import (
     MAX_MESSAGE_CHARS,
     MAX_RESULT_BYTES,
     InvocationReport,
@@ -171,8 +171,8 @@ def test_a_log_kept_at_its_ends_gives_the_event_of_the_whole_log(max_lines, max_
     The bounded log keeps at most `max_lines` lines at each end, yet its event is exactly the event of a log
     that kept everything; its verdict names the same failure.
     """
-    from airflow_lambda_deferrable.outcome import InvocationLog, decide
-    from airflow_lambda_deferrable.trigger_event import clip_line
+    from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
+    from airflow_lambda_deferrable.verdict.trigger_event import clip_line
 
     rng = random.Random(max_lines)
     rid = "3f2b1c4d-1111-2222-3333-444455556666"

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from airflow_lambda_deferrable import triggers
-from airflow_lambda_deferrable.evidence import Evidence
-from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult
+from airflow_lambda_deferrable.provider import trigger as triggers
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.sources.log_lines import read_wanted_at
-from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.verdict.evidence import Evidence
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, KnownResult
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID, aws_connection
 from tests.fault_proxy import FaultProxy
@@ -402,7 +402,9 @@ async def test_recreated_trigger_reaches_the_same_outcome_with_the_same_lines(lo
 
 
 def test_trigger_module_has_no_blocking_calls():
-    source = open(os.path.join(os.path.dirname(__file__), "..", "airflow_lambda_deferrable", "triggers.py")).read()
+    source = open(
+        os.path.join(os.path.dirname(__file__), "..", "airflow_lambda_deferrable", "provider", "trigger.py")
+    ).read()
     assert "time.sleep" not in source and "boto3" not in source
 
 
@@ -815,7 +817,7 @@ async def test_only_a_timeout_asks_about_its_log_group(moto, logs_client, monkey
 async def test_fire_after_holds_when_the_wall_clock_steps_forward_after_the_trigger_starts(logs_client, monkeypatch):
     # `fire_after` is an epoch time, turned into a monotonic one as the trigger starts: a step of the wall
     # clock an hour forward just after does not let a fast outcome fire sooner (tests/test_clock_steps.py).
-    from airflow_lambda_deferrable import clock
+    from airflow_lambda_deferrable.runtime import clock
 
     lines.put(logs_client, GROUP, successful_invocation())
     offset = [0.0]

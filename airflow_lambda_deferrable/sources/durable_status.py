@@ -16,11 +16,21 @@ import logging
 import random
 import weakref
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from airflow_lambda_deferrable.durable_execution import (
+from airflow_lambda_deferrable.cloudwatch.log_source import (
+    CLIENT_FAILURES,
+    RETRYABLE_ERROR_CODES,
+    THROTTLING_ERROR_CODES,
+    error_code,
+    needs_fresh_client,
+)
+from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
+from airflow_lambda_deferrable.settings import DEFAULT_MAX_STATUS_READS_PER_SECOND
+from airflow_lambda_deferrable.sources.context import SourceContext
+from airflow_lambda_deferrable.verdict.durable_execution import (
     NOT_FOUND,
     ExecutionEnd,
     execution_pending,
@@ -28,19 +38,7 @@ from airflow_lambda_deferrable.durable_execution import (
     status_read_delay,
     visibility_bound,
 )
-from airflow_lambda_deferrable.evidence import Evidence
-from airflow_lambda_deferrable.log_source import (
-    CLIENT_FAILURES,
-    RETRYABLE_ERROR_CODES,
-    THROTTLING_ERROR_CODES,
-    error_code,
-    needs_fresh_client,
-)
-from airflow_lambda_deferrable.settings import DEFAULT_MAX_STATUS_READS_PER_SECOND
-from airflow_lambda_deferrable.shared_poller import RequestBudget
-
-if TYPE_CHECKING:
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.verdict.evidence import Evidence
 
 # After a failed read, wait 2 ** failures seconds (jittered), at most this long.
 MAX_RETRY_PAUSE_SECONDS = 60.0
@@ -60,7 +58,7 @@ def status_budget(connection_key: dict[str, Any]) -> RequestBudget:
 class DurableStatus:
     """Reads the execution's status: often at first, then less often as it ages (`status_read_delay`)."""
 
-    def __init__(self, trigger: LambdaInvocationTrigger, arn: str) -> None:
+    def __init__(self, trigger: SourceContext, arn: str) -> None:
         self.trigger = trigger
         self.settings = trigger.settings
         self.arn = arn
@@ -177,6 +175,6 @@ def _unfollowable_because(arn: str, err: Exception) -> str:
     return f"GetDurableExecution of {arn} failed with {code}: {message}"
 
 
-def source_for(trigger: LambdaInvocationTrigger) -> DurableStatus | None:
+def source_for(trigger: SourceContext) -> DurableStatus | None:
     arn = trigger.settings.durable_execution_arn
     return DurableStatus(trigger, arn) if arn else None

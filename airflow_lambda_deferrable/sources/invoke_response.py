@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
-from airflow_lambda_deferrable.evidence import Evidence
-from airflow_lambda_deferrable.outcome import KnownResult
-
-if TYPE_CHECKING:
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.sources.context import SourceContext
+from airflow_lambda_deferrable.verdict.evidence import Evidence
+from airflow_lambda_deferrable.verdict.outcome import KnownResult
 
 
 class InvokeResponse:
@@ -23,6 +20,6 @@ class InvokeResponse:
         news.set()
 
 
-def source_for(trigger: LambdaInvocationTrigger) -> InvokeResponse | None:
+def source_for(trigger: SourceContext) -> InvokeResponse | None:
     known = trigger.settings.known_result
     return InvokeResponse(KnownResult(**known)) if known is not None else None

@@ -6,25 +6,24 @@ import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.configuration import conf
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_lambda_deferrable.durable_execution import status_read_delay
-from airflow_lambda_deferrable.evidence import Evidence
-from airflow_lambda_deferrable.log_groups import named_in, timeout_note
-from airflow_lambda_deferrable.log_lines import LogLine, parse_event
-from airflow_lambda_deferrable.log_source import error_code
-from airflow_lambda_deferrable.loop_turns import loop_turns
-from airflow_lambda_deferrable.outcome import InvocationLog, Verdict
+from airflow_lambda_deferrable.cloudwatch.log_groups import named_in, timeout_note
+from airflow_lambda_deferrable.cloudwatch.log_source import error_code
+from airflow_lambda_deferrable.cloudwatch.shared_poller import PollNotServed, Subscription, subscribe
+from airflow_lambda_deferrable.runtime.loop_turns import loop_turns
+from airflow_lambda_deferrable.runtime.rate_limit import checked_max_rate
 from airflow_lambda_deferrable.settings import FollowSettings
-from airflow_lambda_deferrable.shared_poller import PollNotServed, Subscription, checked_max_rate, subscribe
-from airflow_lambda_deferrable.task_log_lines import LIVE_LABEL, task_log_line
-from airflow_lambda_deferrable.trigger_event import clip_line
-
-if TYPE_CHECKING:
-    from airflow_lambda_deferrable.triggers import LambdaInvocationTrigger
+from airflow_lambda_deferrable.sources.context import SourceContext
+from airflow_lambda_deferrable.verdict.durable_execution import status_read_delay
+from airflow_lambda_deferrable.verdict.evidence import Evidence
+from airflow_lambda_deferrable.verdict.log_lines import LogLine, parse_event
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, Verdict
+from airflow_lambda_deferrable.verdict.task_log_lines import LIVE_LABEL, task_log_line
+from airflow_lambda_deferrable.verdict.trigger_event import clip_line
 
 # The shortest pause between two reads asked for by one trigger.
 MIN_WAIT_SECONDS = 0.05
@@ -47,10 +46,10 @@ class LogLines:
     The poller retries throttling, transient errors, credentials and connections; the errors it hands
     over (access denied, ...) make the invocation unfollowable.
 
-    Its times are the trigger's (`LambdaInvocationTrigger.timeline`), as are the deadline's comparisons.
+    Its times are the trigger's (`SourceContext.timeline`), as are the deadline's comparisons.
     """
 
-    def __init__(self, trigger: LambdaInvocationTrigger) -> None:
+    def __init__(self, trigger: SourceContext) -> None:
         self.trigger = trigger
         self.settings = trigger.settings
         self.timeline = trigger.timeline
@@ -376,11 +375,11 @@ def ids_read_live(settings: FollowSettings) -> bool:
     )
 
 
-def source_for(trigger: LambdaInvocationTrigger) -> LogLines:
+def source_for(trigger: SourceContext) -> LogLines:
     return LogLines(trigger)
 
 
-async def with_log_group_note(trigger: LambdaInvocationTrigger, verdict: Verdict, evidence: Evidence) -> Verdict:
+async def with_log_group_note(trigger: SourceContext, verdict: Verdict, evidence: Evidence) -> Verdict:
     """Return a timeout's verdict with its reason saying where the lines were looked for: whether the log
     group exists (``DescribeLogGroups``) and how many lines of the invocation were read there; any other
     verdict (or a durable execution's timeout, decided by its status) as it is.

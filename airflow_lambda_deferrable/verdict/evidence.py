@@ -11,8 +11,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from airflow_lambda_deferrable.durable_execution import ExecutionEnd
-from airflow_lambda_deferrable.outcome import InvocationLog, KnownResult
+from airflow_lambda_deferrable.verdict.durable_execution import ExecutionEnd
+from airflow_lambda_deferrable.verdict.outcome import InvocationLog, KnownResult
 
 
 @dataclass

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.log_lines import json_text_too_deep
-from airflow_lambda_deferrable.outcome import Verdict
+from airflow_lambda_deferrable.verdict.log_lines import json_text_too_deep
+from airflow_lambda_deferrable.verdict.outcome import Verdict
 
 # Invoke's DurableExecutionName: 1 to 64 of these characters, unique per account and region.
 EXECUTION_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")

@@ -53,7 +53,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from airflow_lambda_deferrable.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker, is_request_id
+from airflow_lambda_deferrable.verdict.log_lines import RANK_LOGGED_ERROR, Failure, LogLine, Marker, is_request_id
 
 Status = Literal["success", "failed", "timeout"]
 

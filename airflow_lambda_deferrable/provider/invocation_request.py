@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
-from airflow_lambda_deferrable.log_lines import MAX_JSON_DEPTH, json_text_too_deep, json_value_too_deep
+from airflow_lambda_deferrable.verdict.log_lines import MAX_JSON_DEPTH, json_text_too_deep, json_value_too_deep
 
 INVOCATION_TYPES = ("Event", "RequestResponse")
 # Lambda's payload quotas: 6 MB for a synchronous call, 1 MB for an asynchronous one.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from airflow_lambda_deferrable.log_source import MAX_FILTER_PATTERN_LENGTH, check_term
+from airflow_lambda_deferrable.cloudwatch.log_source import MAX_FILTER_PATTERN_LENGTH, check_term
 
 # The lines that open or close a request, as one CloudWatch regex pattern (which allows no space, quote or
 # parenthesis): the text format's START, END, REPORT and the runtime's exit line ("RequestId: <id>"), the

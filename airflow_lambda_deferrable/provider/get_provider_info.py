@@ -24,8 +24,8 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "AWS Lambda", "python-modules": ["airflow_lambda_deferrable.triggers"]},
         ],
         "extra-links": [
-            "airflow_lambda_deferrable.links.LambdaInvocationLogsLink",
-            "airflow_lambda_deferrable.links.LambdaDurableExecutionLink",
+            "airflow_lambda_deferrable.provider.links.LambdaInvocationLogsLink",
+            "airflow_lambda_deferrable.provider.links.LambdaDurableExecutionLink",
         ],
         "config": {
             "lambda_deferrable": {

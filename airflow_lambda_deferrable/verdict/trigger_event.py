@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaTriggerEventInvalid
-from airflow_lambda_deferrable.log_lines import LogLine, json_value_too_deep
-from airflow_lambda_deferrable.outcome import Verdict
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES
+from airflow_lambda_deferrable.verdict.log_lines import LogLine, json_value_too_deep
+from airflow_lambda_deferrable.verdict.outcome import Verdict
 
 STATUSES = frozenset({"success", "failed", "timeout", "error"})
 MAX_MESSAGE_CHARS = 8 * 1024
