@@ -61,6 +61,16 @@ async def test_a_straggling_batch_with_start_and_the_error_line_is_waited_for(lo
     assert messages(payload)[:2] == [lines.start(RID), "KeyError: 'x'"]
 
 
+async def output_with(capfd, text: str) -> str:
+    """Wait until the process has printed `text`; return what it printed up to then."""
+    printed = ""
+    async with asyncio.timeout(60):
+        while text not in printed:
+            await asyncio.sleep(0.05)
+            printed += capfd.readouterr().out
+    return printed
+
+
 @pytest.mark.asyncio
 async def test_a_trigger_started_late_shows_live_only_what_was_ingested_after_it_started(logs_client, capfd):
     """A restarted triggerer's trigger: the lines ingested before it started may have been shown live by the
@@ -68,10 +78,11 @@ async def test_a_trigger_started_late_shows_live_only_what_was_ingested_after_it
     lines.put(logs_client, GROUP, [lines.start(RID), lines.powertools(CID, RID, "before the restart")])
     late = make_trigger(invoked_at=time.time() - 60)
     trigger_task = asyncio.ensure_future(first_event(late))
-    await asyncio.sleep(1)  # the trigger has started (and read the first lines) by now
+    # The trigger has started, and read the first lines, once it says what it shows live.
+    printed = await output_with(capfd, "only lines CloudWatch Logs ingests from now on are shown live here")
     lines.put(logs_client, GROUP, [lines.powertools(CID, RID, "after the restart"), lines.end(RID), lines.report(RID)])
     payload = await trigger_task
-    printed = capfd.readouterr().out
+    printed += capfd.readouterr().out
     live = [text for _, text in live_lines(printed)]
     assert any(text.endswith("after the restart") for text in live)
     assert not any("before the restart" in text for text in live)

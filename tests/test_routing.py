@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, StreamStretches, tokens
+from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():
@@ -15,23 +15,6 @@ def test_tokens_find_ids_in_json_text_and_key_value_forms():
 
 def event(stream: str, timestamp: int, number: int) -> dict:
     return {"logStreamName": stream, "timestamp": timestamp, "eventId": f"{stream}-{number}", "message": "x"}
-
-
-def test_a_stretch_is_every_held_event_of_its_stream_between_its_ends_in_time_order():
-    rng = random.Random(3)
-    events = [event(f"s{rng.randrange(3)}", rng.randrange(1_000, 2_000), number) for number in range(2_000)]
-    held = StreamStretches(1_000, 2_000)
-    for one in events:
-        held.add(one)
-    for span in [("s0", 1_200, 1_300), ("s1", 1_000, 2_000), ("s2", 1_500, 1_500), ("s9", 1_000, 2_000)]:
-        stream, first, last = span
-        expected = sorted(
-            (one for one in events if one["logStreamName"] == stream and first <= one["timestamp"] <= last),
-            key=lambda one: one["timestamp"],
-        )
-        assert [one["timestamp"] for one in held.within(span)] == [one["timestamp"] for one in expected]
-        assert {one["eventId"] for one in held.within(span)} == {one["eventId"] for one in expected}
-    assert held.count == 2_000
 
 
 def test_a_follower_follows_a_stream_from_its_first_event_until_it_leaves_or_a_read_breaks_following():
@@ -76,19 +59,6 @@ def test_tokens_are_every_word_and_every_part_of_it():
     for _ in range(2_000):
         message = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert tokens(message) == _tokens_split_word_by_word(message), message
-
-
-def test_a_read_lets_go_of_its_events_a_few_at_a_time():
-    read = StreamStretches(0, 1_000)
-    for number in range(100):
-        read.add(event(f"s{number % 7}", number, number))
-    counts = []
-    while read.count:
-        read.release(9)
-        counts.append(read.count)
-        held = sum(len(read.within((f"s{stream}", 0, 1_000))) for stream in range(7))
-        assert held == read.count
-    assert counts == list(range(91, 0, -9)) + [0]
 
 
 def ingested(stream: str, timestamp: int, number: int, at: int) -> dict:

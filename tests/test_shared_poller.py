@@ -822,6 +822,21 @@ async def test_a_busy_stream_is_read_with_filter_log_events_when_get_log_events_
 
 
 @pytest.mark.asyncio
+async def test_a_busy_stream_read_still_throttled_after_its_retries_slows_only_its_own_budget(
+    logs_client, proxy, caplog, monkeypatch, by_request_lines
+):
+    monkeypatch.setattr(shared_poller, "page_retry_pause", lambda retries: 0.0)
+    proxy.fail_next("GetLogEvents", shared_poller.MAX_PAGE_RETRIES + 1)  # the first read of the stream fails
+    busy, _, chatter = await busy_and_quiet_invocations(logs_client)
+    assert busy["status"] == "success"
+    assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
+    filter_budget, stream_budget = shared_poller.registry().budget, shared_poller.registry().stream_budget
+    assert stream_budget.throttled_calls == shared_poller.MAX_PAGE_RETRIES + 1
+    assert filter_budget.throttled_calls == 0 and filter_budget.rate == filter_budget.max_rate
+    assert "GetLogEvents failed: ThrottlingException" in caplog.text and "FilterLogEvents failed" not in caplog.text
+
+
+@pytest.mark.asyncio
 async def test_a_fail_fast_trigger_has_its_ids_read_beside_the_request_lines(logs_client, proxy, by_request_lines):
     # Trigger 1 fails fast: its ERROR line must be read as it comes, not with its request's stretch once
     # the request ends (it has not). Trigger 2 waits for its request's end anyway.

@@ -10,7 +10,6 @@ its own. A stretch the reads did not follow is read with a call for its streams 
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections import Counter
 from collections.abc import Hashable, Iterable
@@ -157,59 +156,6 @@ class StreamFollowing(Generic[Follower]):
     @property
     def streams(self) -> int:
         return len(self._since)
-
-
-class StreamStretches:
-    """The events of one read of some streams between two timestamps, by stream and sorted by time."""
-
-    def __init__(self, start_ms: int, end_ms: int) -> None:
-        self.start_ms = start_ms
-        self.end_ms = end_ms
-        self._times: dict[str, list[int]] = {}
-        self._events: dict[str, list[dict[str, Any]]] = {}
-        self.count = 0
-
-    def add(self, event: dict[str, Any]) -> None:
-        stream = str(event.get("logStreamName", ""))
-        timestamp = int(event.get("timestamp", 0))
-        times = self._times.setdefault(stream, [])
-        events = self._events.setdefault(stream, [])
-        at = bisect.bisect_right(times, timestamp)  # pages come sorted by time: this is nearly always the end
-        times.insert(at, timestamp)
-        events.insert(at, event)
-        self.count += 1
-
-    def count_of(self, stream: str) -> int:
-        """How many events of `stream` the read holds."""
-        return len(self._times.get(stream, ()))
-
-    def newest_of(self, stream: str) -> int | None:
-        """The newest timestamp of `stream` the read holds (``None``: none)."""
-        times = self._times.get(stream)
-        return times[-1] if times else None
-
-    def add_all(self, events: Iterable[dict[str, Any]]) -> None:
-        for event in events:
-            self.add(event)
-
-    def release(self, count: int) -> None:
-        """Let go of up to `count` events (freeing hundreds of thousands at once holds the loop for a while)."""
-        while count > 0 and self._events:
-            stream, events = next(iter(self._events.items()))
-            if len(events) <= count:
-                count -= len(events)
-                self.count -= len(events)
-                del self._events[stream], self._times[stream]
-            else:
-                del events[-count:], self._times[stream][-count:]
-                self.count -= count
-                count = 0
-
-    def within(self, span: Span) -> list[dict[str, Any]]:
-        """Return the events held of the stretch, in time order."""
-        stream, first, last = span
-        times = self._times.get(stream, [])
-        return self._events.get(stream, [])[bisect.bisect_left(times, first) : bisect.bisect_right(times, last)]
 
 
 class StretchesRead(Generic[Follower]):

@@ -6,7 +6,7 @@ invocation in the same (connection, region, log group) subscribes to one `LogGro
 stream of calls serves them all:
 
 * a full read starts every poll interval, or sooner when a subscriber's settle window (or deadline) ends
-  and it asks for one (`Subscription.pause_until`), but never sooner than half an interval after the
+  and it asks for one (`Subscription.want_read_at`), but never sooner than half an interval after the
   last; it covers the group once, filtered (below) or with no pattern over the time window, whichever
   costs fewer calls, and routes each event to the subscribers whose ids it carries;
 * its window reaches back from the newest event as far as the ingestion delays seen so far require
@@ -144,6 +144,16 @@ class PatternRefused(Exception):
 
 class StreamReadRefused(Exception):
     """GetLogEvents was denied (a policy that allows only FilterLogEvents): busy streams go back to it."""
+
+
+class CallFailed(Exception):
+    """A call that still failed after its retries (throttling, the service's transient errors), or whose client
+    failed (credentials, connection): the cycle fails and is tried again. Names the API that failed."""
+
+    def __init__(self, api: str, cause: Exception) -> None:
+        super().__init__(f"{api} failed: {type(cause).__name__}: {cause}")
+        self.api = api
+        self.cause = cause
 
 
 class PollNotServed(Exception):
@@ -465,28 +475,20 @@ class LogGroupPoller:
                     parse_pages_as_plain_json(client)
                 await self._cycle(client, step, began=began)
                 self.planner.cycle_succeeded(step, began=began)
-            except Exception as err:
-                # Only retryable errors reach here: `_filter` gave the others to the subscribers concerned.
-                if isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES:
-                    self._budget.throttled()
-                elif needs_fresh_client(err):
-                    await self._drop_client(open_client, err)
+            except CallFailed as failed:
+                # Only these reach here: `_pages` gave the other errors to the subscribers concerned, and the
+                # budget of the API that answered has seen its throttling.
+                if needs_fresh_client(failed.cause):
+                    await self._drop_client(open_client, failed)
                     client = None
-                elif not isinstance(err, ClientError):
-                    raise
                 else:
-                    log.warning("%s: FilterLogEvents answered %s; backing off", self.log_group, error_code(err))
+                    log.warning("%s: %s; backing off", self.log_group, failed)
                 # Jittered exponential backoff, on top of the budget's own slowing down.
                 self.planner.cycle_failed(clock.monotonic(), interval=self._interval())
 
-    async def _drop_client(self, open_client: AsyncExitStack, err: Exception) -> None:
-        """Close the client after `err` (credentials or connection): the next call gets a fresh one."""
-        log.warning(
-            "%s: FilterLogEvents failed (%s: %s); backing off, then trying with a fresh client",
-            self.log_group,
-            type(err).__name__,
-            err,
-        )
+    async def _drop_client(self, open_client: AsyncExitStack, failed: CallFailed) -> None:
+        """Close the client after `failed` (credentials or connection): the next call gets a fresh one."""
+        log.warning("%s: %s; backing off, then trying with a fresh client", self.log_group, failed)
         await open_client.aclose()
 
     async def _sleep_until_woken(self, seconds: float) -> None:
@@ -656,7 +658,7 @@ class LogGroupPoller:
         """`_sample_running`, whose failure (after one try) is only logged: it saves bytes, nothing waits for it."""
         try:
             await self._sample_running(client)
-        except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
+        except (CallFailed, BotoCoreError) as err:
             log.warning("%s: a sample of running requests' streams failed, skipped: %s", self.log_group, err)
 
     async def _sample_running(self, client: Any) -> None:
@@ -1060,10 +1062,11 @@ class LogGroupPoller:
             and the client's own failures are raised.
         """
         request["logGroupName"] = self.log_group
-        budget, call, token_field = self._budget, client.filter_log_events, "nextToken"
+        api, budget, call, token_field = "FilterLogEvents", self._budget, client.filter_log_events, "nextToken"
         if stream is not None:
             request.update(logStreamName=stream, startFromHead=True)
-            budget, call, token_field = self._stream_budget, client.get_log_events, "nextForwardToken"
+            api, budget, call = "GetLogEvents", self._stream_budget, client.get_log_events
+            token_field = "nextForwardToken"
         keys = EventKeys(stream)
         retries = 0
         while True:
@@ -1087,14 +1090,15 @@ class LogGroupPoller:
                     await asyncio.sleep(page_retry_pause(retries))
                     continue
                 if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
-                    raise
+                    raise CallFailed(api, err) from err
                 if refusable and code == "InvalidParameterException":
                     raise PatternRefused(f"{code}: {err}") from err
                 if stream is not None and code == "AccessDeniedException":
                     raise StreamReadRefused(f"{code}: {err}") from err
                 log.warning(
-                    "%s: FilterLogEvents %s failed with %s for %d subscriber(s): %s",
+                    "%s: %s %s failed with %s for %d subscriber(s): %s",
                     self.log_group,
+                    api,
                     {key: value for key, value in request.items() if key != "nextToken"},
                     code,
                     len(concerned),
@@ -1103,6 +1107,10 @@ class LogGroupPoller:
                 for subscription in concerned:
                     subscription.error = err
                 return
+            except Exception as err:
+                if needs_fresh_client(err):
+                    raise CallFailed(api, err) from err
+                raise
             budget.succeeded()
             retries = 0
             events = response.get("events", [])
@@ -1110,7 +1118,7 @@ class LogGroupPoller:
             log.debug(
                 "%s: %s (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
                 self.log_group,
-                "FilterLogEvents" if stream is None else "GetLogEvents",
+                api,
                 kind,
                 request["startTime"] - (self.planner.newest_ms or request["startTime"]),
                 granted - asked,
