@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from airflow_lambda_deferrable.cloudwatch import busy_streams
 from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     SAMPLE_AFTER_RUN_MS,
@@ -12,6 +14,7 @@ from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     StreamMarks,
     busy_in_sample,
     busy_in_window,
+    read_alone,
     sample_slice,
     sampled_enough,
     to_sample,
@@ -24,9 +27,10 @@ def test_a_stream_printing_ten_lines_a_second_in_a_sample_is_busy():
 
 
 def test_a_window_read_counts_a_rate_not_a_count():
-    assert busy_in_window({"a": 100, "b": 99}, window_ms=10_000, usual_window_ms=10_000) == ["a"]
+    assert busy_in_window({"a": 100, "b": 99}, window_ms=10_000) == ["a"]
+    assert busy_in_window({"a": 100, "b": 99}, window_ms=2_000) == ["a"]  # a short window tells no rate
     # A newcomer's first window reaches back a minute: 100 lines there are not 10 a second.
-    assert busy_in_window({"a": 100, "b": 600}, window_ms=60_000, usual_window_ms=10_000) == ["b"]
+    assert busy_in_window({"a": 100, "b": 600}, window_ms=60_000) == ["b"]
 
 
 def test_a_sample_reads_one_slice_of_time_ingested_by_now():
@@ -63,3 +67,36 @@ def test_marks_forget_everything_once_they_hold_too_many(monkeypatch):
     assert "a" in marks and len(marks) == 3
     marks.add_all(["d"])
     assert "a" not in marks and set(marks) == {"d"}
+
+
+# (stretch start, end, marked busy, GetLogEvents refused, another page follows, events read, newest read) ->
+# read alone with GetLogEvents?
+READ_ALONE = [
+    # Before the read: a stream marked busy with a stretch of BUSY_SPAN_MS or more.
+    (0, 10_000, True, False, False, 0, None, True),
+    (0, 9_999, True, False, False, 0, None, False),  # short: a stretch read again from its newest line
+    (0, 60_000, False, False, False, 0, None, False),  # not marked: read with the others
+    (0, 60_000, True, True, False, 0, None, False),  # GetLogEvents refused: never alone
+    # While the read brings pages: the rest of the stretch at the rate so far.
+    (0, 60_000, False, False, True, 100, 5_000, True),  # 100 in 5 s: 1,100 in the 55 s left
+    (0, 60_000, False, False, True, 100, 6_000, False),  # 100 in 6 s: 900 left
+    (0, 60_000, False, False, True, 99, 1_000, False),  # too few events to tell a rate
+    (0, 60_000, False, False, False, 100, 1_000, False),  # the read has no more pages: nothing left to save
+    (0, 60_000, False, True, True, 5_000, 1_000, False),  # refused, however busy
+    (0, 60_000, False, False, True, 100, None, False),  # no newest event: no rate
+]
+
+
+@pytest.mark.parametrize(("start", "end", "marked", "refused", "more", "count", "newest", "alone"), READ_ALONE)
+def test_a_stream_is_read_alone_with_get_log_events_only_by_this_table(
+    start, end, marked, refused, more, count, newest, alone
+):
+    assert alone == read_alone(
+        start_ms=start,
+        end_ms=end,
+        marked_busy=marked,
+        get_refused=refused,
+        more_pages=more,
+        count=count,
+        newest_ms=newest,
+    )

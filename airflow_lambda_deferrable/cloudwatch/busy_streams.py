@@ -19,29 +19,44 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping
 
-# A stream whose stretch has this many events left to read, at the rate a read of stretches that needs
-# another page has brought them (once it has brought this many to tell a rate), is read on its own. (A
-# function logging a line a second for its 15 minutes stays under it; at 100, 894 streams were read one
-# by one at volume, and GetLogEvents' budget made p95 latency 189 s.)
-BUSY_STREAM_EVENTS = 1_000
-BUSY_SAMPLE_EVENTS = 100
-# A stream that prints this many lines a second, in a window read or a sample, is busy.
-BUSY_LINES_PER_SECOND = 10
-# A stream known busy is read on its own when its stretch is this long (at 50 lines a second, 500 lines).
-BUSY_SPAN_MS = 10_000
-# A sample reads this long a slice of the running requests' streams, this long ago (their lines are
-# ingested by then, but for a late batch), once the request has run this long before the slice: shorter
-# stretches are not read on their own anyway, and the samples spread over time.
-SAMPLE_SLICE_MS = 1_000
-SAMPLE_DELAY_MS = 6_000
-SAMPLE_AFTER_RUN_MS = 5_000
-# A full read samples this many streams at most (one call), those of the oldest requests first: at volume,
-# sampling every newcomer at once took calls from the reads of the first requests' stretches.
-SAMPLE_STREAMS_PER_READ = 100
-# A sample that finds no line in a stream tells nothing when a late batch holds the stream back (a stream is
-# ingested in order): the request is sampled again, up to this many times in all.
-SAMPLE_TRIES = 3
-MAX_STREAMS_KEPT = 10_000
+from airflow_lambda_deferrable.tuning import (
+    BUSY_LINES_PER_SECOND,
+    BUSY_SAMPLE_EVENTS,
+    BUSY_SPAN_MS,
+    BUSY_STREAM_EVENTS,
+    MAX_STREAMS_KEPT,
+    MIN_LOOKBACK_MS,
+    SAMPLE_AFTER_RUN_MS,
+    SAMPLE_DELAY_MS,
+    SAMPLE_SLICE_MS,
+    SAMPLE_STREAMS_PER_READ,
+    SAMPLE_TRIES,
+)
+
+
+def read_alone(
+    *,
+    start_ms: int,
+    end_ms: int,
+    marked_busy: bool,
+    get_refused: bool,
+    more_pages: bool = False,
+    count: int = 0,
+    newest_ms: int | None = None,
+) -> bool:
+    """Whether a stream's stretch (`start_ms` to `end_ms`) is read on its own with ``GetLogEvents`` rather than
+    with the other stretches in one ``FilterLogEvents`` read: the one place that decides.
+
+    Never when ``GetLogEvents`` was refused. Before the read, when the stream is marked busy (`StreamMarks`,
+    by any of the three signs above) and its stretch is `BUSY_SPAN_MS` long or more: a stretch read again from
+    its newest line is short. While the read brings pages (`more_pages`: another follows), when the rest of the
+    stretch looks busy at the rate the read brought its `count` events up to `newest_ms` (`rest_looks_busy`).
+    """
+    if get_refused:
+        return False
+    if marked_busy and end_ms - start_ms >= BUSY_SPAN_MS:
+        return True
+    return more_pages and rest_looks_busy(count, newest_ms, start_ms, end_ms)
 
 
 def rest_looks_busy(count: int, newest_ms: int | None, start_ms: int, end_ms: int) -> bool:
@@ -54,11 +69,11 @@ def rest_looks_busy(count: int, newest_ms: int | None, start_ms: int, end_ms: in
     return count * (end_ms - newest_ms) >= BUSY_STREAM_EVENTS * max(newest_ms - start_ms, 1)
 
 
-def busy_in_window(counts: Mapping[str, int], window_ms: int, usual_window_ms: int) -> list[str]:
-    """The streams that brought `BUSY_SAMPLE_EVENTS` lines in an unfiltered read of the usual window (10 s:
-    `BUSY_LINES_PER_SECOND`), as many per usual window in a longer one (a newcomer's first window reaches
-    back a minute)."""
-    least = BUSY_SAMPLE_EVENTS * max(1.0, window_ms / usual_window_ms)
+def busy_in_window(counts: Mapping[str, int], window_ms: int) -> list[str]:
+    """The streams that printed `BUSY_LINES_PER_SECOND` lines in an unfiltered read of a window of `window_ms`,
+    counted over the usual lookback at least (`MIN_LOOKBACK_MS`): a newcomer's first window reaches back a
+    minute, and a short one tells no rate."""
+    least = BUSY_LINES_PER_SECOND * max(window_ms, MIN_LOOKBACK_MS) / 1000
     return [stream for stream, count in counts.items() if count >= least]
 
 

@@ -11,16 +11,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from airflow_lambda_deferrable.cloudwatch.log_source import MAX_FILTER_PATTERN_LENGTH, check_term
+from airflow_lambda_deferrable.tuning import REQUEST_LINES_CYCLE_CALLS
 
 # The lines that open or close a request, as one CloudWatch regex pattern (which allows no space, quote or
 # parenthesis): the text format's START, END, REPORT and the runtime's exit line ("RequestId: <id>"), the
 # JSON format's platform events and application lines ("requestId":"<id>") and the text format's timeout
 # line before 2026.
 REQUEST_LINES_PATTERN = "%RequestId:.[0-9a-f]{8}-|requestId.:.{1,2}[0-9a-f]{8}-|Task.timed.out%"
-# What a cycle that reads the group by request lines costs, in calls: its page, and about one read of the
-# stretches of stream it closed (measured at volume when the group was read by every line with a UUID: 346
-# calls in 176 cycles). The window is read unfiltered, and streams followed, while that costs no more.
-REQUEST_LINES_CYCLE_CALLS = 2
 
 
 @dataclass(frozen=True)

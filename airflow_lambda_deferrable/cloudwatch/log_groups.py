@@ -7,13 +7,13 @@ import re
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.limits import MAX_LOG_GROUP_NAME_CHARS
 
 # CreateLogGroup's `logGroupName`: "Length Constraints: Minimum length of 1. Maximum length of 512.
 # Pattern: [\.\-_/#A-Za-z0-9]+" (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/
 # API_CreateLogGroup.html; botocore's logs service model, shape LogGroupName, says the same).
 LOG_GROUP_NAME_PATTERN = re.compile(r"[\.\-_/#A-Za-z0-9]+")
 # The longest name CloudWatch Logs takes (the same source).
-MAX_LOG_GROUP_NAME_CHARS = 512
 # Most groups of a DescribeLogGroups answer named in an error (an answer holds up to 50).
 MAX_NAMES_SHOWN = 5
 

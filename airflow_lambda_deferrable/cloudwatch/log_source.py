@@ -19,8 +19,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-# CloudWatch Logs rejects filter patterns longer than this.
-MAX_FILTER_PATTERN_LENGTH = 1024
+from airflow_lambda_deferrable.limits import MAX_FILTER_PATTERN_LENGTH
 
 # Errors that mean "ask again later". Throttling also slows the shared poller's request budget down.
 THROTTLING_ERROR_CODES = frozenset(

@@ -49,36 +49,22 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-MIN_CYCLE_SECONDS = 0.1
-# A full read asked for by a subscriber comes early, but never sooner than this share of the interval
-# after the last one.
-MIN_READ_GAP_SHARE = 0.5
-# Stretches asked for between full reads are read together, this share of the interval after the last
-# cycle began: at volume, requests end several times a second, and reading each one's stretch as soon as
-# asked would cost a call or two per request.
-LIGHT_READ_GAP_SHARE = 0.5
-# A full read starts at least this long before the last whole one began.
-MIN_LOOKBACK_MS = 10_000
-# Added to the longest ingestion delay seen: the clocks of the triggerer and of Lambda may differ a little.
-LOOKBACK_MARGIN_MS = 5_000
-# Once every this many intervals, a full read reaches back the whole ingestion allowance (at a 5 s
-# interval: every 30 s).
-SWEEP_EVERY_INTERVALS = 6
-# ... and only after this many whole reads since the last: when reads take longer than the sweep period
-# (a busy group), not every read becomes a sweep of the whole allowance, which would only make it longer.
-MIN_READS_BETWEEN_SWEEPS = 3
-# The lookback follows the longest ingestion delay seen in the read under way and this many whole reads
-# before it.
-DELAY_MEMORY_READS = SWEEP_EVERY_INTERVALS
-DELAY_MEMORY_SECONDS = 60.0
-# An event ingested this long before a read began is surely in it: CloudWatch's clock and the triggerer's
-# may differ a little, and a just-ingested event may take a moment to be searchable.
-INGESTION_HORIZON_MARGIN_MS = 2_000
-MAX_BACKOFF_SECONDS = 60.0
-# 2 ** this many failed cycles is already past the backoff ceiling; more would only overflow a float.
-MAX_BACKOFF_DOUBLINGS = 16
-EVENTS_PER_PAGE = 10_000
-MAX_WINDOW_PAGES = 1
+from airflow_lambda_deferrable.limits import EVENTS_PER_PAGE
+from airflow_lambda_deferrable.tuning import (
+    DELAY_MEMORY_READS,
+    DELAY_MEMORY_SECONDS,
+    INGESTION_HORIZON_MARGIN_MS,
+    LIGHT_READ_GAP_SHARE,
+    LOOKBACK_MARGIN_MS,
+    MAX_BACKOFF_DOUBLINGS,
+    MAX_BACKOFF_SECONDS,
+    MAX_WINDOW_PAGES,
+    MIN_CYCLE_SECONDS,
+    MIN_LOOKBACK_MS,
+    MIN_READ_GAP_SHARE,
+    MIN_READS_BETWEEN_SWEEPS,
+    SWEEP_EVERY_INTERVALS,
+)
 
 
 @dataclass(frozen=True)

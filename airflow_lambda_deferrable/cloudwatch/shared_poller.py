@@ -65,12 +65,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_lambda_deferrable.cloudwatch.busy_streams import (
-    BUSY_SPAN_MS,
     MAX_STREAMS_KEPT,
     StreamMarks,
     busy_in_sample,
     busy_in_window,
-    rest_looks_busy,
+    read_alone,
     sample_slice,
     sampled_enough,
     to_sample,
@@ -99,43 +98,34 @@ from airflow_lambda_deferrable.cloudwatch.read_planner import (
     INGESTION_HORIZON_MARGIN_MS,
     MAX_WINDOW_PAGES,
     MIN_CYCLE_SECONDS,
-    MIN_LOOKBACK_MS,
     FullRead,
     Reach,
     ReadPlanner,
     Step,
 )
 from airflow_lambda_deferrable.cloudwatch.routing import Span, StreamFollowing, StretchesRead, tokens
+from airflow_lambda_deferrable.limits import (
+    EVENT_OVERHEAD_BYTES,
+    MAX_STREAMS_PER_CALL,
+    PAGE_BYTES,
+    STREAM_READS_PER_FILTER_CALL,
+)
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.clock import ForwardWall, Timeline
 from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
-
-# A stream-stretch request waits this long, so that requests made together share calls.
-LIGHT_CYCLE_BATCH_SECONDS = 0.5
-# FilterLogEvents accepts at most this many names in logStreamNames.
-MAX_STREAMS_PER_CALL = 100
-# A page answered with throttling or a transient error is asked again up to this many times in a row,
-# after a jittered pause of at most this long (and the budget's slowing down), before the cycle fails.
-MAX_PAGE_RETRIES = 6
-MAX_PAGE_PAUSE_SECONDS = 8.0
-# What one page of FilterLogEvents holds at most in bytes (each event's message and 26 bytes); in events,
-# `read_planner.EVENTS_PER_PAGE`.
-PAGE_BYTES = 1_048_576
-EVENT_OVERHEAD_BYTES = 26
-# A subscriber that takes its events in as they come (`Subscription.next_batch`) has at most this many (and a
-# chunk of routing) waiting: the poller waits for it to take them before it routes more. Far more than a read
-# brings an ordinary invocation, whose read is then taken in whole; a chatty request's read (300,000 lines
-# held at once took 470 MB) is taken in a few MB at a time.
-MAX_EVENTS_WAITING = 2_000
+from airflow_lambda_deferrable.tuning import (
+    FULL_PAGE_SHARE,
+    LIGHT_CYCLE_BATCH_SECONDS,
+    MAX_EVENTS_WAITING,
+    MAX_PAGE_PAUSE_SECONDS,
+    MAX_PAGE_RETRIES,
+    MIN_SERVE_WAIT_SECONDS,
+    SERVE_WAIT_INTERVALS,
+)
 
 log = logging.getLogger(__name__)
-
-
-# GetLogEvents allows 10 requests per second per account and region, FilterLogEvents 5: the budget of
-# stream reads is this many times the configured rate.
-STREAM_READS_PER_FILTER_CALL = 2.0
 
 
 class PatternRefused(Exception):
@@ -381,7 +371,7 @@ class LogGroupPoller:
 
     def wait_limit(self) -> float:
         """How long a subscriber waits for a cycle before it counts as a failed read."""
-        return max(30.0, 3 * self._interval())
+        return max(MIN_SERVE_WAIT_SECONDS, SERVE_WAIT_INTERVALS * self._interval())
 
     def wake(self) -> None:
         self._wake.set()
@@ -744,14 +734,14 @@ class LogGroupPoller:
                     self.planner.note_window_needs_more_pages(pages_read, start_ms=whole_from, end_ms=now_ms)
                     # Pages may come in time order (CloudWatch's interleave) or stream after stream (moto's):
                     # either way, each stream's count spans at most up to the newest line read.
-                    self.busy_streams.add_all(busy_in_window(per_stream, latest - whole_from, MIN_LOOKBACK_MS))
+                    self.busy_streams.add_all(busy_in_window(per_stream, latest - whole_from))
                     return None
         self.following.end_read()
         self.left_to_following = {stream for stream in self.left_to_following if self.following.followers(stream)}
         self.planner.note_window_rate(read, start_ms=whole_from, end_ms=now_ms)
         # When a busy stream's stretch comes to be read, it is read on its own from the start, not after a page
         # of its lines with FilterLogEvents.
-        self.busy_streams.add_all(busy_in_window(per_stream, now_ms - whole_from, MIN_LOOKBACK_MS))
+        self.busy_streams.add_all(busy_in_window(per_stream, now_ms - whole_from))
         return newest
 
     async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int | None, find_streams: bool) -> int:
@@ -842,10 +832,11 @@ class LogGroupPoller:
         for stream, start, end in batch:
             earliest, latest = stretch_of.get(stream, (start, end))
             stretch_of[stream] = (min(earliest, start), max(latest, end))
+        refused = self.stream_reads_refused
         busy = [
             stream
             for stream, (start, end) in stretch_of.items()
-            if stream in self.busy_streams and not self.stream_reads_refused and end - start >= BUSY_SPAN_MS
+            if read_alone(start_ms=start, end_ms=end, marked_busy=stream in self.busy_streams, get_refused=refused)
         ]
         together = sorted(stream for stream in stretch_of if stream not in busy)
         start_ms = read.start_ms
@@ -857,14 +848,9 @@ class LogGroupPoller:
             async with aclosing(pages):
                 async for page in pages:
                     await self._hand_over(page, read)
-                    if page.more and not self.stream_reads_refused:
-                        found = [
-                            stream
-                            for stream in together
-                            if rest_looks_busy(read.count_of(stream), read.newest_of(stream), *stretch_of[stream])
-                        ]
-                        if found:
-                            break
+                    found = [stream for stream in together if self._read_alone_now(stream, stretch_of, read, page)]
+                    if found:
+                        break
             if not found:
                 break
             self.busy_streams.add_all(found)
@@ -879,6 +865,21 @@ class LogGroupPoller:
             together = sorted(resume_at)
             start_ms = min(resume_at.values(), default=start_ms)
         return busy
+
+    def _read_alone_now(
+        self, stream: str, stretch_of: dict[str, tuple[int, int]], read: StretchesRead[Subscription], page: Page
+    ) -> bool:
+        """`read_alone` for a stream of a read of stretches under way, after `page`."""
+        start, end = stretch_of[stream]
+        return read_alone(
+            start_ms=start,
+            end_ms=end,
+            marked_busy=stream in self.busy_streams,
+            get_refused=self.stream_reads_refused,
+            more_pages=page.more,
+            count=read.count_of(stream),
+            newest_ms=read.newest_of(stream),
+        )
 
     async def _read_streams(
         self,
@@ -1147,9 +1148,11 @@ def page_retry_pause(retries: int, draw: Callable[[float, float], float] = rando
 def fills_a_page(page: list[dict[str, Any]]) -> bool:
     """Whether a page holds half of what CloudWatch puts in one (10,000 events, or 1 MB counting 26 bytes per
     event): it also answers short or empty pages with more to come when it stops searching."""
-    if len(page) >= EVENTS_PER_PAGE // 2:
+    if len(page) >= EVENTS_PER_PAGE * FULL_PAGE_SHARE:
         return True
-    return sum(len(str(event.get("message", ""))) + EVENT_OVERHEAD_BYTES for event in page) >= PAGE_BYTES // 2
+    return (
+        sum(len(str(event.get("message", ""))) + EVENT_OVERHEAD_BYTES for event in page) >= PAGE_BYTES * FULL_PAGE_SHARE
+    )
 
 
 class Page(list[dict[str, Any]]):

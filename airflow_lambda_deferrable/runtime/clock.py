@@ -20,6 +20,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from airflow_lambda_deferrable.tuning import STEP_BACK_PACE
+
 
 def wall() -> float:
     """Return the wall clock (epoch seconds)."""
@@ -54,13 +56,6 @@ class Timeline:
     def from_monotonic(self, reading: float) -> float:
         """What this timeline said when the monotonic clock read `reading`."""
         return reading + self.offset
-
-
-# After a step back of the wall clock, the windows' clock runs at this share of the monotonic clock's pace
-# until the wall clock catches up: never back (windows that end too early miss every new line, or end before
-# they start), yet converging, since a step back is most often a fast clock set right (NTP) and a lead kept
-# for good would put every window's start in the future. At half pace a lead of L seconds is gone in 2 L.
-STEP_BACK_PACE = 0.5
 
 
 class ForwardWall:

@@ -20,12 +20,10 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from airflow_lambda_deferrable.tuning import WORK_CHUNK
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-# Items of work (events, lines) per chunk: parsing one event costs about 10 to 30 microseconds, so a
-# chunk holds the loop for a few milliseconds.
-WORK_CHUNK = 250
 
 
 async def _next_pass() -> None:

@@ -13,19 +13,14 @@ from functools import lru_cache
 
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
+from airflow_lambda_deferrable.tuning import (
+    MAX_REQUESTS_PER_SECOND_BOUNDS,
+    MIN_REQUESTS_PER_SECOND,
+    RATE_RECOVERY_PER_SECOND,
+    THROTTLE_BURST_SECONDS,
+)
 
 log = logging.getLogger(__name__)
-
-# `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
-# default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
-MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
-MIN_REQUESTS_PER_SECOND = 0.2
-# Additive increase, multiplicative decrease: without throttling the rate creeps back by this much per
-# second (counted in time, not in calls: at a low rate, recovering per call took a minute or more).
-RATE_RECOVERY_PER_SECOND = 0.1
-# Throttling answers within this long of a halving are the same burst (calls in flight together, a page
-# asked again): the rate is halved once per burst, not once per answer, which drove it to the floor.
-THROTTLE_BURST_SECONDS = 2.0
 
 
 @lru_cache(maxsize=16)  # warn once per bad value, not once per trigger

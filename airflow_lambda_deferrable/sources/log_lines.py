@@ -18,21 +18,18 @@ from airflow_lambda_deferrable.runtime.loop_turns import loop_turns
 from airflow_lambda_deferrable.runtime.rate_limit import checked_max_rate
 from airflow_lambda_deferrable.settings import FollowSettings
 from airflow_lambda_deferrable.sources.context import SourceContext
+from airflow_lambda_deferrable.tuning import (
+    FIRST_START_WITHIN_SECONDS,
+    LOG_GROUP_CHECK_SECONDS,
+    MIN_STRETCH_TAIL_SECONDS,
+    MIN_WAIT_SECONDS,
+)
 from airflow_lambda_deferrable.verdict.durable_execution import status_read_delay
 from airflow_lambda_deferrable.verdict.evidence import Evidence
 from airflow_lambda_deferrable.verdict.log_lines import LogLine, parse_event
 from airflow_lambda_deferrable.verdict.outcome import InvocationLog, Verdict
 from airflow_lambda_deferrable.verdict.task_log_lines import LIVE_LABEL, task_log_line
 from airflow_lambda_deferrable.verdict.trigger_event import clip_line
-
-# The shortest pause between two reads asked for by one trigger.
-MIN_WAIT_SECONDS = 0.05
-# A read of the request's stretch that ends its settle window reaches this long past its end at least
-# (the settle window's length if longer): older runtimes write "Task timed out" just after REPORT.
-MIN_STRETCH_TAIL_SECONDS = 1.0
-# The deadline has passed when a timeout asks whether its log group exists: the answer may not hold the event
-# back longer than this.
-LOG_GROUP_CHECK_SECONDS = 10.0
 
 
 class LogLines:
@@ -311,13 +308,6 @@ class LogLines:
             subscription.watch(request_id)
         subscription.note_running(log.open_spans())
         return accepted
-
-
-# A trigger's first start comes within seconds of the invoke (the task defers right after Invoke, and a
-# triggerer picks new triggers up every loop); a restarted or taken-over trigger comes later (a triggerer's
-# start-up, or Airflow's takeover after about 2 heartbeats). Later than this, lines ingested before the start
-# may have been shown live by the triggerer before, and are not shown again.
-FIRST_START_WITHIN_SECONDS = 10.0
 
 
 def live_from_ms(started_at: float, handed_over_at: float) -> int | None:

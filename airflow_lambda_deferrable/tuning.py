@@ -1,0 +1,144 @@
+"""Every tuning number of the reader and the trigger's pace, in one place: what it is, why, and what it buys.
+
+Facts of the AWS APIs are in `limits`. "Measured" figures come from the scale benchmark, volume conditions,
+N = 1000, seed 7 (`BENCHMARKS.md`, "What each heuristic buys"): the heuristic switched off or set to a
+neutral value, against the baseline in the same sitting. A number whose effect is not measured yet says so.
+"""
+
+from __future__ import annotations
+
+# --- The pace of calls (`runtime.rate_limit`) ---------------------------------------------------------------
+
+# `[lambda_deferrable] max_requests_per_second` outside these bounds (or not a number) falls back to the
+# default: 0 would divide by zero, a negative rate would spin, NaN or infinity would not limit at all.
+MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
+# Throttling halves the rate down to this floor, never to zero.
+MIN_REQUESTS_PER_SECOND = 0.2
+# Additive increase, multiplicative decrease: without throttling the rate creeps back by this much per
+# second (counted in time, not in calls: at a low rate, recovering per call took a minute or more).
+RATE_RECOVERY_PER_SECOND = 0.1
+# Throttling answers within this long of a halving are the same burst (calls in flight together, a page
+# asked again): the rate is halved once per burst, not once per answer, which drove it to the floor.
+THROTTLE_BURST_SECONDS = 2.0
+
+# --- When the reader reads (`cloudwatch.read_planner`, `cloudwatch.shared_poller`) ----------------------------
+
+# The shortest sleep of the cycle loop.
+MIN_CYCLE_SECONDS = 0.1
+# A full read asked for by a subscriber comes early, but never sooner than this share of the interval
+# after the last one.
+MIN_READ_GAP_SHARE = 0.5
+# Stretches asked for between full reads are read together, this share of the interval after the last
+# cycle began: at volume, requests end several times a second, and reading each one's stretch as soon as
+# asked would cost a call or two per request.
+LIGHT_READ_GAP_SHARE = 0.5
+# A stream-stretch request waits this long, so that requests made together share calls.
+LIGHT_CYCLE_BATCH_SECONDS = 0.5
+# After a failed cycle, the next waits the interval times 2 ** failures (jittered), at most this long;
+# 2 ** `MAX_BACKOFF_DOUBLINGS` failed cycles is already past it (more would only overflow a float).
+MAX_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_DOUBLINGS = 16
+# A page answered with throttling or a transient error is asked again up to this many times in a row,
+# after a jittered pause of at most 1, 2, 4, then `MAX_PAGE_PAUSE_SECONDS` (measured: pauses of up to 2, 4
+# and 8 s held a read of stretches for 7.8 s and made p95 15.4 s; with 1, 2, 4, p95 12.3 s).
+MAX_PAGE_RETRIES = 6
+MAX_PAGE_PAUSE_SECONDS = 8.0
+# A poller with nobody to serve waits for work at most this long, or this many intervals, whichever is
+# longer, before `PollNotServed` (a read that never completes).
+MIN_SERVE_WAIT_SECONDS = 30.0
+SERVE_WAIT_INTERVALS = 3
+
+# --- How far back a full read reaches (`cloudwatch.read_planner`) ---------------------------------------------
+
+# A full read starts at least this long before the last whole one began.
+MIN_LOOKBACK_MS = 10_000
+# Added to the longest ingestion delay seen: the clocks of the triggerer and of Lambda may differ a little.
+LOOKBACK_MARGIN_MS = 5_000
+# Once every this many intervals, a full read reaches back the whole ingestion allowance (at a 5 s
+# interval: every 30 s) ...
+SWEEP_EVERY_INTERVALS = 6
+# ... and only after this many whole reads since the last: when reads take longer than the sweep period
+# (a busy group), not every read becomes a sweep of the whole allowance, which would only make it longer.
+MIN_READS_BETWEEN_SWEEPS = 3
+# The lookback follows the longest ingestion delay seen in the read under way and in this many whole reads
+# before it, and no older than this.
+DELAY_MEMORY_READS = SWEEP_EVERY_INTERVALS
+DELAY_MEMORY_SECONDS = 60.0
+# An event ingested this long before a read began is surely in it: CloudWatch's clock and the triggerer's
+# may differ a little, and a just-ingested event may take a moment to be searchable.
+INGESTION_HORIZON_MARGIN_MS = 2_000
+
+# --- How the window is read (`cloudwatch.read_planner`, `cloudwatch.filter_patterns`) -------------------------
+
+# The window is read without a pattern only while it fits in this many pages; a read that needs more stops,
+# and the window is read filtered (measured: unfiltered reads early in a run fell from 14.8 MB in 9 calls
+# to 3.2 MB in 2).
+MAX_WINDOW_PAGES = 1
+# A page counts as full at this share of what CloudWatch puts in one (events or bytes): CloudWatch also
+# answers short pages when it stops searching.
+FULL_PAGE_SHARE = 0.5
+# What a cycle that reads the group by request lines costs, in calls: its page, and about one read of the
+# stretches of stream it closed (measured at volume when the group was read by every line with a UUID: 346
+# calls in 176 cycles). The window is read unfiltered, and streams followed, while that costs no more.
+REQUEST_LINES_CYCLE_CALLS = 2
+
+# --- Which streams are read alone, with GetLogEvents (`cloudwatch.busy_streams`) ------------------------------
+
+# A stream whose stretch has this many events left to read, at the rate a read of stretches that needs
+# another page has brought them (once it has brought `BUSY_SAMPLE_EVENTS` to tell a rate), is read on its
+# own (measured: a function logging a line a second for 15 minutes stays under it; at 100, 894 streams were
+# read one by one and GetLogEvents' budget made p95 189 s).
+BUSY_STREAM_EVENTS = 1_000
+BUSY_SAMPLE_EVENTS = 100
+# A stream that prints this many lines a second, in a window read or a sample, is busy.
+BUSY_LINES_PER_SECOND = 10
+# A stream known busy is read on its own when its stretch is this long (at 50 lines a second, 500 lines).
+BUSY_SPAN_MS = 10_000
+# A sample reads this long a slice of the running requests' streams, this long ago (their lines are
+# ingested by then, but for a late batch), once the request has run this long before the slice: shorter
+# stretches are not read on their own anyway, and the samples spread over time.
+SAMPLE_SLICE_MS = 1_000
+SAMPLE_DELAY_MS = 6_000
+SAMPLE_AFTER_RUN_MS = 5_000
+# A full read samples this many streams at most (one call), those of the oldest requests first: at volume,
+# sampling every newcomer at once took calls from the reads of the first requests' stretches.
+SAMPLE_STREAMS_PER_READ = 100
+# A sample that finds no line in a stream tells nothing when a late batch holds the stream back (a stream is
+# ingested in order): the request is sampled again, up to this many times in all (measured: the five chatty
+# streams one try missed in one run each had a batch 20 s late in their slice).
+SAMPLE_TRIES = 3
+# The marks of busy and sampled streams are forgotten at this many: a poller of a busy group for days tells
+# them anew rather than growing.
+MAX_STREAMS_KEPT = 10_000
+
+# --- Memory and the event loop (`cloudwatch.shared_poller`, `runtime.loop_turns`) ----------------------------
+
+# A subscriber that takes its events in as they come has at most this many (and a chunk of routing) waiting:
+# the poller waits for it before it routes more (measured: one chatty request's 300,000 lines, peak RSS
+# growth 472.2 MiB without it, 16.0 MiB with it).
+MAX_EVENTS_WAITING = 2_000
+# Items of work (events, lines) per chunk: parsing one event costs about 10 to 30 microseconds, so a chunk
+# holds the loop for a few milliseconds.
+WORK_CHUNK = 250
+
+# --- Time (`runtime.clock`) -------------------------------------------------------------------------------------
+
+# After a step back of the wall clock, the windows' clock runs at this share of the monotonic clock's pace
+# until the wall clock catches up: never back (windows that end too early miss every new line), yet
+# converging, since a step back is most often a fast clock set right. At half pace a lead of L s lasts 2 L.
+STEP_BACK_PACE = 0.5
+
+# --- One trigger's reads (`sources.log_lines`) ------------------------------------------------------------------
+
+# The shortest pause between two reads asked for by one trigger.
+MIN_WAIT_SECONDS = 0.05
+# A read of the request's stretch that ends its settle window reaches this long past its end at least
+# (the settle window's length if longer): older runtimes write "Task timed out" just after REPORT.
+MIN_STRETCH_TAIL_SECONDS = 1.0
+# The deadline has passed when a timeout asks whether its log group exists: the answer may not hold the event
+# back longer than this.
+LOG_GROUP_CHECK_SECONDS = 10.0
+# A trigger's first start comes within seconds of the invoke; a restarted or taken-over trigger comes later
+# (a triggerer's start-up, or Airflow's takeover after about 2 heartbeats). Later than this, lines ingested
+# before the start may have been shown live by the triggerer before, and are not shown again.
+FIRST_START_WITHIN_SECONDS = 10.0
