@@ -36,7 +36,8 @@ from benchmarks.modes import MODES, Mode
 from benchmarks.runfiles import raise_open_files_limit, read_json, rss_kb, wait_for_file, write_json
 
 if TYPE_CHECKING:
-    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.cloudwatch import registry
+from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
 
 CONN_ID = "aws_bench"
 SETTLE_SECONDS = 3.0  # the operator's default (checked by tests/test_benchmark_harness.py)
@@ -216,13 +217,12 @@ def budget_counts(mode: Mode) -> dict[str, Any]:
     """
     if not mode.shared_poller:
         return {"budget_calls": None, "budget_throttled": None}
-    from airflow_lambda_deferrable.cloudwatch import shared_poller
 
     try:
-        budget = shared_poller.registry().budget
+        budget = registry.registry().budget
     except (AttributeError, TypeError):
         return {"budget_calls": None, "budget_throttled": None}
-    stream_budget = getattr(shared_poller.registry(), "stream_budget", None)  # GetLogEvents, since issue 9
+    stream_budget = getattr(registry.registry(), "stream_budget", None)  # GetLogEvents, since issue 9
     return {
         "budget_calls": getattr(budget, "calls", None),
         "budget_throttled": getattr(budget, "throttled_calls", None),

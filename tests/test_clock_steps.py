@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_lambda_deferrable.cloudwatch import filter_patterns, shared_poller
+from airflow_lambda_deferrable.cloudwatch import filter_patterns, registry
 from airflow_lambda_deferrable.cloudwatch.read_planner import MIN_READ_GAP_SHARE
+from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.clock import STEP_BACK_PACE, ForwardWall, Timeline
@@ -109,12 +110,12 @@ async def until(ready: Callable[[], bool], what: Callable[[], str], timeout: flo
         raise AssertionError(f"not within {timeout} s: {what()}") from None
 
 
-async def subscription_of(group: str) -> shared_poller.Subscription:
+async def subscription_of(group: str) -> Subscription:
     """Wait for the first subscriber of the shared poller of `group`, and return it."""
-    found: list[shared_poller.Subscription] = []
+    found: list[Subscription] = []
 
     def subscribed() -> bool:
-        pollers = [poller for poller in shared_poller.registry().pollers.values() if poller.log_group == group]
+        pollers = [poller for poller in registry.registry().pollers.values() if poller.log_group == group]
         found[:] = [subscription for poller in pollers for subscription in poller.subscriptions]
         return bool(found)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from airflow_lambda_deferrable.cloudwatch.shared_poller import DEFAULT_MAX_REQUESTS_PER_SECOND
+from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 from demo.airflow_stack import TERMINAL_RUN_STATES, AirflowStack
 from demo.run import OUR_DAG
 from local_aws.deploy import deploy_template

@@ -9,9 +9,9 @@ import tracemalloc
 
 import pytest
 
-from airflow_lambda_deferrable.cloudwatch import shared_poller
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
-from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller, Subscription
+from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller
+from airflow_lambda_deferrable.cloudwatch.subscription import MAX_EVENTS_WAITING, Subscription
 from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime.loop_turns import WORK_CHUNK
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
@@ -85,7 +85,7 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
     assert len(payload["lines"]) + payload["omitted_lines"] == len(events)  # each line once, none lost
     # Held at once: a batch, and what a chunk of routing adds before the poller waits (the whole read was held
     # before: all 20,004 events, then as many parsed lines).
-    bound = shared_poller.MAX_EVENTS_WAITING + WORK_CHUNK
+    bound = MAX_EVENTS_WAITING + WORK_CHUNK
     assert held["waiting"] <= bound, held
     assert held["parsed"] <= bound, held
 

@@ -12,13 +12,22 @@ import aiobotocore.session
 import pytest
 from moto.logs.models import LogGroup, LogStream
 
-from airflow_lambda_deferrable.cloudwatch import busy_streams, filter_patterns, read_planner, shared_poller
+from airflow_lambda_deferrable.cloudwatch import (
+    busy_streams,
+    filter_patterns,
+    log_source,
+    pages,
+    read_planner,
+    registry,
+    shared_poller,
+)
 from airflow_lambda_deferrable.cloudwatch.filter_patterns import or_patterns
 from airflow_lambda_deferrable.cloudwatch.read_planner import (
     DELAY_MEMORY_READS,
     INGESTION_HORIZON_MARGIN_MS,
     MIN_LOOKBACK_MS,
 )
+from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime import loop_turns as loop_turns_module
 from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns, loop_turns
@@ -89,7 +98,7 @@ async def test_each_trigger_gets_exactly_its_own_lines(logs_client, proxy, monke
         messages = [line["message"] for line in payload["lines"]]
         assert f"work of {index}" in messages and len(messages) == 5
         assert all(f"-{index:012d}" in line or f"{index}" in line for line in messages if "RequestId" in line)
-    assert shared_poller._registries.get(asyncio.get_running_loop()) is None or not shared_poller.registry().pollers
+    assert registry._registries.get(asyncio.get_running_loop()) is None or not registry.registry().pollers
 
 
 @pytest.mark.asyncio
@@ -232,7 +241,7 @@ async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, 
     lines.put(logs_client, GROUP, [])
     tasks = [asyncio.create_task(first_payload(trigger(index))) for index in range(3)]
     await asyncio.sleep(0.8)
-    (poller,) = shared_poller.registry().pollers.values()
+    (poller,) = registry.registry().pollers.values()
     assert len(poller.subscriptions) == 3
     tasks[0].cancel()
     await asyncio.sleep(0.1)
@@ -241,7 +250,7 @@ async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, 
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.wait_for(poller.task, 5)  # the poller ends on its own once nobody listens
-    assert shared_poller.registry().pollers == {}
+    assert registry.registry().pollers == {}
     calls = proxy.count("FilterLogEvents")
     await asyncio.sleep(1.0)
     assert proxy.count("FilterLogEvents") == calls
@@ -254,7 +263,7 @@ async def test_throttling_shrinks_the_rate_and_it_recovers(logs_client, proxy, m
     proxy.fail_next("FilterLogEvents", 3)
     payload = await asyncio.wait_for(first_payload(trigger(1)), 40)
     assert payload["status"] == "success"
-    budget = shared_poller.registry().budget
+    budget = registry.registry().budget
     assert budget.throttled_calls == 3
     assert budget.rate < 8  # halved (once per burst), recovering in time: the rule itself is tested above
 
@@ -266,7 +275,7 @@ async def test_two_log_groups_share_one_budget_and_both_progress(logs_client, pr
     lines.put(logs_client, "/aws/lambda/other", invocation(2))
     payloads = await run_all([trigger(1), trigger(2, log_group="/aws/lambda/other")])
     assert [payload["status"] for payload in payloads] == ["success", "success"]
-    assert shared_poller.registry().budget.calls == proxy.count("FilterLogEvents")
+    assert registry.registry().budget.calls == proxy.count("FilterLogEvents")
 
 
 def test_the_request_lines_pattern_is_a_regex_cloudwatch_accepts_that_finds_every_line_opening_or_closing_one():
@@ -300,13 +309,13 @@ async def test_a_zero_max_rate_runs_at_the_default_rate(logs_client, proxy, monk
     lines.put(logs_client, GROUP, invocation(1))
     payload = await asyncio.wait_for(first_payload(trigger(1)), 30)
     assert payload["status"] == "success"
-    assert shared_poller.registry().budget.max_rate == shared_poller.DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert registry.registry().budget.max_rate == registry.DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
 def test_a_term_too_long_for_a_pattern_is_refused_and_patterns_never_exceed_the_limit():
     longest = "a" * (1024 - len('?""'))
     with pytest.raises(ValueError, match="a term of 1100 characters .* does not fit in a filter pattern"):
-        shared_poller.check_term("a" * 1100, "test")
+        log_source.check_term("a" * 1100, "test")
     with pytest.raises(ValueError, match="does not fit"):
         or_patterns(["a" * 1100])
     patterns = or_patterns([longest, "b" + longest[1:], "short"])
@@ -351,7 +360,7 @@ async def test_an_error_of_a_stream_stretch_ends_only_the_triggers_it_served(log
 async def poller_of(group: str) -> shared_poller.LogGroupPoller:
     """Wait for the shared poller of `group` to exist, and return it."""
     for _ in range(100):
-        for poller in shared_poller.registry().pollers.values():
+        for poller in registry.registry().pollers.values():
             if poller.log_group == group:
                 return poller
         await asyncio.sleep(0.05)
@@ -406,7 +415,7 @@ async def test_a_throttled_call_is_one_request_and_reaches_the_budget(logs_clien
     proxy.fail_next("FilterLogEvents", 1)
     payload = await asyncio.wait_for(first_payload(trigger(1, botocore_config=None)), 30)
     assert payload["status"] == "success"
-    budget = shared_poller.registry().budget
+    budget = registry.registry().budget
     assert budget.throttled_calls == 1  # not retried inside botocore, out of the budget's sight
     assert budget.calls == proxy.count("FilterLogEvents")
 
@@ -424,7 +433,7 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
         lines.put(logs_client, GROUP, [lines.start(request_id), f"print from {index}"], stream=f"stream-{index}")
     running = [asyncio.create_task(first_payload(trigger(index))) for index in range(30)]
     await poller_of(GROUP)
-    calls_by_kind = shared_poller.registry().budget.calls_by_kind  # what the calls were for
+    calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
     await asyncio.sleep(2.0)
     for index, (correlation_id, request_id) in enumerate(ids):
         ending = [lines.powertools(correlation_id, request_id, "Function ended"), lines.end(request_id)]
@@ -514,7 +523,7 @@ async def test_beyond_the_usual_lookback_only_request_lines_are_read_and_a_strea
     unfiltered = [request for _, request in full_reads(proxy) if "filterPattern" not in request]
     assert all(request["startTime"] > late_ms + 1 for request in unfiltered[1:])  # none brought the print
     assert any("stream-30" in request["logStreamNames"] for request in stream_reads(proxy))
-    calls_by_kind = shared_poller.registry().budget.calls_by_kind
+    calls_by_kind = registry.registry().budget.calls_by_kind
     assert calls_by_kind["behind"] >= 1 and calls_by_kind["stretch"] == 0  # followed, not read again at its end
 
 
@@ -575,7 +584,7 @@ async def test_a_start_later_than_the_lookback_is_found_by_a_sweep_searching_as_
     began_ms = lines.now_ms() - 100_000
     late = asyncio.create_task(first_payload(trigger(99, invoked_at=began_ms / 1000, ingestion_allowance_seconds=60)))
     await poller_of(GROUP)
-    calls_by_kind = shared_poller.registry().budget.calls_by_kind  # what the calls were for
+    calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
     await asyncio.sleep(1.5)
     body = invocation(99)
     lines.put(logs_client, GROUP, [body[0], "print from 99", *body[1:]], stream="stream-99", at=lines.now_ms() - 30_000)
@@ -607,7 +616,7 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
         lines.put(logs_client, GROUP, invocation(index)[:2], stream=f"stream-{index}")
     running = [asyncio.create_task(first_payload(trigger(index, deadline=time.time() + 60))) for index in range(30)]
     await poller_of(GROUP)
-    calls_by_kind = shared_poller.registry().budget.calls_by_kind  # what the calls were for
+    calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
     await asyncio.sleep(1.0)
     ten_minutes_ago = lines.now_ms() - 600_000
     body = invocation(99)
@@ -642,7 +651,7 @@ async def test_a_throttled_page_is_asked_again_not_the_whole_read(logs_client, p
     # The throttled second page was asked again with the same token, right after; no read began again.
     assert len(continued) >= 2 and reads[continued[0]]["nextToken"] == reads[continued[0] + 1]["nextToken"]
     assert "nextToken" not in reads[0] and all("nextToken" in reads[index] for index in (1, 2))
-    assert shared_poller.registry().budget.throttled_calls == 1
+    assert registry.registry().budget.throttled_calls == 1
 
 
 @pytest.mark.asyncio
@@ -666,11 +675,11 @@ async def test_a_chatty_stretch_is_parsed_and_kept_in_turns_of_the_loop_without_
 
 def routing_to_one_subscriber(
     waiting_at_each_pause: list[int],
-) -> tuple[shared_poller.LogGroupPoller, shared_poller.Subscription, list[dict]]:
+) -> tuple[shared_poller.LogGroupPoller, Subscription, list[dict]]:
     """A poller (its chunks of 40 note how many events wait for the subscriber), a subscriber of ``corr-1``,
     and 1,000 events that carry it."""
     poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
-    subscription = shared_poller.Subscription(
+    subscription = Subscription(
         poller=poller, terms=["corr-1"], start_ms=0, ingestion_allowance_ms=120_000, poll_interval=5.0
     )
     poller.add_term(subscription, "corr-1")
@@ -690,7 +699,7 @@ def routing_to_one_subscriber(
 async def test_routing_waits_for_a_subscriber_that_takes_its_events_in_as_they_come(monkeypatch):
     # The poller holds at most a batch (and a chunk) of a large read for it, and each event reaches it once,
     # in order.
-    monkeypatch.setattr(shared_poller, "MAX_EVENTS_WAITING", 100)
+    monkeypatch.setattr("airflow_lambda_deferrable.cloudwatch.subscription.MAX_EVENTS_WAITING", 100)
     waiting: list[int] = []
     poller, subscription, events = routing_to_one_subscriber(waiting)
     taken: list[dict] = []
@@ -710,7 +719,7 @@ async def test_routing_waits_for_a_subscriber_that_takes_its_events_in_as_they_c
 
 @pytest.mark.asyncio
 async def test_routing_does_not_wait_for_a_subscriber_that_does_not_or_no_longer_takes_its_events_in(monkeypatch):
-    monkeypatch.setattr(shared_poller, "MAX_EVENTS_WAITING", 100)
+    monkeypatch.setattr("airflow_lambda_deferrable.cloudwatch.subscription.MAX_EVENTS_WAITING", 100)
     waiting: list[int] = []
     poller, subscription, events = routing_to_one_subscriber(waiting)
     await asyncio.wait_for(poller._route(events), 10)  # nobody takes them as they come: a read's events wait whole
@@ -737,7 +746,7 @@ async def test_a_trigger_cancelled_as_its_read_completes_is_cancelled():
     # The trigger decided and cancels its log source just as the poller's cycle completes: the source must
     # end. (`asyncio.wait_for` on Python 3.11 swallows such a cancellation, and the source read on for ever.)
     poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
-    subscription = shared_poller.Subscription(
+    subscription = Subscription(
         poller=poller, terms=["corr-1"], start_ms=0, ingestion_allowance_ms=120_000, poll_interval=5.0
     )
     reading = asyncio.create_task(subscription.fetch_new())
@@ -804,7 +813,7 @@ async def test_a_busy_group_is_read_by_request_lines_and_a_busy_stream_on_its_ow
     assert {request.get("filterPattern") for _, request in full_reads(proxy)} == {filter_patterns.REQUEST_LINES_PATTERN}
     reads_of_streams = get_events_reads(proxy)
     assert reads_of_streams and {request["logStreamName"] for request in reads_of_streams} == {"busy"}
-    assert shared_poller.registry().stream_budget.calls_by_kind["busy-stream"] == len(reads_of_streams)
+    assert registry.registry().stream_budget.calls_by_kind["busy-stream"] == len(reads_of_streams)
 
 
 @pytest.mark.asyncio
@@ -824,13 +833,13 @@ async def test_a_busy_stream_is_read_with_filter_log_events_when_get_log_events_
 async def test_a_busy_stream_read_still_throttled_after_its_retries_slows_only_its_own_budget(
     logs_client, proxy, caplog, monkeypatch, by_request_lines
 ):
-    monkeypatch.setattr(shared_poller, "page_retry_pause", lambda retries: 0.0)
-    proxy.fail_next("GetLogEvents", shared_poller.MAX_PAGE_RETRIES + 1)  # the first read of the stream fails
+    monkeypatch.setattr("airflow_lambda_deferrable.cloudwatch.pages.page_retry_pause", lambda retries: 0.0)
+    proxy.fail_next("GetLogEvents", pages.MAX_PAGE_RETRIES + 1)  # the first read of the stream fails
     busy, _, chatter = await busy_and_quiet_invocations(logs_client)
     assert busy["status"] == "success"
     assert [line["message"] for line in busy["lines"] if line["message"].startswith("row ")] == chatter
-    filter_budget, stream_budget = shared_poller.registry().budget, shared_poller.registry().stream_budget
-    assert stream_budget.throttled_calls == shared_poller.MAX_PAGE_RETRIES + 1
+    filter_budget, stream_budget = registry.registry().budget, registry.registry().stream_budget
+    assert stream_budget.throttled_calls == pages.MAX_PAGE_RETRIES + 1
     assert filter_budget.throttled_calls == 0 and filter_budget.rate == filter_budget.max_rate
     assert "GetLogEvents failed: ThrottlingException" in caplog.text and "FilterLogEvents failed" not in caplog.text
 
@@ -900,17 +909,17 @@ async def test_a_busy_stream_read_with_partly_full_pages_is_read_to_the_token_th
 
 
 def test_a_page_is_asked_again_within_a_second_first_then_later_and_later():
-    longest = [shared_poller.page_retry_pause(retries, draw=lambda low, high: high) for retries in range(1, 7)]
+    longest = [pages.page_retry_pause(retries, draw=lambda low, high: high) for retries in range(1, 7)]
     assert longest == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    assert shared_poller.page_retry_pause(1, draw=lambda low, high: low) == read_planner.MIN_CYCLE_SECONDS
+    assert pages.page_retry_pause(1, draw=lambda low, high: low) == read_planner.MIN_CYCLE_SECONDS
 
 
 def test_a_page_that_holds_half_of_what_cloudwatch_puts_in_one_is_full():
     # CloudWatch answers short or empty pages with more to come when it stops searching: not a busy window.
-    assert not shared_poller.fills_a_page([{"message": "x"}] * 10)
-    assert shared_poller.fills_a_page([{"message": "x"}] * (read_planner.EVENTS_PER_PAGE // 2))
+    assert not pages.fills_a_page([{"message": "x"}] * 10)
+    assert pages.fills_a_page([{"message": "x"}] * (read_planner.EVENTS_PER_PAGE // 2))
     long_line = {"message": "x" * 100_000}
-    assert shared_poller.fills_a_page([long_line] * 6) and not shared_poller.fills_a_page([long_line] * 4)
+    assert pages.fills_a_page([long_line] * 6) and not pages.fills_a_page([long_line] * 4)
 
 
 def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_at_its_rate_so_far():
@@ -924,7 +933,7 @@ def test_a_stream_is_busy_when_the_rest_of_its_stretch_holds_a_thousand_events_a
 
 
 async def timed_out_once_the_trigger_is(
-    logs_client, one: LambdaInvocationTrigger, ready: Callable[[shared_poller.Subscription], bool]
+    logs_client, one: LambdaInvocationTrigger, ready: Callable[[Subscription], bool]
 ) -> tuple[dict, int]:
     """Run `one` on invocation 1 (ended, one print, 5 s ago) in stream "one"; once its subscription is `ready`,
     ingest the older runtimes' "Task timed out" line just after its REPORT. Return the payload and where
@@ -1062,7 +1071,7 @@ async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_g
     reads_of_streams = get_events_reads(proxy)
     assert reads_of_streams[0]["startTime"] == at
     assert {request["logStreamName"] for request in reads_of_streams} == {"chatty"}
-    budget = shared_poller.registry().budget
+    budget = registry.registry().budget
     assert budget.calls_by_kind["sample"] == samples
     assert budget.throttled_calls == first_sample_throttled  # the budget saw the throttling answer
     assert caplog.text.count("sample of running requests' streams failed") == first_sample_throttled
@@ -1081,7 +1090,8 @@ async def test_a_window_with_more_pages_than_a_filtered_read_costs_calls_is_left
         return real_filter_log_events(group, name, streams, start, end, 300, token, pattern, interleaved)
 
     monkeypatch.setattr(LogGroup, "filter_log_events", pages_of_300)
-    monkeypatch.setattr(shared_poller, "EVENTS_PER_PAGE", 600)  # 300 events fill half a page: a full one
+    # 300 events fill half a page: a full one
+    monkeypatch.setattr("airflow_lambda_deferrable.cloudwatch.pages.EVENTS_PER_PAGE", 600)
     at = lines.now_ms() - 9_000
     body = printing_invocation(1, [])
     prints = [(at + 2 + index * 8, f"chatter {index}") for index in range(1_000)]
@@ -1095,7 +1105,7 @@ async def test_a_window_with_more_pages_than_a_filtered_read_costs_calls_is_left
     ]
     patterns = [request.get("filterPattern") for _, request in full_reads(proxy)]
     assert patterns[:2] == [None, filter_patterns.REQUEST_LINES_PATTERN]
-    assert shared_poller.registry().budget.calls_by_kind["window"] == 1  # one page, and never unfiltered again
+    assert registry.registry().budget.calls_by_kind["window"] == 1  # one page, and never unfiltered again
 
 
 @pytest.mark.asyncio
@@ -1106,7 +1116,7 @@ async def test_a_stream_a_stretch_was_left_to_is_read_up_to_now_before_following
     at = lines.now_ms() - 5_000
     lines.put_at(logs_client, GROUP, [(at, "first print"), (at + 1_000, "second print")], stream="followed")
     poller = shared_poller.LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0))
-    subscription = shared_poller.Subscription(
+    subscription = Subscription(
         poller=poller, terms=["corr-1"], start_ms=at - 1_000, ingestion_allowance_ms=120_000, poll_interval=5.0
     )
     poller.following.start(subscription, "followed", at)  # complete up to just before `at`
@@ -1117,7 +1127,7 @@ async def test_a_stream_a_stretch_was_left_to_is_read_up_to_now_before_following
     async with session.create_client(
         "logs", region_name=REGION, endpoint_url=proxy.url, aws_access_key_id="x", aws_secret_access_key="x"
     ) as client:
-        with pytest.raises(shared_poller.CallFailed):  # the cycle fails (a fresh client is made): nothing is lost
+        with pytest.raises(pages.CallFailed):  # the cycle fails (a fresh client is made): nothing is lost
             await poller._stop_following(client)
         assert poller.left_to_following == {"followed"} and poller.following.streams == 1
         await poller._stop_following(client)

@@ -7,6 +7,7 @@ import json
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
+from enum import Enum
 from typing import Any, Protocol
 
 from botocore.exceptions import (
@@ -56,11 +57,51 @@ def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", "Unknown"))
 
 
+def is_throttling(err: Exception) -> bool:
+    """Whether `err` is a throttling answer, which slows its API's budget down."""
+    return isinstance(err, ClientError) and error_code(err) in THROTTLING_ERROR_CODES
+
+
 def needs_fresh_client(err: Exception) -> bool:
     """Whether `err` is the client's trouble (credentials, connection), to be retried with a new client."""
     if isinstance(err, ClientError):
         return error_code(err) in EXPIRED_CREDENTIALS_ERROR_CODES
     return isinstance(err, CLIENT_FAILURES)
+
+
+class Answer(Enum):
+    """What the reader does with an error answer of one call (`classify`)."""
+
+    DONE = "done"  # the group or stream is not there (yet): no events, no error
+    ASK_AGAIN = "ask again"  # throttling or a transient error, with retries left: the same page again
+    FAIL_CYCLE = "fail cycle"  # still failing after its retries, or the client's trouble: the cycle fails
+    PATTERN_REFUSED = "pattern refused"  # a pattern the reader chose: it reads another way
+    STREAM_READ_REFUSED = "stream read refused"  # GetLogEvents denied: busy streams go back to FilterLogEvents
+    TO_SUBSCRIBERS = "to subscribers"  # any other answer (access denied, a bad id pattern): the subscribers' own
+    RAISE = "raise"  # not an answer of AWS nor the client's trouble: a bug, raised as it is
+
+
+def classify(err: Exception, *, retries_left: bool, refusable: bool, stream_read: bool) -> Answer:
+    """Decide what an error of one call means for the reader. Pure, so that its rules read as one table.
+
+    :param retries_left: the page may still be asked again.
+    :param refusable: the reader chose the call's filter pattern (`PATTERN_REFUSED` instead of the subscribers').
+    :param stream_read: the call was ``GetLogEvents`` (`STREAM_READ_REFUSED` instead of the subscribers').
+    """
+    if not isinstance(err, ClientError):
+        return Answer.FAIL_CYCLE if needs_fresh_client(err) else Answer.RAISE
+    code = error_code(err)
+    if code == "ResourceNotFoundException":
+        return Answer.DONE
+    if code in RETRYABLE_ERROR_CODES:
+        return Answer.ASK_AGAIN if retries_left else Answer.FAIL_CYCLE
+    if needs_fresh_client(err):
+        return Answer.FAIL_CYCLE
+    if refusable and code == "InvalidParameterException":
+        return Answer.PATTERN_REFUSED
+    if stream_read and code == "AccessDeniedException":
+        return Answer.STREAM_READ_REFUSED
+    return Answer.TO_SUBSCRIBERS
 
 
 def check_term(term: str, caller: str) -> None:

@@ -52,17 +52,13 @@ subscriber speaks its trigger's time (`clock.Timeline`): `Subscription` converts
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
-import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     MAX_STREAMS_KEPT,
@@ -74,7 +70,6 @@ from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     sampled_enough,
     to_sample,
 )
-from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
     REQUEST_LINES_PATTERN,
     FilteredRead,
@@ -83,242 +78,42 @@ from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
     term_groups,
 )
 from airflow_lambda_deferrable.cloudwatch.log_source import (
-    RETRYABLE_ERROR_CODES,
-    THROTTLING_ERROR_CODES,
-    ReturnedKeys,
-    check_term,
-    error_code,
-    id_key,
     needs_fresh_client,
-    only_new,
     parse_pages_as_plain_json,
 )
+from airflow_lambda_deferrable.cloudwatch.pages import (
+    CallFailed,
+    Page,
+    PageReader,
+    PatternRefused,
+    StreamReadRefused,
+    fills_a_page,
+)
 from airflow_lambda_deferrable.cloudwatch.read_planner import (
-    EVENTS_PER_PAGE,
     INGESTION_HORIZON_MARGIN_MS,
     MAX_WINDOW_PAGES,
     MIN_CYCLE_SECONDS,
     FullRead,
-    Reach,
     ReadPlanner,
     Step,
 )
 from airflow_lambda_deferrable.cloudwatch.routing import Span, StreamFollowing, StretchesRead, tokens
+from airflow_lambda_deferrable.cloudwatch.subscription import Broadcast, Subscription
 from airflow_lambda_deferrable.limits import (
-    EVENT_OVERHEAD_BYTES,
     MAX_STREAMS_PER_CALL,
-    PAGE_BYTES,
     STREAM_READS_PER_FILTER_CALL,
 )
 from airflow_lambda_deferrable.runtime import clock
-from airflow_lambda_deferrable.runtime.clock import ForwardWall, Timeline
+from airflow_lambda_deferrable.runtime.clock import ForwardWall
 from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
-from airflow_lambda_deferrable.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 from airflow_lambda_deferrable.tuning import (
-    FULL_PAGE_SHARE,
     LIGHT_CYCLE_BATCH_SECONDS,
-    MAX_EVENTS_WAITING,
-    MAX_PAGE_PAUSE_SECONDS,
-    MAX_PAGE_RETRIES,
     MIN_SERVE_WAIT_SECONDS,
     SERVE_WAIT_INTERVALS,
 )
 
 log = logging.getLogger(__name__)
-
-
-class PatternRefused(Exception):
-    """CloudWatch refused a filter pattern the poller chose (not one made of the subscribers' ids)."""
-
-
-class StreamReadRefused(Exception):
-    """GetLogEvents was denied (a policy that allows only FilterLogEvents): busy streams go back to it."""
-
-
-class CallFailed(Exception):
-    """A call that still failed after its retries (throttling, the service's transient errors), or whose client
-    failed (credentials, connection): the cycle fails and is tried again. Names the API that failed."""
-
-    def __init__(self, api: str, cause: Exception) -> None:
-        super().__init__(f"{api} failed: {type(cause).__name__}: {cause}")
-        self.api = api
-        self.cause = cause
-
-
-class PollNotServed(Exception):
-    """The shared poller did not complete a read in time (throttled or slow); try again later."""
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One trigger's view of a shared poller: its ids, its window, and the events routed to it."""
-
-    poller: LogGroupPoller
-    terms: list[str]
-    start_ms: int
-    ingestion_allowance_ms: int
-    poll_interval: float
-    catch_up: set[str] = field(default_factory=set)
-    spans: set[Span] = field(default_factory=set)
-    # The stretches read since asked for: their events were routed here (`inbox`) as their pages came.
-    spans_done: set[Span] = field(default_factory=set)
-    inbox: list[dict[str, Any]] = field(default_factory=list)
-    returned: ReturnedKeys = field(default_factory=ReturnedKeys)
-    # Its trigger takes its events in as they come (`next_batch`): the poller holds at most
-    # `MAX_EVENTS_WAITING` of them for it (`room`), not a whole read.
-    takes_in: bool = False
-    _filled: asyncio.Event = field(default_factory=asyncio.Event)
-    _taken: asyncio.Event = field(default_factory=asyncio.Event)
-    # Its lines may come in streams it does not follow yet (a durable execution's replays): a sweep
-    # searches for its ids even when the poller follows streams.
-    roaming: bool = False
-    # Its lines with ids are read as they come even when the group is read by request lines (which bring
-    # them only with its request's stretch of stream, when the request ends): it decides on them early
-    # (fail-fast), or request lines may not find its request (`plan_filtered_read`).
-    ids_read_live: bool = True
-    # The streams its request runs in (not ended yet), each with the request's start: a sample of their lines
-    # tells the busy ones (`busy_streams`).
-    running: dict[str, int] = field(default_factory=dict)
-    cycles: int = 0
-    # When the last full read that served this subscriber began (the poller's monotonic clock), and when the
-    # last one whose events `fetch_new` returned did (its trigger's time, `timeline`): what that read could
-    # not see yet, the trigger has not seen.
-    cycle_started_at: float = 0.0
-    read_started_at: float = 0.0
-    error: ClientError | None = None
-    # Its trigger's time: the times a subscriber gives and gets are in it; the poller's are monotonic.
-    timeline: Timeline = field(default_factory=Timeline.start)
-
-    def reach(self) -> Reach:
-        return Reach(start_ms=self.start_ms, ingestion_allowance_ms=self.ingestion_allowance_ms, new=self.cycles == 0)
-
-    def watch(self, term: str) -> None:
-        """Route events that carry `term` too, and search for it from the start of the invocation."""
-        if term in self.terms:
-            return
-        check_term(term, "Subscription.watch")
-        self.terms.append(term)
-        self.catch_up.add(term)
-        self.poller.add_term(self, term)
-
-    def want_read_at(self, when: float) -> None:
-        """Ask for a full read to start at `when` (the trigger's time, `timeline`): a settle window or the
-        deadline ends then."""
-        self.poller.want_read_at(self.timeline.to_monotonic(when))
-
-    def note_running(self, running: dict[str, int]) -> None:
-        """Say in which streams the request runs now, each from its start (ms)."""
-        self.running = running
-
-    def pace(self, poll_interval: float) -> None:
-        """Ask for full reads every `poll_interval` seconds from now on (the group is read at the pace of its
-        most eager subscriber)."""
-        self.poller.repace(self, poll_interval)
-
-    async def fetch_new(self) -> list[dict[str, Any]]:
-        """Wait for the poller's next full read of the group; return the events routed here that are new (less
-        those `next_batch` took meanwhile)."""
-        seen = self.cycles
-        await self._wait_until(lambda: self.cycles > seen)
-        self.read_started_at = self.timeline.from_monotonic(self.cycle_started_at)
-        return self.take_new()
-
-    def take_new(self) -> list[dict[str, Any]]:
-        """Return the events the reads since the last take routed here, without waiting for one."""
-        events, self.inbox = self.inbox, []
-        self._taken.set()
-        return events
-
-    async def next_batch(self) -> list[dict[str, Any]]:
-        """Wait until `MAX_EVENTS_WAITING` events are routed here and return them; from the first call on, the
-        poller waits for the caller to take them before it routes more (`room`). The rest of a read comes with
-        `fetch_new`, `fetch_span` or `take_new`. A task that calls this in a loop keeps what a read of a chatty
-        request holds at a batch, whatever the request logs; it calls `stop_taking_in` when it stops."""
-        self.takes_in = True
-        while len(self.inbox) < MAX_EVENTS_WAITING:
-            self._filled.clear()
-            await self._filled.wait()
-        return self.take_new()
-
-    def stop_taking_in(self) -> None:
-        """Nobody calls `next_batch` any more: the poller no longer waits for this subscriber."""
-        self.takes_in = False
-        self._taken.set()
-
-    async def room(self) -> None:
-        """Wait until fewer than `MAX_EVENTS_WAITING` events wait here, if the subscriber takes them in as they
-        come (`next_batch`); the poller's routing waits for it."""
-        while self.takes_in and len(self.inbox) >= MAX_EVENTS_WAITING:
-            self._taken.clear()
-            await self._taken.wait()
-
-    def follows_from(self, stream: str, start_ms: int) -> bool:
-        """Whether the reads have followed `stream` for this subscriber since `start_ms`: its events there
-        came, and come, with `fetch_new`."""
-        since = self.poller.following.since(self, stream)
-        return since is not None and since <= start_ms
-
-    async def fetch_span(self, stream: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """Read a stretch of one stream; return the new events routed here since the last take, the stretch's
-        among them (none when it `follows_from` its start: nothing to read). The stretch's events are routed
-        page by page, as a full read's are (`next_batch` may take some of them meanwhile)."""
-        if self.follows_from(stream, start_ms):
-            self.poller.left_to_following.add(stream)
-            return []
-        span = (stream, start_ms, end_ms)
-        self.spans.add(span)
-        self.poller.wake()
-        await self._wait_until(lambda: span in self.spans_done)
-        self.spans_done.discard(span)
-        return self.take_new()
-
-    async def _wait_until(self, served: Callable[[], bool]) -> None:
-        poller = self.poller
-        try:
-            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a cancellation that
-            # arrives as the wait ends, and a trigger that had decided then never finished.
-            async with asyncio.timeout(poller.wait_limit()):
-                await poller.cycle_done.wait_for(
-                    lambda: served() or self.error is not None or poller.crashed is not None
-                )
-        except TimeoutError as err:
-            raise PollNotServed(f"no CloudWatch Logs read of {poller.log_group} completed in time") from err
-        if poller.crashed is not None:
-            raise RuntimeError(f"the shared poller of {poller.log_group} stopped") from poller.crashed
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-
-    def deliver(self, events: Sequence[dict[str, Any]]) -> None:
-        self.inbox.extend(self._only_new(events))
-        if len(self.inbox) >= MAX_EVENTS_WAITING:
-            self._filled.set()
-            if self.takes_in:
-                self.poller.full.add(self)
-
-    def give_back(self, event_ids: Collection[str]) -> None:
-        """Let these events be delivered again: the trigger could not place them yet (lines without ids
-        from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
-        self.returned.difference_update(id_key(event_id) for event_id in event_ids)
-
-    def _only_new(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return only_new(events, self.returned)
-
-
-class _Condition:
-    """An asyncio.Condition that can be waited on with a predicate and notified without holding it."""
-
-    def __init__(self) -> None:
-        self._condition = asyncio.Condition()
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        async with self._condition:
-            await self._condition.wait_for(predicate)
-
-    async def notify_all(self) -> None:
-        async with self._condition:
-            self._condition.notify_all()
 
 
 class LogGroupPoller:
@@ -340,15 +135,16 @@ class LogGroupPoller:
             by the next poller); by default one of its own."""
         self.log_group = log_group
         self._client_factory = client_factory
-        self._budget = budget
-        self._stream_budget = stream_budget or RequestBudget(budget.max_rate * STREAM_READS_PER_FILTER_CALL)
+        self.pages = PageReader(
+            log_group, budget, stream_budget or RequestBudget(budget.max_rate * STREAM_READS_PER_FILTER_CALL)
+        )
         self._window_clock = window_clock or ForwardWall()
         self.planner = ReadPlanner()
         self.turns = LoopTurns()  # its own: routing does not queue behind the triggers' work
         self.subscriptions: list[Subscription] = []
         self._intervals: Counter[float] = Counter()  # the subscribers' poll intervals: the shortest paces reads
         self._by_term: dict[str, set[Subscription]] = {}
-        self.cycle_done = _Condition()
+        self.cycle_done = Broadcast()
         self._wake = asyncio.Event()
         self.following: StreamFollowing[Subscription] = StreamFollowing()
         self.closing = False
@@ -366,7 +162,6 @@ class LogGroupPoller:
         self.full: set[Subscription] = set()
         self.crashed: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
-        self.calls = 0
         self.clients = 0  # clients opened (a failed one is replaced)
 
     def wait_limit(self) -> float:
@@ -396,14 +191,26 @@ class LogGroupPoller:
         """Route `term` to `subscription` too; its catch-up comes with the next full read."""
         self._by_term.setdefault(term, set()).add(subscription)
 
-    def repace(self, subscription: Subscription, poll_interval: float) -> None:
-        """Count `subscription` at its new `poll_interval`; wake up if that makes reads due sooner."""
-        if poll_interval == subscription.poll_interval:
+    def repace(self, previous: float, poll_interval: float) -> None:
+        """Count a subscriber at its new `poll_interval`; wake up if that makes reads due sooner."""
+        if poll_interval == previous:
             return
-        self._forget_interval(subscription.poll_interval)
-        subscription.poll_interval = poll_interval
+        self._forget_interval(previous)
         self._intervals[poll_interval] += 1
         self.wake()
+
+    def follows_since(self, subscription: Subscription, stream: str) -> int | None:
+        """Since when (epoch ms) the reads follow `stream` for `subscription` (``None``: they do not)."""
+        return self.following.since(subscription, stream)
+
+    def leave_to_following(self, stream: str) -> None:
+        """A subscriber leaves its stretch of `stream` to the reads that follow it: read it up to now before
+        following ends (`_stop_following`), since nobody reads that stretch again."""
+        self.left_to_following.add(stream)
+
+    def make_room_for(self, subscription: Subscription) -> None:
+        """`subscription` has `MAX_EVENTS_WAITING` waiting: routing waits for it to take them (`_make_room`)."""
+        self.full.add(subscription)
 
     def _forget_interval(self, poll_interval: float) -> None:
         self._intervals[poll_interval] -= 1
@@ -498,7 +305,7 @@ class LogGroupPoller:
         served = list(self.subscriptions)
         if not served:
             return
-        calls_before = self.calls
+        calls_before = self.pages.calls
         if step.full:
             reaches = [subscription.reach() for subscription in served]
             plan = self.planner.plan_full_read(
@@ -521,10 +328,8 @@ class LogGroupPoller:
             )
             for subscription in served:
                 if subscription.start_ms >= plan.start_ms:
-                    subscription.catch_up.clear()
-            for subscription in served:
-                subscription.cycles += 1
-                subscription.cycle_started_at = began
+                    subscription.caught_up()
+                subscription.full_read_served(began)
             # The subscribers take in what the read brought, and ask for the stretches it closed: read them in
             # this cycle, not the next (at volume a cycle takes seconds).
             await self.cycle_done.notify_all()
@@ -538,7 +343,7 @@ class LogGroupPoller:
             self.log_group,
             "full" if step.full else "light",
             len(served),
-            self.calls - calls_before,
+            self.pages.calls - calls_before,
             clock.monotonic() - began,
             self.planner.longest_delay_ms,
         )
@@ -558,7 +363,7 @@ class LogGroupPoller:
             client, [(subscription, terms, subscription.start_ms) for subscription, terms in pending], "catch-up"
         )
         for subscription, subscription_terms in pending:
-            subscription.catch_up.difference_update(subscription_terms)
+            subscription.caught_up(subscription_terms)
         return newest
 
     async def _sweep_by_search(self, client: Any, served: list[Subscription], window_start: int) -> int:
@@ -583,7 +388,9 @@ class LogGroupPoller:
         newest = 0
         for group in term_groups(terms):
             concerned = [subscription for subscription, some, _ in wanted if set(some) & set(group)]
-            async for page in self._pages(client, concerned, kind, startTime=start, filterPattern=or_pattern(group)):
+            async for page in self.pages.read(
+                client, concerned, kind, startTime=start, filterPattern=or_pattern(group)
+            ):
                 newest = max(newest, await self._route(page))
         return newest
 
@@ -622,7 +429,7 @@ class LogGroupPoller:
                 filtered = self._filtered_read()
         for group in filtered.id_groups:
             concerned = set().union(*(self._by_term.get(term, set()) for term in group))
-            async for page in self._pages(
+            async for page in self.pages.read(
                 client, concerned, "pattern", startTime=plan.start_ms, filterPattern=or_pattern(group)
             ):
                 newest = max(newest, await self._route(page))
@@ -669,7 +476,7 @@ class LogGroupPoller:
         if not streams:
             return
         counts: Counter[str] = Counter()
-        async for page in self._pages(
+        async for page in self.pages.read(
             client, (), "sample", max_retries=0, logStreamNames=streams, startTime=first, endTime=last
         ):
             counts.update(str(event.get("logStreamName", "")) for event in page)
@@ -722,7 +529,7 @@ class LogGroupPoller:
         read = pages_read = 0
         latest = whole_from
         per_stream: Counter[str] = Counter()
-        pages = self._pages(client, self.subscriptions, "window", startTime=whole_from, endTime=now_ms)
+        pages = self.pages.read(client, self.subscriptions, "window", startTime=whole_from, endTime=now_ms)
         async with aclosing(pages):
             async for page in pages:
                 read += len(page)
@@ -753,7 +560,7 @@ class LogGroupPoller:
         `PatternRefused` when CloudWatch refuses the pattern (regex patterns are documented for
         FilterLogEvents, not tried here)."""
         newest = 0
-        async for page in self._pages(
+        async for page in self.pages.read(
             client,
             self.subscriptions,
             "request-lines",
@@ -784,7 +591,7 @@ class LogGroupPoller:
             start, now_ms = batch[0][1] + 1, self._window_clock.now_ms()
             concerned = {follower for stream in streams for follower in self.following.followers(stream)}
             self.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
-            async for page in self._pages(
+            async for page in self.pages.read(
                 client, concerned, "behind", logStreamNames=sorted(streams), startTime=start, endTime=now_ms
             ):
                 newest = max(newest, await self._route(page, follow=True))
@@ -813,8 +620,7 @@ class LogGroupPoller:
             await self._read_streams(client, concerned, batch, busy, read)
             for span, subscriptions in askers.items():
                 for subscription in subscriptions:
-                    subscription.spans_done.add(span)
-                    subscription.spans.discard(span)
+                    subscription.span_read(span)
 
     async def _read_together(
         self, client: Any, concerned: list[Subscription], batch: list[Span], read: StretchesRead[Subscription]
@@ -842,7 +648,7 @@ class LogGroupPoller:
         start_ms = read.start_ms
         while together:
             found: list[str] = []
-            pages = self._pages(
+            pages = self.pages.read(
                 client, concerned, "stretch", logStreamNames=together, startTime=start_ms, endTime=read.end_ms
             )
             async with aclosing(pages):
@@ -928,7 +734,7 @@ class LogGroupPoller:
         GetLogEvents is denied: the permission is new in this release)."""
         if not self.stream_reads_refused:
             try:
-                async for page in self._pages(  # GetLogEvents leaves `endTime` out, FilterLogEvents counts it in
+                async for page in self.pages.read(  # GetLogEvents leaves `endTime` out, FilterLogEvents counts it in
                     client, concerned, "busy-stream", stream=stream, startTime=start_ms, endTime=end_ms + 1
                 ):
                     await self._hand_over(page, read)
@@ -942,7 +748,7 @@ class LogGroupPoller:
                         refused,
                     )
                 self.stream_reads_refused = True
-        async for page in self._pages(
+        async for page in self.pages.read(
             client, concerned, "stretch", logStreamNames=[stream], startTime=start_ms, endTime=end_ms
         ):
             await self._hand_over(page, read)
@@ -1030,216 +836,3 @@ class LogGroupPoller:
             return 0
         timestamp, ingested = int(event["timestamp"]), int(event["ingestionTime"])
         return ingested - timestamp if self.planner.is_news(timestamp, ingested) else 0
-
-    async def _pages(
-        self,
-        client: Any,
-        concerned: Collection[Subscription],
-        kind: str,
-        *,
-        refusable: bool = False,
-        stream: str | None = None,
-        max_retries: int = MAX_PAGE_RETRIES,
-        **request: Any,
-    ) -> AsyncIterator[Page]:
-        """Call ``FilterLogEvents`` (``GetLogEvents`` on `stream` if given) through its budget and yield each
-        page's events, keyed (`event_keys`), to the last page (`Page.more` says whether another follows).
-
-        :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window``
-            (the group), ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start),
-            ``sweep`` (the ids of subscribers that follow no stream, as far back as a sweep), ``request-lines``
-            (the lines that open or close a request: the group filtered, or beyond the usual lookback),
-            ``behind`` (followed streams from where each is complete), ``stretch`` (a request's stretch of
-            stream), ``busy-stream`` (one busy stream's stretch, with GetLogEvents), ``sample`` (a second of
-            the streams of running requests, `_sample_running`).
-        :param max_retries: how many times a page answered with throttling or a transient error is asked again
-            before the error is raised (a sample, which nothing waits for, asks once).
-        :param refusable: the poller chose the pattern: an ``InvalidParameterException`` raises
-            `PatternRefused` instead of going to the subscribers.
-        :param stream: read this one stream with ``GetLogEvents``, from the head, on the budget of stream reads;
-            an ``AccessDeniedException`` raises `StreamReadRefused` instead of going to the subscribers.
-        :param concerned: the subscribers this call serves. An error that is not retryable (access denied,
-            a pattern refused, ...) is theirs alone: it goes to them, and the pages stop. Retryable errors
-            and the client's own failures are raised.
-        """
-        request["logGroupName"] = self.log_group
-        api, budget, call, token_field = "FilterLogEvents", self._budget, client.filter_log_events, "nextToken"
-        if stream is not None:
-            request.update(logStreamName=stream, startFromHead=True)
-            api, budget, call = "GetLogEvents", self._stream_budget, client.get_log_events
-            token_field = "nextForwardToken"
-        keys = EventKeys(stream)
-        retries = 0
-        while True:
-            asked = clock.monotonic()
-            await budget.acquire()
-            granted = clock.monotonic()
-            self.calls += 1
-            budget.calls_by_kind[kind] += 1
-            try:
-                response = await call(**request)
-            except ClientError as err:
-                code = error_code(err)
-                if code == "ResourceNotFoundException":
-                    budget.succeeded()
-                    return
-                if code in THROTTLING_ERROR_CODES:
-                    budget.throttled()
-                if code in RETRYABLE_ERROR_CODES and retries < max_retries:
-                    # Ask for this page again, not the whole read: the pages before it are routed already.
-                    retries += 1
-                    await asyncio.sleep(page_retry_pause(retries))
-                    continue
-                if code in RETRYABLE_ERROR_CODES or needs_fresh_client(err):
-                    raise CallFailed(api, err) from err
-                if refusable and code == "InvalidParameterException":
-                    raise PatternRefused(f"{code}: {err}") from err
-                if stream is not None and code == "AccessDeniedException":
-                    raise StreamReadRefused(f"{code}: {err}") from err
-                log.warning(
-                    "%s: %s %s failed with %s for %d subscriber(s): %s",
-                    self.log_group,
-                    api,
-                    {key: value for key, value in request.items() if key != "nextToken"},
-                    code,
-                    len(concerned),
-                    err,
-                )
-                for subscription in concerned:
-                    subscription.error = err
-                return
-            except Exception as err:
-                if needs_fresh_client(err):
-                    raise CallFailed(api, err) from err
-                raise
-            budget.succeeded()
-            retries = 0
-            events = response.get("events", [])
-            await self.turns.map(events, keys.assign)
-            log.debug(
-                "%s: %s (%s from %+d ms) waited %.2fs for the budget, took %.2fs, %d events",
-                self.log_group,
-                api,
-                kind,
-                request["startTime"] - (self.planner.newest_ms or request["startTime"]),
-                granted - asked,
-                clock.monotonic() - granted,
-                len(events),
-            )
-            token = response.get(token_field)
-            page = Page(events)
-            # GetLogEvents answers the token it was given at the end of the stream. A page short of 1 MB and
-            # 10,000 events, or empty, does not mean the end (its API reference says so): only that does.
-            page.more = bool(token) and token != request.get("nextToken")
-            yield page
-            if not page.more:
-                return
-            request["nextToken"] = token
-
-
-def page_retry_pause(retries: int, draw: Callable[[float, float], float] = random.uniform) -> float:
-    """Seconds to wait before asking a page again for the `retries`-th time: jittered, at most 1, 2, 4, then
-    `MAX_PAGE_PAUSE_SECONDS`. CloudWatch counts calls per second, so a page asked again within about a second
-    mostly gets through, and the budget, halved by the throttling, spaces the calls after it (pauses of up
-    to 2, 4 and 8 s held a read of stretches for 7.8 s at volume, for three throttling answers in a row)."""
-    return draw(MIN_CYCLE_SECONDS, min(MAX_PAGE_PAUSE_SECONDS, 2.0 ** max(0, retries - 1)))
-
-
-def fills_a_page(page: list[dict[str, Any]]) -> bool:
-    """Whether a page holds half of what CloudWatch puts in one (10,000 events, or 1 MB counting 26 bytes per
-    event): it also answers short or empty pages with more to come when it stops searching."""
-    if len(page) >= EVENTS_PER_PAGE * FULL_PAGE_SHARE:
-        return True
-    return (
-        sum(len(str(event.get("message", ""))) + EVENT_OVERHEAD_BYTES for event in page) >= PAGE_BYTES * FULL_PAGE_SHARE
-    )
-
-
-class Page(list[dict[str, Any]]):
-    """The events of one answer, and whether another page follows (`more`)."""
-
-    more: bool = False
-
-
-class _Registry:
-    """The pollers, the budgets and the windows' wall clock of one event loop."""
-
-    def __init__(self, max_rate: float) -> None:
-        self.budget = RequestBudget(max_rate)
-        self.stream_budget = RequestBudget(max_rate * STREAM_READS_PER_FILTER_CALL)
-        self.window_clock = ForwardWall()
-        self.pollers: dict[str, LogGroupPoller] = {}
-
-
-_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = weakref.WeakKeyDictionary()
-
-
-def registry(max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND) -> _Registry:
-    """Return the running loop's registry (made on first use with `max_rate`)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _registries:
-        _registries[loop] = _Registry(max_rate)
-    return _registries[loop]
-
-
-@asynccontextmanager
-async def subscribe(
-    *,
-    connection_key: dict[str, Any],
-    log_group: str,
-    client_factory: Callable[[], Any],
-    terms: list[str],
-    start_ms: int,
-    ingestion_allowance_ms: int,
-    poll_interval: float,
-    max_rate: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
-    shared: bool = True,
-    roaming: bool = False,
-    ids_read_live: bool = True,
-    timeline: Timeline | None = None,
-) -> AsyncIterator[Subscription]:
-    """Join the poller of (connection, log group) for the duration of the block.
-
-    :param connection_key: what makes two triggers' clients interchangeable (connection id, region, ...).
-    :param client_factory: makes the poller's client when it starts (an awaitable of an aiobotocore
-        client context manager, as ``AwsLogsHook.get_async_conn``).
-    :param roaming: its lines may come in any stream at any time (`Subscription.roaming`).
-    :param ids_read_live: its lines with ids must be read as they come (`Subscription.ids_read_live`); ``False``
-        when its request lines find its request (its request id is known, its logging config writes them) and
-        it waits for the request's end.
-    :param shared: ``False`` gives this subscriber a poller, a client and a budget of its own (the
-        ``[lambda_deferrable] shared_poller = False`` setting: what sharing is measured against).
-    :param timeline: the trigger's time, in which the subscriber's times are (`clock.Timeline`; default: one
-        that starts now).
-    """
-    pollers = loop_registry = registry(max_rate)
-    key = json.dumps({**connection_key, "log_group": log_group}, sort_keys=True, default=str)
-    if not shared:
-        pollers = _Registry(max_rate)
-    poller = pollers.pollers.get(key)
-    if poller is None or poller.closing:
-        poller = LogGroupPoller(
-            log_group=log_group,
-            client_factory=client_factory,
-            budget=pollers.budget,
-            stream_budget=pollers.stream_budget,
-            window_clock=loop_registry.window_clock,
-        )
-        pollers.pollers[key] = poller
-    subscription = Subscription(
-        poller=poller,
-        terms=list(dict.fromkeys(terms)),
-        start_ms=start_ms,
-        ingestion_allowance_ms=ingestion_allowance_ms,
-        poll_interval=poll_interval,
-        roaming=roaming,
-        ids_read_live=ids_read_live,
-        timeline=timeline or Timeline.start(),
-    )
-    poller.add(subscription)
-    try:
-        yield subscription
-    finally:
-        poller.remove(subscription)
-        if poller.closing and pollers.pollers.get(key) is poller:
-            del pollers.pollers[key]

@@ -13,7 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_lambda_deferrable.cloudwatch.log_groups import named_in, timeout_note
 from airflow_lambda_deferrable.cloudwatch.log_source import error_code
-from airflow_lambda_deferrable.cloudwatch.shared_poller import PollNotServed, Subscription, subscribe
+from airflow_lambda_deferrable.cloudwatch.registry import subscribe
+from airflow_lambda_deferrable.cloudwatch.subscription import PollNotServed, Subscription
 from airflow_lambda_deferrable.runtime.loop_turns import loop_turns
 from airflow_lambda_deferrable.runtime.rate_limit import checked_max_rate
 from airflow_lambda_deferrable.settings import FollowSettings

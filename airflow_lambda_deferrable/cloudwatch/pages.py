@@ -1,0 +1,205 @@
+"""The one door to CloudWatch Logs: each call through its budget, an error answered as `log_source.classify`
+says, and the answer yielded page by page with every event keyed (`event_keys`).
+
+Tests give the reader any object with the two methods of `LogsClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Collection
+from typing import Any, Protocol
+
+from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
+from airflow_lambda_deferrable.cloudwatch.log_source import Answer, classify, is_throttling
+from airflow_lambda_deferrable.limits import EVENT_OVERHEAD_BYTES, EVENTS_PER_PAGE, PAGE_BYTES
+from airflow_lambda_deferrable.runtime import clock
+from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns
+from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
+from airflow_lambda_deferrable.tuning import (
+    FULL_PAGE_SHARE,
+    MAX_PAGE_PAUSE_SECONDS,
+    MAX_PAGE_RETRIES,
+    MIN_CYCLE_SECONDS,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LogsClient(Protocol):
+    """The two calls the reader makes (an aiobotocore ``logs`` client has them)."""
+
+    async def filter_log_events(self, **request: Any) -> dict[str, Any]: ...
+
+    async def get_log_events(self, **request: Any) -> dict[str, Any]: ...
+
+
+class Failable(Protocol):
+    """Who a call serves: an error that is theirs alone goes to them (`Subscription.fail`)."""
+
+    def fail(self, err: Exception) -> None: ...
+
+
+class PatternRefused(Exception):
+    """CloudWatch refused a filter pattern the poller chose (not one made of the subscribers' ids)."""
+
+
+class StreamReadRefused(Exception):
+    """GetLogEvents was denied (a policy that allows only FilterLogEvents): busy streams go back to it."""
+
+
+class CallFailed(Exception):
+    """A call that still failed after its retries (throttling, the service's transient errors), or whose client
+    failed (credentials, connection): the cycle fails and is tried again. Names the API that failed."""
+
+    def __init__(self, api: str, cause: Exception) -> None:
+        super().__init__(f"{api} failed: {type(cause).__name__}: {cause}")
+        self.api = api
+        self.cause = cause
+
+
+class Page(list[dict[str, Any]]):
+    """The events of one answer, and whether another page follows (`more`)."""
+
+    more: bool = False
+
+
+class PageReader:
+    """Makes the calls of one log group's reader, each through the budget of its API."""
+
+    def __init__(self, log_group: str, budget: RequestBudget, stream_budget: RequestBudget) -> None:
+        self.log_group = log_group
+        self.budget = budget
+        self.stream_budget = stream_budget
+        self.turns = LoopTurns()  # its own: keying does not queue behind the triggers' work
+        self.calls = 0
+
+    async def read(
+        self,
+        client: LogsClient,
+        concerned: Collection[Failable],
+        kind: str,
+        *,
+        refusable: bool = False,
+        stream: str | None = None,
+        max_retries: int = MAX_PAGE_RETRIES,
+        **request: Any,
+    ) -> AsyncIterator[Page]:
+        """Call ``FilterLogEvents`` (``GetLogEvents`` on `stream` if given) and yield each page's events, keyed,
+        to the last page (`Page.more` says whether another follows).
+
+        :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window``
+            (the group), ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start),
+            ``sweep`` (the ids of subscribers that follow no stream, as far back as a sweep), ``request-lines``
+            (the lines that open or close a request), ``behind`` (followed streams from where each is
+            complete), ``stretch`` (a request's stretch of stream), ``busy-stream`` (one busy stream's stretch,
+            with GetLogEvents), ``sample`` (a second of the streams of running requests).
+        :param max_retries: how many times a page answered with throttling or a transient error is asked again
+            before `CallFailed` (a sample, which nothing waits for, asks once).
+        :param refusable: the reader chose the pattern: ``InvalidParameterException`` raises `PatternRefused`.
+        :param stream: read this one stream with ``GetLogEvents``, from the head, on the budget of stream reads;
+            ``AccessDeniedException`` raises `StreamReadRefused`.
+        :param concerned: the subscribers this call serves: an error that is theirs alone goes to them, and the
+            pages stop.
+        """
+        request["logGroupName"] = self.log_group
+        token_field = "nextToken"
+        if stream is not None:
+            request.update(logStreamName=stream, startFromHead=True)
+            token_field = "nextForwardToken"
+        keys = EventKeys(stream)
+        while True:
+            response = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
+            if response is None:
+                return
+            page = Page(response.get("events", []))
+            await self.turns.map(page, keys.assign)
+            token = response.get(token_field)
+            # GetLogEvents answers the token it was given at the end of the stream. A page short of 1 MB and
+            # 10,000 events, or empty, does not mean the end (its API reference says so): only that does.
+            page.more = bool(token) and token != request.get("nextToken")
+            yield page
+            if not page.more:
+                return
+            request["nextToken"] = token
+
+    async def _answer(
+        self,
+        client: LogsClient,
+        concerned: Collection[Failable],
+        kind: str,
+        stream: str | None,
+        max_retries: int,
+        refusable: bool,
+        request: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """One page's answer, asked again after throttling or a transient error; ``None`` when there is none."""
+        api, budget = ("FilterLogEvents", self.budget) if stream is None else ("GetLogEvents", self.stream_budget)
+        call = client.filter_log_events if stream is None else client.get_log_events
+        retries = 0
+        while True:
+            await budget.acquire()
+            self.calls += 1
+            budget.calls_by_kind[kind] += 1
+            began = clock.monotonic()
+            try:
+                response = await call(**request)
+            except Exception as err:
+                if is_throttling(err):
+                    budget.throttled()
+                answer = classify(
+                    err, retries_left=retries < max_retries, refusable=refusable, stream_read=stream is not None
+                )
+                if answer is Answer.ASK_AGAIN:
+                    retries += 1
+                    await asyncio.sleep(page_retry_pause(retries))
+                    continue
+                self._settle(answer, api, budget, concerned, err, request)
+                return None
+            budget.succeeded()
+            log.debug("%s: %s (%s) took %.2fs", self.log_group, api, kind, clock.monotonic() - began)
+            return response
+
+    def _settle(
+        self,
+        answer: Answer,
+        api: str,
+        budget: RequestBudget,
+        concerned: Collection[Failable],
+        err: Exception,
+        request: dict[str, Any],
+    ) -> None:
+        """Act on an error that ends the call (`classify`): raise what the reader handles, give the rest away."""
+        if answer is Answer.DONE:
+            budget.succeeded()
+            return
+        if answer is Answer.RAISE:
+            raise err
+        if answer is Answer.FAIL_CYCLE:
+            raise CallFailed(api, err) from err
+        if answer is Answer.PATTERN_REFUSED:
+            raise PatternRefused(f"{type(err).__name__}: {err}") from err
+        if answer is Answer.STREAM_READ_REFUSED:
+            raise StreamReadRefused(f"{type(err).__name__}: {err}") from err
+        shown = {key: value for key, value in request.items() if key not in ("nextToken", "nextForwardToken")}
+        log.warning("%s: %s %s failed for %d subscriber(s): %s", self.log_group, api, shown, len(concerned), err)
+        for subscriber in concerned:
+            subscriber.fail(err)
+
+
+def page_retry_pause(retries: int, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait before asking a page again for the `retries`-th time: jittered, at most 1, 2, 4, then
+    `MAX_PAGE_PAUSE_SECONDS`. CloudWatch counts calls per second, so a page asked again within about a second
+    mostly gets through, and the budget, halved by the throttling, spaces the calls after it."""
+    return draw(MIN_CYCLE_SECONDS, min(MAX_PAGE_PAUSE_SECONDS, 2.0 ** max(0, retries - 1)))
+
+
+def fills_a_page(page: list[dict[str, Any]]) -> bool:
+    """Whether a page holds `FULL_PAGE_SHARE` of what CloudWatch puts in one (10,000 events, or 1 MB counting
+    26 bytes per event): it also answers short or empty pages with more to come when it stops searching."""
+    if len(page) >= EVENTS_PER_PAGE * FULL_PAGE_SHARE:
+        return True
+    page_bytes = sum(len(str(event.get("message", ""))) + EVENT_OVERHEAD_BYTES for event in page)
+    return page_bytes >= PAGE_BYTES * FULL_PAGE_SHARE
