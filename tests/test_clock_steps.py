@@ -116,7 +116,7 @@ async def subscription_of(group: str) -> Subscription:
 
     def subscribed() -> bool:
         pollers = [poller for poller in registry.registry().pollers.values() if poller.log_group == group]
-        found[:] = [subscription for poller in pollers for subscription in poller.subscriptions]
+        found[:] = [subscription for poller in pollers for subscription in poller.group.subscriptions]
         return bool(found)
 
     await until(subscribed, lambda: f"no subscriber to the poller of {group}")

@@ -106,7 +106,7 @@ def test_metadata_a_provider_on_an_index_has(dist):
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
         entry_points = archive.read(name).decode()
     assert "[apache_airflow_provider]" in entry_points
-    assert f"provider_info = {PACKAGE}.get_provider_info:get_provider_info" in entry_points
+    assert f"provider_info = {PACKAGE}.provider.get_provider_info:get_provider_info" in entry_points
 
 
 def test_license_is_the_apache_2_text(dist):

@@ -181,11 +181,11 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     poller = await poller_of(GROUP)
 
     async def read_once() -> None:  # a whole read has seen the lines: the lookback is down to its minimum
-        while poller.planner.read_through_ms is None:
+        while poller.group.planner.read_through_ms is None:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(read_once(), 30)
-    assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
+    assert poller.group.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     # The function's error line, logged 40 s ago, becomes visible only now: older than the recent
     # lookback, inside the two-minute late-arrival allowance.
     correlation_id, request_id = "corr-shared-0001", "00000000-0000-4000-8000-000000000001"
@@ -199,8 +199,8 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     payload = await asyncio.wait_for(running, 30)
     assert payload["status"] == "failed"
     assert "Function invocation failed" in [line["message"] for line in payload["lines"]]
-    assert poller.planner.longest_delay_ms >= 40_000
-    assert poller.planner.recent_lookback_ms(120_000) >= 40_000
+    assert poller.group.planner.longest_delay_ms >= 40_000
+    assert poller.group.planner.recent_lookback_ms(120_000) >= 40_000
 
 
 @pytest.mark.asyncio
@@ -223,13 +223,13 @@ async def test_a_late_line_read_again_by_overlapping_reads_widens_the_lookback_o
     poller = await poller_of(GROUP)
 
     async def reads(count: int) -> None:
-        while not poller.subscriptions or poller.subscriptions[0].cycles < count:
+        while not poller.group.subscriptions or poller.group.subscriptions[0].cycles < count:
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(reads(1), 30)
-    assert poller.planner.recent_lookback_ms(120_000) >= 40_000
+    assert poller.group.planner.recent_lookback_ms(120_000) >= 40_000
     await asyncio.wait_for(reads(DELAY_MEMORY_READS + 1), 30)
-    assert poller.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
+    assert poller.group.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     assert not id_pattern_reads(proxy) and request_lines_reads(proxy)
     for task in running:
         task.cancel()
@@ -242,10 +242,10 @@ async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, 
     tasks = [asyncio.create_task(first_payload(trigger(index))) for index in range(3)]
     await asyncio.sleep(0.8)
     (poller,) = registry.registry().pollers.values()
-    assert len(poller.subscriptions) == 3
+    assert len(poller.group.subscriptions) == 3
     tasks[0].cancel()
     await asyncio.sleep(0.1)
-    assert len(poller.subscriptions) == 2
+    assert len(poller.group.subscriptions) == 2
     for task in tasks[1:]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -493,7 +493,7 @@ async def late_request_beyond_the_usual_lookback(logs_client, monkeypatch) -> tu
     invoked_at = time.time() - 12
     running = [asyncio.create_task(first_payload(trigger(index, invoked_at=invoked_at))) for index in range(31)]
     poller = await poller_of(GROUP)
-    while poller.planner.read_through_ms is None:
+    while poller.group.planner.read_through_ms is None:
         await asyncio.sleep(0.02)
     late_ms = lines.now_ms() - 5_000
     body = invocation(30)
@@ -687,7 +687,7 @@ def routing_to_one_subscriber(
     async def pause() -> None:
         waiting_at_each_pause.append(len(subscription.inbox))
 
-    poller.turns = LoopTurns(chunk=40, pause=pause)
+    poller.group.turns = LoopTurns(chunk=40, pause=pause)
     events = [
         {"logStreamName": "s", "timestamp": number, "eventId": str(number), "message": f"corr-1 row {number}"}
         for number in range(1_000)
@@ -710,7 +710,7 @@ async def test_routing_waits_for_a_subscriber_that_takes_its_events_in_as_they_c
 
     intake = asyncio.create_task(take_in())
     await asyncio.sleep(0)  # it takes them in from now on
-    await asyncio.wait_for(poller._route(events), 10)
+    await asyncio.wait_for(poller.router.route(events), 10)
     intake.cancel()
     taken += subscription.take_new()
     assert [event["eventId"] for event in taken] == [str(number) for number in range(1_000)]
@@ -722,7 +722,9 @@ async def test_routing_does_not_wait_for_a_subscriber_that_does_not_or_no_longer
     monkeypatch.setattr("airflow_lambda_deferrable.cloudwatch.subscription.MAX_EVENTS_WAITING", 100)
     waiting: list[int] = []
     poller, subscription, events = routing_to_one_subscriber(waiting)
-    await asyncio.wait_for(poller._route(events), 10)  # nobody takes them as they come: a read's events wait whole
+    await asyncio.wait_for(
+        poller.router.route(events), 10
+    )  # nobody takes them as they come: a read's events wait whole
     assert len(subscription.take_new()) == 1_000
 
     poller, subscription, events = routing_to_one_subscriber(waiting)
@@ -736,7 +738,7 @@ async def test_routing_does_not_wait_for_a_subscriber_that_does_not_or_no_longer
 
     intake = asyncio.create_task(take_one_batch_and_stop())
     await asyncio.sleep(0)
-    await asyncio.wait_for(poller._route(events), 10)
+    await asyncio.wait_for(poller.router.route(events), 10)
     await intake
     assert len(first) + len(subscription.take_new()) == 1_000
 
@@ -943,7 +945,7 @@ async def timed_out_once_the_trigger_is(
     )
     running = asyncio.create_task(first_payload(one))
     poller = await poller_of(GROUP)
-    while not poller.subscriptions or not ready(poller.subscriptions[0]):
+    while not poller.group.subscriptions or not ready(poller.group.subscriptions[0]):
         await asyncio.sleep(0.02)
     lines.put(
         logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
@@ -1041,7 +1043,9 @@ async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_g
     body = printing_invocation(1, [])
     prints = [(at + 2 + index * 50, f"chatter {index}") for index in range(400)]  # 20 a second, up to now
     # The slice sampled: one second of the prints, whenever the sample comes (a loaded machine may be late).
-    monkeypatch.setattr(shared_poller, "sample_slice", lambda now_ms: (at + 10_000, at + 10_999))
+    monkeypatch.setattr(
+        "airflow_lambda_deferrable.cloudwatch.samples.sample_slice", lambda now_ms: (at + 10_000, at + 10_999)
+    )
     if first_sample_throttled:  # a sample is asked once: it is skipped, and the next full read samples again
         proxy.fail_next("FilterLogEvents", 1, body_contains=str(at + 10_000))
     lines.put_at(logs_client, GROUP, [(at, body[0]), (at + 1, body[1]), *prints], stream="chatty")
@@ -1051,7 +1055,7 @@ async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_g
     poller = await poller_of(GROUP)
 
     async def sampled() -> None:
-        while ("chatty", at) not in poller.sampled:
+        while ("chatty", at) not in poller.group.sampled:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(sampled(), 30)
@@ -1067,7 +1071,7 @@ async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_g
     samples = 1 + first_sample_throttled
     named = [(request["logStreamNames"], request["endTime"] - request["startTime"]) for request in stream_reads(proxy)]
     assert named == [(["chatty"], busy_streams.SAMPLE_SLICE_MS - 1)] * samples
-    assert "chatty" in poller.busy_streams
+    assert "chatty" in poller.group.busy_streams
     reads_of_streams = get_events_reads(proxy)
     assert reads_of_streams[0]["startTime"] == at
     assert {request["logStreamName"] for request in reads_of_streams} == {"chatty"}
@@ -1119,17 +1123,17 @@ async def test_a_stream_a_stretch_was_left_to_is_read_up_to_now_before_following
     subscription = Subscription(
         poller=poller, terms=["corr-1"], start_ms=at - 1_000, ingestion_allowance_ms=120_000, poll_interval=5.0
     )
-    poller.following.start(subscription, "followed", at)  # complete up to just before `at`
+    poller.group.following.start(subscription, "followed", at)  # complete up to just before `at`
     assert await subscription.fetch_span("followed", at, at + 2_000) == []
-    assert poller.left_to_following == {"followed"}
+    assert poller.group.left_to_following == {"followed"}
     proxy.fail_next("FilterLogEvents", 1, code="ExpiredTokenException", message="expired")
     session = aiobotocore.session.get_session()
     async with session.create_client(
         "logs", region_name=REGION, endpoint_url=proxy.url, aws_access_key_id="x", aws_secret_access_key="x"
     ) as client:
         with pytest.raises(pages.CallFailed):  # the cycle fails (a fresh client is made): nothing is lost
-            await poller._stop_following(client)
-        assert poller.left_to_following == {"followed"} and poller.following.streams == 1
-        await poller._stop_following(client)
+            await poller.window.stop_following(client)
+        assert poller.group.left_to_following == {"followed"} and poller.group.following.streams == 1
+        await poller.window.stop_following(client)
     assert [event["message"] for event in subscription.take_new()] == ["first print", "second print"]
-    assert poller.following.streams == 0 and not poller.left_to_following
+    assert poller.group.following.streams == 0 and not poller.group.left_to_following

@@ -66,7 +66,7 @@ class RequestBudget:
         self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
         self.calls = 0
         self.throttled_calls = 0
-        self.calls_by_kind: Counter[str] = Counter()  # what the calls were for (`LogGroupPoller._pages`)
+        self.calls_by_kind: Counter[str] = Counter()  # what the calls were for (`cloudwatch.pages.PageReader`)
 
     async def acquire(self) -> None:
         """Wait for this caller's turn and a token."""

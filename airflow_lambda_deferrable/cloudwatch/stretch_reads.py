@@ -1,0 +1,199 @@
+"""Reads of requests' stretches of stream: together with ``FilterLogEvents``, or a busy stream alone with
+``GetLogEvents`` (`busy_streams.read_alone` decides), each page handed to the subscribers that asked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import aclosing
+from typing import Any
+
+from airflow_lambda_deferrable.cloudwatch.busy_streams import (
+    read_alone,
+)
+from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
+from airflow_lambda_deferrable.cloudwatch.pages import Page, StreamReadRefused
+from airflow_lambda_deferrable.cloudwatch.router import Router
+from airflow_lambda_deferrable.cloudwatch.routing import Span, StretchesRead
+from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
+from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
+
+log = logging.getLogger(__name__)
+
+
+class StretchReads:
+    """Serves the stretches of stream the subscribers of one log group ask for."""
+
+    def __init__(self, group: GroupState, router: Router) -> None:
+        self.group = group
+        self.router = router
+
+    async def read_spans(self, client: Any, served: list[Subscription]) -> None:
+        """Serve requested stretches of streams, with one call for up to 100 streams at once. Each page's
+        events go to the subscribers that asked for the stretches holding them as it comes (`_hand_over`):
+        a read of stretches holds a page, not the stretches."""
+        # By start: stretches read together start close together (a read reaches back to its earliest start),
+        # and a stretch read again from its newest line is not read with ones read from their start.
+        remaining = sorted(
+            {span for subscription in served for span in subscription.spans}, key=lambda span: (span[1], span)
+        )
+        for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
+            batch = remaining[first : first + MAX_STREAMS_PER_CALL]
+            concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
+            # Who asked for each stretch as its read begins: one who asks for it meanwhile missed its first
+            # pages, and is served by the next read.
+            askers = {
+                span: [subscription for subscription in concerned if span in subscription.spans] for span in batch
+            }
+            read: StretchesRead[Subscription] = StretchesRead(askers)
+            busy = await self._read_together(client, concerned, batch, read)
+            await self._read_streams(client, concerned, batch, busy, read)
+            for span, subscriptions in askers.items():
+                for subscription in subscriptions:
+                    subscription.span_read(span)
+
+    async def _read_together(
+        self, client: Any, concerned: list[Subscription], batch: list[Span], read: StretchesRead[Subscription]
+    ) -> list[str]:
+        """Read the stretches of `batch` with FilterLogEvents, all in one read, except the busy streams': those
+        known busy from an earlier read (a read of stretches, an unfiltered window, or a sample: `busy_streams`),
+        when their stretch here is `BUSY_SPAN_MS` long or more (a stretch read again from its newest
+        line is short), and those whose rest looks busy (`rest_looks_busy`) when this
+        read needs another page. The others are then read on, each from its newest event: CloudWatch's pages
+        interleave streams in an order that is not documented (moto's come stream after stream), but each
+        stream's events come in time order; one read reaches back to the earliest of them, and each event is
+        kept once, by its key. A stream whose newest event is its stretch's end is done. Return the busy
+        streams, left to `_read_stream`."""
+        stretch_of: dict[str, tuple[int, int]] = {}
+        for stream, start, end in batch:
+            earliest, latest = stretch_of.get(stream, (start, end))
+            stretch_of[stream] = (min(earliest, start), max(latest, end))
+        refused = self.group.stream_reads_refused
+        busy = [
+            stream
+            for stream, (start, end) in stretch_of.items()
+            if read_alone(
+                start_ms=start, end_ms=end, marked_busy=stream in self.group.busy_streams, get_refused=refused
+            )
+        ]
+        together = sorted(stream for stream in stretch_of if stream not in busy)
+        start_ms = read.start_ms
+        while together:
+            found: list[str] = []
+            pages = self.group.pages.read(
+                client, concerned, "stretch", logStreamNames=together, startTime=start_ms, endTime=read.end_ms
+            )
+            async with aclosing(pages):
+                async for page in pages:
+                    await self._hand_over(page, read)
+                    found = [stream for stream in together if self._read_alone_now(stream, stretch_of, read, page)]
+                    if found:
+                        break
+            if not found:
+                break
+            self.group.busy_streams.add_all(found)
+            busy += found
+            # Each stream's events come in time order, whatever the order of the streams in the pages: each
+            # is read on from its newest event (that millisecond again), or from its start if none came yet.
+            resume_at: dict[str, int] = {}
+            for stream in together:
+                newest = read.newest_of(stream)
+                if stream not in found and (newest is None or newest < stretch_of[stream][1]):
+                    resume_at[stream] = stretch_of[stream][0] if newest is None else newest
+            together = sorted(resume_at)
+            start_ms = min(resume_at.values(), default=start_ms)
+        return busy
+
+    def _read_alone_now(
+        self, stream: str, stretch_of: dict[str, tuple[int, int]], read: StretchesRead[Subscription], page: Page
+    ) -> bool:
+        """`read_alone` for a stream of a read of stretches under way, after `page`."""
+        start, end = stretch_of[stream]
+        return read_alone(
+            start_ms=start,
+            end_ms=end,
+            marked_busy=stream in self.group.busy_streams,
+            get_refused=self.group.stream_reads_refused,
+            more_pages=page.more,
+            count=read.count_of(stream),
+            newest_ms=read.newest_of(stream),
+        )
+
+    async def _read_streams(
+        self,
+        client: Any,
+        concerned: list[Subscription],
+        batch: list[Span],
+        busy: list[str],
+        read: StretchesRead[Subscription],
+    ) -> None:
+        """Read the busy streams of `batch` at once (the budget of stream reads spaces the calls), each from the
+        newest event the read of the others brought of it, or from its stretch's start; the first error
+        stops the others and is raised as it is (the poller tells retryable errors apart)."""
+        reads = []
+        for stream in busy:
+            spans = [span for span in batch if span[0] == stream]
+            reads.append(
+                asyncio.ensure_future(
+                    self._read_stream(
+                        client,
+                        [subscription for subscription in concerned if subscription.spans.intersection(spans)],
+                        stream,
+                        max(read.newest_of(stream) or 0, min(start for _, start, _ in spans)),
+                        max(end for _, _, end in spans),
+                        read,
+                    )
+                )
+            )
+        try:
+            await asyncio.gather(*reads)
+        except BaseException:
+            for pending in reads:
+                pending.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
+
+    async def _read_stream(
+        self,
+        client: Any,
+        concerned: list[Subscription],
+        stream: str,
+        start_ms: int,
+        end_ms: int,
+        read: StretchesRead[Subscription],
+    ) -> None:
+        """Read one busy stream from `start_ms` to `end_ms` with GetLogEvents (with FilterLogEvents if
+        GetLogEvents is denied: the permission is new in this release)."""
+        if not self.group.stream_reads_refused:
+            try:
+                async for (
+                    page
+                ) in self.group.pages.read(  # GetLogEvents leaves `endTime` out, FilterLogEvents counts it in
+                    client, concerned, "busy-stream", stream=stream, startTime=start_ms, endTime=end_ms + 1
+                ):
+                    await self._hand_over(page, read)
+                return
+            except StreamReadRefused as refused:
+                if not self.group.stream_reads_refused:  # once, though busy streams are read at the same time
+                    log.warning(
+                        "%s: GetLogEvents was refused (%s); reading busy streams with FilterLogEvents from now "
+                        "on (allow logs:GetLogEvents on the log group: it has its own quota)",
+                        self.group.log_group,
+                        refused,
+                    )
+                self.group.stream_reads_refused = True
+        async for page in self.group.pages.read(
+            client, concerned, "stretch", logStreamNames=[stream], startTime=start_ms, endTime=end_ms
+        ):
+            await self._hand_over(page, read)
+
+    async def _hand_over(self, page: list[dict[str, Any]], read: StretchesRead[Subscription]) -> None:
+        """Give a page of a read of stretches to the subscribers that asked for the stretches holding its events
+        (`_in_turns`): the read holds a page, not the stretches."""
+
+        def hand_out(chunk: Sequence[dict[str, Any]]) -> None:
+            for subscription, events in read.hand_out(chunk).items():
+                subscription.deliver(events)
+
+        await self.router.in_turns(page, hand_out)
