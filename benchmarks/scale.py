@@ -56,8 +56,9 @@ def snapshot_code() -> tuple[Path, str]:
     for package in ("airflow_lambda_deferrable", "benchmarks"):
         shutil.copytree(ROOT / package, folder / package, ignore=skip)
     digest = hashlib.sha256()
-    for path in sorted((folder / "airflow_lambda_deferrable").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    package = folder / "airflow_lambda_deferrable"
+    for path in sorted(package.rglob("*.py")):  # the sub-packages too: most of the code is there
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return folder, digest.hexdigest()[:12]
 
 

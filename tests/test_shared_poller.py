@@ -122,7 +122,7 @@ async def test_sharing_makes_calls_independent_of_the_number_of_triggers(logs_cl
 async def test_a_late_joiner_catches_up_from_the_start_of_its_invocation(logs_client, proxy):
     lines.put(logs_client, GROUP, invocation(1)[:2], stream="stream-a")
     early = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 60)))
-    await asyncio.sleep(1.0)  # the shared poller runs; its window starts near the newest line
+    await more_full_reads(GROUP, 1)  # the shared poller runs; its window starts near the newest line
     # A trigger re-created after a triggerer restart, for an invocation made ten minutes ago: its lines
     # are older than the window reaches back, so only a catch-up search can find them.
     ten_minutes_ago = lines.now_ms() - 600_000
@@ -240,12 +240,11 @@ async def test_a_late_line_read_again_by_overlapping_reads_widens_the_lookback_o
 async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, proxy):
     lines.put(logs_client, GROUP, [])
     tasks = [asyncio.create_task(first_payload(trigger(index))) for index in range(3)]
-    await asyncio.sleep(0.8)
-    (poller,) = registry.registry().pollers.values()
-    assert len(poller.group.subscriptions) == 3
+    poller = await poller_of(GROUP)
+    await until(lambda: len(poller.group.subscriptions) == 3)
+    assert list(registry.registry().pollers.values()) == [poller]
     tasks[0].cancel()
-    await asyncio.sleep(0.1)
-    assert len(poller.group.subscriptions) == 2
+    await until(lambda: len(poller.group.subscriptions) == 2)
     for task in tasks[1:]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -326,7 +325,7 @@ def test_a_term_too_long_for_a_pattern_is_refused_and_patterns_never_exceed_the_
 async def test_an_error_of_a_catch_up_ends_only_the_trigger_it_searched_for(logs_client, proxy):
     lines.put(logs_client, GROUP, invocation(1)[:2], stream="stream-a")
     early = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 60)))
-    await asyncio.sleep(1.0)  # the shared poller runs; its window starts near the newest line
+    await more_full_reads(GROUP, 1)  # the shared poller runs; its window starts near the newest line
     ten_minutes_ago = lines.now_ms() - 600_000
     lines.put(logs_client, GROUP, invocation(2), stream="stream-b", at=ten_minutes_ago)
     # The catch-up search for the restarted trigger's ids (the first call that names them) is refused.
@@ -365,6 +364,26 @@ async def poller_of(group: str) -> shared_poller.LogGroupPoller:
                 return poller
         await asyncio.sleep(0.05)
     raise AssertionError(f"no poller of {group}")
+
+
+async def more_full_reads(group: str, count: int) -> shared_poller.LogGroupPoller:
+    """Wait until the poller of `group` has served every subscriber `count` more full reads than it had when
+    asked (a loaded machine's reads come later; they still come): what a test needs before it goes on."""
+    poller = await poller_of(group)
+
+    def fewest() -> int:
+        return min((subscription.cycles for subscription in poller.group.subscriptions), default=0)
+
+    target = fewest() + count
+    await asyncio.wait_for(poller.cycle_done.wait_for(lambda: fewest() >= target), 60)
+    return poller
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until `condition` holds (checked as the test's loop turns), for a minute at most."""
+    async with asyncio.timeout(60):
+        while not condition():
+            await asyncio.sleep(0.02)
 
 
 @pytest.mark.asyncio
@@ -434,7 +453,7 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
     running = [asyncio.create_task(first_payload(trigger(index))) for index in range(30)]
     await poller_of(GROUP)
     calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
-    await asyncio.sleep(2.0)
+    await until(lambda: any(request["startTime"] > started_ms + 1_000 for _, request in full_reads(proxy)))
     for index, (correlation_id, request_id) in enumerate(ids):
         ending = [lines.powertools(correlation_id, request_id, "Function ended"), lines.end(request_id)]
         lines.put(logs_client, GROUP, [*ending, lines.report(request_id)], stream=f"stream-{index}")
@@ -467,9 +486,9 @@ async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_fro
         )
         for index in range(30)
     ]
-    await asyncio.sleep(2.0)
+    await more_full_reads(GROUP, 2)  # every START is read, the streams followed from there
     lines.put(logs_client, GROUP, ["late print of 0"], stream="stream-0", at=begun_ms + 10_000)
-    await asyncio.sleep(1.0)
+    await more_full_reads(GROUP, 2)
     for index in range(30):
         lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
     payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
@@ -585,7 +604,7 @@ async def test_a_start_later_than_the_lookback_is_found_by_a_sweep_searching_as_
     late = asyncio.create_task(first_payload(trigger(99, invoked_at=began_ms / 1000, ingestion_allowance_seconds=60)))
     await poller_of(GROUP)
     calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
-    await asyncio.sleep(1.5)
+    await more_full_reads(GROUP, 2)
     body = invocation(99)
     lines.put(logs_client, GROUP, [body[0], "print from 99", *body[1:]], stream="stream-99", at=lines.now_ms() - 30_000)
     payload = await asyncio.wait_for(late, 30)
@@ -617,7 +636,7 @@ async def test_a_stretch_the_reads_did_not_follow_from_its_start_is_read_by_a_ca
     running = [asyncio.create_task(first_payload(trigger(index, deadline=time.time() + 60))) for index in range(30)]
     await poller_of(GROUP)
     calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
-    await asyncio.sleep(1.0)
+    await more_full_reads(GROUP, 1)
     ten_minutes_ago = lines.now_ms() - 600_000
     body = invocation(99)
     lines.put(logs_client, GROUP, [body[0], "print from 99", *body[1:]], stream="stream-99", at=ten_minutes_ago)
