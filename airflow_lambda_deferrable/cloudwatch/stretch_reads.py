@@ -16,8 +16,8 @@ from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
 from airflow_lambda_deferrable.cloudwatch.pages import Page, StreamReadRefused
 from airflow_lambda_deferrable.cloudwatch.router import Router
 from airflow_lambda_deferrable.cloudwatch.routing import Span, StretchesRead
+from airflow_lambda_deferrable.cloudwatch.stretch_plan import alone_from, batches, extents, resume_at
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
-from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,7 @@ class StretchReads:
         """Serve requested stretches of streams, with one call for up to 100 streams at once. Each page's
         events go to the subscribers that asked for the stretches holding them as it comes (`_hand_over`):
         a read of stretches holds a page, not the stretches."""
-        # By start: stretches read together start close together (a read reaches back to its earliest start),
-        # and a stretch read again from its newest line is not read with ones read from their start.
-        remaining = sorted(
-            {span for subscription in served for span in subscription.spans}, key=lambda span: (span[1], span)
-        )
-        for first in range(0, len(remaining), MAX_STREAMS_PER_CALL):
-            batch = remaining[first : first + MAX_STREAMS_PER_CALL]
+        for batch in batches(span for subscription in served for span in subscription.spans):
             concerned = [subscription for subscription in served if subscription.spans.intersection(batch)]
             # Who asked for each stretch as its read begins: one who asks for it meanwhile missed its first
             # pages, and is served by the next read.
@@ -56,19 +50,10 @@ class StretchReads:
     async def _read_together(
         self, client: Any, concerned: list[Subscription], batch: list[Span], read: StretchesRead[Subscription]
     ) -> list[str]:
-        """Read the stretches of `batch` with FilterLogEvents, all in one read, except the busy streams': those
-        known busy from an earlier read (a read of stretches, an unfiltered window, or a sample: `busy_streams`),
-        when their stretch here is `BUSY_SPAN_MS` long or more (a stretch read again from its newest
-        line is short), and those whose rest looks busy (`rest_looks_busy`) when this
-        read needs another page. The others are then read on, each from its newest event: CloudWatch's pages
-        interleave streams in an order that is not documented (moto's come stream after stream), but each
-        stream's events come in time order; one read reaches back to the earliest of them, and each event is
-        kept once, by its key. A stream whose newest event is its stretch's end is done. Return the busy
-        streams, left to `_read_stream`."""
-        stretch_of: dict[str, tuple[int, int]] = {}
-        for stream, start, end in batch:
-            earliest, latest = stretch_of.get(stream, (start, end))
-            stretch_of[stream] = (min(earliest, start), max(latest, end))
+        """Read the stretches of `batch` with FilterLogEvents, all in one read, except the streams `read_alone`
+        picks, before the read or as its pages come; then the others are read on from where `resume_at` says.
+        Return the streams left to `_read_stream`."""
+        stretch_of = extents(batch)
         refused = self.group.stream_reads_refused
         busy = [
             stream
@@ -94,15 +79,9 @@ class StretchReads:
                 break
             self.group.busy_streams.add_all(found)
             busy += found
-            # Each stream's events come in time order, whatever the order of the streams in the pages: each
-            # is read on from its newest event (that millisecond again), or from its start if none came yet.
-            resume_at: dict[str, int] = {}
-            for stream in together:
-                newest = read.newest_of(stream)
-                if stream not in found and (newest is None or newest < stretch_of[stream][1]):
-                    resume_at[stream] = stretch_of[stream][0] if newest is None else newest
-            together = sorted(resume_at)
-            start_ms = min(resume_at.values(), default=start_ms)
+            resume = resume_at(together, stretch_of, read.newest_of, left_out=found)
+            together = sorted(resume)
+            start_ms = min(resume.values(), default=start_ms)
         return busy
 
     def _read_alone_now(
@@ -132,20 +111,12 @@ class StretchReads:
         newest event the read of the others brought of it, or from its stretch's start; the first error
         stops the others and is raised as it is (the poller tells retryable errors apart)."""
         reads = []
+        extent_of = extents(batch)
         for stream in busy:
             spans = [span for span in batch if span[0] == stream]
-            reads.append(
-                asyncio.ensure_future(
-                    self._read_stream(
-                        client,
-                        [subscription for subscription in concerned if subscription.spans.intersection(spans)],
-                        stream,
-                        max(read.newest_of(stream) or 0, min(start for _, start, _ in spans)),
-                        max(end for _, _, end in spans),
-                        read,
-                    )
-                )
-            )
+            start_ms, end_ms = alone_from(extent_of[stream], read.newest_of(stream))
+            asking = [subscription for subscription in concerned if subscription.spans.intersection(spans)]
+            reads.append(asyncio.ensure_future(self._read_stream(client, asking, stream, start_ms, end_ms, read)))
         try:
             await asyncio.gather(*reads)
         except BaseException:
