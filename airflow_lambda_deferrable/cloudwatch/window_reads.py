@@ -17,12 +17,12 @@ from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
     FilteredRead,
     or_pattern,
     plan_filtered_read,
-    term_groups,
 )
 from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
 from airflow_lambda_deferrable.cloudwatch.pages import PatternRefused, fills_a_page
 from airflow_lambda_deferrable.cloudwatch.read_planner import INGESTION_HORIZON_MARGIN_MS, MAX_WINDOW_PAGES, FullRead
 from airflow_lambda_deferrable.cloudwatch.router import Router
+from airflow_lambda_deferrable.cloudwatch.search_plan import Search, catch_ups, search_calls, sweeps
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
 
@@ -37,46 +37,31 @@ class WindowReads:
         self.router = router
 
     async def catch_up(self, client: Any, served: list[Subscription], window_start: int) -> int:
-        """Search new ids from the start of their invocations, where the window read will not reach;
-        return the newest timestamp routed (0 if none). Ids the window reaches are left to it."""
-        pending = [
-            (subscription, sorted(subscription.catch_up))
-            for subscription in served
-            if subscription.catch_up and subscription.start_ms < window_start
-        ]
-        if not pending:
-            return 0
-        newest = await self._search(
-            client, [(subscription, terms, subscription.start_ms) for subscription, terms in pending], "catch-up"
-        )
-        for subscription, subscription_terms in pending:
-            subscription.caught_up(subscription_terms)
+        """Make the catch-ups due (`search_plan.catch_ups`); return the newest timestamp routed (0 if none)."""
+        searches = catch_ups(served, window_start)
+        newest = await self._search(client, searches, "catch-up")
+        for search in searches:
+            search.who.caught_up(search.terms)
         return newest
 
     async def sweep_by_search(self, client: Any, served: list[Subscription], window_start: int) -> int:
-        """Search, as far back as a sweep reaches, for the ids of the subscribers whose lines may be in
-        streams nobody follows: those that follow no stream yet (a START ingested later than the lookback)
-        and the roaming ones; return the newest timestamp routed (0 if none)."""
-        wanted = [
-            (subscription, sorted(subscription.terms), self.group.planner.sweep_start_ms(subscription.reach()))
-            for subscription in served
-            if (subscription.roaming or not self.group.following.follows_any(subscription))
-            and subscription.start_ms < window_start
-        ]
-        return await self._search(client, wanted, "sweep")
+        """Make the sweeps due (`search_plan.sweeps`); return the newest timestamp routed (0 if none)."""
+        searches = sweeps(
+            served,
+            window_start,
+            follows_any=self.group.following.follows_any,
+            sweep_start_ms=lambda who: self.group.planner.sweep_start_ms(who.reach()),
+        )
+        return await self._search(client, searches, "sweep")
 
-    async def _search(self, client: Any, wanted: list[tuple[Subscription, list[str], int]], kind: str) -> int:
-        """Read the group with OR-patterns of these subscribers' ids, from the earliest of their starts;
-        return the newest timestamp routed (0 if none)."""
-        if not wanted:
-            return 0
-        terms = sorted({term for _, subscription_terms, _ in wanted for term in subscription_terms})
-        start = min(start for _, _, start in wanted)
+    async def _search(self, client: Any, searches: list[Search[Subscription]], kind: str) -> int:
+        """Read the group with OR-patterns of the searched ids (`search_plan.search_calls`); return the newest
+        timestamp routed (0 if none)."""
+        from_ms, calls = search_calls(searches)
         newest = 0
-        for group in term_groups(terms):
-            concerned = [subscription for subscription, some, _ in wanted if set(some) & set(group)]
+        for terms, concerned in calls:
             async for page in self.group.pages.read(
-                client, concerned, kind, startTime=start, filterPattern=or_pattern(group)
+                client, concerned, kind, startTime=from_ms, filterPattern=or_pattern(terms)
             ):
                 newest = max(newest, await self.router.route(page))
         return newest
