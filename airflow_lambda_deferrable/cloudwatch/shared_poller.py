@@ -1,52 +1,33 @@
 """One CloudWatch Logs poller per log group for all the triggers of a triggerer process.
 
-``FilterLogEvents`` allows 5 requests per second per account and region, shared by every task of every
-DAG. Polling once per invocation throttles at a handful of tasks; here every trigger following an
-invocation in the same (connection, region, log group) subscribes to one `LogGroupPoller`, whose single
-stream of calls serves them all:
+``FilterLogEvents`` allows 5 requests per second per account and Region, shared by every task of every DAG.
+Every trigger following an invocation in the same (connection, Region, log group) subscribes to one
+`LogGroupPoller`, whose single stream of calls serves them all. This module is the loop; each decision is a
+pure function elsewhere, and each kind of read a module of its own:
 
-* a full read starts every poll interval, or sooner when a subscriber's settle window (or deadline) ends
-  and it asks for one (`Subscription.want_read_at`), but never sooner than half an interval after the
-  last; it covers the group once, filtered (below) or with no pattern over the time window, whichever
-  costs fewer calls, and routes each event to the subscribers whose ids it carries;
-* its window reaches back from the newest event as far as the ingestion delays seen so far require
-  (``ingestionTime - timestamp``), and once every six intervals the whole late-arrival allowance:
-  re-reading two minutes of a busy group every five seconds would cost most of the budget;
-* the read also covers subscribers new to the poller from the start of their invocations; one that
-  joins later than the allowance (a restarted trigger) or learns a new id gets a one-off catch-up
-  search by id with the next full read;
-* lines without ids (``print`` output, the runtime's error line) belong to the request whose stretch of
-  stream holds them: a subscriber that gets an event of a stream from an unfiltered read follows that
-  stream (`routing.StreamFollowing`) and gets its later events as the reads bring them, so its stretch
-  is never read again; a stretch the reads did not follow (read with patterns, or joined late) is read
-  on request (`fetch_span`), up to 100 streams a call, between full reads half an interval after the last
-  read began (`ReadPlanner.next_step`), so that requests ending one after another share calls;
-* a filtered read (`filter_patterns.plan_filtered_read`) uses OR-patterns of the ids when they fit in
-  one; with more, it reads the lines that open or close a request (one regex pattern) and finds each
-  request's stretch of stream, which brings all its lines when the request ends, plus OR-patterns of the
-  ids of the subscribers that cannot wait for that (`Subscription.ids_read_live`); a busy stream
-  (`busy_streams`: told by the rest of its stretch at the rate a read of stretches brings it, by a window
-  read, or by a one-second sample of each running request's stream) has its stretch read on its own with
-  ``GetLogEvents`` (its own quota and budget), and every event is keyed the same whichever API brought it
-  (`event_keys`);
-* the window is read without a pattern only while it fits in one page (`read_planner.MAX_WINDOW_PAGES`):
-  a read that needs more stops there, and the window is read filtered;
-* every call waits for the process-wide `RequestBudget`: a token bucket, first come first served, that
-  halves its rate on throttling (once per burst of throttling answers) and creeps back in time afterwards
-  (the client makes one attempt per call, so every throttling answer reaches it);
-* an error belongs to the call that got it: throttling and the service's transient errors are retried
-  with backoff; missing or expired credentials and lost connections too, with a fresh client; any other
-  error (access denied, a pattern refused) goes to the subscribers that call served, and ends only them.
+| question | decided by | read by |
+|---|---|---|
+| when the next full read starts, and how far back it reaches | `ReadPlanner` | this loop |
+| whose ids are searched from their start (catch-ups, sweeps) | `search_plan` | window_reads |
+| the window unfiltered, by request lines or by ids | `ReadPlanner.read_unfiltered`, `filter_patterns` | window_reads |
+| which stretches share a call, where a read resumes | `stretch_plan` | stretch_reads |
+| which stretch is read alone with ``GetLogEvents`` | `busy_streams.read_alone` | stretch_reads |
+| which streams are busy | `busy_streams` (a read's rest, a window, a sample) | samples |
+| what an error answer means | `log_source.classify` | pages.PageReader |
+| where each event goes | `routing` | router |
+
+Every number behind these choices is in `tuning`, with its reason and what it was measured to buy; every
+fact of the API in `limits`. Every call waits for its API's `RequestBudget` (`runtime.rate_limit`).
 
 A trigger reads through its `Subscription` (`watch`, `want_read_at`, `fetch_new`, `fetch_span`); with
-``shared=False`` it gets a poller of its own, with the same rules. Pollers, budgets and clients belong to one event
-loop (``airflow dags test`` gives each trigger a fresh one); an idle poller closes its client and goes
+``shared=False`` it gets a poller of its own, with the same rules. Pollers, budgets and clients belong to one
+event loop (``airflow dags test`` gives each trigger a fresh one); an idle poller closes its client and goes
 away.
 
-Clocks (`clock`): the cadence, backoff, pauses and budgets run on the monotonic clock, so a step of the wall
-clock neither stalls nor hurries the reads; the windows of CloudWatch time (epoch ms) come from the wall
-clock through the loop's `clock.ForwardWall`, which never goes back (it slows down after a step back). A
-subscriber speaks its trigger's time (`clock.Timeline`): `Subscription` converts.
+Clocks (`runtime.clock`): the cadence, backoff, pauses and budgets run on the monotonic clock, so a step of
+the wall clock neither stalls nor hurries the reads; the windows of CloudWatch time (epoch ms) come from the
+wall clock through the loop's `ForwardWall`, which never goes back. A subscriber speaks its trigger's time
+(`Timeline`): `Subscription` converts.
 """
 
 from __future__ import annotations
