@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import tempfile
+import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -124,3 +127,43 @@ def function(moto: str) -> dict[str, Any]:
     )
     client.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=0)
     return created
+
+
+async def follow_event_invoke(
+    endpoint_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    payload: bytes,
+    *,
+    follow_seconds: float,
+    correlation_id: str | None = None,
+    **trigger_kwargs: Any,
+) -> dict:
+    """Invoke `name` asynchronously at `endpoint_url`, then run the trigger the operator would defer to, with a
+    deadline of `follow_seconds`; return its event. The test handlers do not log a correlation id (they are
+    followed by request id) unless `correlation_id` is given; `trigger_kwargs` are the trigger's other kwargs
+    (a Managed Instances function's, say)."""
+    from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_FOLLOWED", aws_connection(endpoint_url))
+    invoked_at = time.time()
+    response = local_client(endpoint_url, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    trigger = LambdaInvocationTrigger(
+        function_name=name,
+        log_group=f"/aws/lambda/{name}",
+        correlation_id=correlation_id or f"corr-{uuid.uuid4().hex}",
+        request_id=response["ResponseMetadata"]["RequestId"],
+        invoked_at=invoked_at,
+        deadline=invoked_at + follow_seconds,
+        aws_conn_id="local_followed",
+        poll_interval=0.3,
+        settle_seconds=1.0,
+        **trigger_kwargs,
+    )
+
+    async def first() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), follow_seconds + 30)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -24,12 +23,11 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_lambda_deferrable import LambdaInvokeDeferrableOperator
-from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.verdict.log_lines import parse_event
 from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
 from local_aws import LocalAwsStack, json_logging
 from local_aws.deploy import zip_directory
-from tests.conftest import aws_connection, local_client
+from tests.conftest import aws_connection, follow_event_invoke, local_client
 from tests.test_operators import TaskInstanceStandIn, context_for
 
 HANDLERS = Path(__file__).parent / "local_aws_functions"
@@ -100,31 +98,15 @@ def make_function(stack: LocalAwsStack, mode: str, handler: str, code: bytes | N
 
 async def follow(stack: LocalAwsStack, monkeypatch: pytest.MonkeyPatch, name: str, payload: dict[str, Any]) -> dict:
     """Invoke asynchronously, then run the trigger as the operator sets it up here; return its event."""
-    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_MI", aws_connection(stack.endpoint_url))
-    invoked_at = time.time()
-    response = local_client(stack.endpoint_url, "lambda").invoke(
-        FunctionName=name, InvocationType="Event", Payload=json.dumps(payload)
-    )
-    trigger = LambdaInvocationTrigger(
-        function_name=name,
-        log_group=f"/aws/lambda/{name}",
-        correlation_id=f"corr-{uuid.uuid4().hex}",  # these handlers do not log it: followed by request id
-        request_id=response["ResponseMetadata"]["RequestId"],
-        invoked_at=invoked_at,
-        deadline=invoked_at + 60,
-        aws_conn_id="local_mi",
+    return await follow_event_invoke(
+        stack.endpoint_url,
+        monkeypatch,
+        name,
+        json.dumps(payload).encode(),
+        follow_seconds=60,
         claim_lines_without_ids=False,
         end_marker=None,
-        poll_interval=0.3,
-        settle_seconds=1.0,
     )
-
-    async def first() -> dict:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return await asyncio.wait_for(first(), 90)
 
 
 def platform_lines(event: dict) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from local_aws import LocalAwsStack
 from local_aws.deploy import zip_directory
-from tests.conftest import aws_connection, local_client
+from tests.conftest import follow_event_invoke, local_client
 
 HANDLERS = Path(__file__).parent / "local_aws_functions"
 REGION = "us-east-1"
@@ -68,29 +66,15 @@ async def follow(
 
     :param claim_lines_without_ids: ``False`` for a Managed Instances function, as the operator sets it.
     """
-    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_STACK", aws_connection(stack.endpoint_url))
-    invoked_at = time.time()
-    response = _client(stack, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=payload)
-    trigger = LambdaInvocationTrigger(
-        function_name=name,
-        log_group=f"/aws/lambda/{name}",
-        # The test handlers do not log it (followed by request id); the example function does.
-        correlation_id=correlation_id or f"corr-{uuid.uuid4().hex}",
-        request_id=response["ResponseMetadata"]["RequestId"],
-        invoked_at=invoked_at,
-        deadline=invoked_at + 40,
-        aws_conn_id="local_stack",
+    return await follow_event_invoke(
+        stack.endpoint_url,
+        monkeypatch,
+        name,
+        payload,
+        follow_seconds=40,
+        correlation_id=correlation_id,
         claim_lines_without_ids=claim_lines_without_ids,
-        poll_interval=0.3,
-        settle_seconds=1.0,
     )
-
-    async def first() -> dict:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return await asyncio.wait_for(first(), 60)
 
 
 @pytest.mark.asyncio
