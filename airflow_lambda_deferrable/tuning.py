@@ -90,7 +90,7 @@ REQUEST_LINES_CYCLE_CALLS = 2
 # read one by one and GetLogEvents' budget made p95 189 s).
 BUSY_STREAM_EVENTS = 1_000
 BUSY_SAMPLE_EVENTS = 100
-# A stream that prints this many lines a second, in a window read or a sample, is busy.
+# A stream that prints this many lines a second in a sample is busy.
 BUSY_LINES_PER_SECOND = 10
 # A stream known busy is read on its own when its stretch is this long (at 50 lines a second, 500 lines).
 BUSY_SPAN_MS = 10_000

@@ -13,7 +13,6 @@ from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     SAMPLE_TRIES,
     StreamMarks,
     busy_in_sample,
-    busy_in_window,
     read_alone,
     sample_slice,
     sampled_enough,
@@ -24,13 +23,6 @@ from airflow_lambda_deferrable.cloudwatch.busy_streams import (
 def test_a_stream_printing_ten_lines_a_second_in_a_sample_is_busy():
     assert busy_in_sample({"chatty": 10, "quiet": 9, "idle": 0}, slice_ms=1_000) == ["chatty"]
     assert busy_in_sample({"chatty": 19}, slice_ms=2_000) == []
-
-
-def test_a_window_read_counts_a_rate_not_a_count():
-    assert busy_in_window({"a": 100, "b": 99}, window_ms=10_000) == ["a"]
-    assert busy_in_window({"a": 100, "b": 99}, window_ms=2_000) == ["a"]  # a short window tells no rate
-    # A newcomer's first window reaches back a minute: 100 lines there are not 10 a second.
-    assert busy_in_window({"a": 100, "b": 600}, window_ms=60_000) == ["b"]
 
 
 def test_a_sample_reads_one_slice_of_time_ingested_by_now():

@@ -1022,34 +1022,6 @@ async def test_a_trigger_that_follows_its_stream_still_has_its_settle_window_end
     assert not stream_reads(proxy) and len(full_reads(proxy)) >= 2
 
 
-@pytest.mark.asyncio
-async def test_a_stream_busy_in_a_window_read_has_its_stretch_read_on_its_own_from_the_start(
-    logs_client, proxy, many_ids, monkeypatch
-):
-    # The first full read is unfiltered and brings 300 prints of stream "chatty" in one window: it is busy.
-    # The next reads are filtered, so its stretch (12 s) is read on request: with GetLogEvents at once,
-    # not first with FilterLogEvents until a read of stretches tells it busy.
-    unfiltered = iter([True])
-    monkeypatch.setattr(read_planner.ReadPlanner, "read_unfiltered", lambda planner, **_: next(unfiltered, False))
-    at = lines.now_ms() - 15_000
-    prints = [(at + 1 + index * 40, f"chatter {index}") for index in range(300)]
-    body = printing_invocation(1, [])
-    lines.put_at(
-        logs_client,
-        GROUP,
-        [(at, body[0]), (at + 1, body[1]), *prints, *((at + 12_100 + n, line) for n, line in enumerate(body[2:]))],
-        stream="chatty",
-    )
-    # (No clock skew: the first window spans 16 s, from the invocation to now.)
-    payload = await asyncio.wait_for(first_payload(trigger(1, invoked_at=at / 1000 - 1, clock_skew_seconds=0.0)), 60)
-    assert payload["status"] == "success"
-    assert [line["message"] for line in payload["lines"] if line["message"].startswith("chatter ")] == [
-        message for _, message in prints
-    ]
-    assert [request["logStreamName"] for request in get_events_reads(proxy)][:1] == ["chatty"]
-    assert not stream_reads(proxy)
-
-
 @pytest.mark.parametrize("first_sample_throttled", [False, True])
 @pytest.mark.asyncio
 async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_get_log_events_alone(

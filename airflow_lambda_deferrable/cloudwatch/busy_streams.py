@@ -5,11 +5,11 @@ no stream name and no event id: a short ``print`` line costs half the bytes it c
 page. A read of many streams at once costs fewer calls, so only streams that print many lines are read
 alone. Pure: the poller tells what its reads brought, these rules say which streams are busy.
 
-A stream is known busy from any of:
+A stream is known busy from either of:
 
 * a read of stretches that needs another page, when the rest of a stream's stretch still holds
-  `BUSY_STREAM_EVENTS` at the rate the read brought it so far (`rest_looks_busy`);
-* an unfiltered read of the window in which it printed `BUSY_LINES_PER_SECOND` (`busy_in_window`);
+  `BUSY_STREAM_EVENTS` at the rate the read brought it so far (`rest_looks_busy`): a request too short for
+  a sample, that printed thousands of lines;
 * a sample of the streams whose requests run, one short slice of time (`busy_in_sample`): when the group
   is read by request lines, their lines are read only when their requests end, and a stretch read with
   FilterLogEvents first would bring a chatty request's lines at twice the bytes.
@@ -25,7 +25,6 @@ from airflow_lambda_deferrable.tuning import (
     BUSY_SPAN_MS,
     BUSY_STREAM_EVENTS,
     MAX_STREAMS_KEPT,
-    MIN_LOOKBACK_MS,
     SAMPLE_AFTER_RUN_MS,
     SAMPLE_DELAY_MS,
     SAMPLE_SLICE_MS,
@@ -67,14 +66,6 @@ def rest_looks_busy(count: int, newest_ms: int | None, start_ms: int, end_ms: in
     if count < BUSY_SAMPLE_EVENTS or newest_ms is None:
         return False
     return count * (end_ms - newest_ms) >= BUSY_STREAM_EVENTS * max(newest_ms - start_ms, 1)
-
-
-def busy_in_window(counts: Mapping[str, int], window_ms: int) -> list[str]:
-    """The streams that printed `BUSY_LINES_PER_SECOND` lines in an unfiltered read of a window of `window_ms`,
-    counted over the usual lookback at least (`MIN_LOOKBACK_MS`): a newcomer's first window reaches back a
-    minute, and a short one tells no rate."""
-    least = BUSY_LINES_PER_SECOND * max(window_ms, MIN_LOOKBACK_MS) / 1000
-    return [stream for stream, count in counts.items() if count >= least]
 
 
 def busy_in_sample(counts: Mapping[str, int], slice_ms: int = SAMPLE_SLICE_MS) -> list[str]:

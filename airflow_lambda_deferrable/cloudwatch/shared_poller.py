@@ -12,7 +12,7 @@ pure function elsewhere, and each kind of read a module of its own:
 | the window unfiltered, by request lines or by ids | `ReadPlanner.read_unfiltered`, `filter_patterns` | window_reads |
 | which stretches share a call, where a read resumes | `stretch_plan` | stretch_reads |
 | which stretch is read alone with ``GetLogEvents`` | `busy_streams.read_alone` | stretch_reads |
-| which streams are busy | `busy_streams` (a read's rest, a window, a sample) | samples |
+| which streams are busy | `busy_streams` (a read's rest, a sample) | stretch_reads, samples |
 | what an error answer means | `log_source.classify` | pages.PageReader |
 | where each event goes | `routing` | router |
 

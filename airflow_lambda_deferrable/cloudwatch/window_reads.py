@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Collection
 from contextlib import aclosing
 from typing import Any
 
-from airflow_lambda_deferrable.cloudwatch.busy_streams import (
-    busy_in_window,
-)
 from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
     REQUEST_LINES_PATTERN,
     FilteredRead,
@@ -166,30 +162,20 @@ class WindowReads:
         now_ms = self.group.window_clock.now_ms()
         self.group.following.begin_read(start_ms=whole_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
         read = pages_read = 0
-        latest = whole_from
-        per_stream: Counter[str] = Counter()
         pages = self.group.pages.read(client, self.group.subscriptions, "window", startTime=whole_from, endTime=now_ms)
         async with aclosing(pages):
             async for page in pages:
                 read += len(page)
                 pages_read += fills_a_page(page)
-                per_stream.update(str(event.get("logStreamName", "")) for event in page)
-                latest = max([latest, *(int(event.get("timestamp", 0)) for event in page)])
                 newest = max(newest, await self.router.route(page, follow=True))
                 if page.more and pages_read >= max_pages:
                     self.group.planner.note_window_needs_more_pages(pages_read, start_ms=whole_from, end_ms=now_ms)
-                    # Pages may come in time order (CloudWatch's interleave) or stream after stream (moto's):
-                    # either way, each stream's count spans at most up to the newest line read.
-                    self.group.busy_streams.add_all(busy_in_window(per_stream, latest - whole_from))
                     return None
         self.group.following.end_read()
         self.group.left_to_following = {
             stream for stream in self.group.left_to_following if self.group.following.followers(stream)
         }
         self.group.planner.note_window_rate(read, start_ms=whole_from, end_ms=now_ms)
-        # When a busy stream's stretch comes to be read, it is read on its own from the start, not after a page
-        # of its lines with FilterLogEvents.
-        self.group.busy_streams.add_all(busy_in_window(per_stream, now_ms - whole_from))
         return newest
 
     async def _read_request_lines(self, client: Any, start_ms: int, end_ms: int | None, find_streams: bool) -> int:
