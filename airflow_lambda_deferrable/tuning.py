@@ -103,10 +103,6 @@ SAMPLE_AFTER_RUN_MS = 5_000
 # A full read samples this many streams at most (one call), those of the oldest requests first: at volume,
 # sampling every newcomer at once took calls from the reads of the first requests' stretches.
 SAMPLE_STREAMS_PER_READ = 100
-# A sample that finds no line in a stream tells nothing when a late batch holds the stream back (a stream is
-# ingested in order): the request is sampled again, up to this many times in all (measured: the five chatty
-# streams one try missed in one run each had a batch 20 s late in their slice).
-SAMPLE_TRIES = 3
 # The marks of busy and sampled streams are forgotten at this many: a poller of a busy group for days tells
 # them anew rather than growing.
 MAX_STREAMS_KEPT = 10_000
