@@ -12,8 +12,10 @@ import random
 from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
-from airflow_lambda_deferrable.cloudwatch.log_source import Answer, classify, is_throttling
+from airflow_lambda_deferrable.cloudwatch.log_source import Answer, classify, error_code, is_throttling
 from airflow_lambda_deferrable.limits import EVENT_OVERHEAD_BYTES, EVENTS_PER_PAGE, PAGE_BYTES
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns
@@ -69,11 +71,14 @@ class Page(list[dict[str, Any]]):
 class PageReader:
     """Makes the calls of one log group's reader, each through the budget of its API."""
 
-    def __init__(self, log_group: str, budget: RequestBudget, stream_budget: RequestBudget) -> None:
+    def __init__(
+        self, log_group: str, budget: RequestBudget, stream_budget: RequestBudget, turns: LoopTurns | None = None
+    ) -> None:
+        """:param turns: the poller's turns of the loop, shared with its routing (default: turns of its own)."""
         self.log_group = log_group
         self.budget = budget
         self.stream_budget = stream_budget
-        self.turns = LoopTurns()  # its own: keying does not queue behind the triggers' work
+        self.turns = turns or LoopTurns()
         self.calls = 0
 
     async def read(
@@ -180,13 +185,22 @@ class PageReader:
         if answer is Answer.FAIL_CYCLE:
             raise CallFailed(api, err) from err
         if answer is Answer.PATTERN_REFUSED:
-            raise PatternRefused(f"{type(err).__name__}: {err}") from err
+            raise PatternRefused(
+                f"{error_code(err) if isinstance(err, ClientError) else type(err).__name__}: {err}"
+            ) from err
         if answer is Answer.STREAM_READ_REFUSED:
-            raise StreamReadRefused(f"{type(err).__name__}: {err}") from err
+            raise StreamReadRefused(
+                f"{error_code(err) if isinstance(err, ClientError) else type(err).__name__}: {err}"
+            ) from err
         shown = {key: value for key, value in request.items() if key not in ("nextToken", "nextForwardToken")}
         log.warning("%s: %s %s failed for %d subscriber(s): %s", self.log_group, api, shown, len(concerned), err)
         for subscriber in concerned:
             subscriber.fail(err)
+
+
+def code_of(err: Exception) -> str:
+    """AWS's error code of `err`, or its class's name when AWS gave none."""
+    return error_code(err) if isinstance(err, ClientError) else type(err).__name__
 
 
 def page_retry_pause(retries: int, draw: Callable[[float, float], float] = random.uniform) -> float:

@@ -62,6 +62,7 @@ from airflow_lambda_deferrable.limits import (
 )
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.clock import ForwardWall
+from airflow_lambda_deferrable.runtime.loop_turns import LoopTurns
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.tuning import (
     LIGHT_CYCLE_BATCH_SECONDS,
@@ -94,7 +95,9 @@ class LogGroupPoller:
         self.log_group = log_group
         self._client_factory = client_factory
         stream_budget = stream_budget or RequestBudget(budget.max_rate * STREAM_READS_PER_FILTER_CALL)
-        self.group = GroupState(log_group, PageReader(log_group, budget, stream_budget), window_clock or ForwardWall())
+        turns = LoopTurns()  # the poller's own: its routing and keying do not queue behind the triggers' work
+        pages = PageReader(log_group, budget, stream_budget, turns)
+        self.group = GroupState(log_group, pages, window_clock or ForwardWall(), turns=turns)
         self.router = Router(self.group)
         self.window = WindowReads(self.group, self.router)
         self.stretches = StretchReads(self.group, self.router)
