@@ -36,8 +36,7 @@ from benchmarks.modes import MODES, Mode
 from benchmarks.runfiles import raise_open_files_limit, read_json, rss_kb, wait_for_file, write_json
 
 if TYPE_CHECKING:
-    from airflow_lambda_deferrable.cloudwatch import registry
-from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
+    from airflow_lambda_deferrable.provider.operator import LambdaInvokeDeferrableOperator
 
 CONN_ID = "aws_bench"
 SETTLE_SECONDS = 3.0  # the operator's default (checked by tests/test_benchmark_harness.py)
@@ -217,6 +216,7 @@ def budget_counts(mode: Mode) -> dict[str, Any]:
     """
     if not mode.shared_poller:
         return {"budget_calls": None, "budget_throttled": None}
+    from airflow_lambda_deferrable.cloudwatch import registry
 
     try:
         budget = registry.registry().budget

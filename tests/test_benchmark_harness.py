@@ -162,6 +162,16 @@ def test_simulated_lines_decide_the_intended_outcome(outcome: str) -> None:
     assert sum(line.decisive for line in ours) == 1
 
 
+@pytest.mark.asyncio
+async def test_the_benchmark_reads_the_shared_pollers_budgets():
+    """The triggerer's report reads the budgets by name: a renamed module must fail here, not after a run."""
+    from benchmarks import modes, triggerer
+
+    counts = triggerer.budget_counts(modes.MODES["shared"])
+    assert counts["budget_calls"] == 0 and counts["budget_throttled"] == 0
+    assert counts["stream_budget_calls"] == 0 and counts["budget_calls_by_kind"] == {}
+
+
 def test_benchmark_uses_the_operators_defaults():
     from airflow_lambda_deferrable.provider import trigger as triggers
     from benchmarks import modes, triggerer
