@@ -8,12 +8,10 @@ import pytest
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
 from airflow_lambda_deferrable.provider.invocation_request import try_key_of
+from airflow_lambda_deferrable.tuning import MAX_STATUS_READ_SECONDS, STEADY_READS_SECONDS, SYNC_VISIBILITY_SECONDS
 from airflow_lambda_deferrable.verdict.durable_execution import (
     EXECUTION_NAME_PATTERN,
     MAX_EXECUTION_TIMEOUT_SECONDS,
-    MAX_STATUS_READ_SECONDS,
-    STEADY_READS_SECONDS,
-    SYNC_VISIBILITY_SECONDS,
     ExecutionEnd,
     check_execution_name,
     decide_execution,

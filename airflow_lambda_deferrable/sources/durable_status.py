@@ -30,6 +30,7 @@ from airflow_lambda_deferrable.cloudwatch.log_source import (
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_STATUS_READS_PER_SECOND
 from airflow_lambda_deferrable.sources.context import SourceContext
+from airflow_lambda_deferrable.tuning import MAX_BACKOFF_DOUBLINGS, MAX_BACKOFF_SECONDS
 from airflow_lambda_deferrable.verdict.durable_execution import (
     NOT_FOUND,
     ExecutionEnd,
@@ -39,9 +40,6 @@ from airflow_lambda_deferrable.verdict.durable_execution import (
     visibility_bound,
 )
 from airflow_lambda_deferrable.verdict.evidence import Evidence
-
-# After a failed read, wait 2 ** failures seconds (jittered), at most this long.
-MAX_RETRY_PAUSE_SECONDS = 60.0
 
 _budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RequestBudget]] = weakref.WeakKeyDictionary()
 
@@ -93,7 +91,8 @@ class DurableStatus:
                         client = await opened.enter_async_context(await self.trigger.lambda_client())
                     failures += 1
                     self.log.warning("GetDurableExecution of %s failed (%s); retrying", self.arn, err)
-                    await asyncio.sleep(random.uniform(1.0, min(MAX_RETRY_PAUSE_SECONDS, 2.0**failures)))
+                    pause = min(MAX_BACKOFF_SECONDS, 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
+                    await asyncio.sleep(random.uniform(1.0, pause))
                     continue
                 budget.succeeded()
                 failures = 0

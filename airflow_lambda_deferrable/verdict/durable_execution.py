@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_lambda_deferrable.exceptions import LambdaInvokeInputError
+from airflow_lambda_deferrable.tuning import (
+    AGE_SHARE,
+    MAX_STATUS_READ_SECONDS,
+    STEADY_READS_SECONDS,
+    SYNC_VISIBILITY_SECONDS,
+)
 from airflow_lambda_deferrable.verdict.log_lines import json_text_too_deep
 from airflow_lambda_deferrable.verdict.outcome import Verdict
 
@@ -27,18 +33,10 @@ TASK_ID_CHARS = 31
 RUNNING = "RUNNING"
 ENDED_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 
-# Status reads: the first `STEADY_READS_SECONDS` at the task's poll interval; afterwards every
-# `AGE_SHARE` of the execution's age, never more than `MAX_STATUS_READ_SECONDS` apart. An execution that
-# runs for days is then read about every 5 minutes, and its end is noticed within 5 minutes.
-STEADY_READS_SECONDS = 600.0
-AGE_SHARE = 0.05
-MAX_STATUS_READ_SECONDS = 300.0
 # Lambda's ExecutionTimeout when a function's DurableConfig does not give one, and its ceiling (a year).
 MAX_EXECUTION_TIMEOUT_SECONDS = 366 * 86_400
 # What GetDurableExecution answers for an execution it does not know (yet).
 NOT_FOUND = "ResourceNotFoundException"
-# A synchronous invoke created its execution before answering: only the read's eventual consistency hides it.
-SYNC_VISIBILITY_SECONDS = 10.0
 
 
 def execution_name_for_try(task_id: str, try_key: str) -> str:
