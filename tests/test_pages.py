@@ -145,3 +145,11 @@ async def test_a_stream_read_ends_only_at_the_token_it_was_given_back(reader):
 async def test_a_bug_is_raised_as_it_is(reader):
     with pytest.raises(ValueError, match="a bug of ours"):
         await read_all(reader, client_answering(ValueError("a bug of ours")))
+
+
+@pytest.mark.asyncio
+async def test_a_call_of_no_known_kind_is_refused_before_any_request(reader):
+    client = client_answering({"events": [event(1)]})
+    with pytest.raises(ValueError, match=r"PageReader.read: unknown kind of call 'windw'"):
+        _ = [page async for page in reader.read(client, (), "windw", startTime=0)]
+    assert client.asked == [] and reader.calls == 0

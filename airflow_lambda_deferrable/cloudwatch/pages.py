@@ -29,6 +29,19 @@ from airflow_lambda_deferrable.tuning import (
 
 log = logging.getLogger(__name__)
 
+# What a call is for (`PageReader.read`'s `kind`): counted in `RequestBudget.calls_by_kind` and logged.
+CALL_KINDS = {
+    "window": "the group, unfiltered",
+    "pattern": "the group by ids",
+    "catch-up": "ids from their invocations' start",
+    "sweep": "the ids of subscribers that follow no stream, as far back as a sweep",
+    "request-lines": "the lines that open or close a request",
+    "behind": "followed streams from where each is complete",
+    "stretch": "a request's stretch of stream",
+    "busy-stream": "one busy stream's stretch, with GetLogEvents",
+    "sample": "a second of the streams of running requests",
+}
+
 
 class LogsClient(Protocol):
     """The two calls the reader makes (an aiobotocore ``logs`` client has them)."""
@@ -95,12 +108,7 @@ class PageReader:
         """Call ``FilterLogEvents`` (``GetLogEvents`` on `stream` if given) and yield each page's events, keyed,
         to the last page (`Page.more` says whether another follows).
 
-        :param kind: what the call is for, counted in `RequestBudget.calls_by_kind` and logged: ``window``
-            (the group), ``pattern`` (the group by ids), ``catch-up`` (ids from their invocations' start),
-            ``sweep`` (the ids of subscribers that follow no stream, as far back as a sweep), ``request-lines``
-            (the lines that open or close a request), ``behind`` (followed streams from where each is
-            complete), ``stretch`` (a request's stretch of stream), ``busy-stream`` (one busy stream's stretch,
-            with GetLogEvents), ``sample`` (a second of the streams of running requests).
+        :param kind: what the call is for: one of `CALL_KINDS`.
         :param max_retries: how many times a page answered with throttling or a transient error is asked again
             before `CallFailed` (a sample, which nothing waits for, asks once).
         :param refusable: the reader chose the pattern: ``InvalidParameterException`` raises `PatternRefused`.
@@ -109,11 +117,7 @@ class PageReader:
         :param concerned: the subscribers this call serves: an error that is theirs alone goes to them, and the
             pages stop.
         """
-        request["logGroupName"] = self.log_group
-        token_field = "nextToken"
-        if stream is not None:
-            request.update(logStreamName=stream, startFromHead=True)
-            token_field = "nextForwardToken"
+        token_field = self._prepare(request, stream, kind)
         keys = EventKeys(stream)
         while True:
             response = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
@@ -129,6 +133,16 @@ class PageReader:
             if not page.more:
                 return
             request["nextToken"] = token
+
+    def _prepare(self, request: dict[str, Any], stream: str | None, kind: str) -> str:
+        """Fill in the group (and the stream, read from its head); return the field of the next page's token."""
+        if kind not in CALL_KINDS:
+            raise ValueError(f"PageReader.read: unknown kind of call {kind!r}; known: {', '.join(CALL_KINDS)}")
+        request["logGroupName"] = self.log_group
+        if stream is None:
+            return "nextToken"
+        request.update(logStreamName=stream, startFromHead=True)
+        return "nextForwardToken"
 
     async def _answer(
         self,

@@ -60,29 +60,14 @@ async def subscribe(
     :param connection_key: what makes two triggers' clients interchangeable (connection id, region, ...).
     :param client_factory: makes the poller's client when it starts (an awaitable of an aiobotocore
         client context manager, as ``AwsLogsHook.get_async_conn``).
-    :param roaming: its lines may come in any stream at any time (`Subscription.roaming`).
-    :param ids_read_live: its lines with ids must be read as they come (`Subscription.ids_read_live`); ``False``
-        when its request lines find its request (its request id is known, its logging config writes them) and
-        it waits for the request's end.
+    :param roaming, ids_read_live, timeline: as `Subscription`'s (``timeline`` defaults to one that starts now).
     :param shared: ``False`` gives this subscriber a poller, a client and a budget of its own (the
         ``[lambda_deferrable] shared_poller = False`` setting: what sharing is measured against).
-    :param timeline: the trigger's time, in which the subscriber's times are (`clock.Timeline`; default: one
-        that starts now).
     """
-    pollers = loop_registry = registry(max_rate)
+    loop_registry = registry(max_rate)
+    pollers = loop_registry if shared else Registry(max_rate)
     key = json.dumps({**connection_key, "log_group": log_group}, sort_keys=True, default=str)
-    if not shared:
-        pollers = Registry(max_rate)
-    poller = pollers.pollers.get(key)
-    if poller is None or poller.closing:
-        poller = LogGroupPoller(
-            log_group=log_group,
-            client_factory=client_factory,
-            budget=pollers.budget,
-            stream_budget=pollers.stream_budget,
-            window_clock=loop_registry.window_clock,
-        )
-        pollers.pollers[key] = poller
+    poller = _poller_for(pollers, key, log_group, client_factory, loop_registry.window_clock)
     subscription = Subscription(
         poller=poller,
         terms=list(dict.fromkeys(terms)),
@@ -100,3 +85,20 @@ async def subscribe(
         poller.remove(subscription)
         if poller.closing and pollers.pollers.get(key) is poller:
             del pollers.pollers[key]
+
+
+def _poller_for(
+    pollers: Registry, key: str, log_group: str, client_factory: Callable[[], Any], window_clock: ForwardWall
+) -> LogGroupPoller:
+    """Return the live poller of `key` in `pollers`, or start one (a closing poller takes no newcomer)."""
+    poller = pollers.pollers.get(key)
+    if poller is None or poller.closing:
+        poller = LogGroupPoller(
+            log_group=log_group,
+            client_factory=client_factory,
+            budget=pollers.budget,
+            stream_budget=pollers.stream_budget,
+            window_clock=window_clock,
+        )
+        pollers.pollers[key] = poller
+    return poller

@@ -16,11 +16,12 @@ from airflow_lambda_deferrable.cloudwatch.filter_patterns import (
 )
 from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
 from airflow_lambda_deferrable.cloudwatch.pages import PatternRefused, fills_a_page
-from airflow_lambda_deferrable.cloudwatch.read_planner import INGESTION_HORIZON_MARGIN_MS, MAX_WINDOW_PAGES, FullRead
+from airflow_lambda_deferrable.cloudwatch.read_planner import FullRead
 from airflow_lambda_deferrable.cloudwatch.router import Router
 from airflow_lambda_deferrable.cloudwatch.search_plan import Search, catch_ups, search_calls, sweeps
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
+from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS, MAX_WINDOW_PAGES
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,14 @@ class WindowReads:
             filtered = self._filtered_read()  # CloudWatch may have refused the pattern meanwhile
         else:
             newest, request_lines_from = 0, plan.start_ms
-        # Lines without ids in this window are not read: stretches need their own reads.
-        newest = max(newest, await self.stop_following(client))
+        newest = max(newest, await self._read_filtered(client, plan, filtered, request_lines_from))
+        return newest, window_began
+
+    async def _read_filtered(self, client: Any, plan: FullRead, filtered: FilteredRead, request_lines_from: int) -> int:
+        """Read the window filtered: by request lines from `request_lines_from`, and by ids from the plan's
+        start; return the newest timestamp routed. Lines without ids in the window are not read: stretches
+        need their own reads."""
+        newest = await self.stop_following(client)
         if filtered.by_request_lines:
             try:
                 newest = max(newest, await self._read_request_lines(client, request_lines_from, None, False))
@@ -102,7 +109,7 @@ class WindowReads:
             ):
                 newest = max(newest, await self.router.route(page))
         self.group.sample_due = filtered.by_request_lines
-        return newest, window_began
+        return newest
 
     async def stop_following(self, client: Any) -> int:
         """Break all following, once the followed streams whose stretches subscribers left to following are
