@@ -110,6 +110,15 @@ async def until(ready: Callable[[], bool], what: Callable[[], str], timeout: flo
         raise AssertionError(f"not within {timeout} s: {what()}") from None
 
 
+async def after_cycles(subscription: Subscription, ready: Callable[[], bool], what: Callable[[], str]) -> None:
+    """Wait until `ready` holds at the end of one of the poller's cycles; fail saying `what` after a minute
+    (a guard: success comes much sooner)."""
+    try:
+        await asyncio.wait_for(subscription.poller.cycle_done.wait_for(ready), 60)
+    except TimeoutError:
+        raise AssertionError(f"not within 60 s: {what()}") from None
+
+
 async def subscription_of(group: str) -> Subscription:
     """Wait for the first subscriber of the shared poller of `group`, and return it."""
     found: list[Subscription] = []
@@ -176,10 +185,14 @@ async def test_a_wall_clock_stepped_forward_an_hour_mid_follow_times_nothing_out
     lines.put(logs_client, GROUP, body[:2])  # the request runs
     running = asyncio.create_task(first_payload(trigger(deadline=time.time() + 30)))
     subscription = await subscription_of(GROUP)
-    await until(lambda: subscription.cycles >= 2, lambda: f"{subscription.cycles} reads before the step")
+    await after_cycles(
+        subscription, lambda: subscription.cycles >= 2, lambda: f"{subscription.cycles} reads before the step"
+    )
     wall.step(HOUR)  # the wall clock is now half an hour past the deadline
     stepped = subscription.cycles
-    await until(lambda: subscription.cycles >= stepped + 3 or running.done(), lambda: "no reads after the step")
+    await after_cycles(
+        subscription, lambda: subscription.cycles >= stepped + 3 or running.done(), lambda: "no reads after the step"
+    )
     assert not running.done(), running.result()  # each read was news, and no deadline had passed
     lines.put(logs_client, GROUP, body[2:])
     payload = await asyncio.wait_for(running, 30)
@@ -196,12 +209,15 @@ async def test_a_wall_clock_stepped_back_an_hour_leaves_the_poller_reading_at_it
     lines.put(logs_client, GROUP, body[:2])
     running = asyncio.create_task(first_payload(trigger(deadline=time.time() + 60)))
     subscription = await subscription_of(GROUP)
-    await until(lambda: subscription.cycles >= 2, lambda: f"{subscription.cycles} reads before the step")
+    await after_cycles(
+        subscription, lambda: subscription.cycles >= 2, lambda: f"{subscription.cycles} reads before the step"
+    )
     last_end = max(request["endTime"] for _, request in window_reads(proxy))
     reads_before = len(window_reads(proxy))
     wall.step(-HOUR)
     stepped_at, cycles = time.monotonic(), subscription.cycles
-    await until(
+    await after_cycles(
+        subscription,
         lambda: subscription.cycles >= cycles + 5,
         lambda: f"{subscription.cycles - cycles} full read(s) after the step, at a {INTERVAL} s interval",
     )

@@ -4,14 +4,21 @@ and a straggling batch, against moto in server mode (real HTTP, real aiobotocore
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
 
+from airflow_lambda_deferrable.tuning import MIN_READ_GAP_SHARE
 from tests import lambda_lines as lines
+from tests.test_shared_poller import more_full_reads
 from tests.test_triggers import CID, GROUP, RID, first_event, live_lines, make_trigger, messages
 
 CHILDREN = [f"cccccccc-0000-4000-8000-{index:012d}" for index in range(500)]
+# Full reads come at least `MIN_READ_GAP_SHARE` of the poll interval apart (0.1 s for these triggers' 0.2 s),
+# so this many span two settle windows (0.6 s) or more, however loaded the machine: a verdict due on the
+# lines read so far would have come.
+READS_PAST_SETTLING = math.ceil(2 * 0.6 / (MIN_READ_GAP_SHARE * 0.2)) + 1
 
 
 @pytest.mark.asyncio
@@ -29,7 +36,7 @@ async def test_requests_that_carry_our_correlation_id_but_are_not_ours_decide_no
     ]
     lines.put_at(logs_client, GROUP, forged, stream="2026/12/06/[$LATEST]forger")
     trigger_task = asyncio.ensure_future(first_event(make_trigger()))
-    await asyncio.sleep(2)  # the foreign lines have been read by now: they must not have decided
+    await more_full_reads(GROUP, READS_PAST_SETTLING)  # the foreign lines are read: they must not have decided
     assert not trigger_task.done()
     lines.put_at(
         logs_client,
@@ -53,7 +60,7 @@ async def test_a_straggling_batch_with_start_and_the_error_line_is_waited_for(lo
     stamp = lines.now_ms()
     lines.put_at(logs_client, GROUP, [(stamp + 3000, lines.end(RID)), (stamp + 3001, lines.report(RID))])
     trigger_task = asyncio.ensure_future(first_event(make_trigger(deadline=time.time() + 30)))
-    await asyncio.sleep(3)  # several polls and settle windows (0.2 s, 0.6 s) pass with END read
+    await more_full_reads(GROUP, READS_PAST_SETTLING)  # several settle windows pass with END read
     assert not trigger_task.done()
     lines.put_at(logs_client, GROUP, [(stamp, lines.start(RID)), (stamp + 1, lines.unhandled("KeyError", "'x'"))])
     payload = await trigger_task

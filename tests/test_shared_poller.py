@@ -180,11 +180,8 @@ async def test_a_line_later_than_any_before_is_found_by_a_sweep_and_widens_the_l
     running = asyncio.create_task(first_payload(trigger(1, deadline=time.time() + 12)))
     poller = await poller_of(GROUP)
 
-    async def read_once() -> None:  # a whole read has seen the lines: the lookback is down to its minimum
-        while poller.group.planner.read_through_ms is None:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(read_once(), 30)
+    # A whole read has seen the lines: the lookback is down to its minimum.
+    await after_cycles(poller, lambda: poller.group.planner.read_through_ms is not None)
     assert poller.group.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     # The function's error line, logged 40 s ago, becomes visible only now: older than the recent
     # lookback, inside the two-minute late-arrival allowance.
@@ -222,13 +219,12 @@ async def test_a_late_line_read_again_by_overlapping_reads_widens_the_lookback_o
     ]
     poller = await poller_of(GROUP)
 
-    async def reads(count: int) -> None:
-        while not poller.group.subscriptions or poller.group.subscriptions[0].cycles < count:
-            await asyncio.sleep(0.02)
+    def reads(count: int) -> Callable[[], bool]:
+        return lambda: bool(poller.group.subscriptions) and poller.group.subscriptions[0].cycles >= count
 
-    await asyncio.wait_for(reads(1), 30)
+    await after_cycles(poller, reads(1))
     assert poller.group.planner.recent_lookback_ms(120_000) >= 40_000
-    await asyncio.wait_for(reads(DELAY_MEMORY_READS + 1), 30)
+    await after_cycles(poller, reads(DELAY_MEMORY_READS + 1))
     assert poller.group.planner.recent_lookback_ms(120_000) == MIN_LOOKBACK_MS
     assert not id_pattern_reads(proxy) and request_lines_reads(proxy)
     for task in running:
@@ -248,11 +244,8 @@ async def test_cancelled_triggers_leave_and_the_idle_poller_closes(logs_client, 
     for task in tasks[1:]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.wait_for(poller.task, 5)  # the poller ends on its own once nobody listens
-    assert registry.registry().pollers == {}
-    calls = proxy.count("FilterLogEvents")
-    await asyncio.sleep(1.0)
-    assert proxy.count("FilterLogEvents") == calls
+    await asyncio.wait_for(poller.task, 5)  # the poller ends on its own once nobody listens: no call after it
+    assert registry.registry().pollers == {} and poller.task.done() and poller.crashed is None
 
 
 @pytest.mark.asyncio
@@ -375,12 +368,19 @@ async def more_full_reads(group: str, count: int) -> shared_poller.LogGroupPolle
         return min((subscription.cycles for subscription in poller.group.subscriptions), default=0)
 
     target = fewest() + count
-    await asyncio.wait_for(poller.cycle_done.wait_for(lambda: fewest() >= target), 60)
+    await after_cycles(poller, lambda: fewest() >= target)
     return poller
 
 
+async def after_cycles(poller: shared_poller.LogGroupPoller, ready: Callable[[], bool]) -> None:
+    """Wait until `ready` holds at the end of one of the poller's cycles (read or failed), for a minute at
+    most: the poller says when a cycle ends, so no test polls its state on a timer."""
+    await asyncio.wait_for(poller.cycle_done.wait_for(ready), 60)
+
+
 async def until(condition: Callable[[], bool]) -> None:
-    """Wait until `condition` holds (checked as the test's loop turns), for a minute at most."""
+    """Wait until `condition` on the subscribers holds (they join and leave with their triggers, not with the
+    poller's cycles), for a minute at most."""
     async with asyncio.timeout(60):
         while not condition():
             await asyncio.sleep(0.02)
@@ -416,11 +416,7 @@ async def test_missing_credentials_do_not_stop_the_poller_and_a_fresh_client_fin
     task = asyncio.create_task(first_payload(trigger(1, aws_conn_id="aws_no_keys")))
     poller = await poller_of(GROUP)
 
-    async def replaced() -> None:
-        while poller.clients < 2:  # a failed call, then a fresh client
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(replaced(), 30)
+    await after_cycles(poller, lambda: poller.clients >= 2)  # a failed call, then a fresh client
     assert proxy.count("FilterLogEvents") == 0 and poller.crashed is None and not task.done()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the credentials come back (a refresh, a new role)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -451,9 +447,11 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
     for index, (_, request_id) in enumerate(ids):
         lines.put(logs_client, GROUP, [lines.start(request_id), f"print from {index}"], stream=f"stream-{index}")
     running = [asyncio.create_task(first_payload(trigger(index))) for index in range(30)]
-    await poller_of(GROUP)
+    poller = await poller_of(GROUP)
     calls_by_kind = registry.registry().budget.calls_by_kind  # what the calls were for
-    await until(lambda: any(request["startTime"] > started_ms + 1_000 for _, request in full_reads(proxy)))
+    await after_cycles(
+        poller, lambda: any(request["startTime"] > started_ms + 1_000 for _, request in full_reads(proxy))
+    )
     for index, (correlation_id, request_id) in enumerate(ids):
         ending = [lines.powertools(correlation_id, request_id, "Function ended"), lines.end(request_id)]
         lines.put(logs_client, GROUP, [*ending, lines.report(request_id)], stream=f"stream-{index}")
@@ -512,8 +510,7 @@ async def late_request_beyond_the_usual_lookback(logs_client, monkeypatch) -> tu
     invoked_at = time.time() - 12
     running = [asyncio.create_task(first_payload(trigger(index, invoked_at=invoked_at))) for index in range(31)]
     poller = await poller_of(GROUP)
-    while poller.group.planner.read_through_ms is None:
-        await asyncio.sleep(0.02)
+    await after_cycles(poller, lambda: poller.group.planner.read_through_ms is not None)
     late_ms = lines.now_ms() - 5_000
     body = invocation(30)
     lines.put(logs_client, GROUP, [body[0], "print from 30", *body[1:2]], stream="stream-30", at=late_ms)
@@ -964,8 +961,7 @@ async def timed_out_once_the_trigger_is(
     )
     running = asyncio.create_task(first_payload(one))
     poller = await poller_of(GROUP)
-    while not poller.group.subscriptions or not ready(poller.group.subscriptions[0]):
-        await asyncio.sleep(0.02)
+    await after_cycles(poller, lambda: bool(poller.group.subscriptions) and ready(poller.group.subscriptions[0]))
     lines.put(
         logs_client, GROUP, [lines.timed_out("00000000-0000-4000-8000-000000000001")], stream="one", at=after_report
     )
@@ -1045,11 +1041,7 @@ async def test_a_running_request_a_sample_finds_busy_has_its_stretch_read_with_g
     )
     poller = await poller_of(GROUP)
 
-    async def sampled() -> None:
-        while ("chatty", at) not in poller.group.sampled:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(sampled(), 30)
+    await after_cycles(poller, lambda: ("chatty", at) in poller.group.sampled)
     end_at = lines.now_ms()
     lines.put_at(logs_client, GROUP, [(end_at + n, line) for n, line in enumerate(body[2:])], stream="chatty")
     payload = await asyncio.wait_for(running, 60)

@@ -103,7 +103,7 @@ class LogGroupPoller:
         self.stretches = StretchReads(self.group, self.router)
         self.samples = Samples(self.group)
         self._intervals: Counter[float] = Counter()  # the subscribers' poll intervals: the shortest paces reads
-        self.cycle_done = Broadcast()
+        self.cycle_done = Broadcast()  # notified when a cycle ends, read or failed, and when the poller crashes
         self._wake = asyncio.Event()
         self.closing = False
         self.crashed: BaseException | None = None
@@ -227,6 +227,7 @@ class LogGroupPoller:
                 client = None if needs_fresh_client(failed.cause) else client
                 # Jittered exponential backoff, on top of the budget's own slowing down.
                 planner.cycle_failed(clock.monotonic(), interval=self._interval())
+                await self.cycle_done.notify_all()
 
     async def _after_failure(self, open_client: AsyncExitStack, failed: CallFailed) -> None:
         """Say which call failed; close the client when its credentials or connection failed."""
