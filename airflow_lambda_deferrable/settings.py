@@ -151,6 +151,15 @@ class FollowSettings:
     :param max_lines: at most this many lines go into the event (first and last ones kept).
     :param max_bytes: at most this many bytes of lines go into the event.
 
+    How the task ends:
+
+    :param end_from_trigger: on success, the trigger ends the task itself (``TaskSuccessEvent``) instead of
+        resuming it on a worker; failure, timeout and error resume it, for Airflow's retries and callbacks.
+    :param do_xcom_push: the task pushes its result (the operator's ``do_xcom_push``); the trigger that ends
+        it pushes the same.
+    :param logs_link: the CloudWatch link's stored value (`links.LambdaInvocationLogsLink`), whose time range
+        the trigger that ends the task closes.
+
     The connection: ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config`` as the operator had them.
     """
 
@@ -184,6 +193,9 @@ class FollowSettings:
     handed_over_at: float = 0.0
     max_lines: int = DEFAULT_MAX_LINES
     max_bytes: int = DEFAULT_MAX_BYTES
+    end_from_trigger: bool = False
+    do_xcom_push: bool = True
+    logs_link: dict[str, Any] | None = None
     aws_conn_id: str | None = "aws_default"
     region_name: str | None = None
     verify: bool | str | None = None
@@ -208,7 +220,10 @@ class FollowSettings:
             problems += problems_with(
                 {"function_timeout": self.function_timeout}, {"function_timeout": FUNCTION_TIMEOUT_BOUND}
             )
-        for name in ("known_result", "result", "botocore_config"):
+        for name in ("stop_execution_on_kill", "end_from_trigger", "do_xcom_push"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("known_result", "result", "botocore_config", "logs_link"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
                 problems.append(f"{name} must be a dict or None, got {type(value).__name__}")

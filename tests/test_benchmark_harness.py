@@ -437,3 +437,20 @@ def test_a_trigger_stopped_at_the_cap_counts_in_latency_from_its_decisive_line_t
     assert row["wrong_outcomes"] == row["failed_reads"] == 1
     assert row["latencies_at_cap"] == 1
     assert row["latency_max"] == pytest.approx(500.0 - plan.invocations[0].run_end - 1)
+
+
+def test_worker_seconds_sums_each_task_instances_workloads_from_the_schedulers_log():
+    from benchmarks.worker_seconds import workload_seconds
+
+    log = "\n".join(
+        [
+            "2026-12-06T23:49:52Z [info     ] Workload finished              [supervisor] duration=5.5 exit_code=0 "
+            "final_state=deferred loc=supervisor.py:2658 workload_id=01a2-aa workload_type=ExecuteTask",
+            "2026-12-06T23:49:53Z [info     ] Task started [supervisor] workload_id=01a2-aa",
+            "2026-12-06T23:50:09Z [info     ] Workload finished              [supervisor] duration=2.25 exit_code=0 "
+            "final_state=success loc=supervisor.py:2658 workload_id=01a2-aa workload_type=ExecuteTask",
+            "2026-12-06T23:50:10Z [info     ] Workload finished              [supervisor] duration=9.0 exit_code=0 "
+            "final_state=success loc=supervisor.py:2658 workload_id=01a2-other workload_type=ExecuteTask",
+        ]
+    )
+    assert workload_seconds(log, {"01a2-aa", "01a2-bb"}) == {"01a2-aa": [5.5, 2.25], "01a2-bb": []}

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -317,3 +318,69 @@ def test_marking_a_deferred_durable_task_failed_stops_its_execution(airflow, aws
         time.sleep(1)
     (execution,) = durable_executions(aws, "killed_by_user-")
     assert execution["Status"] == "STOPPED", execution
+
+
+END_DAG = "end_from_trigger"
+
+
+def xcom_value(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) -> Any:
+    """A task's returned value as Airflow's API serves it."""
+    entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
+    return json.loads(entry["value"]) if isinstance(entry["value"], str) else entry["value"]
+
+
+def invoked(log: str) -> tuple[str, str]:
+    """The request id and correlation id the task logged when it invoked."""
+    found = re.search(
+        r"Invoked example-lambda-function \(\w+, qualifier live\): request (\S+), correlation id (\S+),", log
+    )
+    assert found, log[-3000:]
+    return found[1], found[2]
+
+
+def test_end_from_trigger_ends_a_success_in_the_triggerer_and_resumes_a_failure_on_a_worker(airflow):
+    run_id = airflow.trigger(END_DAG)
+    history = watch(airflow, END_DAG, run_id, timeout=300)
+    final = {task: states[-1] for task, states in history.items()}
+    assert final == {
+        "ends_in_the_triggerer": "success",
+        "returns_in_the_triggerer": "success",
+        "fails_and_retries": "failed",
+        "downstream": "success",
+    }, history
+
+    # Success: one worker run (the invoke), then the trigger ended the task; no worker resumed it.
+    results = {}
+    for task, iterations in (("ends_in_the_triggerer", 3), ("returns_in_the_triggerer", 2)):
+        log = airflow.task_log(END_DAG, run_id, task)
+        assert log.count("Filling up the DagBag") == 1, f"{task} ran on a worker again:\n{log[-3000:]}"
+        assert "Ending the task here in the triggerer (end_from_trigger)" in log
+        assert airflow.task_history(END_DAG, run_id, task).count("running") == 1
+        request_id, correlation_id = invoked(log)
+        resumed = [line.split("[lambda] ", 1)[1] for line in log.splitlines() if "[lambda] " in line]
+        assert [
+            i
+            for i in range(1, iterations + 1)
+            if any(line.endswith(f"INFO iteration {i} of {iterations}") for line in resumed)
+        ] == list(range(1, iterations + 1))
+        assert any(line.split(" ", 2)[2].startswith(f"START RequestId: {request_id}") for line in resumed)
+        assert f"(request {request_id}, correlation id {correlation_id}) succeeded: " in log
+        results[task] = (request_id, correlation_id)
+    event_request, event_correlation = results["ends_in_the_triggerer"]
+    _, result_correlation = results["returns_in_the_triggerer"]
+    identity = {"request_id": event_request, "correlation_id": event_correlation}
+    result = {"iterations": 2, "correlation_id": result_correlation}
+    assert xcom_value(airflow, END_DAG, run_id, "ends_in_the_triggerer") == identity
+    assert xcom_value(airflow, END_DAG, run_id, "returns_in_the_triggerer") == result
+    # A downstream task pulls what a resumed task would have pushed: dicts, not their JSON text.
+    assert xcom_value(airflow, END_DAG, run_id, "downstream") == {"event": identity, "result": result}
+
+    # Failure: each try resumes on a worker (a second run) and raises the exact cause; the retry ran.
+    assert airflow.task_instances(END_DAG, run_id) and [
+        task["try_number"] for task in airflow.task_instances(END_DAG, run_id) if task["task_id"] == "fails_and_retries"
+    ] == [2]
+    for try_number in (1, 2):
+        log = airflow.task_log(END_DAG, run_id, "fails_and_retries", try_number)
+        assert log.count("Filling up the DagBag") == 2, f"try {try_number} did not resume on a worker"
+        assert "Ending the task here" not in log
+        assert "LambdaInvocationFailed" in log and "failed: RuntimeError: Unable to finish loop" in log

@@ -68,8 +68,9 @@ from airflow_lambda_deferrable.verdict.durable_execution import (
 from airflow_lambda_deferrable.verdict.log_lines import MAX_JSON_DEPTH, json_text_too_deep
 from airflow_lambda_deferrable.verdict.logging_controls import LoggingControls, hidden_success, lambda_level
 from airflow_lambda_deferrable.verdict.outcome import KnownResult
-from airflow_lambda_deferrable.verdict.task_log_lines import RESUMED_LABEL, detail_lines, escaped, task_log_line
-from airflow_lambda_deferrable.verdict.trigger_event import MAX_RESULT_BYTES, InvocationReport, carry_result
+from airflow_lambda_deferrable.verdict.task_log_lines import detail_lines, escaped
+from airflow_lambda_deferrable.verdict.task_record import record, returned, succeeded, who, with_text
+from airflow_lambda_deferrable.verdict.trigger_event import InvocationReport, carry_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -154,6 +155,11 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         ``-``, ``_``); by default one derived from the task try. Templated.
     :param stop_execution_on_kill: durable functions only: stop the execution (``StopDurableExecution``)
         when the task is killed (cleared, marked failed or success by a user, or timed out in the worker).
+    :param end_from_trigger: on success, the trigger ends the task in the triggerer, with the same XCom and
+        the lines in the task log, and no worker resumes it. A failure, timeout or error still resumes on a
+        worker, so retries and failure callbacks run as usual. It has no effect with ``deferrable=False``,
+        under ``dag.test()`` (which runs triggers inline and resumes), or when a downstream task maps over
+        this task's result or ``multiple_outputs`` is set (Airflow records those only from a worker).
     """
 
     aws_hook_class = LambdaHook
@@ -190,6 +196,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         fail_fast: bool = False,
         durable_execution_name: str | None = None,
         stop_execution_on_kill: bool = True,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -215,6 +222,12 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         self.fail_fast = fail_fast
         self.durable_execution_name = durable_execution_name
         self.stop_execution_on_kill = stop_execution_on_kill
+        if not isinstance(end_from_trigger, bool):
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: end_from_trigger must be True or False, "
+                f"got {end_from_trigger!r}"
+            )
+        self.end_from_trigger = end_from_trigger
         # The durable execution this task started, while `execute` runs (for `on_kill`).
         self._durable_execution_arn: str | None = None
         try:
@@ -296,6 +309,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             )
 
         known_result, result = self._read_response(response)
+        end_from_trigger = self.ends_in_triggerer()
         deadline = deadline_for(
             invoked_at=invoked_at,
             function_timeout=function_timeout,
@@ -335,6 +349,9 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             handed_over_at=time.time(),
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
+            end_from_trigger=end_from_trigger,
+            do_xcom_push=self.do_xcom_push,
+            logs_link=self._stored_logs_link(context) if end_from_trigger else None,
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
             verify=self.verify,
@@ -352,6 +369,27 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
         )
 
+    def ends_in_triggerer(self) -> bool:
+        """Whether the trigger may end this task on success (``end_from_trigger``); say why not if asked."""
+        if not self.end_from_trigger:
+            return False
+        reason = None
+        if not self.deferrable:
+            reason = "the task follows the invocation in the worker (deferrable=False)"
+        elif self.multiple_outputs:
+            reason = "multiple_outputs is set, and Airflow splits the result into XComs only on a worker"
+        elif next(self.iter_mapped_dependants(), None) is not None:
+            reason = "a downstream task maps over its result, which Airflow records only from a worker"
+        if reason is None:
+            return True
+        self.log.warning("%s %s: end_from_trigger has no effect: %s", type(self).__name__, self.task_id, reason)
+        return False
+
+    def _stored_logs_link(self, context: Context) -> dict[str, Any] | None:
+        """The CloudWatch link as stored (its time range is closed by whoever ends the task)."""
+        stored = context["ti"].xcom_pull(key=LambdaInvocationLogsLink.key)
+        return stored if isinstance(stored, dict) else None
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, result: Any = None) -> Any:
         """Log the invocation's lines once, then return its result or raise with its exact cause.
 
@@ -360,41 +398,22 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         """
         report = InvocationReport.from_payload(event)
         self._end_link_time_range(context)
-        self._log_lines(report)
-        tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
-        who = (
-            f"Lambda function {report.function_name} (request {report.request_id}, "
-            f"correlation id {report.correlation_id}{tenant})"
-        )
-        if report.unattributed_lines:
-            self.log.info(
-                "%d line(s) without ids in the request's stretch of stream were left out: another request ran "
-                "in the same environment at the time, so they could be either's",
-                report.unattributed_lines,
-            )
-        if report.foreign_lines:
-            self.log.warning(
-                "%d line(s) carrying the correlation id %s came from other requests (the function invoked with "
-                "this event again, another deployment's task, or a forged line): left out, and none decided the "
-                "outcome",
-                report.foreign_lines,
-                report.correlation_id,
-            )
-        if report.durable_execution_name:
-            who += f", durable execution {report.durable_execution_name}"
+        for level, text in record(report):
+            self.log.log(level, "%s", text)
         if report.status == "success":
-            self.log.info("%s succeeded: %s", who, escaped(report.message))
-            if self.invocation_type == "RequestResponse" or report.durable_execution_arn:
-                return self._result_of(report, result)
-            identity = {"request_id": report.request_id, "correlation_id": report.correlation_id}
-            return identity | ({"tenant_id": report.tenant_id} if report.tenant_id else {})
+            self.log.log(*with_text(succeeded(report)))
+            value, warning = returned(report, invocation_type=self.invocation_type, result=result)
+            if warning is not None:
+                self.log.log(*with_text(warning))
+            return value
+        name = who(report)
         if report.error and report.error.get("detail"):
-            self.log.error("%s error detail:%s", who, detail_lines(report.error["detail"]))
+            self.log.error("%s error detail:%s", name, detail_lines(report.error["detail"]))
         verb = {"failed": "failed", "timeout": "timed out", "error": "could not be followed"}[report.status]
         if report.status == "failed" and report.durable_execution_arn:
-            raise LambdaDurableExecutionFailed(f"{who} {verb}: {escaped(report.message)}")
+            raise LambdaDurableExecutionFailed(f"{name} {verb}: {escaped(report.message)}")
         # The cause is in the function's own words, escaped: Airflow logs the exception into the task log.
-        raise _EXCEPTION_FOR_STATUS[report.status](f"{who} {verb}: {escaped(report.message)}")
+        raise _EXCEPTION_FOR_STATUS[report.status](f"{name} {verb}: {escaped(report.message)}")
 
     def on_kill(self) -> None:
         """Stop the durable execution this task started, if it is still followed from the worker.
@@ -444,22 +463,6 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         stored = ti.xcom_pull(key=LambdaInvocationLogsLink.key)
         if isinstance(stored, dict) and "invoked_at" in stored:
             ti.xcom_push(key=LambdaInvocationLogsLink.key, value={**stored, "ended_at": time.time()})
-
-    def _result_of(self, report: InvocationReport, result_from_kwargs: Any) -> Any:
-        """Return the function's result the event carried; ``None`` (with a warning) when it was too large."""
-        if report.result is None:
-            return result_from_kwargs
-        if "omitted_bytes" in report.result:
-            self.log.warning(
-                "The result of %s (request %s) is %d bytes of JSON, over the %d bytes the trigger event carries: "
-                "the task returns None. Have the function store a large result (in S3, say) and return where.",
-                report.function_name,
-                report.request_id,
-                report.result["omitted_bytes"],
-                MAX_RESULT_BYTES,
-            )
-            return None
-        return report.result["value"]
 
     def _prepare_payload(self, context: Context) -> tuple[bytes, str]:
         if not isinstance(self.function_name, str) or not self.function_name.strip():
@@ -759,33 +762,6 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         )
         self.log.error("%s returned an error: %s: %s", self.function_name, known.error_type, known.error_message)
         return vars(known), None
-
-    def _log_lines(self, report: InvocationReport) -> None:
-        """Log each collected line once, at its own level: time, level, message and any traceback."""
-        self.log.info(
-            "%d line(s) of %s in %s (correlation id %s):",
-            len(report.lines) + report.omitted_lines,
-            report.function_name,
-            report.log_group,
-            report.correlation_id,
-        )
-        invocation = None  # a durable execution's lines are grouped by invocation (each replay is one)
-        for index, line in enumerate(report.lines):
-            if index == report.omitted_at and report.omitted_lines:
-                self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
-            request_id = line.get("request_id")
-            if report.durable_execution_arn and request_id and request_id != invocation:
-                invocation = request_id
-                self.log.info("%s --- invocation %s ---", RESUMED_LABEL, request_id)
-            level, text = task_log_line(
-                timestamp_ms=line["timestamp"],
-                level=line.get("level"),
-                message=line["message"],
-                detail=line.get("detail"),
-            )
-            self.log.log(level, "%s %s", RESUMED_LABEL, text)
-        if report.omitted_lines and report.omitted_at >= len(report.lines):
-            self.log.warning("... %d line(s) left out to keep the trigger event small ...", report.omitted_lines)
 
 
 def default_deferrable() -> bool:

@@ -8,12 +8,13 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from asgiref.sync import sync_to_async
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_lambda_deferrable.cloudwatch.log_source import error_code
+from airflow_lambda_deferrable.provider.links import LambdaInvocationLogsLink
 from airflow_lambda_deferrable.runtime.clock import Timeline
 from airflow_lambda_deferrable.settings import (  # noqa: F401  (the defaults are importable from here too)
     DEFAULT_CLOCK_SKEW_SECONDS,
@@ -30,7 +31,11 @@ from airflow_lambda_deferrable.sources.log_lines import with_log_group_note
 from airflow_lambda_deferrable.verdict.durable_execution import decide_execution
 from airflow_lambda_deferrable.verdict.evidence import Evidence
 from airflow_lambda_deferrable.verdict.outcome import InvocationLog, Verdict, decide, visible_until
-from airflow_lambda_deferrable.verdict.trigger_event import build_payload, carry_result
+from airflow_lambda_deferrable.verdict.task_record import record, returned, succeeded, with_text
+from airflow_lambda_deferrable.verdict.trigger_event import InvocationReport, build_payload, carry_result
+
+# The key of a task's returned value in XCom (Airflow's ``XCOM_RETURN_KEY``).
+XCOM_RETURN_KEY = "return_value"
 
 # The logs client makes one attempt per call: a throttled call is seen (and paced) by the poller's request
 # budget, not retried out of sight inside botocore.
@@ -140,7 +145,58 @@ class LambdaInvocationTrigger(BaseTrigger):
         early = self.settings.fire_after - timeline.now()
         if early > 0:
             await asyncio.sleep(early)
+        if self._ends_task(payload) and await self._pushed(self._record_success(payload)):
+            self.log.info("Ending the task here in the triggerer (end_from_trigger): no worker resumes it")
+            yield TaskSuccessEvent()
+            return
         yield TriggerEvent(payload)
+
+    def _ends_task(self, payload: dict[str, Any]) -> bool:
+        """Whether this trigger ends its task (``end_from_trigger``): on success only, and only in a triggerer,
+        which tells the trigger its task instance (``dag.test()`` runs triggers inline, and resumes)."""
+        return self.settings.end_from_trigger and payload["status"] == "success" and self.task_instance is not None
+
+    def _record_success(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Log what the resumed task would (its lines, notes and verdict); return the XComs it would push: its
+        result, and the CloudWatch link with its time range closed."""
+        settings = self.settings
+        report = InvocationReport.from_payload(payload)
+        for level, text in record(report):
+            self.log.log(level, "%s", text)
+        self.log.log(*with_text(succeeded(report)))
+        value, warning = returned(report, invocation_type=settings.invocation_type)
+        if warning is not None:
+            self.log.log(*with_text(warning))
+        xcoms: dict[str, Any] = {}
+        if settings.do_xcom_push and value is not None:
+            xcoms[XCOM_RETURN_KEY] = value
+        if settings.logs_link is not None:
+            xcoms[LambdaInvocationLogsLink.key] = {**settings.logs_link, "ended_at": self.timeline.now()}
+        return xcoms
+
+    async def _pushed(self, xcoms: dict[str, Any]) -> bool:
+        """Push `xcoms` as the worker would (the Task SDK's XCom, through the deployment's XCom backend);
+        ``False`` if that failed, and the task resumes on a worker, which pushes them.
+
+        Not ``TaskSuccessEvent(xcoms=...)``: Airflow 3.3.2 stores those JSON-encoded a second time, so a
+        downstream task would pull a string where the resumed task pushed a dict."""
+        ti = self.task_instance
+        where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": ti.map_index}
+        try:
+            from airflow.sdk.execution_time.xcom import XCom
+
+            aset = getattr(XCom, "aset", None)  # Task SDK 1.3 has it; 1.1 only the blocking call
+            for key, value in xcoms.items():
+                await (aset(key, value, **where) if aset else sync_to_async(XCom.set)(key, value, **where))
+        except Exception as err:  # the success still stands: a worker resumes the task and pushes them
+            self.log.warning(
+                "end_from_trigger: pushing the XComs failed (%s: %s); a worker resumes the task, and logs the "
+                "invocation's lines again",
+                type(err).__name__,
+                err,
+            )
+            return False
+        return True
 
     async def follow(self) -> dict[str, Any]:
         """Run the completion sources (`sources.SOURCES`) and decide each time one learns something;
