@@ -21,11 +21,12 @@ from benchmarks import moto_patch
 from benchmarks.lines import LOG_GROUP
 from benchmarks.plan import Plan
 from benchmarks.quota_proxy import QuotaProxy
+from benchmarks.quotas import PROFILES
 from benchmarks.runfiles import raise_open_files_limit, wait_for_file, write_json
 from benchmarks.writer import Boto3Sink, DirectSink, Sink, write
 
 
-async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int) -> None:
+async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int, quotas: str | None) -> None:
     plan = Plan.load(workdir / "plan.json")
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -33,7 +34,8 @@ async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int
     moto_url = f"http://{host}:{port}"
     sink: Sink = Boto3Sink(moto_url) if writer == "boto3" else DirectSink()
     sink.create(LOG_GROUP, sorted({line.stream for line in plan.lines}))
-    proxy = QuotaProxy(moto_url, other_tenants_rate=other_tenants_rate, seed=seed)
+    profile = PROFILES[quotas] if quotas else None
+    proxy = QuotaProxy(moto_url, profile=profile, other_tenants_rate=other_tenants_rate, seed=seed)
     proxy_url = await proxy.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,13 +58,14 @@ def main() -> None:
     parser.add_argument("--writer", choices=("boto3", "direct"), default="direct")
     parser.add_argument("--other-tenants-rate", type=float, default=0.0, help="quota calls per second of others")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quotas", choices=sorted(PROFILES), help="a Region's quotas (`quotas.PROFILES`)")
     parser.add_argument("--cloudwatch-pages", action="store_true", help="sort and page FilterLogEvents as AWS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     raise_open_files_limit()
     moto_patch.install(cloudwatch_pages=args.cloudwatch_pages)
-    asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed))
+    asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed, args.quotas))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,53 @@ def check_lines(
     return {"lost": lost, "duplicated": duplicated, "foreign": foreign}
 
 
+# What each triggerer reports of its own (`merge_events` keeps them per triggerer, beside the totals).
+PER_TRIGGERER = (
+    "budget_calls",
+    "budget_throttled",
+    "stream_budget_calls",
+    "stream_budget_throttled",
+    "cpu_seconds",
+    "loop_lag_max",
+    "loop_lags_over_1s",
+)
+
+
+def merge_events(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the events of several triggerer processes as one run's: results, unfinished and crashed
+    triggers together; calls, throttling and CPU summed; memory summed over the processes; the worst loop
+    lag and the longest wall time. Each process's own figures are kept under ``triggerers``."""
+    if len(parts) == 1:
+        return {**parts[0], "triggerers": [_own_figures(parts[0])]}
+    merged = dict(parts[0])
+    merged["results"] = [result for part in parts for result in part["results"]]
+    merged["unfinished"] = sorted(index for part in parts for index in part["unfinished"])
+    merged["crashed"] = {index: text for part in parts for index, text in part["crashed"].items()}
+    for key in ("cpu_seconds", "rss_peak_kb", "rss_baseline_kb", "loop_lags_over_1s", "loop_lags_over_100ms"):
+        merged[key] = sum(part.get(key) or 0 for part in parts)
+    for key in ("budget_calls", "budget_throttled", "stream_budget_calls", "stream_budget_throttled"):
+        values = [part.get(key) for part in parts]
+        merged[key] = None if None in values else sum(values)
+    by_kind: Counter[str] = Counter()
+    for part in parts:
+        by_kind.update(part.get("budget_calls_by_kind") or {})
+    merged["budget_calls_by_kind"] = dict(by_kind)
+    worst = max(parts, key=lambda part: part.get("loop_lag_max") or 0.0)
+    merged["loop_lag_max"], merged["loop_lag_max_at"] = worst.get("loop_lag_max"), worst.get("loop_lag_max_at")
+    merged["loop_lag_p99"] = max((part.get("loop_lag_p99") or 0.0) for part in parts)
+    merged["wall_seconds"] = max(part["wall_seconds"] for part in parts)
+    merged["triggerers"] = [_own_figures(part) for part in parts]
+    return merged
+
+
+def _own_figures(part: dict[str, Any]) -> dict[str, Any]:
+    growth_mb = max(0, part["rss_peak_kb"] - part["rss_baseline_kb"]) / 1024
+    return {key: part.get(key) for key in PER_TRIGGERER} | {
+        "triggers": len(part["results"]) + len(part["unfinished"]) + len(part["crashed"]),
+        "rss_growth_mb": growth_mb,
+    }
+
+
 def summarize(
     plan: Plan, t0_ms: int, events: dict[str, Any], simulator: dict[str, Any], proxy: dict[str, Any]
 ) -> dict[str, Any]:
@@ -149,6 +196,9 @@ def summarize(
         "loop_lag_max_at": events.get("loop_lag_max_at"),
         "loop_lag_p99": events.get("loop_lag_p99"),
         "loop_lags_over_1s": events.get("loop_lags_over_1s"),
+        "triggerers": events.get("triggerers") or [],
+        "quota_profile": proxy.get("profile"),
+        "calls_by_api": proxy.get("by_api") or {},
         "writer": simulator["writer"],
         "writer_lag_p95": simulator["lag_p95"],
         "writer_lag_max": simulator["lag_max"],

@@ -1,131 +1,111 @@
-"""A local stand-in for CloudWatch Logs' request quota: an HTTP proxy in front of moto.
+"""A local stand-in for CloudWatch Logs' request quotas: an HTTP proxy in front of moto.
 
-Every request is forwarded to moto, except that ``FilterLogEvents`` is answered with AWS's throttling
-error (HTTP 400 ``ThrottlingException``) whenever `rate` calls were already let through in the last
-`window` seconds: the 5 requests per second per account and region that AWS documents, shared by every
-caller. ``GetLogEvents`` has a quota of its own, `GET_EVENTS_RATE` in the same window. Other operations are
-never throttled. ``GET /__stats`` returns the counts.
+Every request is forwarded to moto, except that a call of an API with a quota (`quotas.Profile`: by default
+``FilterLogEvents`` 5 and ``GetLogEvents`` 10 per second; with a Region's profile ``DescribeLogStreams`` too)
+is answered with AWS's throttling error (HTTP 400 ``ThrottlingException``) whenever that many calls were
+already let through in the last `window` seconds, shared by every caller: all the triggerers of a run. Other
+operations are never throttled. ``GET /__stats`` returns the counts.
 
-Other tenants of the account can take a share of that quota: with ``other_tenants_rate`` the proxy itself
-makes calls at that mean rate (Poisson arrivals from a seed, never forwarded), each counted against the
-quota like the triggers' calls. A tenant's call that finds the window full waits and takes the next free
-place before any trigger's call (it would be throttled and retried by its SDK until it got through), so
-the tenants take their share whatever the triggers do, and the triggers get what is left. It also
-counts the bytes of the ``FilterLogEvents`` and ``GetLogEvents`` answers it forwards: what the triggers
-downloaded.
+Other tenants of the account take their share of each quota (`quotas.Quota`): the proxy itself makes their
+calls at the profile's mean rate (Poisson arrivals from a seed, never forwarded). It also counts the bytes of
+the ``FilterLogEvents`` and ``GetLogEvents`` answers it forwards: what the triggers downloaded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
 import socket
 import threading
 import time
 import uuid
-from collections import deque
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 from benchmarks.download_ledger import FILTER_TARGET, GET_EVENTS_TARGET, DownloadLedger
+from benchmarks.quotas import Profile, Quota, conditions_profile
 
-# GetLogEvents' own quota: 10 requests per second per account and region (no other tenant takes a share here).
-GET_EVENTS_RATE = 10
 THROTTLING_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
 # Hop-by-hop and length headers are the proxy's own business.
 _SKIPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
 class QuotaProxy:
-    """Forward to `upstream`, throttling ``FilterLogEvents`` above `rate` calls per `window` seconds."""
+    """Forward to `upstream`, throttling each API of `profile` above its rate per `window` seconds.
+
+    :param other_tenants_rate: without a `profile`, the other tenants' ``FilterLogEvents`` calls per second
+        (the quotas runs had before profiles: `quotas.conditions_profile`).
+    """
 
     def __init__(
-        self, upstream: str, *, rate: int = 5, window: float = 1.0, other_tenants_rate: float = 0.0, seed: int = 7
+        self,
+        upstream: str,
+        *,
+        profile: Profile | None = None,
+        window: float = 1.0,
+        other_tenants_rate: float = 0.0,
+        seed: int = 7,
     ) -> None:
         self.upstream = upstream.rstrip("/")
-        self.rate = rate
-        self.window = window
-        self.other_tenants_rate = other_tenants_rate
-        self.filter_calls = 0
-        self.throttled = 0
+        self.profile = profile or conditions_profile(other_tenants_rate)
+        self.quotas = {
+            target: Quota(rate, window=window, tenants_rate=self.profile.tenants.get(target, 0.0), seed=seed + index)
+            for index, (target, rate) in enumerate(sorted(self.profile.rates.items()))
+        }
         self.other_calls = 0
         self.filter_bytes = 0
-        self.get_events_calls = 0
-        self.get_events_throttled = 0
         self.get_events_bytes = 0
         self.downloads = DownloadLedger()
-        self._get_events_admitted: deque[float] = deque()
-        self.tenant_calls = 0
-        self.tenant_throttled = 0
-        self.tenants_waiting = 0
-        self._admitted: deque[float] = deque()
-        self._random = random.Random(seed)
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
-        self._tenants: asyncio.Task[None] | None = None
+        self._tenants: list[asyncio.Task[None]] = []
 
-    def admit(self, now: float) -> bool:
-        """Return whether a ``FilterLogEvents`` call arriving at `now` is within the quota (and count it)."""
-        self._make_room(now)
-        if len(self._admitted) >= self.rate:
-            return False
-        self._admitted.append(now)
-        return True
+    def admit(self, target: str, now: float) -> bool:
+        """Return whether a call of `target` arriving at `now` is within its quota (and count it)."""
+        quota = self.quotas.get(target)
+        if quota is None:
+            self.other_calls += 1
+            return True
+        return quota.admit(now)
 
-    def admit_get_events(self, now: float) -> bool:
-        """Return whether a ``GetLogEvents`` call arriving at `now` is within its own quota (and count it)."""
-        admitted = self._get_events_admitted
-        while admitted and admitted[0] <= now - self.window:
-            admitted.popleft()
-        if len(admitted) >= GET_EVENTS_RATE:
-            return False
-        admitted.append(now)
-        return True
-
-    def tenant_call(self, now: float) -> None:
-        """Count another tenant's call at `now` against the quota: now, or at the next free place (throttled)."""
-        self.tenant_calls += 1
-        self._make_room(now)
-        if len(self._admitted) >= self.rate:
-            self.tenant_throttled += 1
-            self.tenants_waiting += 1
-        else:
-            self._admitted.append(now)
-
-    def _make_room(self, now: float) -> None:
-        """Forget calls older than the window; give free places to the tenants' waiting calls first."""
-        while self._admitted and self._admitted[0] <= now - self.window:
-            self._admitted.popleft()
-        while self.tenants_waiting and len(self._admitted) < self.rate:
-            self.tenants_waiting -= 1
-            self._admitted.append(now)
-
-    def next_tenant_gap(self) -> float:
-        """Return the seconds until the other tenants' next call (exponential: Poisson arrivals)."""
-        return self._random.expovariate(self.other_tenants_rate)
+    def _counts(self, target: str) -> Quota:
+        return self.quotas.get(target) or Quota(0)
 
     def stats(self) -> dict[str, Any]:
+        filter_quota, get_quota = self._counts(FILTER_TARGET), self._counts(GET_EVENTS_TARGET)
         return {
-            "filter_calls": self.filter_calls,
-            "throttled": self.throttled,
+            "profile": self.profile.name,
+            "filter_calls": filter_quota.calls,
+            "throttled": filter_quota.throttled,
             "other_calls": self.other_calls,
             "filter_bytes": self.filter_bytes,
-            "get_events_calls": self.get_events_calls,
-            "get_events_throttled": self.get_events_throttled,
+            "get_events_calls": get_quota.calls,
+            "get_events_throttled": get_quota.throttled,
             "get_events_bytes": self.get_events_bytes,
-            "tenant_calls": self.tenant_calls,
-            "tenant_throttled": self.tenant_throttled,
+            "tenant_calls": filter_quota.tenant_calls,
+            "tenant_throttled": filter_quota.tenant_throttled,
+            "get_events_tenant_calls": get_quota.tenant_calls,
+            "by_api": {
+                target.rsplit(".", 1)[-1]: {
+                    "rate": quota.rate,
+                    "calls": quota.calls,
+                    "throttled": quota.throttled,
+                    "tenant_calls": quota.tenant_calls,
+                    "tenant_throttled": quota.tenant_throttled,
+                }
+                for target, quota in self.quotas.items()
+            },
             "downloads": self.downloads.stats(),
         }
 
-    async def _other_tenants(self) -> None:
+    @staticmethod
+    async def _other_tenants(quota: Quota) -> None:
         due = time.monotonic()
         while True:
-            due += self.next_tenant_gap()
+            due += quota.next_tenant_gap()
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            self.tenant_call(time.monotonic())
+            quota.tenant_call(time.monotonic())
 
     async def start(self, host: str = "127.0.0.1") -> str:
         """Serve on a free port of `host`; return the proxy's URL."""
@@ -142,13 +122,14 @@ class QuotaProxy:
         sock.bind((host, 0))
         site = web.SockSite(self._runner, sock, backlog=2048)
         await site.start()
-        if self.other_tenants_rate > 0:
-            self._tenants = asyncio.create_task(self._other_tenants())
+        self._tenants = [
+            asyncio.create_task(self._other_tenants(quota)) for quota in self.quotas.values() if quota.tenants_rate > 0
+        ]
         return f"http://{host}:{sock.getsockname()[1]}"
 
     async def close(self) -> None:
-        if self._tenants is not None:
-            self._tenants.cancel()
+        for tenants in self._tenants:
+            tenants.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -159,19 +140,9 @@ class QuotaProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        target = request.headers.get("X-Amz-Target")
-        if target == FILTER_TARGET:
-            self.filter_calls += 1
-            if not self.admit(time.monotonic()):
-                self.throttled += 1
-                return _throttling_answer()
-        elif target == GET_EVENTS_TARGET:
-            self.get_events_calls += 1
-            if not self.admit_get_events(time.monotonic()):
-                self.get_events_throttled += 1
-                return _throttling_answer()
-        else:
-            self.other_calls += 1
+        target = request.headers.get("X-Amz-Target", "")
+        if not self.admit(target, time.monotonic()):
+            return _throttling_answer()
         assert self._session is not None, "start() first"
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _SKIPPED_HEADERS}
         async with self._session.request(

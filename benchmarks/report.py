@@ -43,9 +43,10 @@ def row(result: dict[str, Any]) -> str:
     lines = f"{result['lost_lines']} / {result['duplicated_lines']} / {result['foreign_lines']}"
     throttled = f"{result['throttled']} / {_count(result.get('budget_throttled'))}"
     transfer = f"{_megabytes(result.get('bytes_downloaded'))} / {_megabytes(result.get('bytes_logged'))}"
+    triggerers = len(result.get("triggerers") or [None])
     cells = [
         str(result["n"]),
-        result["mode"],
+        result["mode"] + (f" (K = {triggerers})" if triggerers > 1 else ""),
         str(result["wrong_outcomes"]),
         str(result["failed_reads"]),
         lines,
@@ -134,6 +135,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
         [
             f"Run {settings['started']} on {settings['machine']} ({settings['cpus']} CPUs), "
             f"conditions {settings.get('conditions', 'today')}, "
+            f"quotas {settings.get('quotas') or 'of the conditions'}, "
             f"{'quick' if settings['quick'] else 'full'} plan, seed {settings['seed']}, writer {', '.join(writers)}; "
             f"{code}.",
             "",
@@ -155,6 +157,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             *_crashes(results),
             "Quota and event loop: " + "; ".join(_quota_and_loop(r) for r in results) + ".",
             "",
+            *_per_triggerer(results),
             f"Log writer lag p95 (visible later than planned): {lags}.",
             "",
             "CPU seconds of the AWS side (moto, quota proxy, writer; not counted above): "
@@ -177,6 +180,23 @@ def _quota_and_loop(r: dict[str, Any]) -> str:
         f"loop lag p99 {_seconds(r.get('loop_lag_p99'))} s, worst {_seconds(r.get('loop_lag_max'))} s "
         f"at t0 + {_seconds(r.get('loop_lag_max_at'))} s, {_count(r.get('loop_lags_over_1s'))} wake-ups over 1 s late"
     )
+
+
+def _per_triggerer(results: list[dict[str, Any]]) -> list[str]:
+    """Each triggerer's own figures, for runs of several."""
+    out = []
+    for r in results:
+        for index, own in enumerate(r.get("triggerers") or []):
+            if len(r["triggerers"]) < 2:
+                break
+            out.append(
+                f"- N={r['n']} {r['mode']}, triggerer {index} ({own['triggers']} triggers): FilterLogEvents "
+                f"{_count(own.get('budget_calls'))} calls ({_count(own.get('budget_throttled'))} throttled), "
+                f"GetLogEvents {_count(own.get('stream_budget_calls'))} ({_count(own.get('stream_budget_throttled'))} "
+                f"throttled), CPU {own['cpu_seconds']:.1f} s, RSS growth {own['rss_growth_mb']:.1f} MB, worst loop "
+                f"lag {_seconds(own.get('loop_lag_max'))} s"
+            )
+    return ["Per triggerer (as each one's budgets counted):", *out, ""] if out else []
 
 
 def _by_kind(calls_by_kind: dict[str, int] | None) -> str:
@@ -206,6 +226,8 @@ def settings_of(args: Any, cpus: int) -> dict[str, Any]:
         "quick": args.quick,
         "seed": args.seed,
         "conditions": args.conditions,
+        "quotas": getattr(args, "quotas", None),
+        "triggerers": getattr(args, "triggerers", [1]),
         "sizes": args.sizes,
         "modes": args.modes,
     }

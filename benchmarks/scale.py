@@ -29,9 +29,10 @@ import requests
 
 from benchmarks import report
 from benchmarks.conditions import CONDITIONS, Conditions
-from benchmarks.metrics import summarize
+from benchmarks.metrics import merge_events, summarize
 from benchmarks.modes import MODES
 from benchmarks.plan import Plan, make_plan
+from benchmarks.quotas import PROFILES
 from benchmarks.runfiles import read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,9 @@ def git_commit() -> str:
     return commit + ("+changes" if git("status", "--porcelain", "--", "airflow_lambda_deferrable") else "")
 
 
-def triggers_job(plan: Plan) -> dict[str, Any]:
-    """Return what the triggerer needs (ids and times only: the plan's lines would weigh on its memory)."""
+def triggers_job(plan: Plan, triggerer: int = 0, triggerers: int = 1) -> dict[str, Any]:
+    """Return what one triggerer needs (ids and times only: the plan's lines would weigh on its memory):
+    invocation i goes to triggerer i mod `triggerers`, as Airflow spreads deferred tasks between them."""
     specs = [
         {
             "index": invocation.index,
@@ -83,8 +85,19 @@ def triggers_job(plan: Plan) -> dict[str, Any]:
             "deadline": invocation.run_end + DEADLINE_MARGIN,
         }
         for invocation in plan.invocations
+        if invocation.index % triggerers == triggerer
     ]
     return {"specs": specs, "cap": max(invocation.run_end for invocation in plan.invocations) + CAP_MARGIN}
+
+
+def triggerer_folders(workdir: Path, triggerers: int) -> list[Path]:
+    """Each triggerer's folder of files (the run's own folder when there is one, as before)."""
+    if triggerers == 1:
+        return [workdir]
+    folders = [workdir / f"triggerer-{index}" for index in range(triggerers)]
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    return folders
 
 
 def wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float) -> Any:
@@ -125,51 +138,75 @@ def cpu_seconds_of(process: subprocess.Popen[bytes]) -> float:
 
 
 def run_one(
-    plan: Plan, mode_name: str, writer: str, workdir: Path, code: Path, conditions: Conditions
+    plan: Plan,
+    mode_name: str,
+    writer: str,
+    workdir: Path,
+    code: Path,
+    conditions: Conditions,
+    *,
+    triggerers: int = 1,
+    quotas: str | None = None,
 ) -> dict[str, Any]:
-    """Run one (N, mode) and return its row."""
+    """Run one (N, mode) on `triggerers` processes against one AWS side and return its row."""
     plan.save(workdir / "plan.json")
-    job = triggers_job(plan)
-    write_json(workdir / "triggers.json", job)
-    with open(workdir / "aws.log", "wb") as aws_log, open(workdir / "triggerer.log", "wb") as triggerer_log:
+    folders = triggerer_folders(workdir, triggerers)
+    cap = 0.0
+    for index, folder in enumerate(folders):
+        job = triggers_job(plan, index, triggerers)
+        cap = job["cap"]
+        write_json(folder / "triggers.json", job)
+    with open(workdir / "aws.log", "wb") as aws_log:
         aws_args = ["--workdir", str(workdir), "--writer", writer, "--seed", str(plan.seed)]
         aws_args += ["--other-tenants-rate", str(conditions.other_tenants_rate)]
         aws_args += ["--cloudwatch-pages"] if conditions.cloudwatch_pages else []
+        aws_args += ["--quotas", quotas] if quotas else []
         aws = spawn("benchmarks.aws_side", aws_args, code, aws_log)
-        triggerer: subprocess.Popen[bytes] | None = None
+        processes: list[subprocess.Popen[bytes]] = []
         try:
             urls = wait_for(workdir / "aws.json", aws, STARTUP_TIMEOUT)
             env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__LAMBDA_DEFERRABLE__SHARED")}
             env |= MODES[mode_name].environment()
-            triggerer = spawn(
-                "benchmarks.triggerer",
-                ["--workdir", str(workdir), "--mode", mode_name, "--proxy", urls["proxy"]]
-                + ["--conditions", conditions.name],
-                code,
-                triggerer_log,
-                env,
-            )
-            wait_for(workdir / "triggerer.ready", triggerer, STARTUP_TIMEOUT)
+            for folder in folders:
+                with open(folder / "triggerer.log", "wb") as triggerer_log:
+                    processes.append(
+                        spawn(
+                            "benchmarks.triggerer",
+                            ["--workdir", str(folder), "--mode", mode_name, "--proxy", urls["proxy"]]
+                            + ["--conditions", conditions.name],
+                            code,
+                            triggerer_log,
+                            env,
+                        )
+                    )
+            for folder, process in zip(folders, processes, strict=True):
+                wait_for(folder / "triggerer.ready", process, STARTUP_TIMEOUT)
             # The lines of the requests that warmed environments are printed before t0: start far enough
             # ahead that they are put into moto when printed (plus their delay), as Lambda would have
             # done, so their ingestion times are real ones.
             lead = max(0.0, -min(line.visible_ms for line in plan.lines) / 1000)
             t0_ms = int((time.time() + 1.0 + lead) * 1000)
-            write_json(workdir / "go.json", {"t0_ms": t0_ms})
-            triggerer.wait(timeout=job["cap"] + STARTUP_TIMEOUT)
-            if triggerer.returncode != 0:
-                raise RuntimeError(f"the triggerer exited with {triggerer.returncode}; see {workdir}/triggerer.log")
+            for folder in {workdir, *folders}:
+                write_json(folder / "go.json", {"t0_ms": t0_ms})
+            for folder, process in zip(folders, processes, strict=True):
+                process.wait(timeout=cap + STARTUP_TIMEOUT)
+                if process.returncode != 0:
+                    raise RuntimeError(f"a triggerer exited with {process.returncode}; see {folder}/triggerer.log")
             simulator = wait_for(workdir / "simulator.json", aws, STARTUP_TIMEOUT)
             proxy_stats = requests.get(f"{urls['proxy']}/__stats", timeout=30).json()
             write_json(workdir / "proxy.json", proxy_stats)
             aws_cpu = cpu_seconds_of(aws)
         finally:
-            if triggerer is not None:
-                stop(triggerer)
+            for process in processes:
+                stop(process)
             stop(aws)
-    events = read_json(workdir / "events.json")
-    with open(workdir / "events.jsonl") as lines:
-        events["results"] = [json.loads(line) for line in lines]
+    parts = []
+    for folder in folders:
+        part = read_json(folder / "events.json")
+        with open(folder / "events.jsonl") as lines:
+            part["results"] = [json.loads(line) for line in lines]
+        parts.append(part)
+    events = merge_events(parts)
     return {
         **summarize(plan, t0_ms, events, simulator, proxy_stats),
         "aws_side_cpu_seconds": aws_cpu,
@@ -197,11 +234,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"how lines reach moto (auto: boto3 up to N={BOTO3_WRITER_MAX_N} today, moto's backend beyond "
         "and for volume)",
     )
+    parser.add_argument(
+        "--triggerers",
+        default="1",
+        help="comma-separated K: triggerer processes sharing the invocations (i goes to i mod K) and the quotas",
+    )
+    parser.add_argument(
+        "--quotas",
+        choices=sorted(PROFILES),
+        help="a Region's quotas (FilterLogEvents, GetLogEvents, DescribeLogStreams, with other tenants on each); "
+        "default: the conditions' own (FilterLogEvents 5, GetLogEvents 10)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     parser.add_argument("--keep", action="store_true", help="keep each run's working folder (logs, raw events)")
     args = parser.parse_args(argv)
     args.sizes = [int(size) for size in (args.sizes or ("10,50" if args.quick else "10,100,1000")).split(",")]
     args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    args.triggerers = [int(count) for count in args.triggerers.split(",")]
+    if any(count < 1 for count in args.triggerers):
+        parser.error("--triggerers: each K must be 1 or more")
     unknown = set(args.modes) - set(MODES)
     if unknown:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
@@ -221,12 +272,14 @@ def main(argv: list[str] | None = None) -> None:
             writer = args.writer
             if writer == "auto":
                 writer = "boto3" if n <= BOTO3_WRITER_MAX_N and conditions.name == "today" else "direct"
-            for mode_name in args.modes:
-                workdir = Path(tempfile.mkdtemp(prefix=f"scale-{n}-{mode_name}-"))
+            for triggerers, mode_name in ((k, mode) for k in args.triggerers for mode in args.modes):
+                workdir = Path(tempfile.mkdtemp(prefix=f"scale-{n}-{mode_name}-k{triggerers}-"))
                 try:
-                    result = run_one(plan, mode_name, writer, workdir, code, conditions)
+                    result = run_one(
+                        plan, mode_name, writer, workdir, code, conditions, triggerers=triggerers, quotas=args.quotas
+                    )
                 except BaseException:
-                    print(f"N={n} {mode_name} failed; its files are in {workdir}", file=sys.stderr, flush=True)
+                    print(f"N={n} {mode_name} K={triggerers} failed; its files are in {workdir}", file=sys.stderr)
                     raise
                 results.append(result)
                 print(report.row(result), flush=True)

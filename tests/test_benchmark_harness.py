@@ -29,6 +29,7 @@ from benchmarks.lines import LOG_GROUP
 from benchmarks.metrics import check_lines, summarize
 from benchmarks.plan import EXPECTED_STATUS, FULL, QUICK, VOLUME, _ingest, make_plan
 from benchmarks.quota_proxy import QuotaProxy, ThreadedQuotaProxy
+from benchmarks.quotas import DESCRIBE_STREAMS, FILTER, GET_EVENTS, PROFILES, Quota
 
 REGION = "us-east-1"
 
@@ -55,6 +56,14 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
 
     assert throttled >= 5
     assert stats.pop("downloads")["by_kind"]["window"]["events"] == 0
+    assert stats.pop("profile") == "conditions" and stats.pop("get_events_tenant_calls") == 0
+    assert stats.pop("by_api")["FilterLogEvents"] == {
+        "rate": 5,
+        "calls": 10,
+        "throttled": throttled,
+        "tenant_calls": 0,
+        "tenant_throttled": 0,
+    }
     assert stats | {"filter_bytes": 0} == {
         "filter_calls": 10,
         "throttled": throttled,
@@ -102,29 +111,43 @@ def test_enforcer_counts_what_each_kind_of_read_downloads_again(moto: str) -> No
 
 def test_other_tenants_take_their_share_of_the_quota() -> None:
     """Calls of other tenants (1.5/s, Poisson) take their places in the 5/s: a caller asking 10/s gets the rest."""
-    proxy = QuotaProxy("http://unused", other_tenants_rate=1.5, seed=3)
+    quota = Quota(5, tenants_rate=1.5, seed=3)
     seconds = 200.0
-    tenant_at = proxy.next_tenant_gap()
+    tenant_at = quota.next_tenant_gap()
     ours = 0
     for tick in range(int(seconds * 10)):  # our caller: every 0.1 s
         now = tick / 10
         while tenant_at <= now:
-            proxy.tenant_call(tenant_at)
-            tenant_at += proxy.next_tenant_gap()
-        ours += proxy.admit(now)
+            quota.tenant_call(tenant_at)
+            tenant_at += quota.next_tenant_gap()
+        ours += quota.admit(now)
 
-    assert 1.2 * seconds <= proxy.tenant_calls <= 1.8 * seconds
-    assert proxy.tenant_throttled > 0  # arriving in a window our caller had filled, they waited
-    assert proxy.tenants_waiting <= 5  # and got through
-    assert ours + proxy.tenant_calls - proxy.tenants_waiting <= 5 * seconds + 5
+    assert 1.2 * seconds <= quota.tenant_calls <= 1.8 * seconds
+    assert quota.tenant_throttled > 0  # arriving in a window our caller had filled, they waited
+    assert quota.tenants_waiting <= 5  # and got through
+    assert ours + quota.tenant_calls - quota.tenants_waiting <= 5 * seconds + 5
     assert ours >= (5 - 1.8) * seconds - 5  # nothing else is taken from ours
+    assert quota.calls == seconds * 10 and quota.throttled == quota.calls - ours
 
 
-def test_get_log_events_has_a_quota_of_its_own_of_ten_per_second() -> None:
+def test_each_api_has_its_quota_and_a_regions_profile_sets_them_all() -> None:
     proxy = QuotaProxy("http://unused", other_tenants_rate=0.0)
-    assert [proxy.admit(0.0) for _ in range(5)] == [True] * 5 and not proxy.admit(0.1)  # FilterLogEvents full
-    assert [proxy.admit_get_events(0.1 + k / 100) for k in range(11)] == [True] * 10 + [False]
-    assert proxy.admit_get_events(1.11)  # the first call of the window has left it
+    assert [proxy.admit(FILTER, 0.0) for _ in range(5)] == [True] * 5 and not proxy.admit(FILTER, 0.1)
+    assert [proxy.admit(GET_EVENTS, 0.1 + k / 100) for k in range(11)] == [True] * 10 + [False]
+    assert proxy.admit(GET_EVENTS, 1.11)  # the first call of the window has left it
+    assert all(proxy.admit(DESCRIBE_STREAMS, 0.2) for _ in range(100))  # no quota before profiles
+    strictest = QuotaProxy("http://unused", profile=PROFILES["strictest"])
+    assert [strictest.admit(DESCRIBE_STREAMS, 0.0) for _ in range(26)] == [True] * 25 + [False]
+    assert {api: counts["rate"] for api, counts in strictest.stats()["by_api"].items()} == {
+        "FilterLogEvents": 5,
+        "GetLogEvents": 10,
+        "DescribeLogStreams": 25,
+    }
+    assert {name: profile.rates[FILTER] for name, profile in PROFILES.items()} == {
+        "strictest": 5,
+        "most": 10,
+        "us-east-1": 25,
+    }
 
 
 @pytest.mark.parametrize("outcome", sorted(EXPECTED_STATUS))
@@ -454,3 +477,49 @@ def test_worker_seconds_sums_each_task_instances_workloads_from_the_schedulers_l
         ]
     )
     assert workload_seconds(log, {"01a2-aa", "01a2-bb"}) == {"01a2-aa": [5.5, 2.25], "01a2-bb": []}
+
+
+def test_several_triggerers_events_merge_into_one_run_with_each_ones_figures() -> None:
+    from benchmarks.metrics import merge_events
+
+    def part(indexes: list[int], calls: int, lag: float) -> dict:
+        return {
+            "results": [{"index": index} for index in indexes],
+            "unfinished": [],
+            "crashed": {},
+            "cpu_seconds": 2.0,
+            "rss_peak_kb": 3072,
+            "rss_baseline_kb": 1024,
+            "budget_calls": calls,
+            "budget_throttled": 1,
+            "budget_calls_by_kind": {"window": calls},
+            "stream_budget_calls": 0,
+            "stream_budget_throttled": 0,
+            "loop_lag_max": lag,
+            "loop_lag_max_at": 9.0,
+            "loop_lag_p99": lag / 2,
+            "loop_lags_over_1s": 0,
+            "wall_seconds": 10.0 + lag,
+            "mode": "shared",
+        }
+
+    merged = merge_events([part([0, 2], 5, 0.2), part([1], 7, 0.5)])
+    assert sorted(result["index"] for result in merged["results"]) == [0, 1, 2]
+    assert (merged["budget_calls"], merged["budget_throttled"], merged["budget_calls_by_kind"]) == (
+        12,
+        2,
+        {"window": 12},
+    )
+    assert (merged["loop_lag_max"], merged["wall_seconds"], merged["cpu_seconds"]) == (0.5, 10.5, 4.0)
+    assert [own["triggers"] for own in merged["triggerers"]] == [2, 1]
+    assert [own["rss_growth_mb"] for own in merged["triggerers"]] == [2.0, 2.0]
+
+
+def test_invocations_are_spread_over_the_triggerers_by_index() -> None:
+    from benchmarks.scale import triggers_job
+
+    plan = make_plan(10, QUICK, seed=7)
+    jobs = [triggers_job(plan, index, 3) for index in range(3)]
+    assert sorted(spec["index"] for job in jobs for spec in job["specs"]) == list(range(10))
+    assert [len(job["specs"]) for job in jobs] == [4, 3, 3]
+    assert {job["cap"] for job in jobs} == {triggers_job(plan)["cap"]}
