@@ -6,6 +6,7 @@ SIGTERM leaves its children running, and the scheduler can ignore SIGTERM for a 
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -54,6 +55,11 @@ class AirflowStack:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            # One key for every component: trigger kwargs the scheduler encrypts (a task started in the
+            # triggerer) must be read by the triggerer; without it each process could make a key of its own.
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            # And one for the API server's requests for the logs the triggerer serves.
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",

@@ -384,3 +384,36 @@ def test_end_from_trigger_ends_a_success_in_the_triggerer_and_resumes_a_failure_
         assert log.count("Filling up the DagBag") == 2, f"try {try_number} did not resume on a worker"
         assert "Ending the task here" not in log
         assert "LambdaInvocationFailed" in log and "failed: RuntimeError: Unable to finish loop" in log
+
+
+START_DAG = "start_from_trigger"
+
+
+def test_a_durable_task_started_in_the_triggerer_never_runs_on_a_worker_and_survives_a_restart(airflow, aws):
+    run_id = airflow.trigger(START_DAG)
+    restarted = {}
+
+    def restart_the_triggerer_once_it_has_invoked(history: dict[str, list[str]]) -> None:
+        if restarted or history.get("starts_in_triggerer", [None])[-1] != "deferred":
+            return
+        if "Invoked example-durable-function" in airflow.task_log(START_DAG, run_id, "starts_in_triggerer"):
+            airflow.kill_component("triggerer")  # the new triggerer starts the task over: it invokes again
+            restarted["at"] = time.monotonic()
+            time.sleep(2)
+            airflow.start_component("triggerer")
+
+    history = watch(airflow, START_DAG, run_id, timeout=300, on_poll=restart_the_triggerer_once_it_has_invoked)
+    log = airflow.task_log(START_DAG, run_id, "starts_in_triggerer")
+    assert restarted, f"the triggerer was never restarted after invoking: {history}\n{log[-3000:]}"
+    assert history["starts_in_triggerer"][-1] == "success", (history, log[-6000:])
+    assert "running" not in history["starts_in_triggerer"], history
+    assert "Filling up the DagBag" not in log, "a worker ran the task"
+    assert airflow.task_history(START_DAG, run_id, "starts_in_triggerer").count("running") == 0
+    # Invoked twice (before and after the restart), and one execution: a second Invoke with the try's
+    # execution name answers the execution the first one started.
+    invokes = re.findall(r"Invoked example-durable-function \(Event, qualifier live\): request \S+", log)
+    assert len(invokes) >= 2, log[-6000:]
+    executions = durable_executions(aws, "starts_in_triggerer")
+    assert len(executions) == 1, executions
+    value = xcom_value(airflow, START_DAG, run_id, "starts_in_triggerer")
+    assert value["waited_seconds"] == 20, value

@@ -15,6 +15,7 @@ from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import conf
+from airflow.triggers.base import StartTriggerArgs
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -160,6 +161,15 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         worker, so retries and failure callbacks run as usual. It has no effect with ``deferrable=False``,
         under ``dag.test()`` (which runs triggers inline and resumes), or when a downstream task maps over
         this task's result or ``multiple_outputs`` is set (Airflow records those only from a worker).
+    :param durable: whether the function is durable (has a ``DurableConfig``): ``None`` finds out before
+        invoking; ``True`` or ``False`` is checked then, and a function that is not what the task says is
+        refused before anything is invoked.
+    :param start_from_trigger: durable functions only (``durable=True``), Airflow 3.3 or later: the scheduler
+        hands the task straight to the triggerer, which invokes and follows it; no worker runs it before
+        its outcome (and none at all with ``end_from_trigger``). Refused when the DAG is parsed for any
+        other function: Lambda has no idempotency key for plain invocations, so a restarted triggerer could
+        invoke twice, while a durable execution's name makes a second Invoke return the same execution. A
+        mapped task (``.partial().expand()``) starts on a worker as usual.
     """
 
     aws_hook_class = LambdaHook
@@ -197,6 +207,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         durable_execution_name: str | None = None,
         stop_execution_on_kill: bool = True,
         end_from_trigger: bool = False,
+        durable: bool | None = None,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -228,6 +240,11 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
                 f"got {end_from_trigger!r}"
             )
         self.end_from_trigger = end_from_trigger
+        if durable not in (None, True, False):
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: durable must be True, False or None, got {durable!r}"
+            )
+        self.durable = durable
         # The durable execution this task started, while `execute` runs (for `on_kill`).
         self._durable_execution_arn: str | None = None
         try:
@@ -240,6 +257,31 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         # Templates are rendered later; an id given without the try number in it is the same in every try.
         self._given_id_varies_per_try = "try_number" in repr((correlation_id, payload))
         self._check_tuning()
+        if start_from_trigger is not False:
+            self._start_in_triggerer(start_from_trigger)
+
+    def _start_in_triggerer(self, start_from_trigger: Any) -> None:
+        """Have the scheduler hand this task to the triggerer (`start_trigger.LambdaStartTrigger`), or refuse
+        when the DAG is parsed: only a durable function's Invoke can safely run again after a restart."""
+        problem = start_from_trigger_problem(
+            start_from_trigger, durable=self.durable, payload=self.payload, airflow_version=airflow_version()
+        )
+        if problem is not None:
+            raise LambdaInvokeInputError(f"{type(self).__name__} {self.task_id}: start_from_trigger: {problem}")
+        self.start_from_trigger = True
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=START_TRIGGER_PATH,
+            trigger_kwargs=self.start_kwargs(),
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None,  # the trigger's own deadline ends it, once the function's configuration tells it
+        )
+
+    def start_kwargs(self) -> dict[str, Any]:
+        """What the triggerer builds this task again from (`start_trigger.LambdaStartTrigger`): every setting
+        the DAG gave, templated ones unrendered (the triggerer renders them)."""
+        names = (*START_KWARGS, "aws_conn_id", "region_name", "verify", "botocore_config", "do_xcom_push")
+        return {name: getattr(self, name) for name in names}
 
     def _check_tuning(self) -> None:
         """Refuse numbers out of `OPERATOR_BOUNDS` (NaN, infinity, huge or fractional counts) at parse time."""
@@ -256,6 +298,26 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
 
     def execute(self, context: Context) -> Any:
         """Check the inputs, invoke, then defer (or follow in the worker when ``deferrable=False``)."""
+        settings = self.invoke(context)
+        trigger = LambdaInvocationTrigger(settings)
+        if not self.deferrable:
+            event = asyncio.run(_first_event(trigger))
+            self._durable_execution_arn = None
+            return self.execute_complete(context, event=event)
+        self._durable_execution_arn = None  # the trigger follows it now (and stops it if the task is killed)
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(settings.deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
+        )
+
+    def invoke(self, context: Context) -> FollowSettings:
+        """Check the inputs, invoke, store the links; return how to follow the invocation.
+
+        Blocking (boto3): a worker calls it from `execute`, the triggerer from a thread when the task starts
+        there (`start_trigger.LambdaStartTrigger`). `context` needs only ``ti``: the try it identifies, and
+        where the links' XComs go.
+        """
         payload, correlation_id = self._prepare_payload(context)
         configuration = self._function_configuration()
         tenant_id = self._check_tenant(configuration)
@@ -263,6 +325,12 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         log_group = self.log_group or self._log_group_of(configuration)
         self._check_log_group(log_group, configuration)
         execution_timeout = execution_timeout_of(configuration)
+        if self.durable is not None and self.durable != (execution_timeout is not None):
+            raise LambdaInvokeInputError(
+                f"{type(self).__name__} {self.task_id}: {self.function_name} is "
+                f"{'not ' if self.durable else ''}a durable function (its configuration has "
+                f"{'no' if self.durable else 'a'} DurableConfig), but the task says durable={self.durable}"
+            )
         execution_name = self._execution_name(context, durable=execution_timeout is not None)
         # A durable execution runs for its own timeout, over many invocations of the function.
         function_timeout = execution_timeout or int(configuration.get("Timeout") or 3)
@@ -290,15 +358,17 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             log_group,
             f", durable execution {execution_arn}" if execution_arn else "",
         )
-        LambdaInvocationLogsLink.persist(
-            context=context,
-            operator=self,
-            region_name=self.hook.conn_region_name,
-            aws_partition=self.hook.conn_partition,
-            log_group=log_group,
-            correlation_id=correlation_id,
-            invoked_at=invoked_at,
-        )
+        # Stored as `BaseAwsLink.persist` stores it, and kept: whoever ends the task closes its time range
+        # (the triggerer cannot pull XComs back).
+        logs_link = {
+            "region_name": self.hook.conn_region_name,
+            "aws_domain": LambdaInvocationLogsLink.get_aws_domain(self.hook.conn_partition),
+            "log_group": log_group,
+            "correlation_id": correlation_id,
+            "invoked_at": invoked_at,
+        }
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key=LambdaInvocationLogsLink.key, value=logs_link)
         if execution_arn:
             LambdaDurableExecutionLink.persist(
                 context=context,
@@ -351,23 +421,13 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             max_bytes=self.max_bytes,
             end_from_trigger=end_from_trigger,
             do_xcom_push=self.do_xcom_push,
-            logs_link=self._stored_logs_link(context) if end_from_trigger else None,
+            logs_link=logs_link if end_from_trigger and self.do_xcom_push else None,
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
         )
-        trigger = LambdaInvocationTrigger(settings)
-        if not self.deferrable:
-            event = asyncio.run(_first_event(trigger))
-            self._durable_execution_arn = None
-            return self.execute_complete(context, event=event)
-        self._durable_execution_arn = None  # the trigger follows it now (and stops it if the task is killed)
-        self.defer(
-            trigger=trigger,
-            method_name="execute_complete",
-            timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_TIMEOUT_MARGIN_SECONDS),
-        )
+        return settings
 
     def ends_in_triggerer(self) -> bool:
         """Whether the trigger may end this task on success (``end_from_trigger``); say why not if asked."""
@@ -378,17 +438,12 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             reason = "the task follows the invocation in the worker (deferrable=False)"
         elif self.multiple_outputs:
             reason = "multiple_outputs is set, and Airflow splits the result into XComs only on a worker"
-        elif next(self.iter_mapped_dependants(), None) is not None:
+        elif self.has_dag() and next(self.iter_mapped_dependants(), None) is not None:  # (else: the caller's)
             reason = "a downstream task maps over its result, which Airflow records only from a worker"
         if reason is None:
             return True
         self.log.warning("%s %s: end_from_trigger has no effect: %s", type(self).__name__, self.task_id, reason)
         return False
-
-    def _stored_logs_link(self, context: Context) -> dict[str, Any] | None:
-        """The CloudWatch link as stored (its time range is closed by whoever ends the task)."""
-        stored = context["ti"].xcom_pull(key=LambdaInvocationLogsLink.key)
-        return stored if isinstance(stored, dict) else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, result: Any = None) -> Any:
         """Log the invocation's lines once, then return its result or raise with its exact cause.
@@ -762,6 +817,69 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         )
         self.log.error("%s returned an error: %s: %s", self.function_name, known.error_type, known.error_message)
         return vars(known), None
+
+
+# The operator's own settings a task started in the triggerer is built again from (`start_kwargs`).
+START_KWARGS = (
+    "function_name",
+    "payload",
+    "qualifier",
+    "invocation_type",
+    "correlation_id",
+    "correlation_id_key",
+    "log_group",
+    "end_marker",
+    "poll_interval",
+    "settle_seconds",
+    "queue_allowance_seconds",
+    "ingestion_allowance_seconds",
+    "max_wait_seconds",
+    "max_lines",
+    "max_bytes",
+    "min_defer_seconds",
+    "tenant_id",
+    "end_marker_level",
+    "allow_hidden_success",
+    "fail_fast",
+    "durable_execution_name",
+    "stop_execution_on_kill",
+    "end_from_trigger",
+    "durable",
+)
+# Where Airflow finds the trigger that starts a task in the triggerer (its public path).
+START_TRIGGER_PATH = "airflow_lambda_deferrable.triggers.LambdaStartTrigger"
+# Airflow switched start_from_trigger off in 3.0 to 3.2 and back on in 3.3 (apache/airflow PR #55068).
+START_FROM_TRIGGER_SINCE = (3, 3)
+
+
+def airflow_version() -> tuple[int, int]:
+    """The running Airflow's (major, minor)."""
+    from airflow import __version__ as version
+
+    major, minor = version.split(".")[:2]
+    return int(major), int("".join(char for char in minor if char.isdigit()) or 0)
+
+
+def start_from_trigger_problem(
+    start_from_trigger: Any, *, durable: bool | None, payload: Any, airflow_version: tuple[int, int]
+) -> str | None:
+    """Why a task may not start in the triggerer, or ``None`` if it may."""
+    if start_from_trigger is not True:
+        return f"must be True or False, got {start_from_trigger!r}"
+    if durable is not True:
+        return (
+            "only for a durable function, declared with durable=True: Lambda has no idempotency key for a plain "
+            "invocation, so a triggerer restarted while invoking could invoke it twice (a durable execution's "
+            "name makes a second Invoke return the same execution)"
+        )
+    if airflow_version < START_FROM_TRIGGER_SINCE:
+        return (
+            f"needs Airflow {'.'.join(map(str, START_FROM_TRIGGER_SINCE))} or later (3.0 to 3.2 switched it off); "
+            f"this is Airflow {'.'.join(map(str, airflow_version))}"
+        )
+    if isinstance(payload, bytes | bytearray):
+        return "give the payload as a dict or a JSON string: the triggerer's kwargs are stored as JSON"
+    return None
 
 
 def default_deferrable() -> bool:
