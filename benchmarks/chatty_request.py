@@ -6,7 +6,8 @@ Run ``python -m benchmarks.chatty_request --lines 300000``. moto (with the bench
 memory measured here is the trigger's, its poller's and their clients' alone. A warm-up trigger follows a
 small request first (imports, the client's models); the baseline is taken after it. Printed: the peak resident
 memory over that baseline (``VmHWM`` reset at the baseline, or sampled if it cannot be), the resident memory
-left when the trigger has ended, and the size of the event.
+left when the trigger has ended, the size of the event, and the worst lag of the trigger's event loop
+(`benchmarks.triggerer.watch_loop`: how long the trigger's work kept any other trigger from running).
 """
 
 from __future__ import annotations
@@ -111,9 +112,13 @@ def configure(endpoint: str, max_rate: float) -> None:
     )
 
 
-async def follow(log_group: str, t0_ms: int, max_lines: int, max_bytes: int) -> dict[str, Any]:
-    """Run one trigger for the request in `log_group` to its event; return the event's payload."""
+async def follow(
+    log_group: str, t0_ms: int, max_lines: int, max_bytes: int, lags: list[tuple[float, float]] | None = None
+) -> dict[str, Any]:
+    """Run one trigger for the request in `log_group` to its event; return the event's payload. With `lags`,
+    a watcher in the same loop notes how late each of its wake-ups came."""
     from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
+    from benchmarks.triggerer import watch_loop
 
     trigger = LambdaInvocationTrigger(
         function_name="chatty-function",
@@ -128,8 +133,13 @@ async def follow(log_group: str, t0_ms: int, max_lines: int, max_bytes: int) -> 
         max_bytes=max_bytes,
         aws_conn_id=CONN_ID,
     )
-    async for event in trigger.run():
-        return event.payload
+    watcher = None if lags is None else asyncio.create_task(watch_loop(lags))
+    try:
+        async for event in trigger.run():
+            return event.payload
+    finally:
+        if watcher is not None:
+            watcher.cancel()
     raise RuntimeError("the trigger ended without an event")
 
 
@@ -186,8 +196,9 @@ def main() -> None:
         sampler = None if _reset_peak() else Sampler()
         if sampler is not None:
             sampler.start()
-        started = time.monotonic()
-        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes))
+        lags: list[tuple[float, float]] = []
+        started, started_at = time.monotonic(), time.time()
+        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes, lags))
         seconds = time.monotonic() - started
         if sampler is None:
             peak_kb = _peak_kb()
@@ -200,6 +211,9 @@ def main() -> None:
     finally:
         ours.send("stop")
         aws.join(timeout=30)
+    from benchmarks.triggerer import lag_summary
+
+    lag = lag_summary(lags, started_at)
     event_bytes = len(json.dumps(payload).encode())
     import airflow_lambda_deferrable
 
@@ -211,6 +225,11 @@ def main() -> None:
     print(f"baseline RSS: {baseline_kb / 1024:.1f} MiB")
     print(f"peak RSS growth: {(peak_kb - baseline_kb) / 1024:.1f} MiB ({'VmHWM' if sampler is None else 'sampled'})")
     print(f"RSS growth after the trigger ended: {(after_kb - baseline_kb) / 1024:.1f} MiB")
+    print(
+        f"worst loop lag: {lag['loop_lag_max']:.3f} s at {lag['loop_lag_max_at']:.1f} s "
+        f"(p99 {lag['loop_lag_p99']:.3f} s; over 0.1 s: {lag['loop_lags_over_100ms']}, "
+        f"over 1 s: {lag['loop_lags_over_1s']}, of {lag['loop_lag_samples']} wake-ups)"
+    )
 
 
 if __name__ == "__main__":

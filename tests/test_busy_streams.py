@@ -55,9 +55,9 @@ def test_marks_forget_everything_once_they_hold_too_many(monkeypatch):
 # (stretch start, end, marked busy, GetLogEvents refused, another page follows, events read, newest read) ->
 # read alone with GetLogEvents?
 READ_ALONE = [
-    # Before the read: a stream marked busy with a stretch of BUSY_SPAN_MS or more.
+    # Before the read: a stream marked busy, however short its stretch.
     (0, 10_000, True, False, False, 0, None, True),
-    (0, 9_999, True, False, False, 0, None, False),  # short: a stretch read again from its newest line
+    (0, 1, True, False, False, 0, None, True),
     (0, 60_000, False, False, False, 0, None, False),  # not marked: read with the others
     (0, 60_000, True, True, False, 0, None, False),  # GetLogEvents refused: never alone
     # While the read brings pages: the rest of the stretch at the rate so far.

@@ -22,7 +22,6 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from airflow_lambda_deferrable.tuning import (
     BUSY_LINES_PER_SECOND,
     BUSY_SAMPLE_EVENTS,
-    BUSY_SPAN_MS,
     BUSY_STREAM_EVENTS,
     MAX_STREAMS_KEPT,
     SAMPLE_AFTER_RUN_MS,
@@ -46,13 +45,12 @@ def read_alone(
     with the other stretches in one ``FilterLogEvents`` read: the one place that decides.
 
     Never when ``GetLogEvents`` was refused. Before the read, when the stream is marked busy (`StreamMarks`,
-    by any of the three signs above) and its stretch is `BUSY_SPAN_MS` long or more: a stretch read again from
-    its newest line is short. While the read brings pages (`more_pages`: another follows), when the rest of the
+    by any of the three signs above). While the read brings pages (`more_pages`: another follows), when the rest of the
     stretch looks busy at the rate the read brought its `count` events up to `newest_ms` (`rest_looks_busy`).
     """
     if get_refused:
         return False
-    if marked_busy and end_ms - start_ms >= BUSY_SPAN_MS:
+    if marked_busy:
         return True
     return more_pages and rest_looks_busy(count, newest_ms, start_ms, end_ms)
 
