@@ -107,7 +107,9 @@ FULL_PAGE_SHARE = 0.5
 # stretches of stream it closed (measured at volume when the group was read by every line with a UUID: 346
 # calls in 176 cycles). The window is read unfiltered, and streams followed, while that costs no more.
 # Ablation (2nd): 0 (never unfiltered) 134 calls, 1.99x; 10**6 (unfiltered whenever it fits) 140 calls, 2.03x:
-# within noise both ways. A candidate for removal, together with the unfiltered window read it chooses.
+# within noise both ways, since volume's window never fits a page. Kept: below 2, a group whose window fits a
+# page is read by request lines and every request's stretch read again (tests/test_shared_poller.py, "lines
+# without ids reach the request": no stretch read with it, several at 1).
 REQUEST_LINES_CYCLE_CALLS = 2
 
 # --- Which streams are read alone, with GetLogEvents (`cloudwatch.busy_streams`) ------------------------------
