@@ -10,10 +10,12 @@ from airflow_lambda_deferrable.cloudwatch.busy_streams import (
     SAMPLE_DELAY_MS,
     SAMPLE_SLICE_MS,
     SAMPLE_STREAMS_PER_READ,
+    SAMPLE_TRIES,
     StreamMarks,
     busy_in_sample,
     read_alone,
     sample_slice,
+    sampled_enough,
     to_sample,
 )
 
@@ -41,6 +43,13 @@ def test_a_sample_takes_the_oldest_requests_first_one_call_at_most():
     running = {f"s{index:04d}": 1_000 + index for index in range(SAMPLE_STREAMS_PER_READ + 5)}
     chosen = to_sample(dict(reversed(list(running.items()))), 100_000, sampled=set())
     assert chosen == sorted(running)[:SAMPLE_STREAMS_PER_READ]
+
+
+def test_a_stream_with_no_line_in_its_sample_is_sampled_again_a_few_times():
+    # A late batch holds a stream back (it is ingested in order): its slice may show nothing yet.
+    assert sampled_enough(1, tries=1)
+    assert not sampled_enough(0, tries=SAMPLE_TRIES - 1)
+    assert sampled_enough(0, tries=SAMPLE_TRIES)
 
 
 def test_marks_forget_everything_once_they_hold_too_many(monkeypatch):

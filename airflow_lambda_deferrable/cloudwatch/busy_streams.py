@@ -28,6 +28,7 @@ from airflow_lambda_deferrable.tuning import (
     SAMPLE_DELAY_MS,
     SAMPLE_SLICE_MS,
     SAMPLE_STREAMS_PER_READ,
+    SAMPLE_TRIES,
 )
 
 
@@ -79,7 +80,7 @@ def sample_slice(now_ms: int) -> tuple[int, int]:
 
 def to_sample(running: Mapping[str, int], slice_start_ms: int, sampled: Container[tuple[str, int]]) -> list[str]:
     """The streams (by name) of running requests (stream: the request's start) that a sample with this
-    slice should read: each request once (`sampled`), once it has
+    slice should read: each request until it is sampled for good (`sampled`, `sampled_enough`), once it has
     run `SAMPLE_AFTER_RUN_MS` before the slice, the oldest first, `SAMPLE_STREAMS_PER_READ` at most."""
     due = sorted(
         (start, stream)
@@ -87,6 +88,11 @@ def to_sample(running: Mapping[str, int], slice_start_ms: int, sampled: Containe
         if start <= slice_start_ms - SAMPLE_AFTER_RUN_MS and (stream, start) not in sampled
     )
     return [stream for _, stream in due[:SAMPLE_STREAMS_PER_READ]]
+
+
+def sampled_enough(count: int, tries: int) -> bool:
+    """Whether a request whose stream showed `count` lines in its `tries`-th sample is sampled for good."""
+    return count > 0 or tries >= SAMPLE_TRIES
 
 
 class StreamMarks:

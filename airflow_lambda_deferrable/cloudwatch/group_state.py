@@ -3,6 +3,7 @@ what CloudWatch refused. One object, held by the poller and handed to each kind 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from airflow_lambda_deferrable.cloudwatch.busy_streams import StreamMarks
@@ -33,7 +34,8 @@ class GroupState:
     stream_reads_refused: bool = False  # GetLogEvents was denied: busy streams are read with FilterLogEvents
     busy_streams: StreamMarks = field(default_factory=StreamMarks)  # streams read alone (`busy_streams`)
     sample_due: bool = False  # the last full read was by request lines: sample running requests after it
-    sampled: StreamMarks = field(default_factory=StreamMarks)  # (stream, request start) of requests sampled
+    sampled: StreamMarks = field(default_factory=StreamMarks)  # (stream, request start) sampled for good
+    sample_tries: Counter[tuple[str, int]] = field(default_factory=Counter)
     # Subscribers that take their events in as they come and have `MAX_EVENTS_WAITING` waiting: routing waits
     # for them to take those (`Router.make_room`).
     full: set[Subscription] = field(default_factory=set)

@@ -10,8 +10,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from airflow_lambda_deferrable.cloudwatch.busy_streams import (
+    MAX_STREAMS_KEPT,
     busy_in_sample,
     sample_slice,
+    sampled_enough,
     to_sample,
 )
 from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
@@ -34,10 +36,11 @@ class Samples:
             log.warning("%s: a sample of running requests' streams failed, skipped: %s", self.group.log_group, err)
 
     async def _sample_running(self, client: Any) -> None:
-        """Read one second of the streams whose requests run (one call: `busy_streams.to_sample`), once per
-        request, and note the busy ones. Read by request lines, a request's lines without ids come with its
-        stretch when it ends: a busy stream's with GetLogEvents from the start, not after pages of
-        FilterLogEvents at twice the bytes. The sample's lines are only counted: the stretches bring them."""
+        """Read one second of the streams whose requests run (one call: `busy_streams.to_sample`; a stream that
+        shows no line may be held back by a late batch and is sampled again, `sampled_enough`), and note the
+        busy ones. Read by request lines, a request's lines without ids come with its stretch when it ends: a
+        busy stream's with GetLogEvents from the start, not after pages of FilterLogEvents at twice the bytes.
+        The sample's lines are only counted: the stretches bring them."""
         if self.group.stream_reads_refused:
             return
         first, last = sample_slice(self.group.window_clock.now_ms())
@@ -55,4 +58,10 @@ class Samples:
         ):
             counts.update(str(event.get("logStreamName", "")) for event in page)
         self.group.busy_streams.add_all(busy_in_sample(counts))
-        self.group.sampled.add_all((stream, running[stream]) for stream in streams)
+        requests = [(stream, running[stream]) for stream in streams]
+        self.group.sample_tries.update(requests)
+        self.group.sampled.add_all(
+            request for request in requests if sampled_enough(counts[request[0]], self.group.sample_tries[request])
+        )
+        if len(self.group.sample_tries) > MAX_STREAMS_KEPT:
+            self.group.sample_tries.clear()
