@@ -43,7 +43,8 @@ MIN_READ_GAP_SHARE = 0.5
 # Stretches asked for between full reads are read together, this share of the interval after the last
 # cycle began: at volume, requests end several times a second, and reading each one's stretch as soon as
 # asked would cost a call or two per request. Ablation (both gap shares 0): 139 calls and p95 15.6 s,
-# against 134-135 calls and 11.4-11.8 s.
+# against 134-135 calls and 11.4-11.8 s; again (2nd sitting, 10ce507): 134 calls, p95 11.2 s, 2.03x, against
+# 131 calls, 11.9 s, 2.01x. Inconclusive (4 s of p95 in one run of two): to run again before it may go.
 LIGHT_READ_GAP_SHARE = 0.5
 # A stream-stretch request waits this long, so that requests made together share calls.
 # Ablation (0): 147 calls instead of 134-135 (10% more), p50 7.1 s instead of 7.7-7.9 s, p95 the same.
