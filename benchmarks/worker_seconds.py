@@ -78,6 +78,20 @@ HEADER = (
 )
 
 
+def all_task_instances(airflow, dag_id: str, run_id: str, page: int = 100) -> list[dict]:
+    """Every task instance of the run, page by page (the API answers at most `[api] maximum_page_limit`)."""
+    found: list[dict] = []
+    while True:
+        answer = airflow.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+            params={"limit": page, "offset": len(found)},
+        )["task_instances"]
+        found += answer
+        if len(answer) < page:
+            return found
+
+
 def run_mode(airflow, dag_id: str, mode: str, round_number: int, tasks: int, timeout: float) -> Row:
     """Run one mode's DAG to its end; count its workloads and their seconds."""
     started = time.monotonic()
@@ -88,7 +102,7 @@ def run_mode(airflow, dag_id: str, mode: str, round_number: int, tasks: int, tim
             raise TimeoutError(f"worker_seconds: {dag_id} run {run_id} did not end within {timeout:.0f} s")
         time.sleep(2)
     wall = time.monotonic() - started
-    instances = airflow.task_instances(dag_id, run_id)
+    instances = all_task_instances(airflow, dag_id, run_id)
     time.sleep(5)  # the last workloads' records reach the scheduler's log
     found = workload_seconds((airflow.home / "scheduler.log").read_text(), {ti["id"] for ti in instances})
     seconds = [duration for durations in found.values() for duration in durations]
