@@ -3,8 +3,8 @@
 Kept out of the triggers' process so that the CPU and memory measured there are the triggers' alone.
 
 Protocol with `benchmarks.scale` (files in ``--workdir``): reads ``plan.json``; writes ``aws.json``
-(``{"moto": url, "proxy": url}``) once serving; waits for ``go.json`` (``{"t0_ms": ...}``); writes
-``simulator.json`` when every line is written; serves until SIGTERM.
+(``{"moto": url, "proxy": url, "proxies": [one url per triggerer]}``) once serving; waits for ``go.json``
+(``{"t0_ms": ...}``); writes ``simulator.json`` when every line is written; serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from benchmarks.runfiles import raise_open_files_limit, wait_for_file, write_jso
 from benchmarks.writer import Boto3Sink, DirectSink, Sink, write
 
 
-async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int, quotas: str | None) -> None:
+async def serve(
+    workdir: Path, writer: str, other_tenants_rate: float, seed: int, quotas: str | None, listeners: int
+) -> None:
     plan = Plan.load(workdir / "plan.json")
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -36,12 +38,14 @@ async def serve(workdir: Path, writer: str, other_tenants_rate: float, seed: int
     sink.create(LOG_GROUP, sorted({line.stream for line in plan.lines}))
     profile = PROFILES[quotas] if quotas else None
     proxy = QuotaProxy(moto_url, profile=profile, other_tenants_rate=other_tenants_rate, seed=seed)
-    proxy_url = await proxy.start()
+    proxy_urls = await proxy.start(listeners=listeners)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    write_json(workdir / "aws.json", {"moto": moto_url, "proxy": proxy_url, "writer": writer})
+    write_json(
+        workdir / "aws.json", {"moto": moto_url, "proxy": proxy_urls[0], "proxies": proxy_urls, "writer": writer}
+    )
 
     go = await wait_for_file(workdir / "go.json", stop=stop)
     if go is not None:
@@ -59,13 +63,14 @@ def main() -> None:
     parser.add_argument("--other-tenants-rate", type=float, default=0.0, help="quota calls per second of others")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quotas", choices=sorted(PROFILES), help="a Region's quotas (`quotas.PROFILES`)")
+    parser.add_argument("--listeners", type=int, default=1, help="the proxy's ports: one per triggerer")
     parser.add_argument("--cloudwatch-pages", action="store_true", help="sort and page FilterLogEvents as AWS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     raise_open_files_limit()
     moto_patch.install(cloudwatch_pages=args.cloudwatch_pages)
-    asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed, args.quotas))
+    asyncio.run(serve(args.workdir, args.writer, args.other_tenants_rate, args.seed, args.quotas, args.listeners))
 
 
 if __name__ == "__main__":

@@ -111,6 +111,37 @@ def _own_figures(part: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def per_triggerer(
+    plan: Plan, latency_of: dict[int, float], own: list[dict[str, Any]], proxy: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Add to each triggerer's own figures what others saw of it: the p50 and p95 of its invocations (i goes
+    to i mod K), and, from the proxy's port it used, its calls, throttling answers and bytes read, also per
+    byte its own invocations logged (a reader that scales with its subscribers keeps that near one run's)."""
+    k = len(own)
+    listeners = proxy.get("by_listener") or []
+    figures = []
+    for index, part in enumerate(own):
+        latencies = [latency for invocation, latency in latency_of.items() if invocation % k == index]
+        logged = sum(
+            len(line.message.encode())
+            for line in plan.lines
+            if line.invocation is not None and line.invocation % k == index
+        )
+        seen = listeners[index] if index < len(listeners) and len(listeners) == k else {}
+        figures.append(
+            {
+                **part,
+                "latency_p50": percentile(latencies, 0.50),
+                "latency_p95": percentile(latencies, 0.95),
+                "calls": seen.get("calls"),
+                "throttled": seen.get("throttled"),
+                "bytes_read": seen.get("bytes"),
+                "bytes_logged": logged,
+            }
+        )
+    return figures
+
+
 def summarize(
     plan: Plan, t0_ms: int, events: dict[str, Any], simulator: dict[str, Any], proxy: dict[str, Any]
 ) -> dict[str, Any]:
@@ -126,6 +157,7 @@ def summarize(
     wrong: Counter[str] = Counter()
     line_counts: Counter[str] = Counter()
     latencies: list[float] = []
+    latency_of: dict[int, float] = {}
     by_outcome: dict[str, list[float]] = defaultdict(list)
     for invocation in plan.invocations:
         result = by_index.get(invocation.index)
@@ -134,6 +166,7 @@ def summarize(
             wrong["unfinished" if unfinished else "crashed"] += 1
             if unfinished and invocation.index in decisive:
                 latencies.append(max(0.0, stopped_at - decisive[invocation.index]))
+                latency_of[invocation.index] = latencies[-1]
                 by_outcome[invocation.outcome].append(latencies[-1])
                 censored += 1
             continue
@@ -149,6 +182,7 @@ def summarize(
         )
         if invocation.index in decisive:
             latencies.append(result["fired_at"] - decisive[invocation.index])
+            latency_of[invocation.index] = latencies[-1]
             by_outcome[invocation.outcome].append(latencies[-1])
     statuses = Counter(result["status"] for result in events["results"])
     growth_mb = max(0, events["rss_peak_kb"] - events["rss_baseline_kb"]) / 1024
@@ -196,7 +230,8 @@ def summarize(
         "loop_lag_max_at": events.get("loop_lag_max_at"),
         "loop_lag_p99": events.get("loop_lag_p99"),
         "loop_lags_over_1s": events.get("loop_lags_over_1s"),
-        "triggerers": events.get("triggerers") or [],
+        "triggerers": per_triggerer(plan, latency_of, events.get("triggerers") or [], proxy),
+        "emulator_seconds": proxy.get("emulator_seconds") or {},
         "quota_profile": proxy.get("profile"),
         "calls_by_api": proxy.get("by_api") or {},
         "writer": simulator["writer"],

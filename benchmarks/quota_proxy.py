@@ -6,6 +6,10 @@ is answered with AWS's throttling error (HTTP 400 ``ThrottlingException``) whene
 already let through in the last `window` seconds, shared by every caller: all the triggerers of a run. Other
 operations are never throttled. ``GET /__stats`` returns the counts.
 
+The proxy listens on one port per triggerer (`start(listeners=K)`), all sharing the quotas, so that each
+triggerer's calls, throttling answers and downloaded bytes are counted apart. It also times moto's answer to
+each forwarded read (``emulator_seconds``): the rig's own lag, reported beside the triggers' figures.
+
 Other tenants of the account take their share of each quota (`quotas.Quota`): the proxy itself makes their
 calls at the profile's mean rate (Poisson arrivals from a seed, never forwarded). It also counts the bytes of
 the ``FilterLogEvents`` and ``GetLogEvents`` answers it forwards: what the triggers downloaded.
@@ -19,11 +23,13 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter, defaultdict
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 from benchmarks.download_ledger import FILTER_TARGET, GET_EVENTS_TARGET, DownloadLedger
+from benchmarks.metrics import percentile
 from benchmarks.quotas import Profile, Quota, conditions_profile
 
 THROTTLING_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
@@ -60,6 +66,9 @@ class QuotaProxy:
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._tenants: list[asyncio.Task[None]] = []
+        self._listener_of_port: dict[int, int] = {}
+        self.listeners: list[ListenerCounts] = []
+        self.emulator_seconds: dict[str, list[float]] = defaultdict(list)
 
     def admit(self, target: str, now: float) -> bool:
         """Return whether a call of `target` arriving at `now` is within its quota (and count it)."""
@@ -97,6 +106,16 @@ class QuotaProxy:
                 for target, quota in self.quotas.items()
             },
             "downloads": self.downloads.stats(),
+            "by_listener": [listener.stats() for listener in self.listeners],
+            "emulator_seconds": {
+                target.rsplit(".", 1)[-1]: {
+                    "answers": len(times),
+                    "p50": percentile(times, 0.50),
+                    "p95": percentile(times, 0.95),
+                    "max": max(times),
+                }
+                for target, times in sorted(self.emulator_seconds.items())
+            },
         }
 
     @staticmethod
@@ -107,8 +126,8 @@ class QuotaProxy:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             quota.tenant_call(time.monotonic())
 
-    async def start(self, host: str = "127.0.0.1") -> str:
-        """Serve on a free port of `host`; return the proxy's URL."""
+    async def start(self, host: str = "127.0.0.1", listeners: int = 1) -> list[str]:
+        """Serve on `listeners` free ports of `host` (one per triggerer); return their URLs."""
         self._session = ClientSession(
             connector=TCPConnector(limit=64), timeout=ClientTimeout(total=120), auto_decompress=False
         )
@@ -117,15 +136,20 @@ class QuotaProxy:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
-        site = web.SockSite(self._runner, sock, backlog=2048)
-        await site.start()
+        urls = []
+        for index in range(listeners):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, 0))
+            await web.SockSite(self._runner, sock, backlog=2048).start()
+            port = sock.getsockname()[1]
+            self._listener_of_port[port] = index
+            self.listeners.append(ListenerCounts())
+            urls.append(f"http://{host}:{port}")
         self._tenants = [
             asyncio.create_task(self._other_tenants(quota)) for quota in self.quotas.values() if quota.tenants_rate > 0
         ]
-        return f"http://{host}:{sock.getsockname()[1]}"
+        return urls
 
     async def close(self) -> None:
         for tenants in self._tenants:
@@ -141,10 +165,14 @@ class QuotaProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         target = request.headers.get("X-Amz-Target", "")
-        if not self.admit(target, time.monotonic()):
+        listener = self._listener(request)
+        admitted = self.admit(target, time.monotonic())
+        listener.count(target, admitted)
+        if not admitted:
             return _throttling_answer()
         assert self._session is not None, "start() first"
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _SKIPPED_HEADERS}
+        sent = time.monotonic()
         async with self._session.request(
             request.method,
             self.upstream + request.path_qs,
@@ -154,6 +182,9 @@ class QuotaProxy:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         ) as answer:
             payload = await answer.read()
+            if target in self.quotas:
+                self.emulator_seconds[target].append(time.monotonic() - sent)
+                listener.bytes += len(payload)
             if target == FILTER_TARGET:
                 self.filter_bytes += len(payload)
             elif target == GET_EVENTS_TARGET:
@@ -164,6 +195,28 @@ class QuotaProxy:
                 key: value for key, value in answer.headers.items() if key.lower() not in _SKIPPED_HEADERS
             }
         return web.Response(status=answer.status, body=payload, headers=answer_headers)
+
+    def _listener(self, request: web.Request) -> ListenerCounts:
+        """The counts of the port `request` came to (one per triggerer)."""
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        return self.listeners[self._listener_of_port.get(sockname[1] if sockname else -1, 0)]
+
+
+class ListenerCounts:
+    """One listener's (one triggerer's) calls and throttling answers per API, and bytes of read answers."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.bytes = 0
+
+    def count(self, target: str, admitted: bool) -> None:
+        api = target.rsplit(".", 1)[-1]
+        self.calls[api] += 1
+        self.throttled[api] += not admitted
+
+    def stats(self) -> dict[str, Any]:
+        return {"calls": dict(self.calls), "throttled": dict(self.throttled), "bytes": self.bytes}
 
 
 def _throttling_answer() -> web.Response:
@@ -189,7 +242,7 @@ class ThreadedQuotaProxy:
 
     def __enter__(self) -> ThreadedQuotaProxy:
         self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=30)
+        self.url = asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=30)[0]
         return self
 
     def __exit__(self, *exc: object) -> None:

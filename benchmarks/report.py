@@ -37,6 +37,12 @@ def _megabytes(value: int | None) -> str:
     return "-" if value is None else f"{value / 1e6:.1f}"
 
 
+def _label(result: dict[str, Any]) -> str:
+    """Name a run in the lines under the table: N, mode, and K when several triggerers shared it."""
+    triggerers = len(result.get("triggerers") or [None])
+    return f"N={result['n']} {result['mode']}" + (f" K={triggerers}" if triggerers > 1 else "")
+
+
 def row(result: dict[str, Any]) -> str:
     """Return one run as a table row."""
     latency = " / ".join(_seconds(result[key]) for key in ("latency_p50", "latency_p95", "latency_max"))
@@ -130,7 +136,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """Return the whole report."""
     writers = sorted({result["writer"] for result in results})
     code = f"commit {settings['commit']}, package sources {settings['package']}"
-    lags = ", ".join(f"N={r['n']} {r['mode']}: {r['writer_lag_p95']:.2f} s" for r in results)
+    lags = ", ".join(f"{_label(r)}: {r['writer_lag_p95']:.2f} s" for r in results)
     return "\n".join(
         [
             f"Run {settings['started']} on {settings['machine']} ({settings['cpus']} CPUs), "
@@ -146,10 +152,10 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             "",
             "Detection latency p95 by outcome, in seconds (each includes the 3 s settle wait and a read after it; "
             "a trigger stopped at the cap counts with its decisive line's distance to the cap, a lower bound: "
-            + (", ".join(f"N={r['n']} {r['mode']}: {r.get('latencies_at_cap', 0)}" for r in results) or "none")
+            + (", ".join(f"{_label(r)}: {r.get('latencies_at_cap', 0)}" for r in results) or "none")
             + "):",
             *(
-                f"- N={r['n']} {r['mode']}: "
+                f"- {_label(r)}: "
                 + ", ".join(f"{name} {_seconds(v['p95'])}" for name, v in r["latency_by_outcome"].items())
                 for r in results
             ),
@@ -158,10 +164,11 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             "Quota and event loop: " + "; ".join(_quota_and_loop(r) for r in results) + ".",
             "",
             *_per_triggerer(results),
+            *_emulator(results),
             f"Log writer lag p95 (visible later than planned): {lags}.",
             "",
             "CPU seconds of the AWS side (moto, quota proxy, writer; not counted above): "
-            + ", ".join(f"N={r['n']} {r['mode']}: {r['aws_side_cpu_seconds']:.0f}" for r in results)
+            + ", ".join(f"{_label(r)}: {r['aws_side_cpu_seconds']:.0f}" for r in results)
             + ".",
             "",
         ]
@@ -171,7 +178,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
 def _quota_and_loop(r: dict[str, Any]) -> str:
     """Say who used the quota, what the budget saw of it, and how late the event loop ran."""
     return (
-        f"N={r['n']} {r['mode']}: other tenants {r.get('tenant_calls', 0)} calls "
+        f"{_label(r)}: other tenants {r.get('tenant_calls', 0)} calls "
         f"({r.get('tenant_throttled', 0)} throttled); the triggers' calls by the budget "
         f"{_count(r.get('budget_calls'))} vs at the enforcer {r['filter_calls']}"
         f"{_by_kind(r.get('budget_calls_by_kind'))}; GetLogEvents (busy streams) {r.get('get_events_calls', 0)} calls "
@@ -183,20 +190,41 @@ def _quota_and_loop(r: dict[str, Any]) -> str:
 
 
 def _per_triggerer(results: list[dict[str, Any]]) -> list[str]:
-    """Each triggerer's own figures, for runs of several."""
+    """Each triggerer's own figures, for runs of several: calls as its budgets and as the proxy counted them,
+    latency of its own invocations, bytes read per byte they logged, CPU, memory and loop lag."""
     out = []
     for r in results:
         for index, own in enumerate(r.get("triggerers") or []):
             if len(r["triggerers"]) < 2:
                 break
-            out.append(
-                f"- N={r['n']} {r['mode']}, triggerer {index} ({own['triggers']} triggers): FilterLogEvents "
-                f"{_count(own.get('budget_calls'))} calls ({_count(own.get('budget_throttled'))} throttled), "
-                f"GetLogEvents {_count(own.get('stream_budget_calls'))} ({_count(own.get('stream_budget_throttled'))} "
-                f"throttled), CPU {own['cpu_seconds']:.1f} s, RSS growth {own['rss_growth_mb']:.1f} MB, worst loop "
-                f"lag {_seconds(own.get('loop_lag_max'))} s"
+            calls, throttled = own.get("calls") or {}, own.get("throttled") or {}
+            ratio = (
+                own["bytes_read"] / own["bytes_logged"] if own.get("bytes_read") and own.get("bytes_logged") else None
             )
-    return ["Per triggerer (as each one's budgets counted):", *out, ""] if out else []
+            out.append(
+                f"- {_label(r)}, triggerer {index} ({own['triggers']} triggers): FilterLogEvents "
+                f"{_count(calls.get('FilterLogEvents'))} calls ({_count(throttled.get('FilterLogEvents'))} throttled; "
+                f"its budget counted {_count(own.get('budget_calls'))}), GetLogEvents "
+                f"{_count(calls.get('GetLogEvents'))} ({_count(throttled.get('GetLogEvents'))} throttled), "
+                f"latency p50 / p95 {_seconds(own.get('latency_p50'))} / {_seconds(own.get('latency_p95'))} s, "
+                f"read {_megabytes(own.get('bytes_read'))} MB = {'-' if ratio is None else f'{ratio:.2f}'}x its "
+                f"invocations' logs, CPU {own['cpu_seconds']:.1f} s, RSS growth {own['rss_growth_mb']:.1f} MB, "
+                f"worst loop lag {_seconds(own.get('loop_lag_max'))} s"
+            )
+    return ["Per triggerer:", *out, ""] if out else []
+
+
+def _emulator(results: list[dict[str, Any]]) -> list[str]:
+    """The rig's own lag: how long moto took to answer each read API, so its strain is not read as ours."""
+    out = []
+    for r in results:
+        parts = [
+            f"{api} p50 / p95 / max {t['p50']:.3f} / {t['p95']:.3f} / {t['max']:.3f} s ({t['answers']} answers)"
+            for api, t in sorted((r.get("emulator_seconds") or {}).items())
+        ]
+        if parts:
+            out.append(f"- {_label(r)}: " + "; ".join(parts))
+    return ["The emulator's own time per answer (moto behind the quota proxy):", *out, ""] if out else []
 
 
 def _by_kind(calls_by_kind: dict[str, int] | None) -> str:
@@ -212,9 +240,7 @@ def _crashes(results: list[dict[str, Any]]) -> list[str]:
     for result in results:
         if result["crashed"]:
             last_lines = {text.strip().splitlines()[-1] for text in result["crashed"].values()}
-            out.append(
-                f"- N={result['n']} {result['mode']}: {len(result['crashed'])} crashed: {'; '.join(sorted(last_lines))}"
-            )
+            out.append(f"- {_label(result)}: {len(result['crashed'])} crashed: {'; '.join(sorted(last_lines))}")
     return ["Triggers that raised instead of yielding an event:", *out, ""] if out else []
 
 

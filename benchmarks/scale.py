@@ -161,18 +161,19 @@ def run_one(
         aws_args += ["--other-tenants-rate", str(conditions.other_tenants_rate)]
         aws_args += ["--cloudwatch-pages"] if conditions.cloudwatch_pages else []
         aws_args += ["--quotas", quotas] if quotas else []
+        aws_args += ["--listeners", str(triggerers)]
         aws = spawn("benchmarks.aws_side", aws_args, code, aws_log)
         processes: list[subprocess.Popen[bytes]] = []
         try:
             urls = wait_for(workdir / "aws.json", aws, STARTUP_TIMEOUT)
             env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__LAMBDA_DEFERRABLE__SHARED")}
             env |= MODES[mode_name].environment()
-            for folder in folders:
+            for folder, proxy_url in zip(folders, urls["proxies"], strict=True):
                 with open(folder / "triggerer.log", "wb") as triggerer_log:
                     processes.append(
                         spawn(
                             "benchmarks.triggerer",
-                            ["--workdir", str(folder), "--mode", mode_name, "--proxy", urls["proxy"]]
+                            ["--workdir", str(folder), "--mode", mode_name, "--proxy", proxy_url]
                             + ["--conditions", conditions.name],
                             code,
                             triggerer_log,

@@ -64,6 +64,9 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
         "tenant_calls": 0,
         "tenant_throttled": 0,
     }
+    (listener,) = stats.pop("by_listener")  # one port: every call is its own
+    assert listener["calls"] == {"FilterLogEvents": 10, "DescribeLogGroups": 10}
+    assert stats.pop("emulator_seconds")["FilterLogEvents"]["answers"] == 10 - throttled
     assert stats | {"filter_bytes": 0} == {
         "filter_calls": 10,
         "throttled": throttled,
@@ -523,3 +526,59 @@ def test_invocations_are_spread_over_the_triggerers_by_index() -> None:
     assert sorted(spec["index"] for job in jobs for spec in job["specs"]) == list(range(10))
     assert [len(job["specs"]) for job in jobs] == [4, 3, 3]
     assert {job["cap"] for job in jobs} == {triggers_job(plan)["cap"]}
+
+
+def test_the_proxy_counts_each_triggerers_calls_and_bytes_on_its_own_port_under_one_shared_quota(moto: str) -> None:
+    boto3.client("logs", region_name=REGION, endpoint_url=moto).create_log_group(logGroupName=LOG_GROUP)
+    enforcer = QuotaProxy(moto)  # FilterLogEvents 5 a second, no other tenant
+
+    async def calls() -> list[str]:
+        first, second = await enforcer.start(listeners=2)
+        try:
+            return await asyncio.gather(
+                asyncio.to_thread(_filter_calls, first, 4), asyncio.to_thread(_filter_calls, second, 4)
+            )
+        finally:
+            await enforcer.close()
+
+    outcomes = asyncio.run(calls())
+    first, second = enforcer.stats()["by_listener"]
+    assert first["calls"] == {"FilterLogEvents": 4} and second["calls"] == {"FilterLogEvents": 4}
+    # Each port's throttling answers are the ones its own client got, from one quota for both.
+    assert [first["throttled"]["FilterLogEvents"], second["throttled"]["FilterLogEvents"]] == [
+        outcome.count("throttled") for outcome in outcomes
+    ]
+    assert enforcer.stats()["throttled"] == sum(outcome.count("throttled") for outcome in outcomes)
+    assert first["bytes"] > 0 and second["bytes"] > 0
+    emulator = enforcer.stats()["emulator_seconds"]["FilterLogEvents"]
+    answered = sum(outcome.count("answered") for outcome in outcomes)
+    assert emulator["answers"] == answered and 0 <= emulator["p50"] <= emulator["max"]
+
+
+def _filter_calls(url: str, count: int) -> list[str]:
+    client = boto3.client(
+        "logs", region_name=REGION, endpoint_url=url, config=Config(retries={"total_max_attempts": 1})
+    )
+    outcomes = []
+    for _ in range(count):
+        try:
+            client.filter_log_events(logGroupName=LOG_GROUP)
+            outcomes.append("answered")
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "ThrottlingException"
+            outcomes.append("throttled")
+    return outcomes
+
+
+def test_each_triggerers_latency_and_bytes_are_those_of_its_own_invocations() -> None:
+    from benchmarks.metrics import per_triggerer
+
+    plan = make_plan(6, QUICK, seed=7)
+    own = [{"triggers": 3}, {"triggers": 3}]
+    proxy = {"by_listener": [{"calls": {"FilterLogEvents": 2}, "bytes": 10}, {"calls": {}, "bytes": 20}]}
+    latency_of = {0: 1.0, 1: 9.0, 2: 2.0, 3: 8.0, 4: 3.0, 5: 7.0}
+    first, second = per_triggerer(plan, latency_of, own, proxy)
+    assert (first["latency_p95"], second["latency_p95"]) == (3.0, 9.0)
+    assert (first["calls"], first["bytes_read"], second["bytes_read"]) == ({"FilterLogEvents": 2}, 10, 20)
+    assert first["bytes_logged"] + second["bytes_logged"] == plan.bytes_logged()
+    assert first["bytes_logged"] > 0 and second["bytes_logged"] > 0
