@@ -15,7 +15,10 @@ moto 5.2.5 differs in four ways that matter at volume, each of which would flatt
 
 It also rescans every event of every stream for each page; the replacement finds the time range by
 bisection in each stream, which needs a stream's events in timestamp order: the benchmark's writer
-ingests each stream in order. Other patterns keep moto's matcher. Matchers are cached per pattern.
+ingests each stream in order. Other patterns keep moto's matcher. Matchers are cached per pattern, and so
+is, per stream, which of its events a pattern matched (`MatchedEvents`): CloudWatch searches on its own
+servers, while moto ran the pattern over every event of the window for each call, and with several
+triggerers each reading the group, that CPU (not the triggers') set the pace of a run.
 
 Its ``GetLogEvents``, read forwards, pages at 10,000 events only and counts `endTime` in; CloudWatch's
 pages end at 1 MB too, and leave `endTime` out. The replacement does as CloudWatch, by bisection too.
@@ -30,7 +33,7 @@ import bisect
 import functools
 import heapq
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import moto.logs.models
@@ -69,22 +72,58 @@ class OrAwareFilter:
         self.matches = matcher(pattern or "")
 
 
+class MatchedEvents:
+    """Which events of one stream each pattern matched, extended as the stream grows (events are only ever
+    appended), so that a call runs a pattern over the events that came since, not the whole window again.
+
+    Kept for the `MAX_PATTERNS_KEPT` patterns used last (the readers' OR-patterns of ids change as
+    triggers come and go; the request-lines pattern stays)."""
+
+    def __init__(self) -> None:
+        self.by_pattern: dict[str, tuple[list[int], list[int]]] = {}  # pattern -> (timestamps, indexes)
+        self.scanned: dict[str, int] = {}
+
+    def of(self, events: list[Any], pattern: str, matches: Callable[[str], bool]) -> tuple[list[int], list[int]]:
+        """Return the timestamps and indexes of the events `pattern` matches, in stream order."""
+        found = self.by_pattern.pop(pattern, None) or ([], [])
+        self.by_pattern[pattern] = found  # the newest use last: the oldest are dropped first
+        timestamps, indexes = found
+        for index in range(self.scanned.get(pattern, 0), len(events)):
+            if matches(events[index].message):
+                timestamps.append(events[index].timestamp)
+                indexes.append(index)
+        self.scanned[pattern] = len(events)
+        while len(self.by_pattern) > MAX_PATTERNS_KEPT:
+            oldest = next(iter(self.by_pattern))
+            del self.by_pattern[oldest], self.scanned[oldest]
+        return found
+
+
+MAX_PATTERNS_KEPT = 8
+
+
 def _stream_events(
-    stream: Any, start: int | None, end: int | None, after: tuple[int, int] | None, matches: Callable[[str], bool]
+    stream: Any, start: int | None, end: int | None, after: tuple[int, int] | None, pattern: str
 ) -> Iterator[tuple[int, int, str, Any]]:
-    """Yield the matching events of a stream from `start` to `end` (both inclusive, as CloudWatch) after the
-    (timestamp, id) `after`, as merge keys."""
+    """Yield the events of a stream that `pattern` matches from `start` to `end` (both inclusive, as
+    CloudWatch) after the (timestamp, id) `after`, as merge keys."""
     events = stream.events
     name = stream.log_stream_name
     low = max(start or 0, after[0] if after else 0)
-    for index in range(bisect.bisect_left(events, low, key=lambda event: event.timestamp), len(events)):
+    if pattern:
+        if not hasattr(stream, "matched_events"):
+            stream.matched_events = MatchedEvents()  # lives and dies with its stream
+        timestamps, indexes = stream.matched_events.of(events, pattern, matcher(pattern))
+        candidates: Iterable[int] = (indexes[i] for i in range(bisect.bisect_left(timestamps, low), len(indexes)))
+    else:
+        candidates = range(bisect.bisect_left(events, low, key=lambda event: event.timestamp), len(events))
+    for index in candidates:
         event = events[index]
         if end and event.timestamp > end:
             return
         if after is not None and (event.timestamp, event.event_id) <= after:
             continue
-        if matches(event.message):
-            yield event.timestamp, event.event_id, name, event
+        yield event.timestamp, event.event_id, name, event
 
 
 def filter_log_events(
@@ -108,8 +147,8 @@ def filter_log_events(
         if group != log_group_name:
             return [], None, []
         after = (int(timestamp), int(event_id))
-    matches = matcher(filter_pattern or "")
-    merged = heapq.merge(*(_stream_events(stream, start_time, end_time, after, matches) for stream in streams))
+    pattern = filter_pattern or ""
+    merged = heapq.merge(*(_stream_events(stream, start_time, end_time, after, pattern) for stream in streams))
     page: list[dict[str, Any]] = []
     size = 0
     last: tuple[int, int] | None = None

@@ -326,6 +326,24 @@ def test_patched_moto_filters_or_patterns_and_sorts_across_streams() -> None:
     assert [event["timestamp"] for event in one_stream] == [1002, 1005, 1008]
 
 
+def test_patched_moto_finds_events_put_after_a_pattern_was_first_used_and_after_it_was_forgotten() -> None:
+    group = _group({"a": [(1000, "alpha one"), (1001, "beta")], "b": [(1002, "alpha two")]})
+    assert [e["message"] for e in _all_pages(group, filter_pattern='?"alpha"')[0]] == ["alpha one", "alpha two"]
+    group.streams["a"].put_log_events([{"timestamp": 1003, "message": "alpha three"}])
+    assert [e["message"] for e in _all_pages(group, filter_pattern='?"alpha"')[0]] == [
+        "alpha one",
+        "alpha two",
+        "alpha three",
+    ]
+    # More patterns than are kept: "alpha" is forgotten, then asked for again, and still answered right.
+    for index in range(moto_patch.MAX_PATTERNS_KEPT + 1):
+        _all_pages(group, filter_pattern=f'?"other{index}"')
+    assert '?"alpha"' not in group.streams["a"].matched_events.by_pattern
+    group.streams["b"].put_log_events([{"timestamp": 1004, "message": "alpha four"}])
+    [page] = _all_pages(group, filter_pattern='?"alpha"', start_time=1001)
+    assert [e["message"] for e in page] == ["alpha two", "alpha three", "alpha four"]
+
+
 def test_patched_moto_filters_regex_patterns_as_cloudwatch() -> None:
     group = _group(
         {
