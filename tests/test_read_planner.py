@@ -8,7 +8,6 @@ from airflow_lambda_deferrable.cloudwatch.read_planner import (
     DELAY_MEMORY_READS,
     INGESTION_HORIZON_MARGIN_MS,
     LOOKBACK_MARGIN_MS,
-    MAX_BACKOFF_SECONDS,
     MIN_CYCLE_SECONDS,
     MIN_LOOKBACK_MS,
     MIN_READS_BETWEEN_SWEEPS,
@@ -17,6 +16,7 @@ from airflow_lambda_deferrable.cloudwatch.read_planner import (
     ReadPlanner,
     Step,
 )
+from airflow_lambda_deferrable.tuning import MAX_BACKOFF_SECONDS
 
 T0 = 1_800_000_000.0
 ALLOWANCE_MS = 120_000

@@ -50,14 +50,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from airflow_lambda_deferrable.limits import EVENTS_PER_PAGE
+from airflow_lambda_deferrable.runtime.backoff import backoff_ceiling
 from airflow_lambda_deferrable.tuning import (
     DELAY_MEMORY_READS,
     DELAY_MEMORY_SECONDS,
     INGESTION_HORIZON_MARGIN_MS,
     LIGHT_READ_GAP_SHARE,
     LOOKBACK_MARGIN_MS,
-    MAX_BACKOFF_DOUBLINGS,
-    MAX_BACKOFF_SECONDS,
     MAX_WINDOW_PAGES,
     MIN_CYCLE_SECONDS,
     MIN_LOOKBACK_MS,
@@ -302,6 +301,5 @@ class ReadPlanner:
     def cycle_failed(self, now: float, *, interval: float) -> float:
         """Back off after a failed cycle; return until when nothing is read."""
         self.failures += 1
-        ceiling = min(MAX_BACKOFF_SECONDS, interval * 2.0 ** min(self.failures, MAX_BACKOFF_DOUBLINGS))
-        self.hold_until = now + self._draw(MIN_CYCLE_SECONDS, ceiling)
+        self.hold_until = now + self._draw(MIN_CYCLE_SECONDS, backoff_ceiling(self.failures, interval))
         return self.hold_until

@@ -27,10 +27,10 @@ from airflow_lambda_deferrable.cloudwatch.log_source import (
     error_code,
     needs_fresh_client,
 )
+from airflow_lambda_deferrable.runtime.backoff import backoff_ceiling
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.settings import DEFAULT_MAX_STATUS_READS_PER_SECOND
 from airflow_lambda_deferrable.sources.context import SourceContext
-from airflow_lambda_deferrable.tuning import MAX_BACKOFF_DOUBLINGS, MAX_BACKOFF_SECONDS
 from airflow_lambda_deferrable.verdict.durable_execution import (
     NOT_FOUND,
     ExecutionEnd,
@@ -91,8 +91,7 @@ class DurableStatus:
                         client = await opened.enter_async_context(await self.trigger.lambda_client())
                     failures += 1
                     self.log.warning("GetDurableExecution of %s failed (%s); retrying", self.arn, err)
-                    pause = min(MAX_BACKOFF_SECONDS, 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS))
-                    await asyncio.sleep(random.uniform(1.0, pause))
+                    await asyncio.sleep(random.uniform(1.0, backoff_ceiling(failures, 1.0)))
                     continue
                 budget.succeeded()
                 failures = 0
