@@ -280,8 +280,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     def start_kwargs(self) -> dict[str, Any]:
         """What the triggerer builds this task again from (`start_trigger.LambdaStartTrigger`): every setting
         the DAG gave, templated ones unrendered (the triggerer renders them)."""
-        names = (*START_KWARGS, "aws_conn_id", "region_name", "verify", "botocore_config", "do_xcom_push")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in START_KWARGS}
 
     def _check_tuning(self) -> None:
         """Refuse numbers out of `OPERATOR_BOUNDS` (NaN, infinity, huge or fractional counts) at parse time."""
@@ -819,7 +818,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         return vars(known), None
 
 
-# The operator's own settings a task started in the triggerer is built again from (`start_kwargs`).
+# The settings a task started in the triggerer is built again from (`start_kwargs`).
 START_KWARGS = (
     "function_name",
     "payload",
@@ -845,6 +844,12 @@ START_KWARGS = (
     "stop_execution_on_kill",
     "end_from_trigger",
     "durable",
+    # The base operator's and the AWS hook's.
+    "aws_conn_id",
+    "region_name",
+    "verify",
+    "botocore_config",
+    "do_xcom_push",
 )
 # Where Airflow finds the trigger that starts a task in the triggerer (its public path).
 START_TRIGGER_PATH = "airflow_lambda_deferrable.triggers.LambdaStartTrigger"

@@ -21,10 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
 from airflow_lambda_deferrable.provider.operator import START_KWARGS, LambdaInvokeDeferrableOperator
-from airflow_lambda_deferrable.provider.trigger import PUBLIC_MODULE, LambdaInvocationTrigger
-
-# What `start_kwargs` holds beyond the operator's own settings.
-BASE_KWARGS = ("aws_conn_id", "region_name", "verify", "botocore_config", "do_xcom_push")
+from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger, public_path
 
 
 class LambdaStartTrigger(BaseTrigger):
@@ -32,7 +29,7 @@ class LambdaStartTrigger(BaseTrigger):
 
     def __init__(self, **operator_kwargs: Any) -> None:
         super().__init__()
-        unknown = set(operator_kwargs) - {*START_KWARGS, *BASE_KWARGS}
+        unknown = set(operator_kwargs) - set(START_KWARGS)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown setting(s) {', '.join(sorted(unknown))}")
         self._names = sorted(operator_kwargs)
@@ -41,9 +38,7 @@ class LambdaStartTrigger(BaseTrigger):
         self._follower: LambdaInvocationTrigger | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        cls = type(self)
-        module = PUBLIC_MODULE if cls is LambdaStartTrigger else cls.__module__
-        return f"{module}.{cls.__qualname__}", {name: getattr(self, name) for name in self._names}
+        return public_path(self, LambdaStartTrigger), {name: getattr(self, name) for name in self._names}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Invoke (a worker's checks and call, in a thread), then follow until the one event."""

@@ -46,6 +46,14 @@ ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 PUBLIC_MODULE = "airflow_lambda_deferrable.triggers"
 
 
+def public_path(trigger: BaseTrigger, ours: type[BaseTrigger]) -> str:
+    """Where Airflow imports `trigger` from when it re-creates it: our class by its public path
+    (`PUBLIC_MODULE`), which outlives moves of the code behind it, so a task deferred before an upgrade
+    resumes after it; a subclass by its own path."""
+    cls = type(trigger)
+    return f"{PUBLIC_MODULE if cls is ours else cls.__module__}.{cls.__qualname__}"
+
+
 class LambdaInvocationTrigger(BaseTrigger):
     """Read one invocation's lines in CloudWatch Logs and fire once with its outcome.
 
@@ -69,14 +77,8 @@ class LambdaInvocationTrigger(BaseTrigger):
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and every setting (primitives) the trigger is re-created from.
-
-        This class is stored by its public path (`airflow_lambda_deferrable.triggers`), which outlives moves of
-        the code behind it, so a task deferred before an upgrade resumes after it; a subclass by its own path.
-        """
-        cls = type(self)
-        module = PUBLIC_MODULE if cls is LambdaInvocationTrigger else cls.__module__
-        return f"{module}.{cls.__qualname__}", self.settings.as_kwargs()
+        """Return the class path (`public_path`) and every setting (primitives) the trigger is re-created from."""
+        return public_path(self, LambdaInvocationTrigger), self.settings.as_kwargs()
 
     def hook(self) -> AwsLogsHook:
         """Return the CloudWatch Logs hook for the trigger's connection, region and botocore config."""
