@@ -92,6 +92,23 @@ def all_task_instances(airflow, dag_id: str, run_id: str, page: int = 100) -> li
             return found
 
 
+def settled_records(airflow, ids: set[str], timeout: float = 60.0) -> dict[str, list[float]]:
+    """Each task instance's workload seconds from the scheduler's log, once every instance has one and a
+    second reading finds no more (the executor reports the last workloads after the run has ended)."""
+    last: list[dict[str, list[float]]] = []
+
+    def settled() -> dict[str, list[float]] | None:
+        found = workload_seconds((airflow.home / "scheduler.log").read_text(), ids)
+        complete = all(found.values()) and bool(last) and found == last[-1]
+        last.append(found)
+        return found if complete else None
+
+    try:
+        return airflow.wait(settled, timeout, "every workload's record in the scheduler's log")
+    except TimeoutError:
+        return last[-1]  # reported below: the instances without a record
+
+
 def run_mode(airflow, dag_id: str, mode: str, round_number: int, tasks: int, timeout: float) -> Row:
     """Run one mode's DAG to its end; count its workloads and their seconds."""
     started = time.monotonic()
@@ -103,8 +120,7 @@ def run_mode(airflow, dag_id: str, mode: str, round_number: int, tasks: int, tim
         time.sleep(2)
     wall = time.monotonic() - started
     instances = all_task_instances(airflow, dag_id, run_id)
-    time.sleep(5)  # the last workloads' records reach the scheduler's log
-    found = workload_seconds((airflow.home / "scheduler.log").read_text(), {ti["id"] for ti in instances})
+    found = settled_records(airflow, {ti["id"] for ti in instances})
     seconds = [duration for durations in found.values() for duration in durations]
     missing = [ti_id for ti_id, durations in found.items() if not durations]
     if missing:

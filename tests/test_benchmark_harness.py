@@ -500,6 +500,36 @@ def test_worker_seconds_sums_each_task_instances_workloads_from_the_schedulers_l
     assert workload_seconds(log, {"01a2-aa", "01a2-bb"}) == {"01a2-aa": [5.5, 2.25], "01a2-bb": []}
 
 
+def test_worker_seconds_waits_until_every_task_instance_has_its_records(tmp_path):
+    from benchmarks.worker_seconds import settled_records
+    from demo.airflow_stack import AirflowStack
+
+    record = (
+        "Workload finished [supervisor] duration={seconds} exit_code=0 final_state=success "
+        "loc=supervisor.py:2658 workload_id={ti} workload_type=ExecuteTask\n"
+    )
+    log = tmp_path / "scheduler.log"
+    log.write_text(record.format(seconds=1.5, ti="01a2-aa"))
+    readings: list[int] = []
+
+    class Stack:
+        home = tmp_path
+
+        @staticmethod
+        def wait(condition, timeout, what):
+            def reading():
+                readings.append(len(readings))
+                if len(readings) == 2:  # the executor reports the second instance's workload late
+                    with log.open("a") as out:
+                        out.write(record.format(seconds=2.5, ti="01a2-bb"))
+                return condition()
+
+            return AirflowStack.wait(reading, timeout, what, interval=0.01)
+
+    assert settled_records(Stack, {"01a2-aa", "01a2-bb"}) == {"01a2-aa": [1.5], "01a2-bb": [2.5]}
+    assert len(readings) >= 3  # one reading after the last record came found it unchanged
+
+
 def test_several_triggerers_events_merge_into_one_run_with_each_ones_figures() -> None:
     from benchmarks.metrics import merge_events
 
