@@ -33,6 +33,7 @@ import bisect
 import functools
 import heapq
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -77,26 +78,45 @@ class MatchedEvents:
     appended), so that a call runs a pattern over the events that came since, not the whole window again.
 
     Kept for the `MAX_PATTERNS_KEPT` patterns used last (the readers' OR-patterns of ids change as
-    triggers come and go; the request-lines pattern stays)."""
+    triggers come and go; the request-lines pattern stays).
+
+    The moto server answers each call in a thread of its own, and the writer puts events meanwhile: one call at
+    a time extends the lists (two calls that scanned the same new events at once each appended them, and every
+    later answer held them twice), up to the events there were when its scan began. Appended under the lock
+    only, the lists can be read without it: a reader sees a prefix of them."""
 
     def __init__(self) -> None:
         self.by_pattern: dict[str, tuple[list[int], list[int]]] = {}  # pattern -> (timestamps, indexes)
         self.scanned: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def of(self, events: list[Any], pattern: str, matches: Callable[[str], bool]) -> tuple[list[int], list[int]]:
         """Return the timestamps and indexes of the events `pattern` matches, in stream order."""
-        found = self.by_pattern.pop(pattern, None) or ([], [])
-        self.by_pattern[pattern] = found  # the newest use last: the oldest are dropped first
-        timestamps, indexes = found
-        for index in range(self.scanned.get(pattern, 0), len(events)):
-            if matches(events[index].message):
-                timestamps.append(events[index].timestamp)
-                indexes.append(index)
-        self.scanned[pattern] = len(events)
-        while len(self.by_pattern) > MAX_PATTERNS_KEPT:
-            oldest = next(iter(self.by_pattern))
-            del self.by_pattern[oldest], self.scanned[oldest]
-        return found
+        with self._lock:
+            found = self.by_pattern.pop(pattern, None) or ([], [])
+            self.by_pattern[pattern] = found  # the newest use last: the oldest are dropped first
+            timestamps, indexes = found
+            end = len(events)  # events put during the scan are the next call's
+            for index in range(self.scanned.get(pattern, 0), end):
+                if matches(events[index].message):
+                    timestamps.append(events[index].timestamp)
+                    indexes.append(index)
+            self.scanned[pattern] = end
+            while len(self.by_pattern) > MAX_PATTERNS_KEPT:
+                oldest = next(iter(self.by_pattern))
+                del self.by_pattern[oldest], self.scanned[oldest]
+            return found
+
+
+_MATCHED_EVENTS_MADE = threading.Lock()  # one `MatchedEvents` per stream, whichever thread asks first
+
+
+def matched_events(stream: Any) -> MatchedEvents:
+    """Return the `MatchedEvents` of `stream`, made on first use (it lives and dies with its stream)."""
+    with _MATCHED_EVENTS_MADE:
+        if not hasattr(stream, "matched_events"):
+            stream.matched_events = MatchedEvents()
+        return stream.matched_events
 
 
 MAX_PATTERNS_KEPT = 8
@@ -111,9 +131,7 @@ def _stream_events(
     name = stream.log_stream_name
     low = max(start or 0, after[0] if after else 0)
     if pattern:
-        if not hasattr(stream, "matched_events"):
-            stream.matched_events = MatchedEvents()  # lives and dies with its stream
-        timestamps, indexes = stream.matched_events.of(events, pattern, matcher(pattern))
+        timestamps, indexes = matched_events(stream).of(events, pattern, matcher(pattern))
         candidates: Iterable[int] = (indexes[i] for i in range(bisect.bisect_left(timestamps, low), len(indexes)))
     else:
         candidates = range(bisect.bisect_left(events, low, key=lambda event: event.timestamp), len(events))

@@ -10,6 +10,7 @@ import inspect
 import json
 import random
 import re
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -22,6 +23,9 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.logs.models import LogGroup
 
+from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
+from airflow_lambda_deferrable.cloudwatch.filter_patterns import REQUEST_LINES_PATTERN
+from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, only_new
 from airflow_lambda_deferrable.verdict.log_lines import parse_event
 from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
 from benchmarks import moto_patch
@@ -342,6 +346,75 @@ def test_patched_moto_finds_events_put_after_a_pattern_was_first_used_and_after_
     group.streams["b"].put_log_events([{"timestamp": 1004, "message": "alpha four"}])
     [page] = _all_pages(group, filter_pattern='?"alpha"', start_time=1001)
     assert [e["message"] for e in page] == ["alpha two", "alpha three", "alpha four"]
+
+
+_START = "START RequestId: f90b9fc0-7e83-47cf-8535-f414db03f092 Version: $LATEST"
+
+
+def test_patched_moto_answers_each_event_once_when_two_calls_scan_a_stream_at_once(monkeypatch) -> None:
+    """The moto server answers each call in a thread of its own: two triggerers' reads by request lines scanned a
+    chatty stream's new events at once, and both appended the START they found to the stream's `MatchedEvents`.
+    Every later answer held it twice, which the poller keys as two events (ranks 0 and 1 in its millisecond):
+    the scale run of N = 3000, K = 3 kept one START twice. Here the first call pauses in its scan until the
+    second has answered (or for a second, when the second waits for it, as it must)."""
+    group = _group({"s": [(1000, _START)] + [(1001 + i, f"processed record {i:07d}") for i in range(5)]})
+    real_matcher = moto_patch.matcher
+    first_paused, second_done = threading.Event(), threading.Event()
+
+    def pausing_matcher(pattern: str):
+        test = real_matcher(pattern)
+
+        def matches(message: str) -> bool:
+            if threading.current_thread().name == "first" and not first_paused.is_set():
+                first_paused.set()
+                second_done.wait(timeout=1.0)
+            return test(message)
+
+        return matches
+
+    monkeypatch.setattr(moto_patch, "matcher", pausing_matcher)
+    answers: list[list[list[dict]]] = []
+    first = threading.Thread(
+        target=lambda: answers.append(_all_pages(group, filter_pattern=REQUEST_LINES_PATTERN)), name="first"
+    )
+    first.start()
+    assert first_paused.wait(timeout=10)
+    answers.append(_all_pages(group, filter_pattern=REQUEST_LINES_PATTERN))  # while the first call scans
+    second_done.set()
+    first.join(timeout=10)
+    answers.append(_all_pages(group, filter_pattern=REQUEST_LINES_PATTERN))  # a call after both
+    assert len(answers) == 3
+    for pages in answers:
+        assert [event["message"] for page in pages for event in page] == [_START]
+    # What the trigger got from the last answer: the poller's keys, less those it returned before.
+    page = answers[-1][0]
+    EventKeys().assign(page)
+    assert len(only_new(page, ReturnedKeys())) == 1
+
+
+def test_patched_moto_scans_events_put_while_a_pattern_ran_over_the_stream(monkeypatch) -> None:
+    """The writer puts events while a call scans the stream (another thread): they are scanned by the next call,
+    not counted as scanned."""
+    group = _group({"s": [(1000, _START)]})
+    stream = group.streams["s"]
+    real_matcher = moto_patch.matcher
+    put = []
+
+    def putting_matcher(pattern: str):
+        test = real_matcher(pattern)
+
+        def matches(message: str) -> bool:
+            if not put:
+                put.append(message)
+                stream.put_log_events([{"timestamp": 1001, "message": "END RequestId: f90b9fc0-7e83-47cf"}])
+            return test(message)
+
+        return matches
+
+    monkeypatch.setattr(moto_patch, "matcher", putting_matcher)
+    assert [e["message"] for e in _all_pages(group, filter_pattern=REQUEST_LINES_PATTERN)[0]] == [_START]
+    [page] = _all_pages(group, filter_pattern=REQUEST_LINES_PATTERN)
+    assert [e["message"] for e in page] == [_START, "END RequestId: f90b9fc0-7e83-47cf"]
 
 
 def test_patched_moto_filters_regex_patterns_as_cloudwatch() -> None:
