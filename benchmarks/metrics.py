@@ -108,7 +108,19 @@ def _own_figures(part: dict[str, Any]) -> dict[str, Any]:
     return {key: part.get(key) for key in PER_TRIGGERER} | {
         "triggers": len(part["results"]) + len(part["unfinished"]) + len(part["crashed"]),
         "rss_growth_mb": growth_mb,
+        **budget_rates(part.get("budget_rates") or []),
     }
+
+
+def budget_rates(samples: list[list[Any]]) -> dict[str, float | None]:
+    """The mean and lowest of a triggerer's two budget rates (FilterLogEvents, GetLogEvents) over its samples,
+    one a second: what its share of the quota came to under throttling."""
+    figures: dict[str, float | None] = {}
+    for column, api in ((1, "filter"), (2, "get")):
+        values = [sample[column] for sample in samples if sample[column] is not None]
+        figures[f"{api}_rate_mean"] = sum(values) / len(values) if values else None
+        figures[f"{api}_rate_min"] = min(values, default=None)
+    return figures
 
 
 def per_triggerer(

@@ -207,11 +207,17 @@ def _per_triggerer(results: list[dict[str, Any]]) -> list[str]:
                 f"its budget counted {_count(own.get('budget_calls'))}), GetLogEvents "
                 f"{_count(calls.get('GetLogEvents'))} ({_count(throttled.get('GetLogEvents'))} throttled), "
                 f"latency p50 / p95 {_seconds(own.get('latency_p50'))} / {_seconds(own.get('latency_p95'))} s, "
+                f"budget rates mean (lowest) FilterLogEvents {_rate(own, 'filter')}, GetLogEvents {_rate(own, 'get')}, "
                 f"read {_megabytes(own.get('bytes_read'))} MB = {'-' if ratio is None else f'{ratio:.2f}'}x its "
                 f"invocations' logs, CPU {own['cpu_seconds']:.1f} s, RSS growth {own['rss_growth_mb']:.1f} MB, "
                 f"worst loop lag {_seconds(own.get('loop_lag_max'))} s"
             )
     return ["Per triggerer:", *out, ""] if out else []
+
+
+def _rate(own: dict[str, Any], api: str) -> str:
+    mean, lowest = own.get(f"{api}_rate_mean"), own.get(f"{api}_rate_min")
+    return "-" if mean is None or lowest is None else f"{mean:.2f} ({lowest:.2f})/s"
 
 
 def _emulator(results: list[dict[str, Any]]) -> list[str]:

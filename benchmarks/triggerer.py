@@ -186,6 +186,19 @@ async def sample_rss(peak: list[int], every: float = 0.5) -> None:
         await asyncio.sleep(every)
 
 
+async def sample_budgets(mode: Mode, rates: list[tuple[float, float | None, float | None]], every: float = 1.0) -> None:
+    """Note each second the shared poller's two rates (FilterLogEvents, GetLogEvents): how the budgets of
+    several triggerers on one quota move under throttling (`runtime.rate_limit.RequestBudget`)."""
+    if not mode.shared_poller:
+        return
+    from airflow_lambda_deferrable.cloudwatch import registry
+
+    while True:
+        pollers = registry.registry()
+        rates.append((time.time(), pollers.budget.rate, pollers.stream_budget.rate))
+        await asyncio.sleep(every)
+
+
 async def watch_loop(lags: list[tuple[float, float]], every: float = LAG_PROBE_SECONDS) -> None:
     """Sleep `every` seconds again and again; note (when, how late) each wake-up came."""
     while True:
@@ -239,7 +252,9 @@ async def run_all(
     the loop's lag and the budget's counts."""
     peak = [rss_kb()]
     lags: list[tuple[float, float]] = []
+    rates: list[tuple[float, float | None, float | None]] = []
     sampler = asyncio.create_task(sample_rss(peak))
+    rate_sampler = asyncio.create_task(sample_budgets(mode, rates))
     watcher = asyncio.create_task(watch_loop(lags))
     tasks = {asyncio.create_task(follow(spec, t0, mode, conditions, out)): spec["index"] for spec in specs}
     done, pending = await asyncio.wait(tasks, timeout=max(0.0, cap_at - time.time()))
@@ -248,6 +263,7 @@ async def run_all(
     await asyncio.gather(*pending, return_exceptions=True)
     sampler.cancel()
     watcher.cancel()
+    rate_sampler.cancel()
     peak[0] = max(peak[0], rss_kb())
     crashed = {
         tasks[task]: "".join(traceback.format_exception(task.exception()))[-3000:]
@@ -260,6 +276,7 @@ async def run_all(
         "rss_peak_kb": peak[0],
         **lag_summary(lags, t0),
         **budget_counts(mode),
+        "budget_rates": [(round(at - t0, 1), filter_rate, get_rate) for at, filter_rate, get_rate in rates],
     }
 
 

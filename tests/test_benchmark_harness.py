@@ -639,6 +639,18 @@ def test_several_triggerers_events_merge_into_one_run_with_each_ones_figures() -
     assert [own["rss_growth_mb"] for own in merged["triggerers"]] == [2.0, 2.0]
 
 
+def test_a_triggerers_budget_rates_are_summed_up_as_their_mean_and_lowest() -> None:
+    from benchmarks.metrics import budget_rates
+
+    assert budget_rates([[0.0, 2.0, 4.0], [1.0, 1.0, None], [2.0, 0.5, 2.0]]) == {
+        "filter_rate_mean": 3.5 / 3,
+        "filter_rate_min": 0.5,
+        "get_rate_mean": 3.0,
+        "get_rate_min": 2.0,
+    }
+    assert budget_rates([])["filter_rate_mean"] is None
+
+
 def test_invocations_are_spread_over_the_triggerers_by_index() -> None:
     from benchmarks.scale import triggers_job
 
