@@ -102,6 +102,7 @@ class QuotaProxy:
                     "throttled": quota.throttled,
                     "tenant_calls": quota.tenant_calls,
                     "tenant_throttled": quota.tenant_throttled,
+                    **quota.fullness(),
                 }
                 for target, quota in self.quotas.items()
             },

@@ -11,7 +11,7 @@ of the account (consoles, log shippers, other deployments) take the same absolut
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from benchmarks.download_ledger import FILTER_TARGET as FILTER
@@ -69,6 +69,8 @@ class Quota:
         self.tenants_waiting = 0
         self._admitted: deque[float] = deque()
         self._random = random.Random(seed)
+        # Calls let through in each whole second (monotonic), everyone's: how full the quota ran, and when.
+        self.admitted_per_second: Counter[int] = Counter()
 
     def admit(self, now: float) -> bool:
         """Count a call arriving at `now`; return whether it is within the quota."""
@@ -78,6 +80,7 @@ class Quota:
             self.throttled += 1
             return False
         self._admitted.append(now)
+        self.admitted_per_second[int(now)] += 1
         return True
 
     def tenant_call(self, now: float) -> None:
@@ -89,6 +92,12 @@ class Quota:
             self.tenants_waiting += 1
         else:
             self._admitted.append(now)
+            self.admitted_per_second[int(now)] += 1
+
+    def fullness(self) -> dict[str, int]:
+        """How many seconds of the run the quota was used to the full, and how many it was used at all."""
+        used = [count for count in self.admitted_per_second.values() if count]
+        return {"seconds_used": len(used), "seconds_full": sum(count >= self.rate for count in used)}
 
     def next_tenant_gap(self) -> float:
         """Seconds until the other tenants' next call (exponential: Poisson arrivals from the seed)."""
@@ -101,3 +110,4 @@ class Quota:
         while self.tenants_waiting and len(self._admitted) < self.rate:
             self.tenants_waiting -= 1
             self._admitted.append(now)
+            self.admitted_per_second[int(now)] += 1

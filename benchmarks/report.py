@@ -164,6 +164,7 @@ def markdown(results: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             "Quota and event loop: " + "; ".join(_quota_and_loop(r) for r in results) + ".",
             "",
             *_per_triggerer(results),
+            *_fullness(results),
             *_emulator(results),
             f"Log writer lag p95 (visible later than planned): {lags}.",
             "",
@@ -218,6 +219,20 @@ def _per_triggerer(results: list[dict[str, Any]]) -> list[str]:
 def _rate(own: dict[str, Any], api: str) -> str:
     mean, lowest = own.get(f"{api}_rate_mean"), own.get(f"{api}_rate_min")
     return "-" if mean is None or lowest is None else f"{mean:.2f} ({lowest:.2f})/s"
+
+
+def _fullness(results: list[dict[str, Any]]) -> list[str]:
+    """How often each quota ran full: seconds in which every call it allows was made (by anyone)."""
+    out = []
+    for r in results:
+        parts = [
+            f"{api} full in {q['seconds_full']} of {q['seconds_used']} s"
+            for api, q in sorted((r.get("calls_by_api") or {}).items())
+            if "seconds_full" in q
+        ]
+        if parts:
+            out.append(f"- {_label(r)}: " + "; ".join(parts))
+    return ["The quotas (tenants' calls and the triggers'), second by second:", *out, ""] if out else []
 
 
 def _emulator(results: list[dict[str, Any]]) -> list[str]:

@@ -61,7 +61,9 @@ def test_quota_enforcer_throttles_filter_log_events_above_five_per_second(moto: 
     assert throttled >= 5
     assert stats.pop("downloads")["by_kind"]["window"]["events"] == 0
     assert stats.pop("profile") == "conditions" and stats.pop("get_events_tenant_calls") == 0
-    assert stats.pop("by_api")["FilterLogEvents"] == {
+    by_api = stats.pop("by_api")["FilterLogEvents"]
+    assert 0 <= by_api.pop("seconds_full") <= by_api.pop("seconds_used")
+    assert by_api == {
         "rate": 5,
         "calls": 10,
         "throttled": throttled,
@@ -135,6 +137,13 @@ def test_other_tenants_take_their_share_of_the_quota() -> None:
     assert ours + quota.tenant_calls - quota.tenants_waiting <= 5 * seconds + 5
     assert ours >= (5 - 1.8) * seconds - 5  # nothing else is taken from ours
     assert quota.calls == seconds * 10 and quota.throttled == quota.calls - ours
+
+
+def test_a_quota_counts_the_seconds_it_ran_full() -> None:
+    quota = Quota(2)
+    answers = [quota.admit(now) for now in (10.0, 10.2, 10.4, 11.5, 13.1, 13.5)]
+    assert answers == [True, True, False, True, True, True]
+    assert quota.fullness() == {"seconds_used": 3, "seconds_full": 2}  # 10 s and 13 s held 2 calls each
 
 
 def test_each_api_has_its_quota_and_a_regions_profile_sets_them_all() -> None:
