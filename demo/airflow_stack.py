@@ -96,22 +96,25 @@ class AirflowStack:
             self.start_component(component)
         self.wait(lambda: self._healthy(), timeout, "Airflow components healthy")
 
-    def start_component(self, component: str, env: dict[str, str] | None = None) -> None:
-        """Start one component in its own process group, logging to <home>/<component>.log.
+    def start_component(self, component: str, env: dict[str, str] | None = None, name: str | None = None) -> None:
+        """Start one component in its own process group, logging to <home>/<name>.log.
 
         :param env: settings for this start of this component only, on top of the stack's.
+        :param name: what to call this process (default: the component), so that a second instance of a
+            component (a second triggerer) can run beside the first and be killed on its own.
         """
-        log = open(self.home / f"{component}.log", "ab")  # noqa: SIM115 - the child owns it
+        name = name or component
+        log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         args = [sys.executable, "-m", "airflow", component]
         if component == "api-server":
             args += ["--port", str(self.port), "--host", "127.0.0.1"]
-        self.processes[component] = subprocess.Popen(
+        self.processes[name] = subprocess.Popen(
             args, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def kill_component(self, component: str, sig: int = signal.SIGKILL) -> None:
-        """Kill one component and everything it started (its process group)."""
-        process = self.processes.pop(component, None)
+    def kill_component(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill one component (by the name it was started with) and everything it started (its process group)."""
+        process = self.processes.pop(name, None)
         if process is None:
             return
         try:
@@ -194,12 +197,12 @@ class AirflowStack:
             "task_instances"
         ]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """Return a task try's log as the API server serves it (task and trigger logs merged)."""
         content = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params={"full_content": "true", "map_index": map_index},
             headers={"Accept": "application/json"},
         )["content"]
         if isinstance(content, str):
