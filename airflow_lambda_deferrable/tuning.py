@@ -22,11 +22,17 @@ from __future__ import annotations
 MAX_REQUESTS_PER_SECOND_BOUNDS = (0.1, 100.0)
 # Throttling halves the rate down to this floor, never to zero. Guard (tests/test_rate_limit.py).
 MIN_REQUESTS_PER_SECOND = 0.2
-# Additive increase, multiplicative decrease: without throttling the rate creeps back by this much per
-# second (counted in time, not in calls: at a low rate, recovering per call took a minute or more).
-# Ablation (2nd; recover at once): 137 calls, p95 10.9 s, 2.01x: within noise with 11 throttling answers a run.
-# Kept: without it the rate jumps back after each halving; several triggerers (issue 29) throttle far more.
-RATE_RECOVERY_PER_SECOND = 0.1
+# Additive increase, multiplicative decrease, each triggerer process on its own: the quota is the account's,
+# shared by every triggerer and by other tools, and throttling answers are its only news of the others. Without
+# throttling the rate creeps back by this much per second (counted in time, not in calls: at a low rate,
+# recovering per call took a minute or more). Several triggerers (issue 29; 3 processes x 1,000 invocations,
+# strictest Region, volume; BENCHMARKS.md, "Several triggerers", one sitting): at 0.1, p95 21.0 and 23.6 s,
+# each budget down to 0.2-0.6 FilterLogEvents/s and 15 s or more below its ceiling after each halving,
+# while the quota ran full in only 26 of 292 s; at 0.4, p95 16.6 s; at 1.0, p95 14.6 s with 423 calls (N/5
+# is 600), the quota full in 36 s. (A gentler cut, to 0.7 with 0.4/s, gave 14.3 s and 441 calls: no better,
+# and one more number.) One triggerer (11 throttling answers a run) saw no difference (2nd; recovering at
+# once: 137 calls, p95 10.9 s).
+RATE_RECOVERY_PER_SECOND = 1.0
 # Throttling answers within this long of a halving are the same burst (calls in flight together, a page
 # asked again): the rate is halved once per burst, not once per answer, which drove it to the floor.
 # Ablation (0): 135 calls, p95 12.2 s, within noise with 10-11 throttling answers a run; when it came
