@@ -43,10 +43,11 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_requests_per_second": {
                         "description": (
-                            "FilterLogEvents calls per second a triggerer process makes at most (the account "
-                            "quota is 5 per region, shared with everything else). Halved on throttling, then "
-                            "recovered step by step. A value that is not a number from 0.1 to 100 is ignored "
-                            "with a warning, and the default is used."
+                            "FilterLogEvents calls per second a triggerer process makes at most (the account's "
+                            "quota in a Region is 5 in the strictest Regions, shared with every triggerer and "
+                            "every other reader). Halved on throttling, then recovered by 1 a second. A value "
+                            "that is not a number from 0.1 to 100 is ignored with a warning, and the default "
+                            "is used."
                         ),
                         "version_added": "0.1.0",
                         "type": "float",
