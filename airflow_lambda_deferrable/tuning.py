@@ -26,12 +26,12 @@ MIN_REQUESTS_PER_SECOND = 0.2
 # shared by every triggerer and by other tools, and throttling answers are its only news of the others. Without
 # throttling the rate creeps back by this much per second (counted in time, not in calls: at a low rate,
 # recovering per call took a minute or more). Several triggerers (issue 29; 3 processes x 1,000 invocations,
-# strictest Region, volume; BENCHMARKS.md, "Several triggerers", one sitting): at 0.1, p95 21.0 and 23.6 s,
-# each budget down to 0.2-0.6 FilterLogEvents/s and 15 s or more below its ceiling after each halving,
-# while the quota ran full in only 26 of 292 s; at 0.4, p95 16.6 s; at 1.0, p95 14.6 s with 423 calls (N/5
-# is 600), the quota full in 36 s; in the sitting of BENCHMARKS.md's table, 18.1 s against 0.1's 21.9 s.
-# (A gentler cut, to 0.7 with 0.4/s, gave 14.3 s and 441 calls in one run: no better, and one more number.) One triggerer (11 throttling answers a run) saw no difference (2nd; recovering at
-# once: 137 calls, p95 10.9 s).
+# strictest Region, volume; BENCHMARKS.md, "Several triggerers, one quota"): at 0.1, p95 21.0 and 23.6 s in
+# single runs, each budget down to 0.2-0.6 FilterLogEvents/s and 15 s or more below its ceiling after each
+# halving, while the quota ran full in only 26 of 292 s; at 0.4, p95 16.6 s; at 1.0, p95 14.6 s with 423 calls
+# (N/5 is 600). In the sitting of BENCHMARKS.md's table: 18.1 s at 1.0 against 21.9 s at 0.1. (A gentler cut,
+# to 0.7 with 0.4/s, gave 14.3 s and 441 calls in one run: no better, and one more number.) One triggerer (11
+# throttling answers a run) saw no difference: 131 calls and p95 10.6 s against 130 and 10.7 s in the sitting.
 RATE_RECOVERY_PER_SECOND = 1.0
 # Throttling answers within this long of a halving are the same burst (calls in flight together, a page
 # asked again): the rate is halved once per burst, not once per answer, which drove it to the floor.
