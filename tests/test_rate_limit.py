@@ -25,10 +25,10 @@ def test_a_burst_of_throttling_halves_the_rate_once_and_time_brings_it_back():
     for at in (0.0, 0.3, 1.5):  # one burst: calls in flight together, a page asked again
         now[0] = at
         budget.throttled()
-    assert budget.throttled_calls == 3 and budget.rate == 1.0
+    assert budget.throttled_calls == 3 and budget.rate == 1.0 and budget.halvings == 1
     now[0] = 1.5 + rate_limit.THROTTLE_BURST_SECONDS  # a later burst halves it again
     budget.throttled()
-    assert budget.rate == 0.5
+    assert budget.rate == 0.5 and budget.halvings == 2
     now[0] += 0.5  # recovery is counted in time, whatever the rate of calls
     budget.succeeded()
     assert budget.rate == pytest.approx(0.5 + 0.5 * rate_limit.RATE_RECOVERY_PER_SECOND)

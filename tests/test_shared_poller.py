@@ -257,7 +257,9 @@ async def test_throttling_shrinks_the_rate_and_it_recovers(logs_client, proxy, m
     assert payload["status"] == "success"
     budget = registry.registry().budget
     assert budget.throttled_calls == 3
-    assert budget.rate < 8  # halved (once per burst), recovering in time: the rule itself is tested above
+    # Cut at least once (the retries may straddle a burst's end); the rate itself recovers with the clock,
+    # so how far it has climbed back depends on the machine. The rule is tested with a clock above.
+    assert 1 <= budget.halvings <= budget.throttled_calls
 
 
 @pytest.mark.asyncio

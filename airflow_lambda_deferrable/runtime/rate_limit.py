@@ -66,6 +66,7 @@ class RequestBudget:
         self._turn = asyncio.Lock()  # asyncio locks wake waiters in arrival order: no poller starves
         self.calls = 0
         self.throttled_calls = 0
+        self.halvings = 0  # how often throttling cut the rate: the rate itself moves with the clock
         self.calls_by_kind: Counter[str] = Counter()  # what the calls were for (`cloudwatch.pages.PageReader`)
 
     async def acquire(self) -> None:
@@ -88,6 +89,7 @@ class RequestBudget:
         self._recovered_at = now
         if now - self._halved_at >= THROTTLE_BURST_SECONDS:
             self._halved_at = now
+            self.halvings += 1
             self.rate = max(min(MIN_REQUESTS_PER_SECOND, self.max_rate), self.rate / 2)
 
     def succeeded(self) -> None:
