@@ -113,7 +113,7 @@ class InvocationLog:
     claim_lines_without_ids: bool = True
     # True where the function's SystemLogLevel hides START and END, so no stretch of ours can ever be known:
     # a line with our correlation id and no request id is then taken as ours (a function that re-invokes
-    # itself with its own event cannot be told apart there; README).
+    # itself with its own event cannot be told apart there; docs/logging-controls.md).
     claim_correlated_without_stretch: bool = False
     # True for a durable execution only: each replay is a request of its own whose id Invoke never answered,
     # tied to the execution by its correlation id (the durable API, not the log, decides its verdict).
