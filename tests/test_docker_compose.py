@@ -2,7 +2,7 @@
 
 The file is validated statically here; ``docker compose config`` (or the standalone ``docker-compose``)
 also runs when a compose binary is installed, since it needs no engine. ``scripts/compose-check`` starts
-the stack for real (a Docker engine, several minutes; see the README).
+the stack for real (a Docker engine, several minutes; see docs/docker-compose.md).
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ def _compose_config(compose_file: Path, env_file: Path) -> subprocess.CompletedP
 
 
 def _env_file(path: Path) -> Path:
-    """Write a .env with fresh secrets with scripts/compose-env, the way the README says."""
+    """Write a .env with fresh secrets with scripts/compose-env, the way docs/docker-compose.md says."""
     subprocess.run([str(COMPOSE_ENV), str(path)], check=True, capture_output=True, timeout=60)
     return path
 

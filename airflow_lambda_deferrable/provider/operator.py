@@ -140,8 +140,8 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
     :param max_lines: most lines kept in the trigger event (first and last ones kept).
     :param max_bytes: most bytes of lines kept in the trigger event.
     :param min_defer_seconds: a deferred task resumes no sooner than this after invoking, to stay clear
-        of an executor race on very fast triggers (README, "Fast functions and the executor race"); ``0``
-        turns it off.
+        of an executor race on very fast triggers (docs/zero-worker-runs.md, "Fast functions and the executor
+        race"); ``0`` turns it off.
     :param deferrable: defer to the triggerer; ``False`` runs the same trigger logic in the worker, for
         deployments without a triggerer. Unset: ``True``, unless the deployment turned
         ``[operators] default_deferrable`` off in its environment (see `default_deferrable`).
