@@ -93,3 +93,95 @@ def test_the_site_builds_strict(tmp_path):
     )
     assert build.returncode == 0, build.stderr[-4000:]
     assert (tmp_path / "site" / "parameters" / "index.html").is_file()
+
+
+def _load_readme_links() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("readme_links", ROOT / "scripts" / "readme_links.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+readme_links = _load_readme_links()
+
+
+def test_the_readme_is_a_first_look_under_150_lines():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) < 150, f"README.md has {len(lines)} lines: move the detail to docs/"
+
+
+def test_every_relative_link_of_the_readme_resolves():
+    assert readme_links.links(ROOT / "README.md"), "the README links into the docs"
+    assert readme_links.broken_links(ROOT / "README.md") == []
+
+
+@pytest.mark.parametrize(
+    ("heading", "anchor"),
+    [
+        ("Use Airflow's constraints file, in two steps", "use-airflows-constraints-file-in-two-steps"),
+        (
+            "Starting a durable function's task in the triggerer (`start_from_trigger`)",
+            "starting-a-durable-functions-task-in-the-triggerer-start_from_trigger",
+        ),
+        ("`SystemLogLevel` above INFO (WARN)", "systemloglevel-above-info-warn"),
+        ("Checking it: `scripts/compose-check`", "checking-it-scriptscompose-check"),
+        ("A [linked](https://example.org) *heading*", "a-linked-heading"),
+    ],
+)
+def test_an_anchor_is_the_heading_slugged_as_github_and_mkdocs_do(heading, anchor):
+    assert readme_links.slug(heading) == anchor
+
+
+def _tree(tmp_path: Path, readme: str) -> Path:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text(
+        '# Page\n\n## Two words\n\n```bash\n# not a heading\n```\n\n## Two words\n\n<a name="kept"></a>\n'
+    )
+    (tmp_path / "LICENSE").write_text("text\n")
+    (tmp_path / "README.md").write_text(readme)
+    return tmp_path / "README.md"
+
+
+def test_a_broken_link_or_anchor_in_the_readme_is_found(tmp_path):
+    readme = _tree(
+        tmp_path,
+        "# Title\n\n## Here\n\n"
+        "[ok](docs/page.md) [ok](docs/page.md#two-words) [ok](docs/page.md#two-words-1) [ok](docs/page.md#kept)\n"
+        "[ok](#here) [ok](LICENSE) [ok](LICENSE#L1) [ok](docs/) [ok](https://example.org/missing.md)\n"
+        "`[in code](docs/gone.md)`\n\n```markdown\n[in a fence](docs/gone.md)\n```\n\n"
+        "[gone](docs/gone.md) [no anchor](docs/page.md#three-words) [fenced](docs/page.md#not-a-heading)\n"
+        "[self](#nowhere) [absolute](/docs/page.md) [outside](../elsewhere.md) [text](LICENSE#top)\n"
+        "\n[ref]: docs/also-gone.md\n",
+    )
+    problems = readme_links.broken_links(readme, root=tmp_path)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "docs/gone.md",
+        "docs/page.md#three-words",
+        "docs/page.md#not-a-heading",
+        "#nowhere",
+        "/docs/page.md",
+        "../elsewhere.md",
+        "LICENSE#top",
+        "docs/also-gone.md",
+    ]
+
+
+def test_a_long_readme_is_refused(tmp_path):
+    readme = _tree(tmp_path, "# Title\n" + "line\n" * 149)
+    assert readme_links.readme_problems(readme, root=tmp_path) == [
+        "README.md has 150 lines; keep it under 150 and move the rest to docs/"
+    ]
+    readme.write_text("# Title\n" + "line\n" * 148)
+    assert readme_links.readme_problems(readme, root=tmp_path) == []
+
+
+def test_the_build_hook_refuses_a_broken_readme_link(monkeypatch, tmp_path):
+    pytest.importorskip("mkdocs")
+    from mkdocs.exceptions import PluginError
+
+    readme = _tree(tmp_path, "[gone](docs/gone.md)\n")
+    monkeypatch.setattr(readme_links, "README", readme)
+    monkeypatch.setattr(readme_links, "ROOT", tmp_path)
+    with pytest.raises(PluginError, match=r"README.md: docs/gone.md: no such file"):
+        readme_links.on_pre_build(config=None)
