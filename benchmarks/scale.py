@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.scale --quick          # N = 10, 50; short invocations
     .venv/bin/python -m benchmarks.scale --sizes 100 --modes shared,per_trigger
     .venv/bin/python -m benchmarks.scale --conditions volume --sizes 1000 --modes shared   # issue 9's conditions
+    .venv/bin/python -m benchmarks.scale --plots docs/images/benchmarks   # then the run's plots (benchmarks.plots)
 
 Each (N, mode) runs in fresh processes, one at a time: the AWS side (moto, the quota proxy, the log
 writer; `benchmarks.aws_side`) and the triggerer (`benchmarks.triggerer`, the only process measured).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -248,7 +250,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     parser.add_argument("--keep", action="store_true", help="keep each run's working folder (logs, raw events)")
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        help="after the run, draw the plots its results support into this folder (benchmarks.plots; needs "
+        "matplotlib, the bench extra)",
+    )
     args = parser.parse_args(argv)
+    if args.plots and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plots needs matplotlib (the bench extra; ./scripts/bootstrap installs it)")
     args.sizes = [int(size) for size in (args.sizes or ("10,50" if args.quick else "10,100,1000")).split(",")]
     args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     args.triggerers = [int(count) for count in args.triggerers.split(",")]
@@ -293,6 +303,10 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(code)
     print()
     print(report.markdown(results, settings))
+    if args.plots:
+        from benchmarks import plots
+
+        plots.draw_all(results, args.plots)
 
 
 if __name__ == "__main__":
