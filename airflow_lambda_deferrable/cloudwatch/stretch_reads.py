@@ -41,18 +41,18 @@ class StretchReads:
                 span: [subscription for subscription in concerned if span in subscription.spans] for span in batch
             }
             read: StretchesRead[Subscription] = StretchesRead(askers)
-            busy = await self._read_together(client, concerned, batch, read)
-            await self._read_streams(client, concerned, batch, busy, read)
+            await self._read_batch(client, concerned, batch, read)
             for span, subscriptions in askers.items():
                 for subscription in subscriptions:
                     subscription.span_read(span)
 
-    async def _read_together(
+    async def _read_batch(
         self, client: Any, concerned: list[Subscription], batch: list[Span], read: StretchesRead[Subscription]
-    ) -> list[str]:
-        """Read the stretches of `batch` with FilterLogEvents, all in one read, except the streams `read_alone`
-        picks, before the read or as its pages come; then the others are read on from where `resume_at` says.
-        Return the streams left to `_read_stream`."""
+    ) -> None:
+        """Read the stretches of `batch`: the streams known busy with GetLogEvents at once, while the others are
+        read together with FilterLogEvents (each API has its own budget and quota, so neither waits for the
+        other); a stream the read together finds busy is then read alone from where it got to. The first error
+        stops the other reads and is raised as it is (the poller tells retryable errors apart)."""
         stretch_of = extents(batch)
         refused = self.group.stream_reads_refused
         busy = [
@@ -62,7 +62,30 @@ class StretchReads:
                 start_ms=start, end_ms=end, marked_busy=stream in self.group.busy_streams, get_refused=refused
             )
         ]
+        alone = self._start_streams(client, concerned, batch, busy, read)
+        try:
+            found = await self._read_together(client, concerned, stretch_of, busy, read)
+            alone += self._start_streams(client, concerned, batch, found, read)
+            await asyncio.gather(*alone)
+        except BaseException:
+            for pending in alone:
+                pending.cancel()
+            await asyncio.gather(*alone, return_exceptions=True)
+            raise
+
+    async def _read_together(
+        self,
+        client: Any,
+        concerned: list[Subscription],
+        stretch_of: dict[str, tuple[int, int]],
+        busy: list[str],
+        read: StretchesRead[Subscription],
+    ) -> list[str]:
+        """Read the stretches of the streams not in `busy` with FilterLogEvents, all in one read, but for the
+        streams `read_alone` picks as its pages come; then the others are read on from where `resume_at` says.
+        Return the streams it picked, for `_read_stream`."""
         together = sorted(stream for stream in stretch_of if stream not in busy)
+        picked: list[str] = []
         start_ms = read.start_ms
         while together:
             found: list[str] = []
@@ -78,11 +101,11 @@ class StretchReads:
             if not found:
                 break
             self.group.busy_streams.add_all(found)
-            busy += found
+            picked += found
             resume = resume_at(together, stretch_of, read.newest_of, left_out=found)
             together = sorted(resume)
             start_ms = min(resume.values(), default=start_ms)
-        return busy
+        return picked
 
     def _read_alone_now(
         self, stream: str, stretch_of: dict[str, tuple[int, int]], read: StretchesRead[Subscription], page: Page
@@ -99,31 +122,24 @@ class StretchReads:
             newest_ms=read.newest_of(stream),
         )
 
-    async def _read_streams(
+    def _start_streams(
         self,
         client: Any,
         concerned: list[Subscription],
         batch: list[Span],
-        busy: list[str],
+        streams: list[str],
         read: StretchesRead[Subscription],
-    ) -> None:
-        """Read the busy streams of `batch` at once (the budget of stream reads spaces the calls), each from the
-        newest event the read of the others brought of it, or from its stretch's start; the first error
-        stops the others and is raised as it is (the poller tells retryable errors apart)."""
-        reads = []
+    ) -> list[asyncio.Future[None]]:
+        """Start reading each of `streams` alone (the budget of stream reads spaces the calls), from the newest
+        event the read together brought of it, or from its stretch's start."""
         extent_of = extents(batch)
-        for stream in busy:
+        reads: list[asyncio.Future[None]] = []
+        for stream in streams:
             spans = [span for span in batch if span[0] == stream]
             start_ms, end_ms = alone_from(extent_of[stream], read.newest_of(stream))
             asking = [subscription for subscription in concerned if subscription.spans.intersection(spans)]
             reads.append(asyncio.ensure_future(self._read_stream(client, asking, stream, start_ms, end_ms, read)))
-        try:
-            await asyncio.gather(*reads)
-        except BaseException:
-            for pending in reads:
-                pending.cancel()
-            await asyncio.gather(*reads, return_exceptions=True)
-            raise
+        return reads
 
     async def _read_stream(
         self,
