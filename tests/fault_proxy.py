@@ -22,6 +22,7 @@ class FaultProxy:
         self.upstream = upstream
         self._faults: dict[str, list[tuple[int, str, str, bytes]]] = {}
         self._canned: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
+        self._delays: dict[str, list[float]] = {}
         self.calls: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self._received: list[tuple[str, bytes, float]] = []  # (operation, body, time.monotonic())
@@ -47,6 +48,7 @@ class FaultProxy:
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 operation = self.headers.get("X-Amz-Target", "").split(".")[-1] or f"{self.command} {self.path}"
+                time.sleep(proxy._take_delay(operation))
                 canned = proxy._take_canned(operation)
                 if canned is not None:
                     status, headers, payload = canned
@@ -115,6 +117,18 @@ class FaultProxy:
         """Answer the next call of `operation` with this response instead of moto's (e.g. a function error)."""
         with self._lock:
             self._canned.setdefault(operation, []).append((status, headers, body.encode()))
+
+    def slow_next(self, operation: str, seconds: float) -> None:
+        """Hold the next call of `operation` this long before answering it (a long synchronous Invoke)."""
+        with self._lock:
+            self._delays.setdefault(operation, []).append(seconds)
+
+    def _take_delay(self, operation: str) -> float:
+        with self._lock:
+            for name, pending in self._delays.items():
+                if pending and name in operation:
+                    return pending.pop(0)
+            return 0.0
 
     def _take_canned(self, operation: str) -> tuple[int, dict[str, str], bytes] | None:
         with self._lock:

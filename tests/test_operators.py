@@ -548,9 +548,19 @@ def test_not_deferrable_failure_raises_with_the_cause(function, logs_client):
 
 def test_deferred_trigger_does_not_fire_in_the_first_seconds(function):
     trigger = defer(operator()).trigger
-    assert trigger.settings.fire_after == pytest.approx(trigger.settings.invoked_at + 6)
+    assert trigger.settings.fire_after == trigger.settings.handed_over_at + 6
     at_once = defer(operator(min_defer_seconds=0)).trigger
-    assert at_once.settings.fire_after == at_once.settings.invoked_at
+    assert at_once.settings.fire_after == at_once.settings.handed_over_at
+
+
+def test_the_guard_counts_from_the_deferral_when_a_synchronous_invoke_outlasts_it(function, proxy):
+    # The executor race is with the task's own deferral: a RequestResponse call that took longer than
+    # min_defer_seconds must not leave the trigger free to fire at once (seen in the screenshots' demo run).
+    proxy.slow_next("/invocations", 2.0)
+    op = operator(aws_conn_id="aws_proxy", invocation_type="RequestResponse", min_defer_seconds=1)
+    settings = defer(op).trigger.settings
+    assert settings.handed_over_at - settings.invoked_at >= 2.0
+    assert settings.fire_after == settings.handed_over_at + 1
 
 
 def test_a_result_with_nan_is_carried_as_its_text(function, proxy):

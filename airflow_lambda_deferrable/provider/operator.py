@@ -139,7 +139,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
         allowance + the function's timeout + ingestion allowance.
     :param max_lines: most lines kept in the trigger event (first and last ones kept).
     :param max_bytes: most bytes of lines kept in the trigger event.
-    :param min_defer_seconds: a deferred task resumes no sooner than this after invoking, to stay clear
+    :param min_defer_seconds: a deferred task resumes no sooner than this after it defers, to stay clear
         of an executor race on very fast triggers (docs/zero-worker-runs.md, "Fast functions and the executor
         race"); ``0`` turns it off.
     :param deferrable: defer to the triggerer; ``False`` runs the same trigger logic in the worker, for
@@ -388,6 +388,7 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             max_wait_seconds=self.max_wait_seconds,
             responded_at=time.time() if known_result is not None else None,
         )
+        handed_over_at = time.time()
         settings = FollowSettings(
             function_name=self.function_name,
             log_group=log_group,
@@ -415,8 +416,10 @@ class LambdaInvokeDeferrableOperator(AwsBaseOperator[LambdaHook]):
             settle_seconds=self.settle_seconds,
             queue_allowance_seconds=self.queue_allowance_seconds,
             ingestion_allowance_seconds=self.ingestion_allowance_seconds,
-            fire_after=invoked_at + self.min_defer_seconds if self.deferrable else 0.0,
-            handed_over_at=time.time(),
+            # From the hand-over, not the Invoke: the race is with the task's own deferral, and a synchronous
+            # Invoke may already have outlasted the guard when the task defers.
+            fire_after=handed_over_at + self.min_defer_seconds if self.deferrable else 0.0,
+            handed_over_at=handed_over_at,
             max_lines=self.max_lines,
             max_bytes=self.max_bytes,
             end_from_trigger=end_from_trigger,
