@@ -113,10 +113,16 @@ def configure(endpoint: str, max_rate: float) -> None:
 
 
 async def follow(
-    log_group: str, t0_ms: int, max_lines: int, max_bytes: int, lags: list[tuple[float, float]] | None = None
+    log_group: str,
+    t0_ms: int,
+    max_lines: int,
+    max_bytes: int,
+    lags: list[tuple[float, float]] | None = None,
+    keys: list[int] | None = None,
 ) -> dict[str, Any]:
     """Run one trigger for the request in `log_group` to its event; return the event's payload. With `lags`,
-    a watcher in the same loop notes how late each of its wake-ups came."""
+    a watcher in the same loop notes how late each of its wake-ups came; with `keys`, how many event keys the
+    trigger held (`count_keys`)."""
     from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
     from benchmarks.triggerer import watch_loop
 
@@ -134,13 +140,36 @@ async def follow(
         aws_conn_id=CONN_ID,
     )
     watcher = None if lags is None else asyncio.create_task(watch_loop(lags))
+    counter = None if keys is None else asyncio.create_task(count_keys(keys))
     try:
         async for event in trigger.run():
             return event.payload
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, counter):
+            if task is not None:
+                task.cancel()
     raise RuntimeError("the trigger ended without an event")
+
+
+async def count_keys(keys: list[int]) -> None:
+    """Note how many event keys the subscribers of the trigger's poller hold (`Delivered`) each time a cycle of
+    the poller ends: the dedupe's part of what a trigger holds, which the peak of RSS hides."""
+    from airflow.configuration import conf
+
+    from airflow_lambda_deferrable.cloudwatch.registry import registry
+    from airflow_lambda_deferrable.runtime.rate_limit import checked_max_rate
+
+    # The loop's registry is made on first use, with the rate of whoever asks first: the trigger's.
+    pollers = registry(checked_max_rate(conf.get("lambda_deferrable", "max_requests_per_second", fallback=None)))
+    while not pollers.pollers:
+        await asyncio.sleep(SAMPLE_SECONDS)
+    poller = next(iter(pollers.pollers.values()))
+
+    def note() -> bool:
+        keys.append(sum(len(subscription.delivered) for subscription in poller.group.subscriptions))
+        return False
+
+    await poller.cycle_done.wait_for(note)
 
 
 def _reset_peak() -> bool:
@@ -197,8 +226,9 @@ def main() -> None:
         if sampler is not None:
             sampler.start()
         lags: list[tuple[float, float]] = []
+        keys: list[int] = []
         started, started_at = time.monotonic(), time.time()
-        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes, lags))
+        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes, lags, keys))
         seconds = time.monotonic() - started
         if sampler is None:
             peak_kb = _peak_kb()
@@ -225,6 +255,10 @@ def main() -> None:
     print(f"baseline RSS: {baseline_kb / 1024:.1f} MiB")
     print(f"peak RSS growth: {(peak_kb - baseline_kb) / 1024:.1f} MiB ({'VmHWM' if sampler is None else 'sampled'})")
     print(f"RSS growth after the trigger ended: {(after_kb - baseline_kb) / 1024:.1f} MiB")
+    print(
+        f"event keys held at the end of a poller's cycle: at most {max(keys, default=0):,}; "
+        f"at the last {keys[-1] if keys else 0:,}"
+    )
     print(
         f"worst loop lag: {lag['loop_lag_max']:.3f} s at {lag['loop_lag_max_at']:.1f} s "
         f"(p99 {lag['loop_lag_p99']:.3f} s; over 0.1 s: {lag['loop_lags_over_100ms']}, "

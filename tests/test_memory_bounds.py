@@ -1,5 +1,6 @@
 """What the triggerer holds for one chatty request: a batch of its events at a time, and a few bytes per event
-for the dedupe, whatever the request logs (`benchmarks/chatty_request.py` measures the memory itself)."""
+for the dedupe until a read has brought its stretch whole, whatever the request logs
+(`benchmarks/chatty_request.py` measures the memory itself)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tracemalloc
 
 import pytest
 
+from airflow_lambda_deferrable.cloudwatch.delivered import SLICE_MS
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller
 from airflow_lambda_deferrable.cloudwatch.subscription import MAX_EVENTS_WAITING, Subscription
@@ -56,11 +58,19 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
         deliver(self, routed)
         held["waiting"] = max(held["waiting"], len(self.inbox))
 
+    span_read = Subscription.span_read
+    kept_after_stretch: list[int] = []
+
+    def noting_span_read(self, span):
+        span_read(self, span)
+        kept_after_stretch.append(len(self.delivered))
+
     async def noting_accept(self, taken, subscription, log):
         held["parsed"] = max(held["parsed"], len(taken))
         return await accept(self, taken, subscription, log)
 
     monkeypatch.setattr(Subscription, "deliver", noting_deliver)
+    monkeypatch.setattr(Subscription, "span_read", noting_span_read)
     monkeypatch.setattr(LogLines, "_accept", noting_accept)
     trigger = LambdaInvocationTrigger(
         function_name="example-lambda-function",
@@ -88,11 +98,15 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
     bound = MAX_EVENTS_WAITING + WORK_CHUNK
     assert held["waiting"] <= bound, held
     assert held["parsed"] <= bound, held
+    # Once the request's stretch was read whole, the dedupe lets go of the keys of every second it covers: at
+    # most those of the seconds at its two ends are left (two lines a millisecond), not one per line.
+    assert kept_after_stretch, "the request's stretch was never read"
+    assert kept_after_stretch[-1] <= 2 * 2 * SLICE_MS, kept_after_stretch
 
 
-def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes():
+def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its_stretch_is_read_whole():
     # The dedupe keeps a key per event given (overlapping reads bring events again): 8 bytes and a little,
-    # where a set of Python ints took about 60.
+    # where a set of Python ints took about 60; once a read brought the stream's stretch whole, none.
     count = 100_000
     subscription = Subscription(
         poller=LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0)),
@@ -112,7 +126,40 @@ def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes():
         kept = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert len(subscription.returned) == count
+    assert len(subscription.delivered) == count
     assert kept / count <= 16, f"{kept / count:.1f} bytes per event"
     subscription.deliver(events)
     assert subscription.take_new() == []  # each event once
+    last = events[-1]["timestamp"]
+    subscription.read_whole("s", 0, last)
+    # Only the keys of the last second, which the range covers in part, are left.
+    assert len(subscription.delivered) == sum(event["timestamp"] // SLICE_MS == last // SLICE_MS for event in events)
+    subscription.deliver(events)
+    assert subscription.take_new() == []  # still once
+
+
+def test_a_followed_streams_keys_stay_within_what_the_reads_have_not_covered_whole_whatever_it_logs():
+    # As the reads follow a stream: each brings the last second again (the lookback) and then the new ones;
+    # the stream is whole up to a second before the newest line. Keys held stay at about two seconds' lines.
+    per_second, seconds = 2_000, 60
+    subscription = Subscription(
+        poller=LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0)),
+        terms=[CID],
+        start_ms=0,
+        ingestion_allowance_ms=120_000,
+        poll_interval=5.0,
+    )
+    events = [
+        {"logStreamName": "s", "timestamp": number * 1_000 // per_second, "message": f"row {number}"}
+        for number in range(per_second * seconds)
+    ]
+    EventKeys().assign(events)
+    most_kept = given = 0
+    for second in range(1, seconds):
+        window = events[(second - 1) * per_second : (second + 1) * per_second]
+        subscription.deliver(window)
+        given += len(subscription.take_new())
+        subscription.read_whole("s", 0, second * 1_000 - 1)
+        most_kept = max(most_kept, len(subscription.delivered))
+    assert given == len(events)  # each once
+    assert most_kept <= 2 * per_second, most_kept

@@ -469,6 +469,52 @@ async def test_lines_without_ids_reach_the_request_whose_stretch_holds_them(logs
 
 
 @pytest.mark.asyncio
+async def test_a_followed_stream_read_whole_lets_its_followers_forget_its_keys_and_every_line_still_comes_once(
+    logs_client, proxy, monkeypatch
+):
+    # Thirty invocations (too many ids for one pattern: the window is read unfiltered and each trigger follows
+    # its stream from its START), each printing 250 lines without ids over 2.5 s. Once the reads have brought
+    # a stream whole past a few of its seconds, its follower keeps no key for them.
+    monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
+    monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
+    prints = 250
+    begun_ms = lines.now_ms() - 10_000
+    for index in range(30):
+        request_id = f"00000000-0000-4000-8000-{index:012d}"
+        body = [(begun_ms + 10 * (number + 1), f"print {number} of {index}") for number in range(prints)]
+        lines.put_at(logs_client, GROUP, [(begun_ms, lines.start(request_id)), *body], stream=f"stream-{index}")
+    running = [
+        asyncio.create_task(first_payload(trigger(index, invoked_at=begun_ms / 1000 - 1, deadline=time.time() + 120)))
+        for index in range(30)
+    ]
+    poller = await poller_of(GROUP)
+    await until(lambda: len(poller.group.subscriptions) == 30)
+
+    def stream_of(subscription: Subscription) -> str:
+        correlation_id = next(term for term in subscription.terms if term.startswith("corr-shared-"))
+        return f"stream-{int(correlation_id.removeprefix('corr-shared-'))}"
+
+    await after_cycles(
+        poller,
+        lambda: (
+            len(poller.group.subscriptions) == 30
+            and all(
+                len(subscription.delivered) < prints // 2 and subscription.delivered.whole(stream_of(subscription))
+                for subscription in poller.group.subscriptions
+            )
+        ),
+    )
+    for index in range(30):
+        lines.put(logs_client, GROUP, invocation(index)[2:], stream=f"stream-{index}")
+    payloads = await asyncio.wait_for(asyncio.gather(*running), 60)
+    for index, payload in enumerate(payloads):
+        assert payload["status"] == "success", payload
+        printed = [line["message"] for line in payload["lines"] if line["message"].startswith("print ")]
+        assert printed == [f"print {number} of {index}" for number in range(prints)], index  # each once, in order
+    assert not id_pattern_reads(proxy)  # reads by ids would have broken following
+
+
+@pytest.mark.asyncio
 async def test_a_followed_streams_late_batch_older_than_the_lookback_is_read_from_where_the_stream_is_complete(
     logs_client, proxy, monkeypatch
 ):

@@ -143,24 +143,28 @@ class ReturnedKeys:
     64 bits (every key the poller gives, `event_keys`) are kept sorted in arrays of 8-byte numbers, by their
     low bits; any other in a set."""
 
+    __slots__ = ("_buckets", "_mask", "_count", "_other")
+
     def __init__(self) -> None:
         self._buckets: list[array[int]] = [array("Q")]
         self._mask = 0
         self._count = 0
-        self._other: set[int | str] = set()
+        self._other: set[int | str] | None = None  # made when a first key needs it: most sets never do
 
     def __len__(self) -> int:
-        return self._count + len(self._other)
+        return self._count + len(self._other or ())
 
     def __contains__(self, key: object) -> bool:
         if type(key) is not int or not 0 <= key <= MAX_BUCKET_KEY:
-            return key in self._other
+            return self._other is not None and key in self._other
         bucket = self._buckets[key & self._mask]
         at = bisect_left(bucket, key)
         return at < len(bucket) and bucket[at] == key
 
     def add(self, key: int | str) -> None:
         if type(key) is not int or not 0 <= key <= MAX_BUCKET_KEY:
+            if self._other is None:
+                self._other = set()
             self._other.add(key)
             return
         bucket = self._buckets[key & self._mask]
@@ -174,7 +178,8 @@ class ReturnedKeys:
 
     def discard(self, key: int | str) -> None:
         if type(key) is not int or not 0 <= key <= MAX_BUCKET_KEY:
-            self._other.discard(key)
+            if self._other is not None:
+                self._other.discard(key)
             return
         bucket = self._buckets[key & self._mask]
         at = bisect_left(bucket, key)

@@ -4,7 +4,7 @@ stream, and the ingestion delays it shows to the planner. In chunks, a pass of t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
@@ -44,6 +44,18 @@ class Router:
         subscriber also starts following the stream it finds its request in. Return the newest timestamp
         routed by ids. Works in chunks, a pass of the loop between two (`in_turns`)."""
         return max(await self.in_turns(events, lambda chunk: self._route_chunk(chunk, follow, find_streams)), default=0)
+
+    def note_whole(self, streams: Iterable[str] | None = None) -> None:
+        """Tell each follower of the followed `streams` (default: all) from when to where it has been given every
+        event of each (`StreamFollowing.complete`), after a read of them brought all its pages: events the
+        reads bring there again need no key to be known (`Subscription.read_whole`)."""
+        following = self.group.following
+        for stream in following.followed() if streams is None else streams:
+            complete = following.complete(stream)
+            if complete is None:
+                continue
+            for subscription, since in following.followers(stream).items():
+                subscription.read_whole(stream, since, complete)
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool, find_streams: bool = False) -> int:
         newest = longest_delay = 0

@@ -89,6 +89,10 @@ class StreamFollowing(Generic[Follower]):
         complete up to."""
         return {stream: complete for stream, complete in self._complete.items() if complete < start_ms - 1}
 
+    def followed(self) -> list[str]:
+        """Return the streams somebody follows."""
+        return list(self._since)
+
     def followers(self, stream: str) -> dict[Follower, int]:
         """Return who follows `stream`, each with the timestamp it follows from (empty if nobody)."""
         return self._since.get(stream, {})
@@ -163,8 +167,10 @@ class StretchesRead(Generic[Follower]):
     (`hand_out`), and per stream how many events the read brought and the newest. It holds no event: a chatty
     request's stretch is hundreds of thousands of them."""
 
-    def __init__(self, askers: dict[Span, list[Follower]]) -> None:
-        """:param askers: who asked for each stretch (not empty)."""
+    def __init__(self, askers: dict[Span, list[Follower]], *, horizon_ms: int) -> None:
+        """:param askers: who asked for each stretch (not empty).
+        :param horizon_ms: every event ingested before then is in the read (`StreamFollowing.begin_read`)."""
+        self.horizon_ms = horizon_ms
         self.start_ms = min(start for _, start, _ in askers)
         self.end_ms = max(end for _, _, end in askers)
         self._spans_of: dict[str, list[tuple[int, int, list[Follower]]]] = {}
@@ -172,6 +178,7 @@ class StretchesRead(Generic[Follower]):
             self._spans_of.setdefault(stream, []).append((first, last, followers))
         self._counts: Counter[str] = Counter()
         self._newest: dict[str, int] = {}
+        self._safe: dict[str, int] = {}
 
     def hand_out(self, events: Iterable[dict[str, Any]]) -> dict[Follower, list[dict[str, Any]]]:
         """Count `events` as brought by the read; return them by the followers whose stretches hold them (in
@@ -182,6 +189,8 @@ class StretchesRead(Generic[Follower]):
             timestamp = int(event.get("timestamp", 0))
             self._counts[stream] += 1
             self._newest[stream] = max(timestamp, self._newest.get(stream, timestamp))
+            if int(event.get("ingestionTime", self.horizon_ms)) < self.horizon_ms:
+                self._safe[stream] = max(timestamp, self._safe.get(stream, timestamp))
             for first, last, followers in self._spans_of.get(stream, ()):
                 if first <= timestamp <= last:
                     for follower in followers:
@@ -195,3 +204,9 @@ class StretchesRead(Generic[Follower]):
     def newest_of(self, stream: str) -> int | None:
         """The newest timestamp of `stream` the read brought (``None``: none)."""
         return self._newest.get(stream)
+
+    def whole_through(self, stream: str) -> int | None:
+        """Up to which timestamp the read brought every event of `stream` in its stretches, once it has brought
+        all its pages (``None``: none known): the newest event of it ingested before the horizon, since a
+        stream is ingested in order (`StreamFollowing`)."""
+        return self._safe.get(stream)

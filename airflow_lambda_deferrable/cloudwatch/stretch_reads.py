@@ -18,6 +18,7 @@ from airflow_lambda_deferrable.cloudwatch.router import Router
 from airflow_lambda_deferrable.cloudwatch.routing import Span, StretchesRead
 from airflow_lambda_deferrable.cloudwatch.stretch_plan import alone_from, batches, extents, resume_at
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
+from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,15 @@ class StretchReads:
             askers = {
                 span: [subscription for subscription in concerned if span in subscription.spans] for span in batch
             }
-            read: StretchesRead[Subscription] = StretchesRead(askers)
+            horizon_ms = self.group.window_clock.now_ms() - INGESTION_HORIZON_MARGIN_MS
+            read: StretchesRead[Subscription] = StretchesRead(askers, horizon_ms=horizon_ms)
             await self._read_batch(client, concerned, batch, read)
             for span, subscriptions in askers.items():
+                stream, first, last = span
+                whole_through = read.whole_through(stream)
                 for subscription in subscriptions:
+                    if whole_through is not None:
+                        subscription.read_whole(stream, first, min(last, whole_through))
                     subscription.span_read(span)
 
     async def _read_batch(
@@ -62,10 +68,10 @@ class StretchReads:
                 start_ms=start, end_ms=end, marked_busy=stream in self.group.busy_streams, get_refused=refused
             )
         ]
-        alone = self._start_streams(client, concerned, batch, busy, read)
+        alone = self._start_streams(client, concerned, batch, stretch_of, busy, read)
         try:
             found = await self._read_together(client, concerned, stretch_of, busy, read)
-            alone += self._start_streams(client, concerned, batch, found, read)
+            alone += self._start_streams(client, concerned, batch, stretch_of, found, read)
             await asyncio.gather(*alone)
         except BaseException:
             for pending in alone:
@@ -127,12 +133,12 @@ class StretchReads:
         client: Any,
         concerned: list[Subscription],
         batch: list[Span],
+        extent_of: dict[str, tuple[int, int]],
         streams: list[str],
         read: StretchesRead[Subscription],
     ) -> list[asyncio.Future[None]]:
         """Start reading each of `streams` alone (the budget of stream reads spaces the calls), from the newest
-        event the read together brought of it, or from its stretch's start."""
-        extent_of = extents(batch)
+        event the read together brought of it, or from its stretch's start (`extent_of`: the batch's `extents`)."""
         reads: list[asyncio.Future[None]] = []
         for stream in streams:
             spans = [span for span in batch if span[0] == stream]

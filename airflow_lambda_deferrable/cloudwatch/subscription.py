@@ -4,11 +4,12 @@ the waits for reads. The poller and its subscribers speak through methods; neith
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, check_term, id_key, only_new
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
+from airflow_lambda_deferrable.cloudwatch.log_source import check_term
 from airflow_lambda_deferrable.cloudwatch.read_planner import Reach
 from airflow_lambda_deferrable.cloudwatch.routing import Span
 from airflow_lambda_deferrable.runtime.clock import Timeline
@@ -72,7 +73,7 @@ class Subscription:
     # The stretches read since asked for: their events were routed here (`inbox`) as their pages came.
     spans_done: set[Span] = field(default_factory=set)
     inbox: list[dict[str, Any]] = field(default_factory=list)
-    returned: ReturnedKeys = field(default_factory=ReturnedKeys)
+    delivered: Delivered = field(default_factory=Delivered)
     # Its trigger takes its events in as they come (`next_batch`): the poller holds at most
     # `MAX_EVENTS_WAITING` of them for it (`room`), not a whole read.
     takes_in: bool = False
@@ -206,13 +207,14 @@ class Subscription:
             if self.takes_in:
                 self.poller.make_room_for(self)
 
-    def give_back(self, event_ids: Collection[str]) -> None:
-        """Let these events be delivered again: the trigger could not place them yet (lines without ids
-        from a stream whose START it has not seen: a later read, or its stretch's, brings them again)."""
-        self.returned.difference_update(id_key(event_id) for event_id in event_ids)
+    def give_back(self, events: Iterable[tuple[str, int, str]]) -> None:
+        """Let these events (stream, timestamp, event id) be delivered again: the trigger could not place them
+        yet (lines without ids from a stream whose START it has not seen: a later read, or its stretch's,
+        brings them again)."""
+        self.delivered.give_back(events)
 
     def _only_new(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return only_new(events, self.returned)
+        return self.delivered.only_new(events)
 
     # What the poller tells its subscribers; nothing else writes their fields.
 
@@ -231,6 +233,11 @@ class Subscription:
             self.catch_up.clear()
         else:
             self.catch_up.difference_update(terms)
+
+    def read_whole(self, stream: str, first_ms: int, last_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` has been delivered here: one that a read brings
+        again needs no key to be known (`Delivered`)."""
+        self.delivered.read_whole(stream, first_ms, last_ms)
 
     def span_read(self, span: Span) -> None:
         """The stretch `span` was read: its events were routed here as its pages came."""

@@ -179,6 +179,7 @@ class WindowReads:
                     self.group.planner.note_window_needs_more_pages(pages_read, start_ms=whole_from, end_ms=now_ms)
                     return None
         self.group.following.end_read()
+        self.router.note_whole()
         self.group.left_to_following = {
             stream for stream in self.group.left_to_following if self.group.following.followers(stream)
         }
@@ -230,4 +231,5 @@ class WindowReads:
             ):
                 newest = max(newest, await self.router.route(page, follow=True))
             self.group.following.end_read(streams)
+            self.router.note_whole(streams)
         return newest

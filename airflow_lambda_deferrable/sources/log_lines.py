@@ -303,7 +303,11 @@ class LogLines:
         if len(accepted) < len(lines):
             kept = {id(line) for line in accepted}
             subscription.give_back(
-                [line.event_id for line in lines if id(line) not in kept and log.awaits_its_stretch(line)]
+                [
+                    (line.stream, line.timestamp, line.event_id)
+                    for line in lines
+                    if id(line) not in kept and log.awaits_its_stretch(line)
+                ]
             )
         for request_id in sorted(log.request_ids):
             subscription.watch(request_id)

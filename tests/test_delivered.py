@@ -1,0 +1,96 @@
+"""`Delivered`: each event reaches a subscriber once, whatever the reads bring again, and the keys of a range
+read whole are let go."""
+
+from __future__ import annotations
+
+from airflow_lambda_deferrable.cloudwatch.delivered import SLICE_MS, Delivered
+from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
+
+
+def events_of(stream: str, timestamps: list[int]) -> list[dict]:
+    events = [{"logStreamName": stream, "timestamp": at, "message": f"line at {at}"} for at in timestamps]
+    EventKeys().assign(events)
+    return events
+
+
+def test_an_event_is_given_once_however_often_reads_bring_it():
+    delivered = Delivered()
+    first = events_of("a", [10, 20, 30])
+    assert delivered.only_new(first) == first
+    assert delivered.only_new([*first, *first]) == []
+    later = events_of("a", [40])
+    assert delivered.only_new([first[2], *later]) == later
+
+
+def test_identical_events_of_two_streams_are_two_events():
+    delivered = Delivered()
+    one, other = events_of("a", [10]), events_of("b", [10])
+    assert delivered.only_new(one + other) == one + other
+
+
+def test_a_range_read_whole_lets_go_of_the_keys_of_the_seconds_it_covers_and_still_gives_nothing_twice():
+    delivered = Delivered()
+    events = events_of("a", [100, 900, 1_500, 2_100, 2_999, 3_200])
+    delivered.only_new(events)
+    delivered.read_whole("a", 0, 2_999)  # seconds 0, 1 and 2 whole; second 3 not
+    assert len(delivered) == 1
+    assert delivered.only_new(events) == []
+    assert delivered.whole("a") == [(0, 2_999)]
+
+
+def test_a_second_covered_in_part_keeps_its_keys():
+    delivered = Delivered()
+    events = events_of("a", [1_100, 1_900])
+    delivered.only_new(events)
+    delivered.read_whole("a", 1_000, 1_500)
+    assert len(delivered) == 2
+    assert delivered.only_new(events) == []
+
+
+def test_whole_ranges_merge_when_they_touch_or_overlap_and_stay_apart_otherwise():
+    delivered = Delivered()
+    delivered.read_whole("a", 0, 999)
+    delivered.read_whole("a", 1_000, 1_999)
+    delivered.read_whole("a", 5_000, 5_999)
+    delivered.read_whole("a", 1_500, 2_500)
+    assert delivered.whole("a") == [(0, 2_500), (5_000, 5_999)]
+    delivered.read_whole("a", 10, 5)  # an empty range changes nothing
+    assert delivered.whole("a") == [(0, 2_500), (5_000, 5_999)]
+
+
+def test_a_range_of_one_stream_says_nothing_of_another():
+    delivered = Delivered()
+    delivered.read_whole("a", 0, 10_000)
+    events = events_of("b", [500])
+    assert delivered.only_new(events) == events
+    assert delivered.only_new(events) == []
+
+
+def test_an_event_given_back_is_given_once_more_even_where_its_stream_was_read_whole():
+    delivered = Delivered()
+    events = events_of("a", [100, 200])
+    delivered.only_new(events)
+    delivered.give_back([("a", 200, events[1]["eventId"])])
+    delivered.read_whole("a", 0, 999)
+    assert delivered.only_new(events) == [events[1]]
+    assert delivered.only_new(events) == []  # once more, not forever
+    assert len(delivered) == 0
+
+
+def test_an_event_given_back_before_its_range_is_read_whole_is_given_once_more():
+    delivered = Delivered()
+    events = events_of("a", [1_100])
+    delivered.only_new(events)
+    delivered.give_back([("a", 1_100, events[0]["eventId"])])
+    assert delivered.only_new(events) == events
+    assert delivered.only_new(events) == []
+
+
+def test_events_without_poller_keys_are_kept_apart_and_let_go_too():
+    delivered = Delivered()
+    events = [{"eventId": "moto-7", "logStreamName": "a", "timestamp": 5}, {"eventId": "01", "timestamp": 5}]
+    assert delivered.only_new(events) == events
+    assert delivered.only_new(events) == []
+    delivered.read_whole("a", 0, SLICE_MS - 1)
+    delivered.read_whole("", 0, SLICE_MS - 1)
+    assert len(delivered) == 0
