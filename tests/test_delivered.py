@@ -3,8 +3,9 @@ read whole are let go."""
 
 from __future__ import annotations
 
-from airflow_lambda_deferrable.cloudwatch.delivered import SLICE_MS, Delivered
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
+from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
 
 def events_of(stream: str, timestamps: list[int]) -> list[dict]:
@@ -91,6 +92,6 @@ def test_events_without_poller_keys_are_kept_apart_and_let_go_too():
     events = [{"eventId": "moto-7", "logStreamName": "a", "timestamp": 5}, {"eventId": "01", "timestamp": 5}]
     assert delivered.only_new(events) == events
     assert delivered.only_new(events) == []
-    delivered.read_whole("a", 0, SLICE_MS - 1)
-    delivered.read_whole("", 0, SLICE_MS - 1)
+    delivered.read_whole("a", 0, KEY_SLICE_MS - 1)
+    delivered.read_whole("", 0, KEY_SLICE_MS - 1)
     assert len(delivered) == 0

@@ -10,7 +10,6 @@ import tracemalloc
 
 import pytest
 
-from airflow_lambda_deferrable.cloudwatch.delivered import SLICE_MS
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller
 from airflow_lambda_deferrable.cloudwatch.subscription import MAX_EVENTS_WAITING, Subscription
@@ -18,6 +17,7 @@ from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime.loop_turns import WORK_CHUNK
 from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.sources.log_lines import LogLines
+from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 from tests import lambda_lines as lines
 from tests.conftest import MOTO_CONN_ID
 
@@ -101,7 +101,7 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
     # Once the request's stretch was read whole, the dedupe lets go of the keys of every second it covers: at
     # most those of the seconds at its two ends are left (two lines a millisecond), not one per line.
     assert kept_after_stretch, "the request's stretch was never read"
-    assert kept_after_stretch[-1] <= 2 * 2 * SLICE_MS, kept_after_stretch
+    assert kept_after_stretch[-1] <= 2 * 2 * KEY_SLICE_MS, kept_after_stretch
 
 
 def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its_stretch_is_read_whole():
@@ -133,7 +133,9 @@ def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its
     last = events[-1]["timestamp"]
     subscription.read_whole("s", 0, last)
     # Only the keys of the last second, which the range covers in part, are left.
-    assert len(subscription.delivered) == sum(event["timestamp"] // SLICE_MS == last // SLICE_MS for event in events)
+    assert len(subscription.delivered) == sum(
+        event["timestamp"] // KEY_SLICE_MS == last // KEY_SLICE_MS for event in events
+    )
     subscription.deliver(events)
     assert subscription.take_new() == []  # still once
 

@@ -16,11 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
-
-# Keys are kept by stream and by this many milliseconds of timestamp: a stretch read whole lets go of the
-# keys of every such slice it covers. Wider slices keep more keys at a range's edges (a busy stream logs
-# thousands of lines a second); narrower ones cost a set each for a quiet stream's few lines.
-SLICE_MS = 1_000
+from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
 Range = tuple[int, int]  # the first and last timestamp, both included
 
@@ -55,9 +51,9 @@ class Delivered:
                     new.append(event)
                 continue
             slices = self._keys.setdefault(stream, {})
-            keys = slices.get(timestamp // SLICE_MS)
+            keys = slices.get(timestamp // KEY_SLICE_MS)
             if keys is None:
-                keys = slices[timestamp // SLICE_MS] = ReturnedKeys()
+                keys = slices[timestamp // KEY_SLICE_MS] = ReturnedKeys()
             elif key in keys:
                 continue
             keys.add(key)
@@ -68,7 +64,7 @@ class Delivered:
         """Let these events (stream, timestamp, event id) be given again when a read brings them."""
         for stream, timestamp, event_id in events:
             key = id_key(event_id)
-            keys = self._keys.get(stream, {}).get(timestamp // SLICE_MS)
+            keys = self._keys.get(stream, {}).get(timestamp // KEY_SLICE_MS)
             if keys is not None:
                 keys.discard(key)
             self._again.add(key)
@@ -100,5 +96,5 @@ class Delivered:
 
     @staticmethod
     def _covers(ranges: list[Range], slice_: int) -> bool:
-        first, last = slice_ * SLICE_MS, slice_ * SLICE_MS + SLICE_MS - 1
+        first, last = slice_ * KEY_SLICE_MS, slice_ * KEY_SLICE_MS + KEY_SLICE_MS - 1
         return any(low <= first and last <= high for low, high in ranges)
