@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, tokens
+from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, StretchesRead, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():
@@ -114,3 +114,47 @@ def test_a_stream_found_by_a_read_of_request_openers_is_followed_from_there_and_
     assert following.complete("s") == 4_000
     assert not following.start_behind("c", "s", 3_500)
     assert following.since("c", "s") is None and not following.follows_any("c")
+
+
+def _event(stream: str, timestamp: int, ingested: int) -> dict:
+    return {"logStreamName": stream, "timestamp": timestamp, "ingestionTime": ingested, "message": f"at {timestamp}"}
+
+
+def test_a_follower_that_joined_during_a_read_that_never_ended_is_whole_only_from_the_next_read():
+    # A follows s, whole to 100. A read from 50 stops at 70 (too busy, or failed) after B joined at 60; the next
+    # read of s starts where s is complete (101). B never got 71..100: its whole range starts at 101, where
+    # that read started, not at 60.
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=0, horizon_ms=10_000)
+    following.start("A", "s", 0)
+    for timestamp in range(0, 101):
+        following.note("s", timestamp, _event("s", timestamp, 0))
+    following.end_read()
+    following.begin_read(start_ms=50, horizon_ms=10_000)
+    following.start("B", "s", 60)
+    following.begin_read(start_ms=101, horizon_ms=10_000)
+    for timestamp in range(101, 151):
+        following.note("s", timestamp, _event("s", timestamp, 0))
+    following.end_read(["s"])
+    assert sorted(following.whole(["s"])) == [("A", "s", 101, 149), ("B", "s", 101, 149)]
+
+
+def test_a_follower_is_whole_from_where_it_started_and_a_millisecond_short_of_where_the_stream_is_complete():
+    # Another event of the newest millisecond read may come in a later batch: that millisecond is not whole.
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=0, horizon_ms=10_000)
+    following.start("A", "s", 10)
+    for timestamp in (10, 20, 30):
+        following.note("s", timestamp, _event("s", timestamp, 0))
+    following.note("s", 40, _event("s", 40, 20_000))  # ingested after the read began: not known whole
+    following.end_read()
+    assert following.whole() == [("A", "s", 10, 29)]
+
+
+def test_a_read_of_stretches_is_whole_a_millisecond_short_of_its_newest_event_ingested_before_its_horizon():
+    read: StretchesRead[str] = StretchesRead({("s", 0, 100): ["A"]}, horizon_ms=10_000)
+    read.hand_out(
+        [_event("s", 10, 0), _event("s", 50, 9_999), _event("s", 60, 10_000), {"logStreamName": "s", "timestamp": 70}]
+    )
+    assert read.whole_through("s") == 49
+    assert read.whole_through("t") is None

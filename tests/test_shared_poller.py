@@ -473,15 +473,15 @@ async def test_a_followed_stream_read_whole_lets_its_followers_forget_its_keys_a
     logs_client, proxy, monkeypatch
 ):
     # Thirty invocations (too many ids for one pattern: the window is read unfiltered and each trigger follows
-    # its stream from its START), each printing 250 lines without ids over 2.5 s. Once the reads have brought
-    # a stream whole past a few of its seconds, its follower keeps no key for them.
+    # its stream from its START), each printing 250 lines without ids over 10 s. Once the reads have brought
+    # a stream whole, its follower keeps the keys of the two seconds at the range's ends at most (50 lines).
     monkeypatch.setattr(read_planner, "MIN_LOOKBACK_MS", 500)
     monkeypatch.setattr(read_planner, "LOOKBACK_MARGIN_MS", 0)
     prints = 250
-    begun_ms = lines.now_ms() - 10_000
+    begun_ms = lines.now_ms() - 20_000
     for index in range(30):
         request_id = f"00000000-0000-4000-8000-{index:012d}"
-        body = [(begun_ms + 10 * (number + 1), f"print {number} of {index}") for number in range(prints)]
+        body = [(begun_ms + 40 * (number + 1), f"print {number} of {index}") for number in range(prints)]
         lines.put_at(logs_client, GROUP, [(begun_ms, lines.start(request_id)), *body], stream=f"stream-{index}")
     running = [
         asyncio.create_task(first_payload(trigger(index, invoked_at=begun_ms / 1000 - 1, deadline=time.time() + 120)))

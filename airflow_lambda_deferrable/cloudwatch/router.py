@@ -46,16 +46,11 @@ class Router:
         return max(await self.in_turns(events, lambda chunk: self._route_chunk(chunk, follow, find_streams)), default=0)
 
     def note_whole(self, streams: Iterable[str] | None = None) -> None:
-        """Tell each follower of the followed `streams` (default: all) from when to where it has been given every
-        event of each (`StreamFollowing.complete`), after a read of them brought all its pages: events the
-        reads bring there again need no key to be known (`Subscription.read_whole`)."""
-        following = self.group.following
-        for stream in following.followed() if streams is None else streams:
-            complete = following.complete(stream)
-            if complete is None:
-                continue
-            for subscription, since in following.followers(stream).items():
-                subscription.read_whole(stream, since, complete)
+        """Tell each follower of the followed `streams` (default: all), after a read of them brought all its
+        pages, the range of each it has been given every event of (`StreamFollowing.whole`): events the reads
+        bring there again need no key to be known (`Subscription.read_whole`)."""
+        for subscription, stream, first, last in self.group.following.whole(streams):
+            subscription.read_whole(stream, first, last)
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool, find_streams: bool = False) -> int:
         newest = longest_delay = 0

@@ -80,6 +80,26 @@ class StreamFollowing(Generic[Follower]):
                 self._complete[stream] = max(complete, safe)
         self._safe.clear()
 
+    def whole(self, streams: Iterable[str] | None = None) -> list[tuple[Follower, str, int, int]]:
+        """After `end_read` of the read begun last: for each follower of the `streams` (default: all), the range
+        of each stream it was given every event of by that read and those before it, (follower, stream, first,
+        last), both ends included.
+
+        It starts where the follower started, or where that read started if later: a follower that joined
+        during a read that never ended (a failure, a window too busy to read whole) missed what the stream's
+        other followers got up to where it is complete. It ends a millisecond before where the stream is
+        complete: another event of that millisecond may be ingested in a later batch."""
+        ranges = []
+        for stream in self._since if streams is None else streams:
+            complete = self._complete.get(stream)
+            if complete is None:
+                continue
+            for follower, since in self._since.get(stream, {}).items():
+                first, last = max(since, self._read_start_ms), complete - 1
+                if first <= last:
+                    ranges.append((follower, stream, first, last))
+        return ranges
+
     def complete(self, stream: str) -> int | None:
         """Return up to which timestamp every event of `stream` has been routed, if it is followed."""
         return self._complete.get(stream)
@@ -88,10 +108,6 @@ class StreamFollowing(Generic[Follower]):
         """Return the followed streams a read from `start_ms` would leave a gap in, with where each is
         complete up to."""
         return {stream: complete for stream, complete in self._complete.items() if complete < start_ms - 1}
-
-    def followed(self) -> list[str]:
-        """Return the streams somebody follows."""
-        return list(self._since)
 
     def followers(self, stream: str) -> dict[Follower, int]:
         """Return who follows `stream`, each with the timestamp it follows from (empty if nobody)."""
@@ -207,6 +223,7 @@ class StretchesRead(Generic[Follower]):
 
     def whole_through(self, stream: str) -> int | None:
         """Up to which timestamp the read brought every event of `stream` in its stretches, once it has brought
-        all its pages (``None``: none known): the newest event of it ingested before the horizon, since a
-        stream is ingested in order (`StreamFollowing`)."""
-        return self._safe.get(stream)
+        all its pages (``None``: none known): a millisecond before the newest event of it ingested before the
+        horizon, since a stream is ingested in order (`StreamFollowing.whole`)."""
+        safe = self._safe.get(stream)
+        return None if safe is None else safe - 1

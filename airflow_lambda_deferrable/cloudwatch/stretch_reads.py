@@ -18,7 +18,7 @@ from airflow_lambda_deferrable.cloudwatch.router import Router
 from airflow_lambda_deferrable.cloudwatch.routing import Span, StretchesRead
 from airflow_lambda_deferrable.cloudwatch.stretch_plan import alone_from, batches, extents, resume_at
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
-from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS
+from airflow_lambda_deferrable.runtime import clock
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class StretchReads:
             askers = {
                 span: [subscription for subscription in concerned if span in subscription.spans] for span in batch
             }
-            horizon_ms = self.group.window_clock.now_ms() - INGESTION_HORIZON_MARGIN_MS
+            horizon_ms = clock.ingestion_horizon_ms()
             read: StretchesRead[Subscription] = StretchesRead(askers, horizon_ms=horizon_ms)
             await self._read_batch(client, concerned, batch, read)
             for span, subscriptions in askers.items():

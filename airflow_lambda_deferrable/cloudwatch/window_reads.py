@@ -21,7 +21,8 @@ from airflow_lambda_deferrable.cloudwatch.router import Router
 from airflow_lambda_deferrable.cloudwatch.search_plan import Search, catch_ups, search_calls, sweeps
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
-from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS, MAX_WINDOW_PAGES
+from airflow_lambda_deferrable.runtime import clock
+from airflow_lambda_deferrable.tuning import MAX_WINDOW_PAGES
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class WindowReads:
         there, the planner learns that the window is busy, and the caller reads it filtered."""
         newest = await self._read_behind(client, whole_from)
         now_ms = self.group.window_clock.now_ms()
-        self.group.following.begin_read(start_ms=whole_from, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
+        self.group.following.begin_read(start_ms=whole_from, horizon_ms=clock.ingestion_horizon_ms())
         read = pages_read = 0
         pages = self.group.pages.read(client, self.group.subscriptions, "window", startTime=whole_from, endTime=now_ms)
         async with aclosing(pages):
@@ -225,7 +226,7 @@ class WindowReads:
             streams = [stream for stream, _ in batch]
             start, now_ms = batch[0][1] + 1, self.group.window_clock.now_ms()
             concerned = {follower for stream in streams for follower in self.group.following.followers(stream)}
-            self.group.following.begin_read(start_ms=start, horizon_ms=now_ms - INGESTION_HORIZON_MARGIN_MS)
+            self.group.following.begin_read(start_ms=start, horizon_ms=clock.ingestion_horizon_ms())
             async for page in self.group.pages.read(
                 client, concerned, "behind", logStreamNames=sorted(streams), startTime=start, endTime=now_ms
             ):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from airflow_lambda_deferrable.tuning import STEP_BACK_PACE
+from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS, STEP_BACK_PACE
 
 
 def wall() -> float:
@@ -31,6 +31,14 @@ def wall() -> float:
 def monotonic() -> float:
     """Return the monotonic clock (seconds from an arbitrary start; never stepped)."""
     return time.monotonic()
+
+
+def ingestion_horizon_ms() -> int:
+    """Return the moment (epoch ms) before which every event CloudWatch ingested is in a read that begins now:
+    the wall clock less `INGESTION_HORIZON_MARGIN_MS`. Not a `ForwardWall`'s reading: the lead it keeps after
+    a step back would count events not ingested yet as read, and a reader that trusts a horizon drops what
+    comes again before it (`cloudwatch.delivered`)."""
+    return int(wall() * 1000) - INGESTION_HORIZON_MARGIN_MS
 
 
 @dataclass(frozen=True)
