@@ -19,6 +19,7 @@ from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.clock import STEP_BACK_PACE, ForwardWall, Timeline
+from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS
 from tests import lambda_lines as lines
 from tests.conftest import aws_connection
 from tests.fault_proxy import FaultProxy
@@ -171,6 +172,19 @@ def test_the_windows_wall_clock_follows_a_step_forward_and_slows_down_after_a_st
     assert windows.now() == clocks.wall
     clocks.wall += HOUR
     assert windows.now() == clocks.wall  # a step forward is followed: a window that ends late brings what is there
+
+
+def test_the_ingestion_horizon_follows_the_wall_clock_not_the_windows_lead_after_a_step_back(monkeypatch):
+    # A read counts an event as surely in it only if it was ingested before the wall clock (less the margin)
+    # says the read began: the windows' lead after a step back would count events not ingested yet as read,
+    # and what a read covered whole is not delivered again.
+    clocks = ManualClocks(monkeypatch, wall=1_800_000_000.0, monotonic=500.0)
+    windows = ForwardWall()
+    windows.now()
+    clocks.wall -= HOUR
+    clocks.advance(10.0)
+    assert windows.now_ms() > int(clocks.wall * 1000)  # the windows keep a lead
+    assert clock.ingestion_horizon_ms() == int(clocks.wall * 1000) - INGESTION_HORIZON_MARGIN_MS
 
 
 @pytest.mark.asyncio
