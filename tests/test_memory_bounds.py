@@ -104,17 +104,22 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
     assert kept_after_stretch[-1] <= 2 * 2 * KEY_SLICE_MS, kept_after_stretch
 
 
-def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its_stretch_is_read_whole():
-    # The dedupe keeps a key per event given (overlapping reads bring events again): 8 bytes and a little,
-    # where a set of Python ints took about 60; once a read brought the stream's stretch whole, none.
-    count = 100_000
-    subscription = Subscription(
+def idle_subscription() -> Subscription:
+    """A subscriber of a poller that never runs: the test gives it events as routing would."""
+    return Subscription(
         poller=LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0)),
         terms=[CID],
         start_ms=0,
         ingestion_allowance_ms=120_000,
         poll_interval=5.0,
     )
+
+
+def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its_stretch_is_read_whole():
+    # The dedupe keeps a key per event given (overlapping reads bring events again): 8 bytes and a little,
+    # where a set of Python ints took about 60; once a read brought the stream's stretch whole, none.
+    count = 100_000
+    subscription = idle_subscription()
     events = [{"logStreamName": "s", "timestamp": number // 3, "message": f"row {number}"} for number in range(count)]
     EventKeys().assign(events)
     tracemalloc.start()
@@ -144,13 +149,7 @@ def test_a_followed_streams_keys_stay_within_what_the_reads_have_not_covered_who
     # As the reads follow a stream: each brings the last second again (the lookback) and then the new ones;
     # the stream is whole up to a second before the newest line. Keys held stay at about two seconds' lines.
     per_second, seconds = 2_000, 60
-    subscription = Subscription(
-        poller=LogGroupPoller(log_group=GROUP, client_factory=lambda: None, budget=RequestBudget(5.0)),
-        terms=[CID],
-        start_ms=0,
-        ingestion_allowance_ms=120_000,
-        poll_interval=5.0,
-    )
+    subscription = idle_subscription()
     events = [
         {"logStreamName": "s", "timestamp": number * 1_000 // per_second, "message": f"row {number}"}
         for number in range(per_second * seconds)
