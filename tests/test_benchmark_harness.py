@@ -23,9 +23,9 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.logs.models import LogGroup
 
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.cloudwatch.filter_patterns import REQUEST_LINES_PATTERN
-from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, only_new
 from airflow_lambda_deferrable.verdict.log_lines import parse_event
 from airflow_lambda_deferrable.verdict.outcome import InvocationLog, decide
 from benchmarks import moto_patch
@@ -398,7 +398,7 @@ def test_patched_moto_answers_each_event_once_when_two_calls_scan_a_stream_at_on
     # What the trigger got from the last answer: the poller's keys, less those it returned before.
     page = answers[-1][0]
     EventKeys().assign(page)
-    assert len(only_new(page, ReturnedKeys())) == 1
+    assert len(Delivered().only_new(page)) == 1
 
 
 def test_patched_moto_scans_events_put_while_a_pattern_ran_over_the_stream(monkeypatch) -> None:

@@ -3,7 +3,7 @@ read whole are let go."""
 
 from __future__ import annotations
 
-from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered, Ranges
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
@@ -95,3 +95,68 @@ def test_events_without_poller_keys_are_kept_apart_and_let_go_too():
     delivered.read_whole("a", 0, KEY_SLICE_MS - 1)
     delivered.read_whole("", 0, KEY_SLICE_MS - 1)
     assert len(delivered) == 0
+
+
+def lines_of(stream: str, lines: list[tuple[int, str]]) -> list[dict]:
+    events = [{"logStreamName": stream, "timestamp": at, "message": message} for at, message in lines]
+    EventKeys().assign(events)
+    return events
+
+
+def test_lines_that_carry_an_id_read_by_it_are_known_without_their_keys_and_the_others_keep_theirs():
+    delivered = Delivered()
+    events = lines_of("a", [(100, "row 1 id-1"), (200, "printed, no id"), (2_500, "row 2 id-1")])
+    assert delivered.only_new(events, ["id-1"]) == events
+    delivered.read_all_carrying("id-1", "a", 0, 1_999)  # a read by id-1 brought every line of it to 1,999
+    assert len(delivered) == 2  # the line without the id, and the id's line of a second not covered
+    assert delivered.only_new(events, ["id-1"]) == []
+    # A line without the id in that range was not brought by the read by id: it is new when it first comes.
+    unseen = lines_of("a", [(300, "printed later, no id")])
+    assert delivered.only_new(unseen, ["id-1"]) == unseen
+    assert delivered.only_new(unseen, ["id-1"]) == []
+
+
+def test_a_line_that_holds_an_id_inside_a_longer_word_is_not_taken_as_carrying_it():
+    # The poller routes by whole words (`tokens`): such a line was not given by the read by id.
+    delivered = Delivered()
+    delivered.read_all_carrying("id-1", "a", 0, 999)
+    events = lines_of("a", [(100, "xid-1y and more"), (200, "value=id-1")])
+    assert delivered.only_new(events, ["id-1"]) == events[:1]
+
+
+def test_a_line_given_before_its_subscriber_had_the_id_it_carries_is_still_given_once():
+    delivered = Delivered()
+    events = lines_of("a", [(100, "START RequestId: rid-1"), (200, "rid-1 INFO row corr-1")])
+    assert delivered.only_new(events, ["corr-1"]) == events
+    assert delivered.only_new(events, ["corr-1", "rid-1"]) == []  # the catch-up for rid-1 brings them again
+    delivered.read_all_carrying("rid-1", "a", 0, 999)
+    assert len(delivered) == 2  # kept under no id, and under corr-1: rid-1's range lets neither go
+    assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
+    delivered.read_all_carrying("corr-1", "a", 0, 999)
+    assert len(delivered) == 1  # the START line, until the stream is read whole
+    assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
+    delivered.read_whole("a", 0, 999)
+    assert len(delivered) == 0
+
+
+def test_a_line_given_back_is_given_once_more_even_where_its_id_was_read():
+    delivered = Delivered()
+    events = lines_of("a", [(100, "row id-1")])
+    delivered.only_new(events, ["id-1"])
+    delivered.give_back([("a", 100, events[0]["eventId"])])
+    delivered.read_all_carrying("id-1", "a", 0, 999)
+    assert delivered.only_new(events, ["id-1"]) == events
+    assert delivered.only_new(events, ["id-1"]) == []
+
+
+def test_ranges_are_found_by_bisection_whatever_their_number():
+    ranges = Ranges()
+    for first in range(0, 10_000, 10):
+        ranges.add(first, first + 4)
+    assert ranges.covers(5_002) and not ranges.covers(5_005)
+    assert ranges.covers(5_000, 5_004) and not ranges.covers(5_000, 5_010)
+    ranges.add(5_005, 5_009)  # fills the gap: two ranges become one
+    assert ranges.covers(5_000, 5_014)
+    assert len(list(ranges)) == 999
+    ranges.add(-10, 20_000)
+    assert list(ranges) == [(-10, 20_000)]

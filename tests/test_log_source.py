@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_lambda_deferrable.cloudwatch.log_source import id_key, only_new, parse_pages_as_plain_json
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
+from airflow_lambda_deferrable.cloudwatch.log_source import id_key, parse_pages_as_plain_json
 from tests import lambda_lines as lines
 
 GROUP = "/aws/lambda/plain-json-pages"
@@ -43,9 +44,9 @@ def test_error_answers_are_still_parsed_by_botocore(logs_client):
 
 
 def test_returned_events_are_remembered_by_a_compact_key_that_never_merges_two_ids():
-    returned: set[int | str] = set()
+    delivered = Delivered()
     cloudwatch = "0" * 20 + "3" * 36  # 56 digits, as CloudWatch's
     events = [{"eventId": one} for one in (cloudwatch, "3" * 36, "01", "1", "moto-7", cloudwatch, "1")]
-    assert [event["eventId"] for event in only_new(events, returned)] == [cloudwatch, "3" * 36, "01", "1", "moto-7"]
-    assert only_new([{"eventId": "01"}, {"eventId": "2"}], returned) == [{"eventId": "2"}]
+    assert [event["eventId"] for event in delivered.only_new(events)] == [cloudwatch, "3" * 36, "01", "1", "moto-7"]
+    assert delivered.only_new([{"eventId": "01"}, {"eventId": "2"}]) == [{"eventId": "2"}]
     assert isinstance(id_key(cloudwatch), int) and id_key("moto-7") == "moto-7"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing, StretchesRead, tokens
+from airflow_lambda_deferrable.cloudwatch.routing import IdsRead, StreamFollowing, StretchesRead, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():
@@ -156,5 +156,26 @@ def test_a_read_of_stretches_is_whole_a_millisecond_short_of_its_newest_event_in
     read.hand_out(
         [_event("s", 10, 0), _event("s", 50, 9_999), _event("s", 60, 10_000), {"logStreamName": "s", "timestamp": 70}]
     )
-    assert read.whole_through("s") == 49
-    assert read.whole_through("t") is None
+    assert read.whole(["s", "t"]) == [("A", "s", 0, 49)]
+
+
+def test_a_read_of_stretches_tells_each_asker_what_it_has_been_given_whole_after_each_page():
+    # A stream's events come in time order: after a page, every event of it before its newest one ingested
+    # before the horizon has been brought; each stretch is whole within its own bounds.
+    read: StretchesRead[str] = StretchesRead({("s", 0, 100): ["A"], ("s", 40, 60): ["B"]}, horizon_ms=10_000)
+    read.hand_out([_event("s", 10, 0), _event("s", 30, 0)])
+    assert read.whole(["s"]) == [("A", "s", 0, 29)]  # B's stretch starts after it
+    read.hand_out([_event("s", 70, 0)])
+    assert read.whole(["s"]) == [("A", "s", 0, 69), ("B", "s", 40, 60)]
+
+
+def test_a_read_by_ids_tells_who_held_its_ids_as_it_began_what_they_have_been_given_of_each_stream():
+    read: IdsRead[str] = IdsRead({"id-1": {"A"}, "id-2": {"B"}}, start_ms=100, horizon_ms=10_000)
+    assert read.carried([_event("s", 100, 0)]) == []  # nothing whole yet: that millisecond may have more
+    assert sorted(read.carried([_event("s", 150, 5_000), _event("t", 120, 0), _event("t", 130, 20_000)])) == [
+        ("A", "id-1", "s", 100, 149),
+        ("A", "id-1", "t", 100, 119),  # t's event ingested after the read began says nothing
+        ("B", "id-2", "s", 100, 149),
+        ("B", "id-2", "t", 100, 119),
+    ]
+    assert read.carried([_event("s", 140, 0)]) == []  # an older event moves nothing

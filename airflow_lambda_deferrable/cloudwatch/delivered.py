@@ -6,39 +6,80 @@ brings its lines with ids again, a catch-up for a new id brings lines that carri
 keeps a key (`log_source.id_key`) for each event it was given, by stream and second of timestamp. Once a read
 has brought it every event of a stream from one timestamp to another (`read_whole`: the reads follow the
 stream for it, or read its stretch), any event of that range that comes again was given already, so the
-keys of the seconds the range covers are let go. Events the subscriber gave back (`give_back`) are given
-once more even there.
+keys of the seconds the range covers are let go. A read by ids does the same for the events that carry one
+(`read_all_carrying`): their keys are kept apart, by id, and let go when that id's ranges cover their
+second. Events the subscriber gave back (`give_back`) are given once more even there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
+from airflow_lambda_deferrable.cloudwatch.routing import tokens
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
 Range = tuple[int, int]  # the first and last timestamp, both included
+# The keys of the events that carry none of the subscriber's ids; the others are kept by each id they carry.
+NO_ID = ""
+
+
+class Ranges:
+    """Ranges of timestamps, merged when they touch or overlap, kept in order: a timestamp is looked up by
+    bisection, whatever how many there are."""
+
+    __slots__ = ("_firsts", "_lasts")
+
+    def __init__(self) -> None:
+        self._firsts: list[int] = []
+        self._lasts: list[int] = []
+
+    def __iter__(self) -> Iterator[Range]:
+        return iter(zip(self._firsts, self._lasts, strict=True))
+
+    def add(self, first: int, last: int) -> None:
+        """Add the range from `first` to `last` (nothing if it is empty)."""
+        if last < first:
+            return
+        low = bisect_left(self._lasts, first - 1)  # the first range that ends where this one starts, or later
+        high = bisect_right(self._firsts, last + 1)  # past the last range that starts where this one ends
+        if low < high:
+            first, last = min(first, self._firsts[low]), max(last, self._lasts[high - 1])
+        self._firsts[low:high] = [first]
+        self._lasts[low:high] = [last]
+
+    def covers(self, first: int, last: int | None = None) -> bool:
+        """Whether one range holds every timestamp from `first` to `last` (default: `first` alone)."""
+        at = bisect_right(self._firsts, first) - 1
+        return at >= 0 and (first if last is None else last) <= self._lasts[at]
 
 
 class Delivered:
     """The events given to one subscriber: each is given once, whatever the reads bring again."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, dict[int, ReturnedKeys]] = {}
-        self._whole: dict[str, list[Range]] = {}
+        # By what the events carry (`NO_ID`, or one of the subscriber's ids), stream and slice of timestamp.
+        self._keys: dict[str, dict[str, dict[int, ReturnedKeys]]] = {}
+        self._whole: dict[str, Ranges] = {}
+        self._carrying: dict[tuple[str, str], Ranges] = {}  # (id, stream): what `read_all_carrying` covered
         self._again = ReturnedKeys()
 
     def __len__(self) -> int:
         """How many keys are kept (those of given-back events included)."""
-        return sum(len(keys) for slices in self._keys.values() for keys in slices.values()) + len(self._again)
+        slices = (slices for streams in self._keys.values() for slices in streams.values())
+        return sum(len(keys) for each in slices for keys in each.values()) + len(self._again)
 
     def whole(self, stream: str) -> list[Range]:
         """The ranges of `stream` every event of which has been given (`read_whole`), in order."""
         return list(self._whole.get(stream, ()))
 
-    def only_new(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Return the events not given yet, in their order, and count them as given."""
+    def only_new(self, events: Iterable[dict[str, Any]], ids: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Return the events not given yet, in their order, and count them as given.
+
+        :param ids: the subscriber's ids: an event that carries one is known by that id's ranges
+            (`read_all_carrying`), or by a key kept under it."""
         new = []
         for event in events:
             stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
@@ -46,16 +87,21 @@ class Delivered:
             again = len(self._again) > 0 and key in self._again
             if again:
                 self._again.discard(key)
-            if self._covered(stream, timestamp):
+            carried = carried_ids(str(event.get("message", "")), ids) if ids else []
+            if self._covered(stream, timestamp, carried):
                 if again:
                     new.append(event)
                 continue
-            slices = self._keys.setdefault(stream, {})
-            keys = slices.get(timestamp // KEY_SLICE_MS)
-            if keys is None:
-                keys = slices[timestamp // KEY_SLICE_MS] = ReturnedKeys()
-            elif key in keys:
+            slice_ = timestamp // KEY_SLICE_MS
+            # Its key is kept under one id it carries (its slice there is let go only once that id's ranges
+            # cover it, and then the event is known by them), or under none: an event given before its
+            # subscriber had an id it carries was kept under another, or under none.
+            if any(self._holds(kind, stream, slice_, key) for kind in (NO_ID, *carried)):
                 continue
+            slices = self._keys.setdefault(carried[0] if carried else NO_ID, {}).setdefault(stream, {})
+            keys = slices.get(slice_)
+            if keys is None:
+                keys = slices[slice_] = ReturnedKeys()
             keys.add(key)
             new.append(event)
         return new
@@ -64,9 +110,10 @@ class Delivered:
         """Let these events (stream, timestamp, event id) be given again when a read brings them."""
         for stream, timestamp, event_id in events:
             key = id_key(event_id)
-            keys = self._keys.get(stream, {}).get(timestamp // KEY_SLICE_MS)
-            if keys is not None:
-                keys.discard(key)
+            for streams in self._keys.values():
+                keys = streams.get(stream, {}).get(timestamp // KEY_SLICE_MS)
+                if keys is not None:
+                    keys.discard(key)
             self._again.add(key)
 
     def read_whole(self, stream: str, first_ms: int, last_ms: int) -> None:
@@ -74,27 +121,55 @@ class Delivered:
         the stream's whole ranges now cover."""
         if last_ms < first_ms:
             return
-        ranges = self._whole.setdefault(stream, [])
-        merged: list[Range] = []
-        for low, high in sorted([*ranges, (first_ms, last_ms)]):
-            if merged and low <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-            else:
-                merged.append((low, high))
-        ranges[:] = merged
-        slices = self._keys.get(stream)
+        ranges = self._whole.setdefault(stream, Ranges())
+        ranges.add(first_ms, last_ms)
+        for kind in list(self._keys):
+            self._let_go(kind, stream, ranges)
+
+    def read_all_carrying(self, id_: str, stream: str, first_ms: int, last_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` that carries `id_` has been given (a read by
+        ids brought them): let go of the keys kept under `id_` of the slices its ranges now cover."""
+        if last_ms < first_ms:
+            return
+        ranges = self._carrying.setdefault((id_, stream), Ranges())
+        ranges.add(first_ms, last_ms)
+        self._let_go(id_, stream, ranges)
+
+    def _let_go(self, kind: str, stream: str, ranges: Ranges) -> None:
+        streams = self._keys.get(kind, {})
+        slices = streams.get(stream)
         if not slices:
             return
-        for slice_ in [slice_ for slice_ in slices if self._covers(ranges, slice_)]:
+        for slice_ in [slice_ for slice_ in slices if ranges.covers(*slice_range(slice_))]:
             del slices[slice_]
         if not slices:
-            del self._keys[stream]
+            del streams[stream]
 
-    def _covered(self, stream: str, timestamp: int) -> bool:
-        ranges = self._whole.get(stream)
-        return ranges is not None and any(low <= timestamp <= high for low, high in ranges)
+    def _holds(self, kind: str, stream: str, slice_: int, key: int | str) -> bool:
+        keys = self._keys.get(kind, {}).get(stream, {}).get(slice_)
+        return keys is not None and key in keys
 
-    @staticmethod
-    def _covers(ranges: list[Range], slice_: int) -> bool:
-        first, last = slice_ * KEY_SLICE_MS, slice_ * KEY_SLICE_MS + KEY_SLICE_MS - 1
-        return any(low <= first and last <= high for low, high in ranges)
+    def _covered(self, stream: str, timestamp: int, carried: list[str]) -> bool:
+        whole = self._whole.get(stream)
+        if whole is not None and whole.covers(timestamp):
+            return True
+        for id_ in carried:
+            ranges = self._carrying.get((id_, stream))
+            if ranges is not None and ranges.covers(timestamp):
+                return True
+        return False
+
+
+def slice_range(slice_: int) -> Range:
+    """The first and last timestamp of a slice of keys."""
+    return slice_ * KEY_SLICE_MS, slice_ * KEY_SLICE_MS + KEY_SLICE_MS - 1
+
+
+def carried_ids(message: str, ids: Collection[str]) -> list[str]:
+    """The `ids` that `message` carries as the poller routes them (`routing.tokens`): a read by an id brought
+    every line that carries it this way (a filter pattern's quoted term matches any text that holds it)."""
+    held = [id_ for id_ in ids if id_ in message]  # most lines hold none: no tokens to find
+    if not held:
+        return held
+    found = tokens(message)
+    return [id_ for id_ in held if id_ in found]

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -128,12 +127,6 @@ KEYS_PER_BUCKET = 64
 MAX_BUCKET_KEY = 2**64 - 1  # what an array of unsigned 64-bit numbers holds
 
 
-class KeySet(Protocol):
-    def __contains__(self, key: object) -> bool: ...
-
-    def add(self, key: int | str) -> None: ...
-
-
 class ReturnedKeys:
     """The keys (`id_key`) of the events returned to one subscriber, 8 bytes each.
 
@@ -187,10 +180,6 @@ class ReturnedKeys:
             del bucket[at]
             self._count -= 1
 
-    def difference_update(self, keys: Iterable[int | str]) -> None:
-        for key in keys:
-            self.discard(key)
-
     def _spread(self) -> None:
         """Twice as many arrays: each splits in two by the next bit, in order."""
         bit = len(self._buckets)
@@ -201,17 +190,6 @@ class ReturnedKeys:
             high.append(array("Q", [key for key in bucket if key & bit]))
         self._buckets = low + high
         self._mask = len(self._buckets) - 1
-
-
-def only_new(events: Iterable[dict[str, Any]], returned: KeySet) -> list[dict[str, Any]]:
-    """Return the events whose ``eventId`` is not in `returned`, and add their ids (`id_key`) to it."""
-    new = []
-    for event in events:
-        key = id_key(str(event.get("eventId")))
-        if key not in returned:
-            returned.add(key)
-            new.append(event)
-    return new
 
 
 def parse_pages_as_plain_json(client: Any) -> None:

@@ -33,6 +33,39 @@ def tokens(message: str) -> set[str]:
     return found
 
 
+class IngestedBefore:
+    """Per stream, the newest event a read brought that was ingested before the read's horizon (every event
+    ingested before then is in the read). A stream is ingested in order, and a read brings each stream's
+    events in time order (FilterLogEvents sorts by timestamp, GetLogEvents reads a stream from its head): so
+    once the read has brought that event, it has brought every earlier event of its stream it matches."""
+
+    def __init__(self, horizon_ms: int) -> None:
+        self.horizon_ms = horizon_ms
+        self._newest: dict[str, int] = {}
+
+    def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> bool:
+        """Count `event` as brought; return whether it moved its stream's newest event ingested before the
+        horizon."""
+        if int(event.get("ingestionTime", self.horizon_ms)) >= self.horizon_ms:
+            return False
+        newest = self._newest.get(stream)
+        if newest is not None and newest >= timestamp:
+            return False
+        self._newest[stream] = timestamp
+        return True
+
+    def newest(self, stream: str) -> int | None:
+        """The newest timestamp of `stream` brought and ingested before the horizon (``None``: none)."""
+        return self._newest.get(stream)
+
+    def whole_through(self, stream: str) -> int | None:
+        """Up to which timestamp the read has brought every event of `stream` it matches, from where it
+        started (``None``: none known): a millisecond before `newest`, since another event of that
+        millisecond may be ingested in a later batch."""
+        newest = self._newest.get(stream)
+        return None if newest is None else newest - 1
+
+
 class StreamFollowing(Generic[Follower]):
     """Which followers follow which streams, and since when (ms), as unfiltered reads of the group go.
 
@@ -60,25 +93,23 @@ class StreamFollowing(Generic[Follower]):
         # The read in progress: where it starts, what it brings whole, and per stream the newest event
         # ingested before its horizon.
         self._read_start_ms = 0
-        self._horizon_ms = 0
-        self._safe: dict[str, int] = {}
+        self._ingested = IngestedBefore(0)
 
     def begin_read(self, *, start_ms: int, horizon_ms: int) -> None:
         """A read of the group (or of some streams) from `start_ms` begins; events ingested before
         `horizon_ms` (the moment it began, less the clocks' possible difference) are all in it."""
         self._latest.clear()
-        self._safe.clear()
         self._read_start_ms = start_ms
-        self._horizon_ms = horizon_ms
+        self._ingested = IngestedBefore(horizon_ms)
 
     def end_read(self, streams: Iterable[str] | None = None) -> None:
         """The read begun last brought all its pages: move the followed `streams` (default: all) on."""
         for stream in self._complete if streams is None else streams:
             complete = self._complete.get(stream)
-            safe = self._safe.get(stream)
+            safe = self._ingested.newest(stream)
             if complete is not None and safe is not None and complete >= self._read_start_ms - 1:
                 self._complete[stream] = max(complete, safe)
-        self._safe.clear()
+        self._ingested = IngestedBefore(self._ingested.horizon_ms)
 
     def whole(self, streams: Iterable[str] | None = None) -> list[tuple[Follower, str, int, int]]:
         """After `end_read` of the read begun last: for each follower of the `streams` (default: all), the range
@@ -140,8 +171,7 @@ class StreamFollowing(Generic[Follower]):
     def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> None:
         """Remember `event` as one of its stream's latest millisecond in this read, and how far the stream
         is whole if it was ingested before the read's horizon."""
-        if int(event.get("ingestionTime", self._horizon_ms)) < self._horizon_ms:
-            self._safe[stream] = max(self._safe.get(stream, timestamp), timestamp)
+        self._ingested.note(stream, timestamp, event)
         latest = self._latest.get(stream)
         if latest is not None and latest[0] == timestamp:
             latest[1].append(event)
@@ -194,19 +224,18 @@ class StretchesRead(Generic[Follower]):
             self._spans_of.setdefault(stream, []).append((first, last, followers))
         self._counts: Counter[str] = Counter()
         self._newest: dict[str, int] = {}
-        self._safe: dict[str, int] = {}
+        self._ingested = IngestedBefore(horizon_ms)
 
     def hand_out(self, events: Iterable[dict[str, Any]]) -> dict[Follower, list[dict[str, Any]]]:
         """Count `events` as brought by the read; return them by the followers whose stretches hold them (in
-        their order: a stream's events come in time order)."""
+        their order: a stream's events come in time order). Then `whole` says what they have been given."""
         handed: dict[Follower, list[dict[str, Any]]] = {}
         for event in events:
             stream = str(event.get("logStreamName", ""))
             timestamp = int(event.get("timestamp", 0))
             self._counts[stream] += 1
             self._newest[stream] = max(timestamp, self._newest.get(stream, timestamp))
-            if int(event.get("ingestionTime", self.horizon_ms)) < self.horizon_ms:
-                self._safe[stream] = max(timestamp, self._safe.get(stream, timestamp))
+            self._ingested.note(stream, timestamp, event)
             for first, last, followers in self._spans_of.get(stream, ()):
                 if first <= timestamp <= last:
                     for follower in followers:
@@ -221,9 +250,48 @@ class StretchesRead(Generic[Follower]):
         """The newest timestamp of `stream` the read brought (``None``: none)."""
         return self._newest.get(stream)
 
-    def whole_through(self, stream: str) -> int | None:
-        """Up to which timestamp the read brought every event of `stream` in its stretches, once it has brought
-        all its pages (``None``: none known): a millisecond before the newest event of it ingested before the
-        horizon, since a stream is ingested in order (`StreamFollowing.whole`)."""
-        safe = self._safe.get(stream)
-        return None if safe is None else safe - 1
+    def whole(self, streams: Iterable[str]) -> list[tuple[Follower, str, int, int]]:
+        """For each follower that asked for a stretch of `streams`, the part of it the read has brought every
+        event of so far, (follower, stream, first, last), both ends included (`IngestedBefore.whole_through`:
+        the read brings each stream's events in time order, so this holds after any page)."""
+        ranges = []
+        for stream in streams:
+            through = self._ingested.whole_through(stream)
+            if through is None:
+                continue
+            for first, last, followers in self._spans_of.get(stream, ()):
+                if first <= min(last, through):
+                    ranges += [(follower, stream, first, min(last, through)) for follower in followers]
+        return ranges
+
+
+class IdsRead(Generic[Follower]):
+    """One read of the group by ids from `start_ms`, page by page: per stream, up to where it has brought every
+    event that carries one of its ids, and so has given it to each follower that held the id as it began (the
+    poller routes an event to the holders of the ids it carries). A filter pattern's quoted term matches any
+    text that holds it, so the read brings at least what `tokens` finds."""
+
+    def __init__(self, holders: dict[str, set[Follower]], *, start_ms: int, horizon_ms: int) -> None:
+        """:param holders: who held each id of the read's pattern as it began (one who takes an id meanwhile
+            missed its first pages).
+        :param horizon_ms: every event ingested before then is in the read (`StreamFollowing.begin_read`)."""
+        self.holders = holders
+        self.start_ms = start_ms
+        self._ingested = IngestedBefore(horizon_ms)
+
+    def carried(self, events: Iterable[dict[str, Any]]) -> list[tuple[Follower, str, str, int, int]]:
+        """Count `events` (a page) as brought; return what each holder has now been given every event of that
+        carries its id, (follower, id, stream, first, last), for the streams whose range the page moved."""
+        moved = set()
+        for event in events:
+            stream = str(event.get("logStreamName", ""))
+            if self._ingested.note(stream, int(event.get("timestamp", 0)), event):
+                moved.add(stream)
+        ranges = []
+        for stream in sorted(moved):
+            through = self._ingested.whole_through(stream)
+            if through is None or through < self.start_ms:
+                continue
+            for term, followers in self.holders.items():
+                ranges += [(follower, term, stream, self.start_ms, through) for follower in followers]
+        return ranges

@@ -38,12 +38,13 @@ def resume_at(
     """Where each stream still read together is read on from after a read stopped (`left_out` are read alone
     now). Each stream's events come in time order, whatever the order of the streams in the pages: from its
     newest event (that millisecond again, each event being kept once by its key), or from its start if none
-    came yet. A stream whose newest event is its extent's end is done."""
+    came yet. So is a stream whose newest event is its extent's end: more events of that millisecond may be on
+    the pages the read did not bring. A stream that brought an event past its end is done."""
     resume: dict[str, int] = {}
     for stream in together:
         start, end = extent_of[stream]
         newest = newest_of(stream)
-        if stream not in left_out and (newest is None or newest < end):
+        if stream not in left_out and (newest is None or newest <= end):
             resume[stream] = start if newest is None else newest
     return resume
 

@@ -45,11 +45,7 @@ class StretchReads:
             read: StretchesRead[Subscription] = StretchesRead(askers, horizon_ms=horizon_ms)
             await self._read_batch(client, concerned, batch, read)
             for span, subscriptions in askers.items():
-                stream, first, last = span
-                whole_through = read.whole_through(stream)
                 for subscription in subscriptions:
-                    if whole_through is not None:
-                        subscription.read_whole(stream, first, min(last, whole_through))
                     subscription.span_read(span)
 
     async def _read_batch(
@@ -190,3 +186,7 @@ class StretchReads:
                 subscription.deliver(events)
 
         await self.router.in_turns(page, hand_out)
+        # What each asker has been given every event of so far: its keys there are let go as the pages come, so
+        # a long stretch's read holds about a page of them, not the stretch's.
+        for subscription, stream, first, last in read.whole({str(event.get("logStreamName", "")) for event in page}):
+            subscription.read_whole(stream, first, last)

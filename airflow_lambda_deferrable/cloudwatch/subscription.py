@@ -214,7 +214,7 @@ class Subscription:
         self.delivered.give_back(events)
 
     def _only_new(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.delivered.only_new(events)
+        return self.delivered.only_new(events, self.terms)
 
     # What the poller tells its subscribers; nothing else writes their fields.
 
@@ -238,6 +238,11 @@ class Subscription:
         """Every event of `stream` from `first_ms` to `last_ms` has been delivered here: one that a read brings
         again needs no key to be known (`Delivered`)."""
         self.delivered.read_whole(stream, first_ms, last_ms)
+
+    def read_all_carrying(self, term: str, stream: str, first_ms: int, last_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` that carries `term` has been delivered here (a
+        read by ids brought them): one that a read brings again needs no key to be known (`Delivered`)."""
+        self.delivered.read_all_carrying(term, stream, first_ms, last_ms)
 
     def span_read(self, span: Span) -> None:
         """The stretch `span` was read: its events were routed here as its pages came."""

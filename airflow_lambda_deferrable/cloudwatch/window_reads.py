@@ -18,6 +18,7 @@ from airflow_lambda_deferrable.cloudwatch.group_state import GroupState
 from airflow_lambda_deferrable.cloudwatch.pages import PatternRefused, fills_a_page
 from airflow_lambda_deferrable.cloudwatch.read_planner import FullRead
 from airflow_lambda_deferrable.cloudwatch.router import Router
+from airflow_lambda_deferrable.cloudwatch.routing import IdsRead
 from airflow_lambda_deferrable.cloudwatch.search_plan import Search, catch_ups, search_calls, sweeps
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.limits import MAX_STREAMS_PER_CALL
@@ -58,10 +59,24 @@ class WindowReads:
         from_ms, calls = search_calls(searches)
         newest = 0
         for terms, concerned in calls:
-            async for page in self.group.pages.read(
-                client, concerned, kind, startTime=from_ms, filterPattern=or_pattern(terms)
-            ):
-                newest = max(newest, await self.router.route(page))
+            newest = max(newest, await self._read_by_ids(client, terms, concerned, kind, from_ms))
+        return newest
+
+    async def _read_by_ids(
+        self, client: Any, terms: list[str], concerned: Collection[Subscription], kind: str, start_ms: int
+    ) -> int:
+        """Read the group from `start_ms` with the OR-pattern of `terms`; return the newest timestamp routed (0
+        if none). After each page, each holder of an id learns up to where it has been given every line that
+        carries it (`IdsRead`): its keys of those lines are let go (`Subscription.read_all_carrying`)."""
+        newest = 0
+        holders = {term: set(self.group.by_term.get(term, ())) for term in terms}
+        read: IdsRead[Subscription] = IdsRead(holders, start_ms=start_ms, horizon_ms=clock.ingestion_horizon_ms())
+        async for page in self.group.pages.read(
+            client, concerned, kind, startTime=start_ms, filterPattern=or_pattern(terms)
+        ):
+            newest = max(newest, await self.router.route(page))
+            for subscription, term, stream, first, last in read.carried(page):
+                subscription.read_all_carrying(term, stream, first, last)
         return newest
 
     async def read_window(self, client: Any, plan: FullRead) -> tuple[int, int]:
@@ -105,10 +120,7 @@ class WindowReads:
                 filtered = self._filtered_read()
         for group in filtered.id_groups:
             concerned = set().union(*(self.group.by_term.get(term, set()) for term in group))
-            async for page in self.group.pages.read(
-                client, concerned, "pattern", startTime=plan.start_ms, filterPattern=or_pattern(group)
-            ):
-                newest = max(newest, await self.router.route(page))
+            newest = max(newest, await self._read_by_ids(client, group, concerned, "pattern", plan.start_ms))
         self.group.sample_due = filtered.by_request_lines
         return newest
 
