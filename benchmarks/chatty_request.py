@@ -119,10 +119,11 @@ async def follow(
     max_bytes: int,
     lags: list[tuple[float, float]] | None = None,
     keys: list[int] | None = None,
+    sampled_keys: list[int] | None = None,
 ) -> dict[str, Any]:
     """Run one trigger for the request in `log_group` to its event; return the event's payload. With `lags`,
-    a watcher in the same loop notes how late each of its wake-ups came; with `keys`, how many event keys the
-    trigger held (`count_keys`)."""
+    a watcher in the same loop notes how late each of its wake-ups came; with `keys` and `sampled_keys`, how
+    many event keys the trigger held (`count_keys`)."""
     from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
     from benchmarks.triggerer import watch_loop
 
@@ -140,7 +141,8 @@ async def follow(
         aws_conn_id=CONN_ID,
     )
     watcher = None if lags is None else asyncio.create_task(watch_loop(lags))
-    counter = None if keys is None else asyncio.create_task(count_keys(keys))
+    sampled = [] if sampled_keys is None else sampled_keys
+    counter = None if keys is None else asyncio.create_task(count_keys(keys, sampled))
     try:
         async for event in trigger.run():
             return event.payload
@@ -151,9 +153,10 @@ async def follow(
     raise RuntimeError("the trigger ended without an event")
 
 
-async def count_keys(keys: list[int]) -> None:
+async def count_keys(keys: list[int], sampled: list[int]) -> None:
     """Note how many event keys the subscribers of the trigger's poller hold (`Delivered`) each time a cycle of
-    the poller ends: the dedupe's part of what a trigger holds, which the peak of RSS hides."""
+    the poller ends (`keys`), and every `SAMPLE_SECONDS` (`sampled`: within a read, between two chunks of
+    its routing): the dedupe's part of what a trigger holds, which the peak of RSS hides."""
     from airflow.configuration import conf
 
     from airflow_lambda_deferrable.cloudwatch.registry import registry
@@ -165,11 +168,23 @@ async def count_keys(keys: list[int]) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
     poller = next(iter(pollers.pollers.values()))
 
+    def held() -> int:
+        return sum(len(subscription.delivered) for subscription in poller.group.subscriptions)
+
     def note() -> bool:
-        keys.append(sum(len(subscription.delivered) for subscription in poller.group.subscriptions))
+        keys.append(held())
         return False
 
-    await poller.cycle_done.wait_for(note)
+    async def sample() -> None:
+        while True:
+            sampled.append(held())
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await poller.cycle_done.wait_for(note)
+    finally:
+        sampler.cancel()
 
 
 def _reset_peak() -> bool:
@@ -227,8 +242,9 @@ def main() -> None:
             sampler.start()
         lags: list[tuple[float, float]] = []
         keys: list[int] = []
+        sampled_keys: list[int] = []
         started, started_at = time.monotonic(), time.time()
-        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes, lags, keys))
+        payload = asyncio.run(follow(LOG_GROUP, t0_ms, args.max_lines, args.max_bytes, lags, keys, sampled_keys))
         seconds = time.monotonic() - started
         if sampler is None:
             peak_kb = _peak_kb()
@@ -257,7 +273,8 @@ def main() -> None:
     print(f"RSS growth after the trigger ended: {(after_kb - baseline_kb) / 1024:.1f} MiB")
     print(
         f"event keys held at the end of a poller's cycle: at most {max(keys, default=0):,}; "
-        f"at the last {keys[-1] if keys else 0:,}"
+        f"at the last {keys[-1] if keys else 0:,}; sampled every {SAMPLE_SECONDS:g} s: at most "
+        f"{max(sampled_keys, default=0):,}"
     )
     print(
         f"worst loop lag: {lag['loop_lag_max']:.3f} s at {lag['loop_lag_max_at']:.1f} s "

@@ -105,13 +105,15 @@ def lines_of(stream: str, lines: list[tuple[int, str]]) -> list[dict]:
 
 def test_lines_that_carry_an_id_read_by_it_are_known_without_their_keys_and_the_others_keep_theirs():
     delivered = Delivered()
-    events = lines_of("a", [(100, "row 1 id-1"), (200, "printed, no id"), (2_500, "row 2 id-1")])
+    events = lines_of("a", [(100, "row 1 id-1"), (1_200, "printed, no id"), (2_500, "row 2 id-1")])
     assert delivered.only_new(events, ["id-1"]) == events
     delivered.read_all_carrying("id-1", "a", 0, 1_999)  # a read by id-1 brought every line of it to 1,999
-    assert len(delivered) == 2  # the line without the id, and the id's line of a second not covered
+    # Let go: the second whose lines all carry the id. Kept: the second with a line without it (only a read of
+    # every line lets it go), and the id's line of a second not covered.
+    assert len(delivered) == 2
     assert delivered.only_new(events, ["id-1"]) == []
     # A line without the id in that range was not brought by the read by id: it is new when it first comes.
-    unseen = lines_of("a", [(300, "printed later, no id")])
+    unseen = lines_of("a", [(300, "printed later, no id")])  # in the second let go
     assert delivered.only_new(unseen, ["id-1"]) == unseen
     assert delivered.only_new(unseen, ["id-1"]) == []
 
@@ -126,16 +128,17 @@ def test_a_line_that_holds_an_id_inside_a_longer_word_is_not_taken_as_carrying_i
 
 def test_a_line_given_before_its_subscriber_had_the_id_it_carries_is_still_given_once():
     delivered = Delivered()
-    events = lines_of("a", [(100, "START RequestId: rid-1"), (200, "rid-1 INFO row corr-1")])
+    events = lines_of("a", [(100, "START RequestId: rid-1"), (1_200, "rid-1 INFO row corr-1")])
     assert delivered.only_new(events, ["corr-1"]) == events
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []  # the catch-up for rid-1 brings them again
-    delivered.read_all_carrying("rid-1", "a", 0, 999)
-    assert len(delivered) == 2  # kept under no id, and under corr-1: rid-1's range lets neither go
+    delivered.read_all_carrying("rid-1", "a", 0, 1_999)
+    # Given, they carried no id of the subscriber's, and corr-1: rid-1's range lets neither second go.
+    assert len(delivered) == 2
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
-    delivered.read_all_carrying("corr-1", "a", 0, 999)
-    assert len(delivered) == 1  # the START line, until the stream is read whole
+    delivered.read_all_carrying("corr-1", "a", 0, 1_999)
+    assert len(delivered) == 1  # the START line's second, until the stream is read whole
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
-    delivered.read_whole("a", 0, 999)
+    delivered.read_whole("a", 0, 1_999)
     assert len(delivered) == 0
 
 

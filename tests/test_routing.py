@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from airflow_lambda_deferrable.cloudwatch.routing import IdsRead, StreamFollowing, StretchesRead, tokens
+from airflow_lambda_deferrable.cloudwatch.routing import IdsRead, StreamFollowing, StretchesRead, carries, tokens
 
 
 def test_tokens_find_ids_in_json_text_and_key_value_forms():
@@ -179,3 +179,18 @@ def test_a_read_by_ids_tells_who_held_its_ids_as_it_began_what_they_have_been_gi
         ("B", "id-2", "t", 100, 119),
     ]
     assert read.carried([_event("s", 140, 0)]) == []  # an older event moves nothing
+
+
+def test_carries_says_what_tokens_says_of_one_term_whatever_the_text_around_it():
+    # The dedupe asks of each line whether it carries one of a few ids; routing finds all its words. Both must
+    # agree, or a line would be known as given by a read that did not give it.
+    draw = random.Random(27)
+    terms = ["a-b", "a:b", "a", "b.1", "a=b", "1", "a/b@c", 'a"b', "a b", "é", "", "ab", "b-"]
+    alphabet = ["a", "b", "-", ".", ":", "=", "/", "@", "+", " ", '"', "1", "é", "{", "_"]
+    checked = 0
+    for _ in range(20_000):
+        message = "".join(draw.choice(alphabet) for _ in range(draw.randint(0, 12)))
+        for term in terms:
+            assert carries(message, term) == (term in tokens(message)), (message, term)
+            checked += carries(message, term)
+    assert checked > 1_000  # the draws hit the terms often enough to tell

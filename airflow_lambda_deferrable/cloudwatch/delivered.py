@@ -7,8 +7,8 @@ keeps a key (`log_source.id_key`) for each event it was given, by stream and sec
 has brought it every event of a stream from one timestamp to another (`read_whole`: the reads follow the
 stream for it, or read its stretch), any event of that range that comes again was given already, so the
 keys of the seconds the range covers are let go. A read by ids does the same for the events that carry one
-(`read_all_carrying`): their keys are kept apart, by id, and let go when that id's ranges cover their
-second. Events the subscriber gave back (`give_back`) are given once more even there.
+(`read_all_carrying`): a second whose events all carry ids is let go once the ranges of those ids cover
+it. Events the subscriber gave back (`give_back`) are given once more even there.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
-from airflow_lambda_deferrable.cloudwatch.routing import tokens
+from airflow_lambda_deferrable.cloudwatch.routing import carries
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
 Range = tuple[int, int]  # the first and last timestamp, both included
@@ -56,20 +56,30 @@ class Ranges:
         return at >= 0 and (first if last is None else last) <= self._lasts[at]
 
 
+class SliceKeys:
+    """The keys of the events of one stream given within one slice of timestamp, and what they carry: `NO_ID`,
+    or for each the first of the subscriber's ids it carries. The slice is let go once the ranges of each
+    cover it."""
+
+    __slots__ = ("keys", "kinds")
+
+    def __init__(self) -> None:
+        self.keys = ReturnedKeys()
+        self.kinds: set[str] = set()
+
+
 class Delivered:
     """The events given to one subscriber: each is given once, whatever the reads bring again."""
 
     def __init__(self) -> None:
-        # By what the events carry (`NO_ID`, or one of the subscriber's ids), stream and slice of timestamp.
-        self._keys: dict[str, dict[str, dict[int, ReturnedKeys]]] = {}
+        self._keys: dict[str, dict[int, SliceKeys]] = {}  # by stream, then slice of timestamp
         self._whole: dict[str, Ranges] = {}
         self._carrying: dict[tuple[str, str], Ranges] = {}  # (id, stream): what `read_all_carrying` covered
         self._again = ReturnedKeys()
 
     def __len__(self) -> int:
         """How many keys are kept (those of given-back events included)."""
-        slices = (slices for streams in self._keys.values() for slices in streams.values())
-        return sum(len(keys) for each in slices for keys in each.values()) + len(self._again)
+        return sum(len(held.keys) for slices in self._keys.values() for held in slices.values()) + len(self._again)
 
     def whole(self, stream: str) -> list[Range]:
         """The ranges of `stream` every event of which has been given (`read_whole`), in order."""
@@ -79,8 +89,9 @@ class Delivered:
         """Return the events not given yet, in their order, and count them as given.
 
         :param ids: the subscriber's ids: an event that carries one is known by that id's ranges
-            (`read_all_carrying`), or by a key kept under it."""
+            (`read_all_carrying`) as well as by its key."""
         new = []
+        kept = self._keys
         for event in events:
             stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
             key = id_key(str(event.get("eventId")))
@@ -92,17 +103,18 @@ class Delivered:
                 if again:
                     new.append(event)
                 continue
-            slice_ = timestamp // KEY_SLICE_MS
-            # Its key is kept under one id it carries (its slice there is let go only once that id's ranges
-            # cover it, and then the event is known by them), or under none: an event given before its
-            # subscriber had an id it carries was kept under another, or under none.
-            if any(self._holds(kind, stream, slice_, key) for kind in (NO_ID, *carried)):
+            slices = kept.get(stream)
+            if slices is None:
+                slices = kept[stream] = {}
+            held = slices.get(timestamp // KEY_SLICE_MS)
+            if held is None:
+                held = slices[timestamp // KEY_SLICE_MS] = SliceKeys()
+            elif key in held.keys:
                 continue
-            slices = self._keys.setdefault(carried[0] if carried else NO_ID, {}).setdefault(stream, {})
-            keys = slices.get(slice_)
-            if keys is None:
-                keys = slices[slice_] = ReturnedKeys()
-            keys.add(key)
+            held.keys.add(key)
+            # An event given before its subscriber had the ids it carries now counts under fewer, or none: its
+            # slice waits for those ranges, and it is known by its key till then.
+            held.kinds.add(carried[0] if carried else NO_ID)
             new.append(event)
         return new
 
@@ -110,44 +122,45 @@ class Delivered:
         """Let these events (stream, timestamp, event id) be given again when a read brings them."""
         for stream, timestamp, event_id in events:
             key = id_key(event_id)
-            for streams in self._keys.values():
-                keys = streams.get(stream, {}).get(timestamp // KEY_SLICE_MS)
-                if keys is not None:
-                    keys.discard(key)
+            held = self._keys.get(stream, {}).get(timestamp // KEY_SLICE_MS)
+            if held is not None:
+                held.keys.discard(key)
             self._again.add(key)
 
     def read_whole(self, stream: str, first_ms: int, last_ms: int) -> None:
         """Every event of `stream` from `first_ms` to `last_ms` has been given: let go of the keys of the slices
-        the stream's whole ranges now cover."""
-        if last_ms < first_ms:
-            return
-        ranges = self._whole.setdefault(stream, Ranges())
-        ranges.add(first_ms, last_ms)
-        for kind in list(self._keys):
-            self._let_go(kind, stream, ranges)
+        the stream's ranges now cover."""
+        if last_ms >= first_ms:
+            self._whole.setdefault(stream, Ranges()).add(first_ms, last_ms)
+            self._let_go(stream)
 
     def read_all_carrying(self, id_: str, stream: str, first_ms: int, last_ms: int) -> None:
         """Every event of `stream` from `first_ms` to `last_ms` that carries `id_` has been given (a read by
-        ids brought them): let go of the keys kept under `id_` of the slices its ranges now cover."""
-        if last_ms < first_ms:
-            return
-        ranges = self._carrying.setdefault((id_, stream), Ranges())
-        ranges.add(first_ms, last_ms)
-        self._let_go(id_, stream, ranges)
+        ids brought them): let go of the keys of the slices the stream's ranges now cover."""
+        if last_ms >= first_ms:
+            self._carrying.setdefault((id_, stream), Ranges()).add(first_ms, last_ms)
+            self._let_go(stream)
 
-    def _let_go(self, kind: str, stream: str, ranges: Ranges) -> None:
-        streams = self._keys.get(kind, {})
-        slices = streams.get(stream)
-        if not slices:
+    def _let_go(self, stream: str) -> None:
+        """Let go of the slices of `stream` that the ranges of each kind of event they hold cover."""
+        slices = self._keys.get(stream)
+        if slices is None:
             return
-        for slice_ in [slice_ for slice_ in slices if ranges.covers(*slice_range(slice_))]:
+        whole = self._whole.get(stream)
+        for slice_ in [slice_ for slice_, held in slices.items() if self._covers(stream, slice_, held.kinds, whole)]:
             del slices[slice_]
         if not slices:
-            del streams[stream]
+            del self._keys[stream]
 
-    def _holds(self, kind: str, stream: str, slice_: int, key: int | str) -> bool:
-        keys = self._keys.get(kind, {}).get(stream, {}).get(slice_)
-        return keys is not None and key in keys
+    def _covers(self, stream: str, slice_: int, kinds: set[str], whole: Ranges | None) -> bool:
+        first, last = slice_range(slice_)
+        if whole is not None and whole.covers(first, last):
+            return True
+        for kind in kinds:
+            ranges = None if kind == NO_ID else self._carrying.get((kind, stream))
+            if ranges is None or not ranges.covers(first, last):
+                return False
+        return True
 
     def _covered(self, stream: str, timestamp: int, carried: list[str]) -> bool:
         whole = self._whole.get(stream)
@@ -166,10 +179,7 @@ def slice_range(slice_: int) -> Range:
 
 
 def carried_ids(message: str, ids: Collection[str]) -> list[str]:
-    """The `ids` that `message` carries as the poller routes them (`routing.tokens`): a read by an id brought
-    every line that carries it this way (a filter pattern's quoted term matches any text that holds it)."""
-    held = [id_ for id_ in ids if id_ in message]  # most lines hold none: no tokens to find
-    if not held:
-        return held
-    found = tokens(message)
-    return [id_ for id_ in held if id_ in found]
+    """The `ids` that `message` carries as the poller routes them (`routing.carries`, a word of `tokens`): a
+    read by an id brought every line that carries it this way (a filter pattern's quoted term matches any
+    text that holds it)."""
+    return [id_ for id_ in ids if carries(message, id_)]

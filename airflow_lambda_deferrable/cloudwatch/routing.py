@@ -11,14 +11,18 @@ its own. A stretch the reads did not follow is read with a call for its streams 
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Hashable, Iterable
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 # Candidate ids in a line: runs of the characters a correlation id may use (see invocation_request), and
 # the parts of such a run between ``= : / @ +`` (the value of ``key=value``, of ``a:b``, ...).
 _TOKEN = re.compile(r"[A-Za-z0-9._:@+=/-]+")
 _TOKEN_PART = re.compile(r"[A-Za-z0-9._-]+")
+_PART_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_TOKEN_CHARS = _PART_CHARS | frozenset(":@+=/")
 
 Span = tuple[str, int, int]  # (stream, first timestamp, last timestamp), both ends included
 Follower = TypeVar("Follower", bound=Hashable)
@@ -31,6 +35,31 @@ def tokens(message: str) -> set[str]:
     found = set(_TOKEN.findall(message))
     found.update(_TOKEN_PART.findall(message))
     return found
+
+
+def carries(message: str, term: str) -> bool:
+    """Whether `term` is one of `tokens(message)`, without finding them all: where the text holds it, it is a
+    whole run of the characters of its alphabet (the narrower one if it is made of those alone)."""
+    alphabet = _alphabet(term)
+    if alphabet is None:
+        return False
+    at, size = message.find(term), len(term)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or message[at - 1] not in alphabet) and (end == len(message) or message[end] not in alphabet):
+            return True
+        at = message.find(term, at + 1)
+    return False
+
+
+@lru_cache(maxsize=4_096)
+def _alphabet(term: str) -> frozenset[str] | None:
+    """The characters of the runs `term` can be one of (`tokens`), or ``None`` if it can be none."""
+    if term and all(char in _PART_CHARS for char in term):
+        return _PART_CHARS
+    if term and all(char in _TOKEN_CHARS for char in term):
+        return _TOKEN_CHARS
+    return None
 
 
 class IngestedBefore:
