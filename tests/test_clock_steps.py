@@ -11,14 +11,18 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import aiobotocore.session
 import pytest
 
 from airflow_lambda_deferrable.cloudwatch import filter_patterns, registry
+from airflow_lambda_deferrable.cloudwatch.pages import PageReader, answer_horizon_ms
 from airflow_lambda_deferrable.cloudwatch.read_planner import MIN_READ_GAP_SHARE
+from airflow_lambda_deferrable.cloudwatch.routing import StreamFollowing
 from airflow_lambda_deferrable.cloudwatch.subscription import Subscription
 from airflow_lambda_deferrable.provider.trigger import LambdaInvocationTrigger
 from airflow_lambda_deferrable.runtime import clock
 from airflow_lambda_deferrable.runtime.clock import STEP_BACK_PACE, ForwardWall, Timeline
+from airflow_lambda_deferrable.runtime.rate_limit import RequestBudget
 from airflow_lambda_deferrable.tuning import INGESTION_HORIZON_MARGIN_MS
 from tests import lambda_lines as lines
 from tests.conftest import aws_connection
@@ -266,3 +270,50 @@ async def test_a_trigger_times_out_after_the_time_it_had_left_whichever_way_the_
     # Not before the time it had left (forward: without the fix, at the next read). The two clocks are read
     # one after the other, hence the millisecond.
     assert time.monotonic() - started >= left - 0.001
+
+
+def test_a_pages_horizon_is_its_answers_date_less_the_calls_duration_and_the_margin():
+    answered = {"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 07 Dec 2026 14:50:00 GMT"}}}
+    assert answer_horizon_ms(answered, 0.25) == 1_796_655_000_000 - 250 - INGESTION_HORIZON_MARGIN_MS
+    assert answer_horizon_ms({}, 0.25) is None  # a fake client's answer: the triggerer's clock alone
+    assert answer_horizon_ms({"ResponseMetadata": {"HTTPHeaders": {"date": "soon"}}}, 0.25) is None
+
+
+def test_a_read_counts_on_no_event_ingested_after_its_pages_horizon_whatever_the_triggerers_clock():
+    # The triggerer's clock an hour fast puts its horizon an hour late: every event would count as surely in
+    # the read. A page's horizon, by CloudWatch's clock, takes it back.
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=0, horizon_ms=10_000 + int(HOUR * 1000))
+    following.start("A", "s", 10)
+    following.lower_horizon(10_000)
+    following.lower_horizon(None)  # an answer without a date changes nothing
+    following.lower_horizon(50_000)  # nor does a later one
+    for timestamp, ingested in ((10, 9_000), (20, 9_999), (30, 10_000)):
+        following.note("s", timestamp, {"ingestionTime": ingested})
+    following.end_read()
+    assert following.whole() == [("A", "s", 10, 19)]
+
+
+@pytest.mark.asyncio
+async def test_a_page_of_cloudwatch_carries_the_horizon_of_its_clock_not_of_the_triggerers(
+    logs_client, moto, monkeypatch
+):
+    wall = SteppedWall(monkeypatch)
+    wall.step(HOUR)  # what the project reads as the wall clock; moto's, like AWS's, is not stepped
+    lines.put(logs_client, GROUP, [lines.start("5b0c7e0e-8a1d-4c1e-9b7a-3f7d2c9e4a11")])
+    reader = PageReader(GROUP, RequestBudget(100.0), RequestBudget(100.0))
+    session = aiobotocore.session.get_session()
+    async with session.create_client(
+        "logs", region_name="us-east-1", endpoint_url=moto, aws_access_key_id="x", aws_secret_access_key="x"
+    ) as client:
+        before = time.time()
+        pages_read = [page async for page in reader.read(client, [], "window", startTime=0)]
+        after = time.time()
+    assert [len(page) for page in pages_read] == [1]
+    horizon_ms = pages_read[0].horizon_ms
+    assert horizon_ms is not None
+    # The answer's date (whole seconds, cut down) lies within the call, by the real clock: less the call's
+    # duration (at most after - before) and the margin.
+    assert int(before * 1000) - 1_000 - int((after - before) * 1000) - INGESTION_HORIZON_MARGIN_MS - 1 <= horizon_ms
+    assert horizon_ms <= int(after * 1000) - INGESTION_HORIZON_MARGIN_MS
+    assert clock.ingestion_horizon_ms() > horizon_ms + (HOUR - 60) * 1000  # the stepped clock's, an hour late

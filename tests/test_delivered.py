@@ -121,9 +121,21 @@ def test_lines_that_carry_an_id_read_by_it_are_known_without_their_keys_and_the_
 def test_a_line_that_holds_an_id_inside_a_longer_word_is_not_taken_as_carrying_it():
     # The poller routes by whole words (`tokens`): such a line was not given by the read by id.
     delivered = Delivered()
+    delivered.only_new(lines_of("a", [(50, "row id-1")]), ["id-1"])
     delivered.read_all_carrying("id-1", "a", 0, 999)
     events = lines_of("a", [(100, "xid-1y and more"), (200, "value=id-1")])
     assert delivered.only_new(events, ["id-1"]) == events[:1]
+
+
+def test_a_read_by_ids_notes_nothing_of_the_streams_a_subscriber_was_given_nothing_of():
+    # A read by an OR-pattern of many subscribers' ids tells each of them of every stream it brought.
+    delivered = Delivered()
+    delivered.only_new(lines_of("a", [(50, "row id-1")]), ["id-1"])
+    for stream in range(1_000):
+        delivered.read_all_carrying("id-1", f"neighbour-{stream}", 0, 999)
+    delivered.read_all_carrying("id-1", "a", 0, 999)
+    assert delivered.ranges() == 1
+    assert len(delivered) == 0
 
 
 def test_a_line_given_before_its_subscriber_had_the_id_it_carries_is_still_given_once():

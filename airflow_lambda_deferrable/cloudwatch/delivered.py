@@ -7,8 +7,9 @@ keeps a key (`log_source.id_key`) for each event it was given, by stream and sec
 has brought it every event of a stream from one timestamp to another (`read_whole`: the reads follow the
 stream for it, or read its stretch), any event of that range that comes again was given already, so the
 keys of the seconds the range covers are let go. A read by ids does the same for the events that carry one
-(`read_all_carrying`): a second whose events all carry ids is let go once the ranges of those ids cover
-it. Events the subscriber gave back (`give_back`) are given once more even there.
+(`read_all_carrying`): a second whose events all carried one of the subscriber's ids when given is let go once
+the ranges of those ids cover it (one given before its subscriber had the id it carries counts as carrying
+none). Events the subscriber gave back (`give_back`) are given once more even there.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class Delivered:
         """How many keys are kept (those of given-back events included)."""
         return sum(len(held.keys) for slices in self._keys.values() for held in slices.values()) + len(self._again)
 
+    def ranges(self) -> int:
+        """How many ranges are kept (`read_whole`, `read_all_carrying`)."""
+        return sum(len(list(ranges)) for ranges in (*self._whole.values(), *self._carrying.values()))
+
     def whole(self, stream: str) -> list[Range]:
         """The ranges of `stream` every event of which has been given (`read_whole`), in order."""
         return list(self._whole.get(stream, ()))
@@ -112,8 +117,7 @@ class Delivered:
             elif key in held.keys:
                 continue
             held.keys.add(key)
-            # An event given before its subscriber had the ids it carries now counts under fewer, or none: its
-            # slice waits for those ranges, and it is known by its key till then.
+            # What it carries now: an id the subscriber gets later can only keep its slice longer.
             held.kinds.add(carried[0] if carried else NO_ID)
             new.append(event)
         return new
@@ -136,8 +140,11 @@ class Delivered:
 
     def read_all_carrying(self, id_: str, stream: str, first_ms: int, last_ms: int) -> None:
         """Every event of `stream` from `first_ms` to `last_ms` that carries `id_` has been given (a read by
-        ids brought them): let go of the keys of the slices the stream's ranges now cover."""
-        if last_ms >= first_ms:
+        ids brought them): let go of the keys of the slices the stream's ranges now cover.
+
+        Nothing is noted of a stream with no keys kept: each event of it given in that range was let go
+        under a range that still covers it (a read by ids notes every stream it brought, the others' too)."""
+        if last_ms >= first_ms and stream in self._keys:
             self._carrying.setdefault((id_, stream), Ranges()).add(first_ms, last_ms)
             self._let_go(stream)
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Collection
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -76,9 +77,11 @@ class CallFailed(Exception):
 
 
 class Page(list[dict[str, Any]]):
-    """The events of one answer, and whether another page follows (`more`)."""
+    """The events of one answer, whether another page follows (`more`), and the read's horizon by CloudWatch's
+    own clock (`horizon_ms`, ``None`` if the answer had no date): the triggerer's clock may be off or stepped."""
 
     more: bool = False
+    horizon_ms: int | None = None
 
 
 class PageReader:
@@ -120,10 +123,12 @@ class PageReader:
         token_field = self._prepare(request, stream, kind)
         keys = EventKeys(stream)
         while True:
-            response = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
-            if response is None:
+            answered = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
+            if answered is None:
                 return
+            response, horizon_ms = answered
             page = Page(response.get("events", []))
+            page.horizon_ms = horizon_ms
             await self.turns.map(page, keys.assign)
             token = response.get(token_field)
             # GetLogEvents answers the token it was given at the end of the stream. A page short of 1 MB and
@@ -153,8 +158,9 @@ class PageReader:
         max_retries: int,
         refusable: bool,
         request: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        """One page's answer, asked again after throttling or a transient error; ``None`` when there is none."""
+    ) -> tuple[dict[str, Any], int | None] | None:
+        """One page's answer, asked again after throttling or a transient error, with the horizon its date gives
+        (`answer_horizon_ms`); ``None`` when there is none."""
         api, budget = ("FilterLogEvents", self.budget) if stream is None else ("GetLogEvents", self.stream_budget)
         call = client.filter_log_events if stream is None else client.get_log_events
         retries = 0
@@ -178,8 +184,9 @@ class PageReader:
                 self._settle(answer, api, budget, concerned, err, request)
                 return None
             budget.succeeded()
-            log.debug("%s: %s (%s) took %.2fs", self.log_group, api, kind, clock.monotonic() - began)
-            return response
+            took = clock.monotonic() - began
+            log.debug("%s: %s (%s) took %.2fs", self.log_group, api, kind, took)
+            return response, answer_horizon_ms(response, took)
 
     def _settle(
         self,
@@ -210,6 +217,22 @@ class PageReader:
         log.warning("%s: %s %s failed for %d subscriber(s): %s", self.log_group, api, shown, len(concerned), err)
         for subscriber in concerned:
             subscriber.fail(err)
+
+
+def answer_horizon_ms(response: dict[str, Any], took: float) -> int | None:
+    """Before when, by CloudWatch's clock, every event it ingested is in the read that `response` answers: the
+    answer's ``Date`` (whole seconds, cut down) less the call's duration `took` (the search ran after the call
+    was sent), less the margin of `clock.ingestion_horizon_ms` (an event just ingested may take a moment to
+    be found).
+    ``None`` if the answer has no date. A read counts only on events ingested before then, whatever the
+    triggerer's clock says (`clock.ingestion_horizon_ms`): one off, or stepped forward, would have it take an
+    event not ingested yet for one it had read, and never read it (`cloudwatch.delivered`)."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        answered = parsedate_to_datetime(str(headers["date"])).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return clock.ingestion_horizon_ms(answered - took)
 
 
 def code_of(err: Exception) -> str:

@@ -64,13 +64,21 @@ def _alphabet(term: str) -> frozenset[str] | None:
 
 class IngestedBefore:
     """Per stream, the newest event a read brought that was ingested before the read's horizon (every event
-    ingested before then is in the read). A stream is ingested in order, and a read brings each stream's
-    events in time order (FilterLogEvents sorts by timestamp, GetLogEvents reads a stream from its head): so
-    once the read has brought that event, it has brought every earlier event of its stream it matches."""
+    ingested before then is in the read). A stream is ingested in order (assumed: CloudWatch does not say),
+    so every earlier event of that stream was ingested before it and is in the read too; and a read brings
+    each stream's events in time order (FilterLogEvents sorts its answer by timestamp; GetLogEvents reads
+    one stream forward). So once the read has brought that event, it has brought every event of its stream
+    it matches up to the millisecond before (another of that millisecond may come on the next page)."""
 
     def __init__(self, horizon_ms: int) -> None:
         self.horizon_ms = horizon_ms
         self._newest: dict[str, int] = {}
+
+    def lower_horizon(self, horizon_ms: int | None) -> None:
+        """Count on events ingested before `horizon_ms` only, if it is earlier (a page's, by CloudWatch's
+        clock: `pages.answer_horizon_ms`); before the page's events are noted."""
+        if horizon_ms is not None and horizon_ms < self.horizon_ms:
+            self.horizon_ms = horizon_ms
 
     def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> bool:
         """Count `event` as brought; return whether it moved its stream's newest event ingested before the
@@ -130,6 +138,11 @@ class StreamFollowing(Generic[Follower]):
         self._latest.clear()
         self._read_start_ms = start_ms
         self._ingested = IngestedBefore(horizon_ms)
+
+    def lower_horizon(self, horizon_ms: int | None) -> None:
+        """The read under way counts on events ingested before `horizon_ms` only, if earlier
+        (`IngestedBefore.lower_horizon`)."""
+        self._ingested.lower_horizon(horizon_ms)
 
     def end_read(self, streams: Iterable[str] | None = None) -> None:
         """The read begun last brought all its pages: move the followed `streams` (default: all) on."""
@@ -271,6 +284,10 @@ class StretchesRead(Generic[Follower]):
                         handed.setdefault(follower, []).append(event)
         return handed
 
+    def lower_horizon(self, horizon_ms: int | None) -> None:
+        """Count on events ingested before `horizon_ms` only, if earlier (`IngestedBefore.lower_horizon`)."""
+        self._ingested.lower_horizon(horizon_ms)
+
     def count_of(self, stream: str) -> int:
         """How many events of `stream` the read brought."""
         return self._counts[stream]
@@ -296,9 +313,10 @@ class StretchesRead(Generic[Follower]):
 
 class IdsRead(Generic[Follower]):
     """One read of the group by ids from `start_ms`, page by page: per stream, up to where it has brought every
-    event that carries one of its ids, and so has given it to each follower that held the id as it began (the
-    poller routes an event to the holders of the ids it carries). A filter pattern's quoted term matches any
-    text that holds it, so the read brings at least what `tokens` finds."""
+    event that carries one of its ids, and so has given it to each follower that held the id as it began and
+    holds it still (the poller routes an event to the holders of the ids it carries). A filter pattern's
+    quoted term matches text that holds it (CloudWatch's documentation; `or_pattern` quotes each id), so the
+    read brings at least the lines in which `tokens` finds the id."""
 
     def __init__(self, holders: dict[str, set[Follower]], *, start_ms: int, horizon_ms: int) -> None:
         """:param holders: who held each id of the read's pattern as it began (one who takes an id meanwhile
@@ -307,6 +325,10 @@ class IdsRead(Generic[Follower]):
         self.holders = holders
         self.start_ms = start_ms
         self._ingested = IngestedBefore(horizon_ms)
+
+    def lower_horizon(self, horizon_ms: int | None) -> None:
+        """Count on events ingested before `horizon_ms` only, if earlier (`IngestedBefore.lower_horizon`)."""
+        self._ingested.lower_horizon(horizon_ms)
 
     def carried(self, events: Iterable[dict[str, Any]]) -> list[tuple[Follower, str, str, int, int]]:
         """Count `events` (a page) as brought; return what each holder has now been given every event of that

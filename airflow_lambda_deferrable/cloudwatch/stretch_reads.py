@@ -177,9 +177,10 @@ class StretchReads:
         ):
             await self._hand_over(page, read)
 
-    async def _hand_over(self, page: list[dict[str, Any]], read: StretchesRead[Subscription]) -> None:
+    async def _hand_over(self, page: Page, read: StretchesRead[Subscription]) -> None:
         """Give a page of a read of stretches to the subscribers that asked for the stretches holding its events
         (`_in_turns`): the read holds a page, not the stretches."""
+        read.lower_horizon(page.horizon_ms)
 
         def hand_out(chunk: Sequence[dict[str, Any]]) -> None:
             for subscription, events in read.hand_out(chunk).items():
@@ -187,6 +188,6 @@ class StretchReads:
 
         await self.router.in_turns(page, hand_out)
         # What each asker has been given every event of so far: its keys there are let go as the pages come, so
-        # a long stretch's read holds about a page of them, not the stretch's.
+        # a long stretch's read holds about a page of them and a second at each end, not the stretch's.
         for subscription, stream, first, last in read.whole({str(event.get("logStreamName", "")) for event in page}):
             subscription.read_whole(stream, first, last)

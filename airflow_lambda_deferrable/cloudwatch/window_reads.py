@@ -74,6 +74,7 @@ class WindowReads:
         async for page in self.group.pages.read(
             client, concerned, kind, startTime=start_ms, filterPattern=or_pattern(terms)
         ):
+            read.lower_horizon(page.horizon_ms)
             newest = max(newest, await self.router.route(page))
             for subscription, term, stream, first, last in read.carried(page):
                 subscription.read_all_carrying(term, stream, first, last)
@@ -185,6 +186,7 @@ class WindowReads:
         pages = self.group.pages.read(client, self.group.subscriptions, "window", startTime=whole_from, endTime=now_ms)
         async with aclosing(pages):
             async for page in pages:
+                self.group.following.lower_horizon(page.horizon_ms)
                 read += len(page)
                 pages_read += fills_a_page(page)
                 newest = max(newest, await self.router.route(page, follow=True))
@@ -242,6 +244,7 @@ class WindowReads:
             async for page in self.group.pages.read(
                 client, concerned, "behind", logStreamNames=sorted(streams), startTime=start, endTime=now_ms
             ):
+                self.group.following.lower_horizon(page.horizon_ms)
                 newest = max(newest, await self.router.route(page, follow=True))
             self.group.following.end_read(streams)
             self.router.note_whole(streams)

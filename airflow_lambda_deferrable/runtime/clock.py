@@ -33,12 +33,13 @@ def monotonic() -> float:
     return time.monotonic()
 
 
-def ingestion_horizon_ms() -> int:
-    """Return the moment (epoch ms) before which every event CloudWatch ingested is in a read that begins now:
-    the wall clock less `INGESTION_HORIZON_MARGIN_MS`. Not a `ForwardWall`'s reading: the lead it keeps after
-    a step back would count events not ingested yet as read, and a reader that trusts a horizon drops what
-    comes again before it (`cloudwatch.delivered`)."""
-    return int(wall() * 1000) - INGESTION_HORIZON_MARGIN_MS
+def ingestion_horizon_ms(began: float | None = None) -> int:
+    """Return the moment (epoch ms) before which every event CloudWatch ingested is in a read that began at
+    `began` (epoch seconds; default: the wall clock now), less `INGESTION_HORIZON_MARGIN_MS`. Not a
+    `ForwardWall`'s reading: the lead it keeps after a step back would count events not ingested yet as read,
+    and a reader that trusts a horizon drops what comes again before it (`cloudwatch.delivered`). A page's
+    answer gives CloudWatch's own (`pages.answer_horizon_ms`)."""
+    return int((wall() if began is None else began) * 1000) - INGESTION_HORIZON_MARGIN_MS
 
 
 @dataclass(frozen=True)
