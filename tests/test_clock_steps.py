@@ -277,6 +277,16 @@ def test_a_pages_horizon_is_its_answers_date_less_the_calls_duration_and_the_mar
     assert answer_horizon_ms(answered, 0.25) == 1_796_655_000_000 - 250 - INGESTION_HORIZON_MARGIN_MS
     assert answer_horizon_ms({}, 0.25) is None  # a fake client's answer: the triggerer's clock alone
     assert answer_horizon_ms({"ResponseMetadata": {"HTTPHeaders": {"date": "soon"}}}, 0.25) is None
+    # A date without a zone would be read in the triggerer's own: it says nothing sure.
+    assert answer_horizon_ms({"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 07 Dec 2026 14:50:00"}}}, 0) is None
+
+
+def test_a_pages_horizon_is_no_earlier_than_the_newest_event_its_answer_brought():
+    # Each event of the answer was in its search: a proxy whose Date runs an hour slow does not hold the
+    # reads back to an hour before.
+    slow = {"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 07 Dec 2026 13:50:00 GMT"}}}
+    answered = {**slow, "events": [{"ingestionTime": 1_796_655_000_000}, {"ingestionTime": 1_796_654_000_000}]}
+    assert answer_horizon_ms(answered, 0.25) == 1_796_655_000_000 - INGESTION_HORIZON_MARGIN_MS
 
 
 def test_a_read_counts_on_no_event_ingested_after_its_pages_horizon_whatever_the_triggerers_clock():
@@ -291,7 +301,7 @@ def test_a_read_counts_on_no_event_ingested_after_its_pages_horizon_whatever_the
     for timestamp, ingested in ((10, 9_000), (20, 9_999), (30, 10_000)):
         following.note("s", timestamp, {"ingestionTime": ingested})
     following.end_read()
-    assert following.whole() == [("A", "s", 10, 19)]
+    assert following.whole() == [("A", "s", 10, 19, 10_000)]
 
 
 @pytest.mark.asyncio

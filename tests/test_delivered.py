@@ -1,17 +1,27 @@
-"""`Delivered`: each event reaches a subscriber once, whatever the reads bring again, and the keys of a range
-read whole are let go."""
+"""`Delivered`: each event reaches a subscriber once, whatever the reads bring again; the keys of a second a
+read says it gave whole are let go, and an event ingested after that read's horizon is still new."""
 
 from __future__ import annotations
 
-from airflow_lambda_deferrable.cloudwatch.delivered import Delivered, Ranges
+from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
+HORIZON = 1_000_000  # the horizon of the reads below: every event here but the late ones was ingested before
+LATE = HORIZON + 5_000  # an event ingested after the read that said its second was given
 
-def events_of(stream: str, timestamps: list[int]) -> list[dict]:
-    events = [{"logStreamName": stream, "timestamp": at, "message": f"line at {at}"} for at in timestamps]
+
+def lines_of(stream: str, lines: list[tuple[int, str]], ingested: int = 0) -> list[dict]:
+    events = [
+        {"logStreamName": stream, "timestamp": at, "message": message, "ingestionTime": ingested}
+        for at, message in lines
+    ]
     EventKeys().assign(events)
     return events
+
+
+def events_of(stream: str, timestamps: list[int], ingested: int = 0) -> list[dict]:
+    return lines_of(stream, [(at, f"line at {at}") for at in timestamps], ingested)
 
 
 def test_an_event_is_given_once_however_often_reads_bring_it():
@@ -33,35 +43,59 @@ def test_a_range_read_whole_lets_go_of_the_keys_of_the_seconds_it_covers_and_sti
     delivered = Delivered()
     events = events_of("a", [100, 900, 1_500, 2_100, 2_999, 3_200])
     delivered.only_new(events)
-    delivered.read_whole("a", 0, 2_999)  # seconds 0, 1 and 2 whole; second 3 not
+    delivered.read_whole("a", 0, 2_999, HORIZON)  # seconds 0, 1 and 2 whole; second 3 not
     assert len(delivered) == 1
     assert delivered.only_new(events) == []
-    assert delivered.whole("a") == [(0, 2_999)]
+    assert delivered.claimed("a") == 3
 
 
 def test_a_second_covered_in_part_keeps_its_keys():
     delivered = Delivered()
     events = events_of("a", [1_100, 1_900])
     delivered.only_new(events)
-    delivered.read_whole("a", 1_000, 1_500)
+    delivered.read_whole("a", 1_000, 1_500, HORIZON)
     assert len(delivered) == 2
     assert delivered.only_new(events) == []
 
 
-def test_whole_ranges_merge_when_they_touch_or_overlap_and_stay_apart_otherwise():
+def test_a_line_ingested_after_the_read_that_gave_its_second_whole_is_new_and_then_given_once():
+    # A batch that came late (a stream's earlier lines ingested after its later ones): the read that said the
+    # second was given could not have brought it.
     delivered = Delivered()
-    delivered.read_whole("a", 0, 999)
-    delivered.read_whole("a", 1_000, 1_999)
-    delivered.read_whole("a", 5_000, 5_999)
-    delivered.read_whole("a", 1_500, 2_500)
-    assert delivered.whole("a") == [(0, 2_500), (5_000, 5_999)]
-    delivered.read_whole("a", 10, 5)  # an empty range changes nothing
-    assert delivered.whole("a") == [(0, 2_500), (5_000, 5_999)]
+    delivered.only_new(events_of("a", [100]))
+    delivered.read_whole("a", 0, 999, HORIZON)
+    late = events_of("a", [50], ingested=LATE)
+    assert delivered.only_new(late) == late
+    assert delivered.only_new(late) == []  # known by its key now
+    delivered.read_whole("a", 0, 999, LATE + 1)  # a later read brought it: its key goes too
+    assert len(delivered) == 0
+    assert delivered.only_new(late) == []
+
+
+def test_a_second_that_holds_a_late_line_keeps_its_keys_until_a_read_after_it():
+    delivered = Delivered()
+    delivered.only_new(events_of("a", [100]) + events_of("a", [200], ingested=LATE))
+    delivered.read_whole("a", 0, 999, HORIZON)
+    assert len(delivered) == 2
+    delivered.read_whole("a", 0, 999, LATE + 1)
+    assert len(delivered) == 0
+
+
+def test_an_event_without_an_ingestion_time_is_known_by_its_key_alone():
+    delivered = Delivered()
+    events = [{"eventId": "moto-7", "logStreamName": "a", "timestamp": 5}, {"eventId": "01", "timestamp": 5}]
+    assert delivered.only_new(events) == events
+    assert delivered.only_new(events) == []
+    delivered.read_whole("a", 0, KEY_SLICE_MS - 1, HORIZON)
+    delivered.read_whole("", 0, KEY_SLICE_MS - 1, HORIZON)
+    assert len(delivered) == 2  # no claim covers an event that gave no ingestion time
+    assert delivered.only_new(events) == []
 
 
 def test_a_range_of_one_stream_says_nothing_of_another():
     delivered = Delivered()
-    delivered.read_whole("a", 0, 10_000)
+    delivered.only_new(events_of("a", [100]))
+    delivered.read_whole("a", 0, 10_000, HORIZON)
     events = events_of("b", [500])
     assert delivered.only_new(events) == events
     assert delivered.only_new(events) == []
@@ -72,7 +106,7 @@ def test_an_event_given_back_is_given_once_more_even_where_its_stream_was_read_w
     events = events_of("a", [100, 200])
     delivered.only_new(events)
     delivered.give_back([("a", 200, events[1]["eventId"])])
-    delivered.read_whole("a", 0, 999)
+    delivered.read_whole("a", 0, 999, HORIZON)
     assert delivered.only_new(events) == [events[1]]
     assert delivered.only_new(events) == []  # once more, not forever
     assert len(delivered) == 0
@@ -87,27 +121,11 @@ def test_an_event_given_back_before_its_range_is_read_whole_is_given_once_more()
     assert delivered.only_new(events) == []
 
 
-def test_events_without_poller_keys_are_kept_apart_and_let_go_too():
-    delivered = Delivered()
-    events = [{"eventId": "moto-7", "logStreamName": "a", "timestamp": 5}, {"eventId": "01", "timestamp": 5}]
-    assert delivered.only_new(events) == events
-    assert delivered.only_new(events) == []
-    delivered.read_whole("a", 0, KEY_SLICE_MS - 1)
-    delivered.read_whole("", 0, KEY_SLICE_MS - 1)
-    assert len(delivered) == 0
-
-
-def lines_of(stream: str, lines: list[tuple[int, str]]) -> list[dict]:
-    events = [{"logStreamName": stream, "timestamp": at, "message": message} for at, message in lines]
-    EventKeys().assign(events)
-    return events
-
-
 def test_lines_that_carry_an_id_read_by_it_are_known_without_their_keys_and_the_others_keep_theirs():
     delivered = Delivered()
     events = lines_of("a", [(100, "row 1 id-1"), (1_200, "printed, no id"), (2_500, "row 2 id-1")])
     assert delivered.only_new(events, ["id-1"]) == events
-    delivered.read_all_carrying("id-1", "a", 0, 1_999)  # a read by id-1 brought every line of it to 1,999
+    delivered.read_all_carrying("id-1", "a", 0, 1_999, HORIZON)  # a read by id-1 brought every line of it
     # Let go: the second whose lines all carry the id. Kept: the second with a line without it (only a read of
     # every line lets it go), and the id's line of a second not covered.
     assert len(delivered) == 2
@@ -122,19 +140,19 @@ def test_a_line_that_holds_an_id_inside_a_longer_word_is_not_taken_as_carrying_i
     # The poller routes by whole words (`tokens`): such a line was not given by the read by id.
     delivered = Delivered()
     delivered.only_new(lines_of("a", [(50, "row id-1")]), ["id-1"])
-    delivered.read_all_carrying("id-1", "a", 0, 999)
+    delivered.read_all_carrying("id-1", "a", 0, 999, HORIZON)
     events = lines_of("a", [(100, "xid-1y and more"), (200, "value=id-1")])
     assert delivered.only_new(events, ["id-1"]) == events[:1]
 
 
-def test_a_read_by_ids_notes_nothing_of_the_streams_a_subscriber_was_given_nothing_of():
+def test_a_read_by_ids_notes_nothing_of_the_seconds_a_subscriber_was_given_nothing_of():
     # A read by an OR-pattern of many subscribers' ids tells each of them of every stream it brought.
     delivered = Delivered()
     delivered.only_new(lines_of("a", [(50, "row id-1")]), ["id-1"])
     for stream in range(1_000):
-        delivered.read_all_carrying("id-1", f"neighbour-{stream}", 0, 999)
-    delivered.read_all_carrying("id-1", "a", 0, 999)
-    assert delivered.ranges() == 1
+        delivered.read_all_carrying("id-1", f"neighbour-{stream}", 0, 999, HORIZON)
+    delivered.read_all_carrying("id-1", "a", 0, 99_999, HORIZON)
+    assert delivered.seconds() == 1
     assert len(delivered) == 0
 
 
@@ -143,14 +161,14 @@ def test_a_line_given_before_its_subscriber_had_the_id_it_carries_is_still_given
     events = lines_of("a", [(100, "START RequestId: rid-1"), (1_200, "rid-1 INFO row corr-1")])
     assert delivered.only_new(events, ["corr-1"]) == events
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []  # the catch-up for rid-1 brings them again
-    delivered.read_all_carrying("rid-1", "a", 0, 1_999)
-    # Given, they carried no id of the subscriber's, and corr-1: rid-1's range lets neither second go.
+    delivered.read_all_carrying("rid-1", "a", 0, 1_999, HORIZON)
+    # Given, they carried no id of the subscriber's, and corr-1: rid-1's claim lets neither second go.
     assert len(delivered) == 2
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
-    delivered.read_all_carrying("corr-1", "a", 0, 1_999)
+    delivered.read_all_carrying("corr-1", "a", 0, 1_999, HORIZON)
     assert len(delivered) == 1  # the START line's second, until the stream is read whole
     assert delivered.only_new(events, ["corr-1", "rid-1"]) == []
-    delivered.read_whole("a", 0, 1_999)
+    delivered.read_whole("a", 0, 1_999, HORIZON)
     assert len(delivered) == 0
 
 
@@ -159,19 +177,6 @@ def test_a_line_given_back_is_given_once_more_even_where_its_id_was_read():
     events = lines_of("a", [(100, "row id-1")])
     delivered.only_new(events, ["id-1"])
     delivered.give_back([("a", 100, events[0]["eventId"])])
-    delivered.read_all_carrying("id-1", "a", 0, 999)
+    delivered.read_all_carrying("id-1", "a", 0, 999, HORIZON)
     assert delivered.only_new(events, ["id-1"]) == events
     assert delivered.only_new(events, ["id-1"]) == []
-
-
-def test_ranges_are_found_by_bisection_whatever_their_number():
-    ranges = Ranges()
-    for first in range(0, 10_000, 10):
-        ranges.add(first, first + 4)
-    assert ranges.covers(5_002) and not ranges.covers(5_005)
-    assert ranges.covers(5_000, 5_004) and not ranges.covers(5_000, 5_010)
-    ranges.add(5_005, 5_009)  # fills the gap: two ranges become one
-    assert ranges.covers(5_000, 5_014)
-    assert len(list(ranges)) == 999
-    ranges.add(-10, 20_000)
-    assert list(ranges) == [(-10, 20_000)]

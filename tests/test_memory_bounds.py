@@ -10,6 +10,7 @@ import tracemalloc
 
 import pytest
 
+from airflow_lambda_deferrable.cloudwatch import pages
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.cloudwatch.shared_poller import LogGroupPoller
 from airflow_lambda_deferrable.cloudwatch.subscription import MAX_EVENTS_WAITING, Subscription
@@ -74,8 +75,10 @@ async def test_a_chatty_request_is_followed_a_batch_of_its_events_at_a_time_and_
 
     monkeypatch.setattr(Subscription, "deliver", noting_deliver)
     # moto keeps this host's time and finds an event as soon as it is put: the reads may count on what was
-    # ingested up to the moment they begin, as they would on lines ingested a while before.
+    # ingested up to the moment they begin, as they would on lines ingested a while before. (Its answers'
+    # Date, cut to the second, would make that depend on where the second falls: the host's clock alone.)
     monkeypatch.setattr(clock, "INGESTION_HORIZON_MARGIN_MS", 0)
+    monkeypatch.setattr(pages, "answer_horizon_ms", lambda response, took: None)
     monkeypatch.setattr(Subscription, "span_read", noting_span_read)
     monkeypatch.setattr(LogLines, "_accept", noting_accept)
     trigger = LambdaInvocationTrigger(
@@ -129,7 +132,10 @@ def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its
     # where a set of Python ints took about 60; once a read brought the stream's stretch whole, none.
     count = 100_000
     subscription = idle_subscription()
-    events = [{"logStreamName": "s", "timestamp": number // 3, "message": f"row {number}"} for number in range(count)]
+    events = [
+        {"logStreamName": "s", "timestamp": number // 3, "message": f"row {number}", "ingestionTime": 0}
+        for number in range(count)
+    ]
     EventKeys().assign(events)
     tracemalloc.start()
     try:
@@ -145,7 +151,7 @@ def test_a_subscriber_remembers_each_event_it_was_given_in_a_few_bytes_until_its
     subscription.deliver(events)
     assert subscription.take_new() == []  # each event once
     last = events[-1]["timestamp"]
-    subscription.read_whole("s", 0, last)
+    subscription.read_whole("s", 0, last, horizon_ms=1)
     # Only the keys of the last second, which the range covers in part, are left.
     assert len(subscription.delivered) == sum(
         event["timestamp"] // KEY_SLICE_MS == last // KEY_SLICE_MS for event in events
@@ -160,7 +166,7 @@ def test_a_followed_streams_keys_stay_within_what_the_reads_have_not_covered_who
     per_second, seconds = 2_000, 60
     subscription = idle_subscription()
     events = [
-        {"logStreamName": "s", "timestamp": number * 1_000 // per_second, "message": f"row {number}"}
+        {"logStreamName": "s", "timestamp": number * 1_000 // per_second, "message": f"n{number}", "ingestionTime": 0}
         for number in range(per_second * seconds)
     ]
     EventKeys().assign(events)
@@ -169,7 +175,7 @@ def test_a_followed_streams_keys_stay_within_what_the_reads_have_not_covered_who
         window = events[(second - 1) * per_second : (second + 1) * per_second]
         subscription.deliver(window)
         given += len(subscription.take_new())
-        subscription.read_whole("s", 0, second * 1_000 - 1)
+        subscription.read_whole("s", 0, second * 1_000 - 1, horizon_ms=1)
         most_kept = max(most_kept, len(subscription.delivered))
     assert given == len(events)  # each once
     assert most_kept <= 2 * per_second, most_kept

@@ -136,7 +136,7 @@ def test_a_follower_that_joined_during_a_read_that_never_ended_is_whole_only_fro
     for timestamp in range(101, 151):
         following.note("s", timestamp, _event("s", timestamp, 0))
     following.end_read(["s"])
-    assert sorted(following.whole(["s"])) == [("A", "s", 101, 149), ("B", "s", 101, 149)]
+    assert sorted(following.whole(["s"])) == [("A", "s", 101, 149, 10_000), ("B", "s", 101, 149, 10_000)]
 
 
 def test_a_follower_is_whole_from_where_it_started_and_a_millisecond_short_of_where_the_stream_is_complete():
@@ -148,7 +148,7 @@ def test_a_follower_is_whole_from_where_it_started_and_a_millisecond_short_of_wh
         following.note("s", timestamp, _event("s", timestamp, 0))
     following.note("s", 40, _event("s", 40, 20_000))  # ingested after the read began: not known whole
     following.end_read()
-    assert following.whole() == [("A", "s", 10, 29)]
+    assert following.whole() == [("A", "s", 10, 29, 10_000)]
 
 
 def test_a_read_of_stretches_is_whole_a_millisecond_short_of_its_newest_event_ingested_before_its_horizon():
@@ -156,7 +156,7 @@ def test_a_read_of_stretches_is_whole_a_millisecond_short_of_its_newest_event_in
     read.hand_out(
         [_event("s", 10, 0), _event("s", 50, 9_999), _event("s", 60, 10_000), {"logStreamName": "s", "timestamp": 70}]
     )
-    assert read.whole(["s", "t"]) == [("A", "s", 0, 49)]
+    assert read.whole(["s", "t"]) == [("A", "s", 0, 49, 10_000)]
 
 
 def test_a_read_of_stretches_tells_each_asker_what_it_has_been_given_whole_after_each_page():
@@ -164,19 +164,19 @@ def test_a_read_of_stretches_tells_each_asker_what_it_has_been_given_whole_after
     # before the horizon has been brought; each stretch is whole within its own bounds.
     read: StretchesRead[str] = StretchesRead({("s", 0, 100): ["A"], ("s", 40, 60): ["B"]}, horizon_ms=10_000)
     read.hand_out([_event("s", 10, 0), _event("s", 30, 0)])
-    assert read.whole(["s"]) == [("A", "s", 0, 29)]  # B's stretch starts after it
+    assert read.whole(["s"]) == [("A", "s", 0, 29, 10_000)]  # B's stretch starts after it
     read.hand_out([_event("s", 70, 0)])
-    assert read.whole(["s"]) == [("A", "s", 0, 69), ("B", "s", 40, 60)]
+    assert read.whole(["s"]) == [("A", "s", 0, 69, 10_000), ("B", "s", 40, 60, 10_000)]
 
 
 def test_a_read_by_ids_tells_who_held_its_ids_as_it_began_what_they_have_been_given_of_each_stream():
     read: IdsRead[str] = IdsRead({"id-1": {"A"}, "id-2": {"B"}}, start_ms=100, horizon_ms=10_000)
     assert read.carried([_event("s", 100, 0)]) == []  # nothing whole yet: that millisecond may have more
     assert sorted(read.carried([_event("s", 150, 5_000), _event("t", 120, 0), _event("t", 130, 20_000)])) == [
-        ("A", "id-1", "s", 100, 149),
-        ("A", "id-1", "t", 100, 119),  # t's event ingested after the read began says nothing
-        ("B", "id-2", "s", 100, 149),
-        ("B", "id-2", "t", 100, 119),
+        ("A", "id-1", "s", 100, 149, 10_000),
+        ("A", "id-1", "t", 100, 119, 10_000),  # t's event ingested after the read began says nothing
+        ("B", "id-2", "s", 100, 149, 10_000),
+        ("B", "id-2", "t", 100, 119, 10_000),
     ]
     assert read.carried([_event("s", 140, 0)]) == []  # an older event moves nothing
 

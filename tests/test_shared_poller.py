@@ -499,7 +499,7 @@ async def test_a_followed_stream_read_whole_lets_its_followers_forget_its_keys_a
         lambda: (
             len(poller.group.subscriptions) == 30
             and all(
-                len(subscription.delivered) < prints // 2 and subscription.delivered.whole(stream_of(subscription))
+                len(subscription.delivered) < prints // 2 and subscription.delivered.claimed(stream_of(subscription))
                 for subscription in poller.group.subscriptions
             )
         ),

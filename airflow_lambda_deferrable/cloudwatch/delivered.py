@@ -3,122 +3,126 @@ growing once a stretch of stream has been read whole. Pure: no I/O.
 
 Reads overlap, so they bring events again: a window read reaches back over the last, a request's stretch
 brings its lines with ids again, a catch-up for a new id brings lines that carried an older one. A subscriber
-keeps a key (`log_source.id_key`) for each event it was given, by stream and second of timestamp. Once a read
-has brought it every event of a stream from one timestamp to another (`read_whole`: the reads follow the
-stream for it, or read its stretch), any event of that range that comes again was given already, so the
-keys of the seconds the range covers are let go. A read by ids does the same for the events that carry one
-(`read_all_carrying`): a second whose events all carried one of the subscriber's ids when given is let go once
-the ranges of those ids cover it (one given before its subscriber had the id it carries counts as carrying
-none). Events the subscriber gave back (`give_back`) are given once more even there.
+keeps a key (`log_source.id_key`) for each event it was given, by stream and second of timestamp.
+
+A read that has brought a subscriber every event of a stream from one timestamp to another that CloudWatch
+had ingested before the read's horizon says so (`read_whole`: the reads that follow the stream, or the read
+of its stretch); a read by ids says so of the events that carry one (`read_all_carrying`). Each second that
+claim covers remembers the horizon, and once it holds for every key the second keeps (each event's
+`ingestionTime` is earlier, and the claim is of every event, or of the id the event carried), the keys are let
+go. An event of that second that comes again is then known by its ingestion time (and the id it carries).
+An event ingested after the horizon (a batch that came late, whatever its stream's order) is not taken as
+given: it is known by its key. Events the subscriber gave back (`give_back`) are given once more even there.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
 from airflow_lambda_deferrable.cloudwatch.routing import carries
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
-Range = tuple[int, int]  # the first and last timestamp, both included
-# The keys of the events that carry none of the subscriber's ids; the others are kept by each id they carry.
+# What a claim is of: every event (`NO_ID`), or the events that carry one of the subscriber's ids (the id).
 NO_ID = ""
-
-
-class Ranges:
-    """Ranges of timestamps, merged when they touch or overlap, kept in order: a timestamp is looked up by
-    bisection, whatever how many there are."""
-
-    __slots__ = ("_firsts", "_lasts")
-
-    def __init__(self) -> None:
-        self._firsts: list[int] = []
-        self._lasts: list[int] = []
-
-    def __iter__(self) -> Iterator[Range]:
-        return iter(zip(self._firsts, self._lasts, strict=True))
-
-    def add(self, first: int, last: int) -> None:
-        """Add the range from `first` to `last` (nothing if it is empty)."""
-        if last < first:
-            return
-        low = bisect_left(self._lasts, first - 1)  # the first range that ends where this one starts, or later
-        high = bisect_right(self._firsts, last + 1)  # past the last range that starts where this one ends
-        if low < high:
-            first, last = min(first, self._firsts[low]), max(last, self._lasts[high - 1])
-        self._firsts[low:high] = [first]
-        self._lasts[low:high] = [last]
-
-    def covers(self, first: int, last: int | None = None) -> bool:
-        """Whether one range holds every timestamp from `first` to `last` (default: `first` alone)."""
-        at = bisect_right(self._firsts, first) - 1
-        return at >= 0 and (first if last is None else last) <= self._lasts[at]
+NEVER = -(2**63)  # the horizon of no claim
+UNKNOWN = 2**63  # the ingestion time of an event that gave none: no claim covers it
 
 
 class SliceKeys:
-    """The keys of the events of one stream given within one slice of timestamp, and what they carry: `NO_ID`,
-    or for each the first of the subscriber's ids it carries. The slice is let go once the ranges of each
-    cover it."""
+    """One second of one stream, as given to one subscriber: the keys kept (and what their events carried:
+    `NO_ID`, or the first of the subscriber's ids each carried; the newest ingestion time among them), and per
+    kind of claim the latest horizon before which every event of that kind has been given (`read`)."""
 
-    __slots__ = ("keys", "kinds")
+    __slots__ = ("keys", "kinds", "ingested", "read")
 
     def __init__(self) -> None:
-        self.keys = ReturnedKeys()
+        self.keys: ReturnedKeys | None = None
         self.kinds: set[str] = set()
+        self.ingested = NEVER
+        self.read: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else len(self.keys)
+
+    def covers(self, ingested: int | None, carried: list[str]) -> bool:
+        """Whether a claim says an event ingested at `ingested` that carries `carried` was given."""
+        if ingested is None or not self.read:
+            return False
+        return ingested < self.read.get(NO_ID, NEVER) or any(ingested < self.read.get(id_, NEVER) for id_ in carried)
+
+    def holds(self, key: int | str) -> bool:
+        return self.keys is not None and key in self.keys
+
+    def keep(self, key: int | str, kind: str, ingested: int | None) -> None:
+        if self.keys is None:
+            self.keys = ReturnedKeys()
+        self.keys.add(key)
+        self.kinds.add(kind)
+        self.ingested = max(self.ingested, UNKNOWN if ingested is None else ingested)
+
+    def discard(self, key: int | str) -> None:
+        if self.keys is not None:
+            self.keys.discard(key)
+
+    def claim(self, kind: str, horizon_ms: int) -> None:
+        """Every event of this second of `kind` ingested before `horizon_ms` has been given: let go of the keys
+        once the claims cover each kind of event they hold."""
+        self.read[kind] = max(self.read.get(kind, NEVER), horizon_ms)
+        every = self.read.get(NO_ID, NEVER)
+        if self.keys is not None and all(self.ingested < max(every, self.read.get(k, NEVER)) for k in self.kinds):
+            self.keys, self.kinds, self.ingested = None, set(), NEVER
 
 
 class Delivered:
     """The events given to one subscriber: each is given once, whatever the reads bring again."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, dict[int, SliceKeys]] = {}  # by stream, then slice of timestamp
-        self._whole: dict[str, Ranges] = {}
-        self._carrying: dict[tuple[str, str], Ranges] = {}  # (id, stream): what `read_all_carrying` covered
+        self._slices: dict[str, dict[int, SliceKeys]] = {}  # by stream, then slice of timestamp
         self._again = ReturnedKeys()
 
     def __len__(self) -> int:
         """How many keys are kept (those of given-back events included)."""
-        return sum(len(held.keys) for slices in self._keys.values() for held in slices.values()) + len(self._again)
+        return sum(len(held) for slices in self._slices.values() for held in slices.values()) + len(self._again)
 
-    def ranges(self) -> int:
-        """How many ranges are kept (`read_whole`, `read_all_carrying`)."""
-        return sum(len(list(ranges)) for ranges in (*self._whole.values(), *self._carrying.values()))
+    def seconds(self) -> int:
+        """How many seconds of streams it keeps something of (keys, or the horizons of claims)."""
+        return sum(len(slices) for slices in self._slices.values())
 
-    def whole(self, stream: str) -> list[Range]:
-        """The ranges of `stream` every event of which has been given (`read_whole`), in order."""
-        return list(self._whole.get(stream, ()))
+    def claimed(self, stream: str) -> int:
+        """How many seconds of `stream` a read has said it gave every event of, or those that carry an id."""
+        return sum(1 for held in self._slices.get(stream, {}).values() if held.read)
 
     def only_new(self, events: Iterable[dict[str, Any]], ids: Collection[str] = ()) -> list[dict[str, Any]]:
         """Return the events not given yet, in their order, and count them as given.
 
-        :param ids: the subscriber's ids: an event that carries one is known by that id's ranges
+        :param ids: the subscriber's ids: an event that carries one is known by the claims of reads by it
             (`read_all_carrying`) as well as by its key."""
         new = []
-        kept = self._keys
         for event in events:
             stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
             key = id_key(str(event.get("eventId")))
             again = len(self._again) > 0 and key in self._again
             if again:
                 self._again.discard(key)
+            ingested = event.get("ingestionTime")
+            ingested = None if ingested is None else int(ingested)
             carried = carried_ids(str(event.get("message", "")), ids) if ids else []
-            if self._covered(stream, timestamp, carried):
-                if again:
-                    new.append(event)
-                continue
-            slices = kept.get(stream)
+            slices = self._slices.get(stream)
             if slices is None:
-                slices = kept[stream] = {}
+                slices = self._slices[stream] = {}
             held = slices.get(timestamp // KEY_SLICE_MS)
             if held is None:
                 held = slices[timestamp // KEY_SLICE_MS] = SliceKeys()
-            elif key in held.keys:
+            if held.covers(ingested, carried):
+                if again:
+                    new.append(event)
                 continue
-            held.keys.add(key)
-            # What it carries now: an id the subscriber gets later can only keep its slice longer.
-            held.kinds.add(carried[0] if carried else NO_ID)
+            if held.holds(key):
+                continue
+            # What it carries now: an id the subscriber gets later can only keep its keys longer.
+            held.keep(key, carried[0] if carried else NO_ID, ingested)
             new.append(event)
         return new
 
@@ -126,63 +130,33 @@ class Delivered:
         """Let these events (stream, timestamp, event id) be given again when a read brings them."""
         for stream, timestamp, event_id in events:
             key = id_key(event_id)
-            held = self._keys.get(stream, {}).get(timestamp // KEY_SLICE_MS)
+            held = self._slices.get(stream, {}).get(timestamp // KEY_SLICE_MS)
             if held is not None:
-                held.keys.discard(key)
+                held.discard(key)
             self._again.add(key)
 
-    def read_whole(self, stream: str, first_ms: int, last_ms: int) -> None:
-        """Every event of `stream` from `first_ms` to `last_ms` has been given: let go of the keys of the slices
-        the stream's ranges now cover."""
-        if last_ms >= first_ms:
-            self._whole.setdefault(stream, Ranges()).add(first_ms, last_ms)
-            self._let_go(stream)
+    def read_whole(self, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` that was ingested before `horizon_ms` has been
+        given: the seconds the range covers whole remember it, and let go of their keys when they can."""
+        self._claim(NO_ID, stream, first_ms, last_ms, horizon_ms)
 
-    def read_all_carrying(self, id_: str, stream: str, first_ms: int, last_ms: int) -> None:
-        """Every event of `stream` from `first_ms` to `last_ms` that carries `id_` has been given (a read by
-        ids brought them): let go of the keys of the slices the stream's ranges now cover.
+    def read_all_carrying(self, id_: str, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` that carries `id_` and was ingested before
+        `horizon_ms` has been given (a read by ids brought them): as `read_whole`, for those events."""
+        self._claim(id_, stream, first_ms, last_ms, horizon_ms)
 
-        Nothing is noted of a stream with no keys kept: each event of it given in that range was let go
-        under a range that still covers it (a read by ids notes every stream it brought, the others' too)."""
-        if last_ms >= first_ms and stream in self._keys:
-            self._carrying.setdefault((id_, stream), Ranges()).add(first_ms, last_ms)
-            self._let_go(stream)
-
-    def _let_go(self, stream: str) -> None:
-        """Let go of the slices of `stream` that the ranges of each kind of event they hold cover."""
-        slices = self._keys.get(stream)
-        if slices is None:
-            return
-        whole = self._whole.get(stream)
-        for slice_ in [slice_ for slice_, held in slices.items() if self._covers(stream, slice_, held.kinds, whole)]:
-            del slices[slice_]
+    def _claim(self, kind: str, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
+        # Only the seconds it keeps something of: of any other, no event was given, so none can come again.
+        slices = self._slices.get(stream)
         if not slices:
-            del self._keys[stream]
-
-    def _covers(self, stream: str, slice_: int, kinds: set[str], whole: Ranges | None) -> bool:
-        first, last = slice_range(slice_)
-        if whole is not None and whole.covers(first, last):
-            return True
-        for kind in kinds:
-            ranges = None if kind == NO_ID else self._carrying.get((kind, stream))
-            if ranges is None or not ranges.covers(first, last):
-                return False
-        return True
-
-    def _covered(self, stream: str, timestamp: int, carried: list[str]) -> bool:
-        whole = self._whole.get(stream)
-        if whole is not None and whole.covers(timestamp):
-            return True
-        for id_ in carried:
-            ranges = self._carrying.get((id_, stream))
-            if ranges is not None and ranges.covers(timestamp):
-                return True
-        return False
-
-
-def slice_range(slice_: int) -> Range:
-    """The first and last timestamp of a slice of keys."""
-    return slice_ * KEY_SLICE_MS, slice_ * KEY_SLICE_MS + KEY_SLICE_MS - 1
+            return
+        first, last = -(-first_ms // KEY_SLICE_MS), (last_ms + 1) // KEY_SLICE_MS - 1
+        if last - first >= len(slices):
+            covered = [held for slice_, held in slices.items() if first <= slice_ <= last]
+        else:
+            covered = [held for held in map(slices.get, range(first, last + 1)) if held is not None]
+        for held in covered:
+            held.claim(kind, horizon_ms)
 
 
 def carried_ids(message: str, ids: Collection[str]) -> list[str]:

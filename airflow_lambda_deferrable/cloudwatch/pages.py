@@ -78,7 +78,8 @@ class CallFailed(Exception):
 
 class Page(list[dict[str, Any]]):
     """The events of one answer, whether another page follows (`more`), and the read's horizon by CloudWatch's
-    own clock (`horizon_ms`, ``None`` if the answer had no date): the triggerer's clock may be off or stepped."""
+    own clock, from its first answer (`horizon_ms`: `answer_horizon_ms`): the triggerer's clock may be off or
+    stepped."""
 
     more: bool = False
     horizon_ms: int | None = None
@@ -122,11 +123,15 @@ class PageReader:
         """
         token_field = self._prepare(request, stream, kind)
         keys = EventKeys(stream)
+        horizon_ms: int | None = None
+        first_answer = True
         while True:
             answered = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
             if answered is None:
                 return
-            response, horizon_ms = answered
+            response, answer_horizon = answered
+            if first_answer:  # everything the read brings was ingested by its first call's search, or later
+                horizon_ms, first_answer = answer_horizon, False
             page = Page(response.get("events", []))
             page.horizon_ms = horizon_ms
             await self.turns.map(page, keys.assign)
@@ -220,19 +225,29 @@ class PageReader:
 
 
 def answer_horizon_ms(response: dict[str, Any], took: float) -> int | None:
-    """Before when, by CloudWatch's clock, every event it ingested is in the read that `response` answers: the
-    answer's ``Date`` (whole seconds, cut down) less the call's duration `took` (the search ran after the call
-    was sent), less the margin of `clock.ingestion_horizon_ms` (an event just ingested may take a moment to
-    be found).
-    ``None`` if the answer has no date. A read counts only on events ingested before then, whatever the
-    triggerer's clock says (`clock.ingestion_horizon_ms`): one off, or stepped forward, would have it take an
-    event not ingested yet for one it had read, and never read it (`cloudwatch.delivered`)."""
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    try:
-        answered = parsedate_to_datetime(str(headers["date"])).timestamp()
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
-    return clock.ingestion_horizon_ms(answered - took)
+    """Before when, by CloudWatch's clock, every event it ingested is in the read that `response` answers
+    first: the later of two moments the search ran after, less the margin of `clock.ingestion_horizon_ms`
+    (an event just ingested may take a moment to be found). One is the answer's ``Date`` (whole seconds, cut
+    down) less the call's duration `took` (the search ran after the call was sent); the other, the newest
+    ``ingestionTime`` among its events (each was in the search), which holds where a proxy's ``Date`` runs
+    slow. ``None`` if the answer gives neither. A read counts only on events ingested before then, whatever
+    the triggerer's clock says: one fast, or stepped forward, would have it take an event not ingested yet
+    for one it had read (`cloudwatch.delivered`)."""
+    bounds = []
+    metadata = response.get("ResponseMetadata")
+    headers = metadata.get("HTTPHeaders") if isinstance(metadata, dict) else None
+    if isinstance(headers, dict) and "date" in headers:
+        try:
+            answered = parsedate_to_datetime(str(headers["date"]))
+        except (TypeError, ValueError, IndexError, OverflowError):
+            answered = None
+        if answered is not None and answered.tzinfo is not None:  # a date without a zone says nothing sure
+            bounds.append(answered.timestamp() - took)
+    ingested = [event.get("ingestionTime") for event in response.get("events", ()) if isinstance(event, dict)]
+    numbers = [stamp for stamp in ingested if isinstance(stamp, int)]
+    if numbers:
+        bounds.append(max(numbers) / 1000)
+    return clock.ingestion_horizon_ms(max(bounds)) if bounds else None
 
 
 def code_of(err: Exception) -> str:

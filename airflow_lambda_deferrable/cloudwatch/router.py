@@ -49,8 +49,8 @@ class Router:
         """Tell each follower of the followed `streams` (default: all), after a read of them brought all its
         pages, the range of each it has been given every event of (`StreamFollowing.whole`): events the reads
         bring there again need no key to be known (`Subscription.read_whole`)."""
-        for subscription, stream, first, last in self.group.following.whole(streams):
-            subscription.read_whole(stream, first, last)
+        for subscription, stream, first, last, horizon in self.group.following.whole(streams):
+            subscription.read_whole(stream, first, last, horizon)
 
     def _route_chunk(self, events: Sequence[dict[str, Any]], follow: bool, find_streams: bool = False) -> int:
         newest = longest_delay = 0

@@ -64,11 +64,14 @@ def _alphabet(term: str) -> frozenset[str] | None:
 
 class IngestedBefore:
     """Per stream, the newest event a read brought that was ingested before the read's horizon (every event
-    ingested before then is in the read). A stream is ingested in order (assumed: CloudWatch does not say),
-    so every earlier event of that stream was ingested before it and is in the read too; and a read brings
-    each stream's events in time order (FilterLogEvents sorts its answer by timestamp; GetLogEvents reads
-    one stream forward). So once the read has brought that event, it has brought every event of its stream
-    it matches up to the millisecond before (another of that millisecond may come on the next page)."""
+    ingested before then is in the read). A read brings each stream's events in time order (FilterLogEvents
+    sorts its answer by timestamp; GetLogEvents reads one stream forward), so once it has brought that event,
+    it has brought every event of its stream it matches up to the millisecond before (another of that
+    millisecond may come on the next page) that was ingested before the horizon. What was ingested after it
+    (a batch that came late) is not claimed: the dedupe knows such an event by its key (`Delivered`). Where
+    the reads go on from (`StreamFollowing.complete`) also takes a stream to be ingested in the order of its
+    timestamps (assumed: CloudWatch does not say); a late batch older than that is read by the sweeps and by
+    its request's stretch."""
 
     def __init__(self, horizon_ms: int) -> None:
         self.horizon_ms = horizon_ms
@@ -153,10 +156,10 @@ class StreamFollowing(Generic[Follower]):
                 self._complete[stream] = max(complete, safe)
         self._ingested = IngestedBefore(self._ingested.horizon_ms)
 
-    def whole(self, streams: Iterable[str] | None = None) -> list[tuple[Follower, str, int, int]]:
+    def whole(self, streams: Iterable[str] | None = None) -> list[tuple[Follower, str, int, int, int]]:
         """After `end_read` of the read begun last: for each follower of the `streams` (default: all), the range
-        of each stream it was given every event of by that read and those before it, (follower, stream, first,
-        last), both ends included.
+        of each stream it was given every event of that was ingested before the read's horizon, by that read
+        and those before it, (follower, stream, first, last, horizon), both ends included.
 
         It starts where the follower started, or where that read started if later: a follower that joined
         during a read that never ended (a failure, a window too busy to read whole) missed what the stream's
@@ -170,7 +173,7 @@ class StreamFollowing(Generic[Follower]):
             for follower, since in self._since.get(stream, {}).items():
                 first, last = max(since, self._read_start_ms), complete - 1
                 if first <= last:
-                    ranges.append((follower, stream, first, last))
+                    ranges.append((follower, stream, first, last, self._ingested.horizon_ms))
         return ranges
 
     def complete(self, stream: str) -> int | None:
@@ -258,7 +261,6 @@ class StretchesRead(Generic[Follower]):
     def __init__(self, askers: dict[Span, list[Follower]], *, horizon_ms: int) -> None:
         """:param askers: who asked for each stretch (not empty).
         :param horizon_ms: every event ingested before then is in the read (`StreamFollowing.begin_read`)."""
-        self.horizon_ms = horizon_ms
         self.start_ms = min(start for _, start, _ in askers)
         self.end_ms = max(end for _, _, end in askers)
         self._spans_of: dict[str, list[tuple[int, int, list[Follower]]]] = {}
@@ -296,10 +298,11 @@ class StretchesRead(Generic[Follower]):
         """The newest timestamp of `stream` the read brought (``None``: none)."""
         return self._newest.get(stream)
 
-    def whole(self, streams: Iterable[str]) -> list[tuple[Follower, str, int, int]]:
+    def whole(self, streams: Iterable[str]) -> list[tuple[Follower, str, int, int, int]]:
         """For each follower that asked for a stretch of `streams`, the part of it the read has brought every
-        event of so far, (follower, stream, first, last), both ends included (`IngestedBefore.whole_through`:
-        the read brings each stream's events in time order, so this holds after any page)."""
+        event of so far that was ingested before its horizon, (follower, stream, first, last, horizon), both
+        ends included (`IngestedBefore.whole_through`: the read brings each stream's events in time order, so
+        this holds after any page)."""
         ranges = []
         for stream in streams:
             through = self._ingested.whole_through(stream)
@@ -307,7 +310,8 @@ class StretchesRead(Generic[Follower]):
                 continue
             for first, last, followers in self._spans_of.get(stream, ()):
                 if first <= min(last, through):
-                    ranges += [(follower, stream, first, min(last, through)) for follower in followers]
+                    horizon = self._ingested.horizon_ms
+                    ranges += [(follower, stream, first, min(last, through), horizon) for follower in followers]
         return ranges
 
 
@@ -330,9 +334,10 @@ class IdsRead(Generic[Follower]):
         """Count on events ingested before `horizon_ms` only, if earlier (`IngestedBefore.lower_horizon`)."""
         self._ingested.lower_horizon(horizon_ms)
 
-    def carried(self, events: Iterable[dict[str, Any]]) -> list[tuple[Follower, str, str, int, int]]:
+    def carried(self, events: Iterable[dict[str, Any]]) -> list[tuple[Follower, str, str, int, int, int]]:
         """Count `events` (a page) as brought; return what each holder has now been given every event of that
-        carries its id, (follower, id, stream, first, last), for the streams whose range the page moved."""
+        carries its id and was ingested before the read's horizon, (follower, id, stream, first, last,
+        horizon), for the streams whose range the page moved."""
         moved = set()
         for event in events:
             stream = str(event.get("logStreamName", ""))
@@ -344,5 +349,6 @@ class IdsRead(Generic[Follower]):
             if through is None or through < self.start_ms:
                 continue
             for term, followers in self.holders.items():
-                ranges += [(follower, term, stream, self.start_ms, through) for follower in followers]
+                horizon = self._ingested.horizon_ms
+                ranges += [(follower, term, stream, self.start_ms, through, horizon) for follower in followers]
         return ranges

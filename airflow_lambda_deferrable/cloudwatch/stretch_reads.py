@@ -189,5 +189,6 @@ class StretchReads:
         await self.router.in_turns(page, hand_out)
         # What each asker has been given every event of so far: its keys there are let go as the pages come, so
         # a long stretch's read holds about a page of them and a second at each end, not the stretch's.
-        for subscription, stream, first, last in read.whole({str(event.get("logStreamName", "")) for event in page}):
-            subscription.read_whole(stream, first, last)
+        streams = {str(event.get("logStreamName", "")) for event in page}
+        for subscription, stream, first, last, horizon in read.whole(streams):
+            subscription.read_whole(stream, first, last, horizon)

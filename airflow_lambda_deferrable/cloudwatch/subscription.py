@@ -234,15 +234,15 @@ class Subscription:
         else:
             self.catch_up.difference_update(terms)
 
-    def read_whole(self, stream: str, first_ms: int, last_ms: int) -> None:
-        """Every event of `stream` from `first_ms` to `last_ms` has been delivered here: one that a read brings
-        again needs no key to be known (`Delivered`)."""
-        self.delivered.read_whole(stream, first_ms, last_ms)
+    def read_whole(self, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` ingested before `horizon_ms` has been delivered
+        here: one that a read brings again needs no key to be known (`Delivered`)."""
+        self.delivered.read_whole(stream, first_ms, last_ms, horizon_ms)
 
-    def read_all_carrying(self, term: str, stream: str, first_ms: int, last_ms: int) -> None:
-        """Every event of `stream` from `first_ms` to `last_ms` that carries `term` has been delivered here (a
-        read by ids brought them): one that a read brings again needs no key to be known (`Delivered`)."""
-        self.delivered.read_all_carrying(term, stream, first_ms, last_ms)
+    def read_all_carrying(self, term: str, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
+        """Every event of `stream` from `first_ms` to `last_ms` that carries `term` and was ingested before
+        `horizon_ms` has been delivered here (a read by ids brought them): as `read_whole`."""
+        self.delivered.read_all_carrying(term, stream, first_ms, last_ms, horizon_ms)
 
     def span_read(self, span: Span) -> None:
         """The stretch `span` was read: its events were routed here as its pages came."""

@@ -76,8 +76,8 @@ class WindowReads:
         ):
             read.lower_horizon(page.horizon_ms)
             newest = max(newest, await self.router.route(page))
-            for subscription, term, stream, first, last in read.carried(page):
-                subscription.read_all_carrying(term, stream, first, last)
+            for subscription, term, stream, first, last, horizon in read.carried(page):
+                subscription.read_all_carrying(term, stream, first, last, horizon)
         return newest
 
     async def read_window(self, client: Any, plan: FullRead) -> tuple[int, int]:
