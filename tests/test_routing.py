@@ -151,6 +151,26 @@ def test_a_follower_is_whole_from_where_it_started_and_a_millisecond_short_of_wh
     assert following.whole() == [("A", "s", 10, 29, 10_000)]
 
 
+def test_a_read_that_brought_nothing_of_a_stream_says_nothing_of_it_whatever_earlier_reads_brought():
+    # CloudWatch may end a read early (ResourceNotFoundException: a stream or the group deleted), and the
+    # read then looks finished: its horizon is later than the one that brought the stream to where it is
+    # complete, so claiming that far with it would count a late batch ingested in between as given.
+    following: StreamFollowing[str] = StreamFollowing()
+    following.begin_read(start_ms=0, horizon_ms=10_000)
+    following.start("A", "s", 0)
+    for timestamp in (0, 500, 1_000):
+        following.note("s", timestamp, _event("s", timestamp, 0))
+    following.end_read()
+    assert following.whole() == [("A", "s", 0, 999, 10_000)]
+    following.begin_read(start_ms=100, horizon_ms=20_000)
+    following.end_read(["s"])  # no page
+    assert following.whole(["s"]) == []
+    following.begin_read(start_ms=100, horizon_ms=30_000)
+    following.note("s", 700, _event("s", 700, 25_000))  # the late batch, read now
+    following.end_read(["s"])
+    assert following.whole(["s"]) == [("A", "s", 100, 699, 30_000)]
+
+
 def test_a_read_of_stretches_is_whole_a_millisecond_short_of_its_newest_event_ingested_before_its_horizon():
     read: StretchesRead[str] = StretchesRead({("s", 0, 100): ["A"]}, horizon_ms=10_000)
     read.hand_out(

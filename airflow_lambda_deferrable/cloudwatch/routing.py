@@ -86,7 +86,8 @@ class IngestedBefore:
     def note(self, stream: str, timestamp: int, event: dict[str, Any]) -> bool:
         """Count `event` as brought; return whether it moved its stream's newest event ingested before the
         horizon."""
-        if int(event.get("ingestionTime", self.horizon_ms)) >= self.horizon_ms:
+        ingested = event.get("ingestionTime")
+        if ingested is None or int(ingested) >= self.horizon_ms:
             return False
         newest = self._newest.get(stream)
         if newest is not None and newest >= timestamp:
@@ -154,7 +155,6 @@ class StreamFollowing(Generic[Follower]):
             safe = self._ingested.newest(stream)
             if complete is not None and safe is not None and complete >= self._read_start_ms - 1:
                 self._complete[stream] = max(complete, safe)
-        self._ingested = IngestedBefore(self._ingested.horizon_ms)
 
     def whole(self, streams: Iterable[str] | None = None) -> list[tuple[Follower, str, int, int, int]]:
         """After `end_read` of the read begun last: for each follower of the `streams` (default: all), the range
@@ -164,14 +164,16 @@ class StreamFollowing(Generic[Follower]):
         It starts where the follower started, or where that read started if later: a follower that joined
         during a read that never ended (a failure, a window too busy to read whole) missed what the stream's
         other followers got up to where it is complete. It ends a millisecond before where the stream is
-        complete: another event of that millisecond may be ingested in a later batch."""
+        complete, and before the newest event of it that read brought (another event of that millisecond may
+        be ingested in a later batch): a read that CloudWatch ended early (a stream or group deleted) says
+        nothing of what it did not bring, whatever earlier reads brought."""
         ranges = []
         for stream in self._since if streams is None else streams:
-            complete = self._complete.get(stream)
-            if complete is None:
+            complete, brought = self._complete.get(stream), self._ingested.newest(stream)
+            if complete is None or brought is None:
                 continue
             for follower, since in self._since.get(stream, {}).items():
-                first, last = max(since, self._read_start_ms), complete - 1
+                first, last = max(since, self._read_start_ms), min(complete, brought) - 1
                 if first <= last:
                     ranges.append((follower, stream, first, last, self._ingested.horizon_ms))
         return ranges
