@@ -3,6 +3,8 @@ read says it gave whole are let go, and an event ingested after that read's hori
 
 from __future__ import annotations
 
+import tracemalloc
+
 from airflow_lambda_deferrable.cloudwatch.delivered import Delivered
 from airflow_lambda_deferrable.cloudwatch.event_keys import EventKeys
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
@@ -180,3 +182,37 @@ def test_a_line_given_back_is_given_once_more_even_where_its_id_was_read():
     delivered.read_all_carrying("id-1", "a", 0, 999, HORIZON)
     assert delivered.only_new(events, ["id-1"]) == events
     assert delivered.only_new(events, ["id-1"]) == []
+
+
+def test_seconds_let_go_out_of_order_still_give_nothing_twice():
+    # A late batch: second 2's line is ingested after second 5's read, so second 2 is let go last.
+    delivered = Delivered()
+    early = events_of("a", [5_100, 9_100])
+    late = events_of("a", [2_100], ingested=LATE)
+    delivered.only_new(early + late)
+    delivered.read_whole("a", 0, 9_999, HORIZON)
+    assert len(delivered) == 1
+    delivered.read_whole("a", 2_000, 2_999, LATE + 1)
+    assert len(delivered) == 0
+    assert delivered.only_new(late + early) == []
+    newer = events_of("a", [2_200], ingested=LATE + 10)  # ingested after both claims: new
+    assert delivered.only_new(newer) == newer
+
+
+def test_a_second_let_go_keeps_its_claims_in_a_few_bytes():
+    # A durable execution may log for hours: what a second keeps once its keys go must stay small. Each second
+    # here is given ten lines and then read whole (as a followed stream is), an hour of one stream.
+    delivered = Delivered()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for second in range(3_600):
+            at = second * KEY_SLICE_MS
+            delivered.only_new(events_of("a", [at + 100 * line for line in range(10)]))
+            delivered.read_whole("a", at, at + KEY_SLICE_MS - 1, HORIZON)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(delivered) == 0
+    assert delivered.only_new(events_of("a", [100, 3_599_900])) == []
+    assert held / 3_600 < 64  # 16 B a second as two machine integers; an object per second cost about 530 B

@@ -8,9 +8,9 @@ keeps a key (`log_source.id_key`) for each event it was given, by stream and sec
 A read that has brought a subscriber every event of a stream from one timestamp to another that CloudWatch
 had ingested before the read's horizon says so (`read_whole`: the reads that follow the stream, or the read
 of its stretch); a read by ids says so of the events that carry one (`read_all_carrying`). Each second that
-claim covers remembers the horizon, and once it holds for every key the second keeps (each event's
-`ingestionTime` is earlier, and the claim is of every event, or of the id the event carried), the keys are let
-go. An event of that second that comes again is then known by its ingestion time (and the id it carries).
+claim covers remembers the horizon (`claimed_seconds`, 16 B), and once it holds for every key the second keeps
+(each event's `ingestionTime` is earlier, and the claim is of every event, or of the id the event carried), the
+keys are let go. An event of that second that comes again is then known by its ingestion time (and the id it carries).
 An event ingested after the horizon (a batch that came late, whatever its stream's order) is not taken as
 given: it is known by its key. Events the subscriber gave back (`give_back`) are given once more even there.
 """
@@ -20,79 +20,120 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from airflow_lambda_deferrable.cloudwatch.claimed_seconds import NEVER, ClaimedSeconds
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
 from airflow_lambda_deferrable.cloudwatch.routing import carries
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
 
 # What a claim is of: every event (`NO_ID`), or the events that carry one of the subscriber's ids (the id).
 NO_ID = ""
-NEVER = -(2**63)  # the horizon of no claim
 UNKNOWN = 2**63  # the ingestion time of an event that gave none: no claim covers it
 
 
 class SliceKeys:
-    """One second of one stream, as given to one subscriber: the keys kept (and what their events carried:
-    `NO_ID`, or the first of the subscriber's ids each carried; the newest ingestion time among them), and per
-    kind of claim the latest horizon before which every event of that kind has been given (`read`)."""
+    """The keys kept of one second of one stream, what their events carried (`NO_ID`, or the first of the
+    subscriber's ids each carried), and the newest ingestion time among them: what a claim must cover to let
+    them go."""
 
-    __slots__ = ("keys", "kinds", "ingested", "read")
+    __slots__ = ("keys", "kinds", "ingested")
 
     def __init__(self) -> None:
-        self.keys: ReturnedKeys | None = None
+        self.keys = ReturnedKeys()
         self.kinds: set[str] = set()
         self.ingested = NEVER
-        self.read: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return 0 if self.keys is None else len(self.keys)
-
-    def covers(self, ingested: int | None, carried: list[str]) -> bool:
-        """Whether a claim says an event ingested at `ingested` that carries `carried` was given."""
-        if ingested is None or not self.read:
-            return False
-        return ingested < self.read.get(NO_ID, NEVER) or any(ingested < self.read.get(id_, NEVER) for id_ in carried)
-
-    def holds(self, key: int | str) -> bool:
-        return self.keys is not None and key in self.keys
+        return len(self.keys)
 
     def keep(self, key: int | str, kind: str, ingested: int | None) -> None:
-        if self.keys is None:
-            self.keys = ReturnedKeys()
         self.keys.add(key)
         self.kinds.add(kind)
         self.ingested = max(self.ingested, UNKNOWN if ingested is None else ingested)
 
-    def discard(self, key: int | str) -> None:
-        if self.keys is not None:
-            self.keys.discard(key)
 
-    def claim(self, kind: str, horizon_ms: int) -> None:
-        """Every event of this second of `kind` ingested before `horizon_ms` has been given: let go of the keys
-        once the claims cover each kind of event they hold."""
-        self.read[kind] = max(self.read.get(kind, NEVER), horizon_ms)
-        every = self.read.get(NO_ID, NEVER)
-        if self.keys is not None and all(self.ingested < max(every, self.read.get(k, NEVER)) for k in self.kinds):
-            self.keys, self.kinds, self.ingested = None, set(), NEVER
+class StreamDelivered:
+    """What one stream has given one subscriber: the keys kept, by second, and the claims, by kind."""
+
+    __slots__ = ("keys", "claims")
+
+    def __init__(self) -> None:
+        self.keys: dict[int, SliceKeys] = {}
+        self.claims: dict[str, ClaimedSeconds] = {}
+
+    def horizon(self, kind: str, second: int) -> int:
+        claims = self.claims.get(kind)
+        return NEVER if claims is None else claims.horizon(second)
+
+    def horizons(self, second: int) -> SecondHorizons | None:
+        """The claims on `second`, or None when there is none."""
+        return SecondHorizons(self, second) if self.claims else None
+
+    def claim(self, kind: str, first: int, last: int, horizon_ms: int) -> None:
+        """Every event of `kind` of the seconds `first` to `last` ingested before `horizon_ms` has been given:
+        the seconds it keeps something of remember it, and those whose keys it now covers let them go."""
+        claims = self.claims.get(kind)
+        if claims is not None:
+            claims.claim_held(first, last, horizon_ms)
+        if last - first >= len(self.keys):
+            held = sorted(second for second in self.keys if first <= second <= last)
+        else:
+            held = [second for second in range(first, last + 1) if second in self.keys]
+        if not held:
+            return
+        if claims is None:
+            claims = self.claims[kind] = ClaimedSeconds()
+        for second in held:
+            claims.claim(second, horizon_ms)
+            kept = self.keys[second]
+            every = self.horizon(NO_ID, second)
+            if all(kept.ingested < max(every, self.horizon(k, second)) for k in kept.kinds):
+                del self.keys[second]
+
+
+class SecondHorizons:
+    """The horizons claimed for one second of one stream, looked up once each (`only_new` asks for them per
+    event, and most events share their second with the one before)."""
+
+    __slots__ = ("_record", "_second", "_every", "_by_id")
+
+    def __init__(self, record: StreamDelivered, second: int) -> None:
+        self._record, self._second = record, second
+        self._every = record.horizon(NO_ID, second)
+        self._by_id: dict[str, int] = {}
+
+    def covers(self, ingested: int, carried: list[str]) -> bool:
+        """Whether a claim says an event of this second ingested at `ingested` that carries `carried` was
+        given."""
+        if ingested < self._every:
+            return True
+        for id_ in carried:
+            horizon = self._by_id.get(id_)
+            if horizon is None:
+                horizon = self._by_id[id_] = self._record.horizon(id_, self._second)
+            if ingested < horizon:
+                return True
+        return False
 
 
 class Delivered:
     """The events given to one subscriber: each is given once, whatever the reads bring again."""
 
     def __init__(self) -> None:
-        self._slices: dict[str, dict[int, SliceKeys]] = {}  # by stream, then slice of timestamp
+        self._streams: dict[str, StreamDelivered] = {}
         self._again = ReturnedKeys()
 
     def __len__(self) -> int:
         """How many keys are kept (those of given-back events included)."""
-        return sum(len(held) for slices in self._slices.values() for held in slices.values()) + len(self._again)
+        return sum(len(kept) for record in self._streams.values() for kept in record.keys.values()) + len(self._again)
 
     def seconds(self) -> int:
         """How many seconds of streams it keeps something of (keys, or the horizons of claims)."""
-        return sum(len(slices) for slices in self._slices.values())
+        return sum(len(set(record.keys).union(*record.claims.values())) for record in self._streams.values())
 
     def claimed(self, stream: str) -> int:
         """How many seconds of `stream` a read has said it gave every event of, or those that carry an id."""
-        return sum(1 for held in self._slices.get(stream, {}).values() if held.read)
+        record = self._streams.get(stream)
+        return 0 if record is None else len(set().union(*record.claims.values()))
 
     def only_new(self, events: Iterable[dict[str, Any]], ids: Collection[str] = ()) -> list[dict[str, Any]]:
         """Return the events not given yet, in their order, and count them as given.
@@ -100,6 +141,7 @@ class Delivered:
         :param ids: the subscriber's ids: an event that carries one is known by the claims of reads by it
             (`read_all_carrying`) as well as by its key."""
         new = []
+        place: tuple[str, int] | None = None  # the stream and second of the event before: most share them
         for event in events:
             stream, timestamp = str(event.get("logStreamName", "")), int(event.get("timestamp", 0))
             key = id_key(str(event.get("eventId")))
@@ -109,20 +151,24 @@ class Delivered:
             ingested = event.get("ingestionTime")
             ingested = None if ingested is None else int(ingested)
             carried = carried_ids(str(event.get("message", "")), ids) if ids else []
-            slices = self._slices.get(stream)
-            if slices is None:
-                slices = self._slices[stream] = {}
-            held = slices.get(timestamp // KEY_SLICE_MS)
-            if held is None:
-                held = slices[timestamp // KEY_SLICE_MS] = SliceKeys()
-            if held.covers(ingested, carried):
+            second = timestamp // KEY_SLICE_MS
+            if place != (stream, second):
+                place = (stream, second)
+                record = self._streams.get(stream)
+                if record is None:
+                    record = self._streams[stream] = StreamDelivered()
+                horizons = record.horizons(second)
+            if ingested is not None and horizons is not None and horizons.covers(ingested, carried):
                 if again:
                     new.append(event)
                 continue
-            if held.holds(key):
+            kept = record.keys.get(second)
+            if kept is None:
+                kept = record.keys[second] = SliceKeys()
+            elif key in kept.keys:
                 continue
             # What it carries now: an id the subscriber gets later can only keep its keys longer.
-            held.keep(key, carried[0] if carried else NO_ID, ingested)
+            kept.keep(key, carried[0] if carried else NO_ID, ingested)
             new.append(event)
         return new
 
@@ -130,9 +176,10 @@ class Delivered:
         """Let these events (stream, timestamp, event id) be given again when a read brings them."""
         for stream, timestamp, event_id in events:
             key = id_key(event_id)
-            held = self._slices.get(stream, {}).get(timestamp // KEY_SLICE_MS)
-            if held is not None:
-                held.discard(key)
+            record = self._streams.get(stream)
+            kept = None if record is None else record.keys.get(timestamp // KEY_SLICE_MS)
+            if kept is not None:
+                kept.keys.discard(key)
             self._again.add(key)
 
     def read_whole(self, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
@@ -147,16 +194,9 @@ class Delivered:
 
     def _claim(self, kind: str, stream: str, first_ms: int, last_ms: int, horizon_ms: int) -> None:
         # Only the seconds it keeps something of: of any other, no event was given, so none can come again.
-        slices = self._slices.get(stream)
-        if not slices:
-            return
-        first, last = -(-first_ms // KEY_SLICE_MS), (last_ms + 1) // KEY_SLICE_MS - 1
-        if last - first >= len(slices):
-            covered = [held for slice_, held in slices.items() if first <= slice_ <= last]
-        else:
-            covered = [held for held in map(slices.get, range(first, last + 1)) if held is not None]
-        for held in covered:
-            held.claim(kind, horizon_ms)
+        record = self._streams.get(stream)
+        if record is not None:
+            record.claim(kind, -(-first_ms // KEY_SLICE_MS), (last_ms + 1) // KEY_SLICE_MS - 1, horizon_ms)
 
 
 def carried_ids(message: str, ids: Collection[str]) -> list[str]:

@@ -129,9 +129,9 @@ class PageReader:
             answered = await self._answer(client, concerned, kind, stream, max_retries, refusable, request)
             if answered is None:
                 return
-            response, answer_horizon = answered
+            response, took = answered
             if first_answer:  # everything the read brings was ingested by its first call's search, or later
-                horizon_ms, first_answer = answer_horizon, False
+                horizon_ms, first_answer = answer_horizon_ms(response, took), False
             page = Page(response.get("events", []))
             page.horizon_ms = horizon_ms
             await self.turns.map(page, keys.assign)
@@ -163,9 +163,9 @@ class PageReader:
         max_retries: int,
         refusable: bool,
         request: dict[str, Any],
-    ) -> tuple[dict[str, Any], int | None] | None:
-        """One page's answer, asked again after throttling or a transient error, with the horizon its date gives
-        (`answer_horizon_ms`); ``None`` when there is none."""
+    ) -> tuple[dict[str, Any], float] | None:
+        """One page's answer, asked again after throttling or a transient error, with how long its call took
+        (seconds); ``None`` when there is none."""
         api, budget = ("FilterLogEvents", self.budget) if stream is None else ("GetLogEvents", self.stream_budget)
         call = client.filter_log_events if stream is None else client.get_log_events
         retries = 0
@@ -191,7 +191,7 @@ class PageReader:
             budget.succeeded()
             took = clock.monotonic() - began
             log.debug("%s: %s (%s) took %.2fs", self.log_group, api, kind, took)
-            return response, answer_horizon_ms(response, took)
+            return response, took
 
     def _settle(
         self,
