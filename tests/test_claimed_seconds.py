@@ -3,6 +3,8 @@ claims come in."""
 
 from __future__ import annotations
 
+import pytest
+
 from airflow_lambda_deferrable.cloudwatch.claimed_seconds import NEVER, ClaimedSeconds
 
 
@@ -29,3 +31,14 @@ def test_a_claim_over_a_range_moves_only_the_seconds_already_claimed_and_only_la
     assert [(second, claims.horizon(second)) for second in claims] == [(2, 20), (3, 500), (6, 300), (10, 100)]
     claims.claim_held(11, 20, 999)  # claims nothing new
     assert len(claims) == 4
+
+
+def test_a_claim_that_cannot_be_kept_is_refused_before_anything_changes():
+    claims = ClaimedSeconds()
+    claims.claim(1, 10)
+    for second, horizon in [(2, 1.5), (2, 2**63), (2**63, 5), ("3", 5)]:
+        with pytest.raises(ValueError, match="ClaimedSeconds.claim: .* is not a 64-bit integer"):
+            claims.claim(second, horizon)
+    assert list(claims) == [1]
+    claims.claim(2, 20)
+    assert (claims.horizon(1), claims.horizon(2)) == (10, 20)

@@ -216,3 +216,13 @@ def test_a_second_let_go_keeps_its_claims_in_a_few_bytes():
     assert len(delivered) == 0
     assert delivered.only_new(events_of("a", [100, 3_599_900])) == []
     assert held / 3_600 < 64  # 16 B a second as two machine integers; an object per second cost about 530 B
+
+
+def test_a_claim_in_floats_or_past_the_last_millisecond_is_kept_as_the_integers_it_means():
+    delivered = Delivered()
+    events = events_of("a", [100])
+    delivered.only_new(events)
+    delivered.read_whole("a", 0.0, 999.0, float(HORIZON))
+    delivered.read_whole("a", 0, 999, 2**70)
+    assert len(delivered) == 0
+    assert delivered.only_new(events) == []

@@ -13,6 +13,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 
 NEVER = -(2**63)  # the horizon of no claim
+LATEST = 2**63 - 1  # the largest value an entry can hold
 
 
 class ClaimedSeconds:
@@ -39,6 +40,10 @@ class ClaimedSeconds:
 
     def claim(self, second: int, horizon_ms: int) -> None:
         """Claim `second` up to `horizon_ms` (a horizon only ever moves later)."""
+        # Checked before either array changes: the two must stay in step.
+        for name, value in (("second", second), ("horizon_ms", horizon_ms)):
+            if type(value) is not int or not NEVER <= value <= LATEST:
+                raise ValueError(f"ClaimedSeconds.claim: {name} {value!r} is not a 64-bit integer")
         seconds = self._seconds
         if not seconds or seconds[-1] < second:  # the usual case: reads move forward in time
             seconds.append(second)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from airflow_lambda_deferrable.cloudwatch.claimed_seconds import NEVER, ClaimedSeconds
+from airflow_lambda_deferrable.cloudwatch.claimed_seconds import LATEST, NEVER, ClaimedSeconds
 from airflow_lambda_deferrable.cloudwatch.log_source import ReturnedKeys, id_key
 from airflow_lambda_deferrable.cloudwatch.routing import carries
 from airflow_lambda_deferrable.tuning import KEY_SLICE_MS
@@ -139,7 +139,9 @@ class Delivered:
         """Return the events not given yet, in their order, and count them as given.
 
         :param ids: the subscriber's ids: an event that carries one is known by the claims of reads by it
-            (`read_all_carrying`) as well as by its key."""
+            (`read_all_carrying`) as well as by its key. They may only grow from one call to the next (as
+            `Subscription.terms` do): a second let go by the claims of an id forgets its keys, so an event
+            known by that id's claim alone would be new to a call without it."""
         new = []
         place: tuple[str, int] | None = None  # the stream and second of the event before: most share them
         for event in events:
@@ -196,6 +198,7 @@ class Delivered:
         # Only the seconds it keeps something of: of any other, no event was given, so none can come again.
         record = self._streams.get(stream)
         if record is not None:
+            first_ms, last_ms, horizon_ms = int(first_ms), int(last_ms), min(int(horizon_ms), LATEST)
             record.claim(kind, -(-first_ms // KEY_SLICE_MS), (last_ms + 1) // KEY_SLICE_MS - 1, horizon_ms)
 
 
