@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 
 NEVER = -(2**63)  # the horizon of no claim
 LATEST = 2**63 - 1  # the largest value an entry can hold
@@ -28,7 +29,8 @@ class ClaimedSeconds:
     def __len__(self) -> int:
         return len(self._seconds)
 
-    def __iter__(self):  # the seconds claimed, ascending
+    def __iter__(self) -> Iterator[int]:
+        """The seconds claimed, ascending."""
         return iter(self._seconds)
 
     def horizon(self, second: int) -> int:

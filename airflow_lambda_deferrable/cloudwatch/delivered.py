@@ -8,9 +8,10 @@ keeps a key (`log_source.id_key`) for each event it was given, by stream and sec
 A read that has brought a subscriber every event of a stream from one timestamp to another that CloudWatch
 had ingested before the read's horizon says so (`read_whole`: the reads that follow the stream, or the read
 of its stretch); a read by ids says so of the events that carry one (`read_all_carrying`). Each second that
-claim covers remembers the horizon (`claimed_seconds`, 16 B), and once it holds for every key the second keeps
-(each event's `ingestionTime` is earlier, and the claim is of every event, or of the id the event carried), the
-keys are let go. An event of that second that comes again is then known by its ingestion time (and the id it carries).
+claim covers remembers the horizon (`claimed_seconds`, 16 B), and once it holds for every key the second
+keeps (each event's `ingestionTime` is earlier, and the claim is of every event, or of the id the event
+carried), the keys are let go. An event of that second that comes again is then known by its ingestion time
+(and the id it carries).
 An event ingested after the horizon (a batch that came late, whatever its stream's order) is not taken as
 given: it is known by its key. Events the subscriber gave back (`give_back`) are given once more even there.
 """
